@@ -1,0 +1,82 @@
+/**
+ * Typed errors. Every failure a user can cause or meet has a stable `code` (for scripts and logs), a
+ * one-line human `message` that says what happened and what to do, and an exit code family the CLI
+ * maps it to. The cause is kept for `--verbose`.
+ */
+
+/** Exit codes, documented in the README and in `--help`. Stable: scripts and cron wrappers rely on them. */
+export const ExitCode = {
+  ok: 0,
+  /** verify found differences (like diff(1)); reserved for `verify`. */
+  differences: 1,
+  usage: 2,
+  config: 3,
+  database: 4,
+  locked: 5,
+  unreachable: 6,
+  remote: 7,
+  partial: 8,
+  interrupted: 130,
+  internal: 70,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Stable error codes, grouped by the exit code they map to. */
+const codeToExit = {
+  USAGE: ExitCode.usage,
+  CONFIG_INVALID: ExitCode.config,
+  CONFIG_UNREADABLE: ExitCode.config,
+  PEER_UNKNOWN: ExitCode.config,
+  PEER_EXISTS: ExitCode.config,
+  PEER_URL_INVALID: ExitCode.config,
+  NO_DATABASE: ExitCode.config,
+  DB_NOT_FOUND: ExitCode.database,
+  DB_NOT_SQLITE: ExitCode.database,
+  DB_NO_NOTES_TABLE: ExitCode.database,
+  DB_NOT_INITIALIZED: ExitCode.database,
+  DB_READ_ONLY: ExitCode.database,
+  DB_UNSUPPORTED_SCHEMA: ExitCode.database,
+  DB_CORRUPT: ExitCode.database,
+  DB_ERROR: ExitCode.database,
+  SAME_DATABASE: ExitCode.database,
+  NODE_ID_CONFLICT: ExitCode.database,
+  DEDUPE_INDEX_BLOCKED: ExitCode.database,
+  DB_BUSY: ExitCode.locked,
+  SYNC_RUNNING: ExitCode.locked,
+  PEER_UNREACHABLE: ExitCode.unreachable,
+  PROTOCOL_ERROR: ExitCode.remote,
+  REMOTE_ERROR: ExitCode.remote,
+  INTERRUPTED: ExitCode.interrupted,
+  INTERNAL: ExitCode.internal,
+} as const satisfies Record<string, ExitCodeValue>;
+
+export type ErrorCode = keyof typeof codeToExit;
+
+export class SyncError extends Error {
+  readonly code: ErrorCode;
+  override readonly name = 'SyncError';
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  get exitCode(): ExitCodeValue {
+    return codeToExit[this.code];
+  }
+}
+
+export function isSyncError(error: unknown): error is SyncError {
+  return error instanceof SyncError;
+}
+
+/** Wraps anything thrown into a SyncError, keeping it as the cause; SyncErrors pass through unchanged. */
+export function asSyncError(error: unknown, fallback: ErrorCode = 'INTERNAL'): SyncError {
+  if (error instanceof SyncError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new SyncError(fallback, message, { cause: error });
+}
+
+export function exitCodeOf(code: ErrorCode): ExitCodeValue {
+  return codeToExit[code];
+}

@@ -1,0 +1,46 @@
+/**
+ * The narrow seam between resonance-sync and a SQLite binding. Two implementations exist:
+ * better-sqlite3 (Node 20+, native build) and node:sqlite (Node ≥ 22.13, no native build — what a
+ * Termux phone can run). Everything above this file speaks only these types.
+ */
+
+/** A value exactly as SQLite stores it. Integers are `bigint` when a statement asks for exact integers. */
+export type SqlValue = null | number | bigint | string | Uint8Array;
+export type SqlRow = Record<string, SqlValue>;
+
+export interface RunResult {
+  changes: number;
+}
+
+export interface Statement {
+  run(...params: SqlValue[]): RunResult;
+  get(...params: SqlValue[]): SqlRow | undefined;
+  all(...params: SqlValue[]): SqlRow[];
+  /** Lazily steps the statement; breaking out of the loop resets it. */
+  iterate(...params: SqlValue[]): IterableIterator<SqlRow>;
+}
+
+export interface PrepareOptions {
+  /** Return every INTEGER as bigint, so values beyond 2^53 survive a round trip byte-exact. */
+  exactIntegers?: boolean;
+}
+
+export interface Database {
+  readonly driverName: DriverName;
+  exec(sql: string): void;
+  prepare(sql: string, options?: PrepareOptions): Statement;
+  close(): void;
+}
+
+export interface OpenOptions {
+  readOnly: boolean;
+  /** Create the file when missing (only `init --create` and the demo do). */
+  create: boolean;
+}
+
+export type DriverName = 'better-sqlite3' | 'node:sqlite';
+
+export interface Driver {
+  readonly name: DriverName;
+  open(path: string, options: OpenOptions): Database;
+}

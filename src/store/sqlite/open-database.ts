@@ -1,0 +1,116 @@
+/** Picks a SQLite binding and opens database files with the checks and pragmas every caller needs. */
+import { existsSync, statSync } from 'node:fs';
+import { SyncError } from '../../errors.js';
+import { loadBetterSqlite3Driver } from './better-sqlite3-driver.js';
+import type { Database, Driver, DriverName } from './driver.js';
+import { loadNodeSqliteDriver } from './node-sqlite-driver.js';
+
+/** Environment variable that forces a binding; unset means "better-sqlite3 if it loads, else node:sqlite". */
+export const DRIVER_ENV = 'RESONANCE_SYNC_SQLITE';
+
+let chosen: Driver | undefined;
+
+export function sqliteDriver(): Driver {
+  if (chosen) return chosen;
+  const wanted = process.env[DRIVER_ENV] as DriverName | undefined;
+  const loaders: Record<DriverName, () => Driver | undefined> = {
+    'better-sqlite3': loadBetterSqlite3Driver,
+    'node:sqlite': loadNodeSqliteDriver,
+  };
+  if (wanted !== undefined && !(wanted in loaders)) {
+    throw new SyncError('USAGE', `${DRIVER_ENV} must be "better-sqlite3" or "node:sqlite", not "${wanted}"`);
+  }
+  const order: DriverName[] = wanted ? [wanted] : ['better-sqlite3', 'node:sqlite'];
+  for (const name of order) {
+    const driver = loaders[name]();
+    if (driver) return (chosen = driver);
+  }
+  throw new SyncError(
+    'DB_ERROR',
+    wanted
+      ? `the SQLite binding ${wanted} cannot be loaded by Node ${process.version}`
+      : `no SQLite binding: install better-sqlite3 (npm install better-sqlite3) or use Node >= 22.13 for node:sqlite`,
+  );
+}
+
+/** SQLite's primary result code name (e.g. "SQLITE_BUSY") from either binding's error, if it is one. */
+export function sqliteCodeOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, errcode } = error as { code?: unknown; errcode?: unknown };
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) return code.replace(/^(SQLITE_[A-Z]+).*$/, '$1');
+  if (typeof errcode === 'number') return primaryCodeNames[errcode & 0xff];
+  return undefined;
+}
+
+const primaryCodeNames: Record<number, string> = {
+  1: 'SQLITE_ERROR',
+  5: 'SQLITE_BUSY',
+  6: 'SQLITE_LOCKED',
+  8: 'SQLITE_READONLY',
+  10: 'SQLITE_IOERR',
+  11: 'SQLITE_CORRUPT',
+  13: 'SQLITE_FULL',
+  14: 'SQLITE_CANTOPEN',
+  19: 'SQLITE_CONSTRAINT',
+  26: 'SQLITE_NOTADB',
+};
+
+/** Turns a binding's error into a SyncError whose message names the file and says what to do. */
+export function databaseError(error: unknown, path: string, action: string): SyncError {
+  if (error instanceof SyncError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  switch (sqliteCodeOf(error)) {
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return new SyncError('DB_BUSY', `${path} stayed locked by another writer while ${action}; try again later`, { cause: error });
+    case 'SQLITE_NOTADB':
+      return new SyncError('DB_NOT_SQLITE', `${path} is not a SQLite database; check the path`, { cause: error });
+    case 'SQLITE_CORRUPT':
+      return new SyncError('DB_CORRUPT', `${path} is corrupt (${detail}); restore it from a copy, nothing was synced`, { cause: error });
+    case 'SQLITE_READONLY':
+    case 'SQLITE_CANTOPEN':
+      return new SyncError(
+        'DB_READ_ONLY',
+        `${path} cannot be written while ${action} (${detail}); the file and its folder must be writable`,
+        { cause: error },
+      );
+    case 'SQLITE_FULL':
+      return new SyncError('DB_ERROR', `disk full while ${action} on ${path}; nothing of the failed batch was kept`, { cause: error });
+    default:
+      return new SyncError('DB_ERROR', `${action} on ${path} failed: ${detail}`, { cause: error });
+  }
+}
+
+export interface OpenDatabaseOptions {
+  readOnly?: boolean;
+  create?: boolean;
+  busyTimeoutMs?: number;
+}
+
+/** How long a statement waits for another writer's lock before giving up. One agent's batch is far shorter. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database {
+  const create = options.create ?? false;
+  if (!create && !existsSync(path)) {
+    throw new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path, or create one with: resonance-sync init --create --db ${path})`);
+  }
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new SyncError('DB_NOT_FOUND', `${path} is a directory, not a database file`);
+  }
+  let db: Database;
+  try {
+    db = sqliteDriver().open(path, { readOnly: options.readOnly ?? false, create });
+  } catch (error) {
+    throw databaseError(error, path, 'opening it');
+  }
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
+    // Reading the schema is what reveals a file that is not a database at all.
+    db.prepare('SELECT count(*) AS n FROM sqlite_schema').get();
+  } catch (error) {
+    db.close();
+    throw databaseError(error, path, 'opening it');
+  }
+  return db;
+}
