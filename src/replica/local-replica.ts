@@ -1,0 +1,118 @@
+/** A Replica backed by a database file on this machine: the node's own database, or a local peer. */
+import { realpathSync } from 'node:fs';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { SyncError } from '../errors.js';
+import { BatchWriter, readCursor } from '../store/batch-writer.js';
+import { FeedReader, maxRowid } from '../store/feed-reader.js';
+import { readMeta } from '../store/meta.js';
+import { isPrepared, prepareDatabase, type DedupeMode } from '../store/prepare.js';
+import { NODES_TABLE, probeNotesTable, type NotesTableShape } from '../store/schema.js';
+import type { Database } from '../store/sqlite/driver.js';
+import { databaseError, openDatabase } from '../store/sqlite/open-database.js';
+import { inTransaction } from '../store/sqlite/transaction.js';
+import { recordTracking, writeSyncNote } from '../store/tracking.js';
+import type { NaiveTimestamps } from '../sync/timestamps.js';
+import type { ApplyRequest, ApplyResult, FeedBatch, FeedRequest, NodeIdentity, ReceiveReport, Replica, ReplicaInfo } from './replica.js';
+
+export interface LocalReplicaOptions {
+  /** Prepare the database on first contact, naming the node this if it has no name yet. */
+  prepareAs?: { nodeName: string; dedupe?: DedupeMode } | undefined;
+  naiveTimestamps?: NaiveTimestamps;
+  busyTimeoutMs?: number;
+}
+
+export class LocalReplica implements Replica {
+  readonly path: string;
+  readonly db: Database;
+  readonly node: NodeIdentity;
+  readonly shape: NotesTableShape;
+  private readonly naive: NaiveTimestamps;
+  private writer: BatchWriter | undefined;
+
+  private constructor(path: string, db: Database, node: NodeIdentity, shape: NotesTableShape, naive: NaiveTimestamps) {
+    this.path = path;
+    this.db = db;
+    this.node = node;
+    this.shape = shape;
+    this.naive = naive;
+  }
+
+  static open(path: string, options: LocalReplicaOptions = {}): LocalReplica {
+    const db = openDatabase(path, options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs });
+    try {
+      probeNotesTable(db, path);
+      if (!isPrepared(db)) {
+        if (!options.prepareAs) {
+          throw new SyncError('DB_NOT_INITIALIZED', `${path} has not been prepared for sync yet; run: resonance-sync init --db ${path}`);
+        }
+        prepareDatabase(db, path, { nodeName: options.prepareAs.nodeName, dedupe: options.prepareAs.dedupe });
+      }
+      const meta = readMeta(db);
+      const node = { id: String(meta.node_id), name: String(meta.node_name) };
+      return new LocalReplica(realpathSync(path), db, node, probeNotesTable(db, path), options.naiveTimestamps ?? 'utc');
+    } catch (error) {
+      db.close();
+      throw databaseError(error, path, 'preparing it for sync');
+    }
+  }
+
+  async info(): Promise<ReplicaInfo> {
+    const knownNodes = this.db
+      .prepare(`SELECT node_id, name FROM ${NODES_TABLE}`)
+      .all()
+      .map((row) => ({ id: String(row.node_id), name: String(row.name) }));
+    return {
+      node: this.node,
+      columns: this.shape.userColumns,
+      maxRowid: this.guard('reading it', () => maxRowid(this.db)),
+      knownNodes,
+      location: this.path,
+    };
+  }
+
+  async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
+    const reader = new FeedReader(this.db, this.shape, this.node.id, request);
+    const batches = reader.batches();
+    for (;;) {
+      signal?.throwIfAborted();
+      const next = this.guard('reading new entries', () => batches.next());
+      if (next.done) return;
+      yield next.value;
+      // Let timers and signals run between batches; a long sync must stay interruptible.
+      await yieldToEventLoop();
+    }
+  }
+
+  async cursor(senderId: string, routeKey: string): Promise<number> {
+    return this.guard('reading its cursor', () => readCursor(this.db, senderId, routeKey));
+  }
+
+  async apply(request: ApplyRequest): Promise<ApplyResult> {
+    this.writer ??= new BatchWriter(this.db, this.shape, this.node.id, this.naive);
+    const writer = this.writer;
+    return this.guard('writing a batch', () => writer.apply(request));
+  }
+
+  async finishReceiving(report: ReceiveReport): Promise<void> {
+    this.guard('recording the sync', () =>
+      inTransaction(this.db, 'IMMEDIATE', () => {
+        recordTracking(this.db, { remoteNode: report.trackingName, newestTimestamp: report.newestTimestamp, success: report.success });
+        if (report.writeSyncNote && report.received > 0) {
+          writeSyncNote(this.db, { count: report.received, senderName: report.sender.name, hasContext: this.shape.hasContext });
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  private guard<T>(action: string, work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      throw databaseError(error, this.path, action);
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The seam between the sync engine and a database it syncs: a Replica can describe itself, send
+ * its feed (its entries in insertion order, after a cursor, filtered by a route) and receive
+ * batches, committing each batch together with the cursor that covers it. The local database, a
+ * local peer file, and remote databases over SSH all implement it, and one contract test suite runs
+ * against each.
+ */
+import type { SqlValue } from '../store/sqlite/driver.js';
+import type { Route } from '../sync/route.js';
+
+export interface NodeIdentity {
+  id: string;
+  name: string;
+}
+
+export interface ReplicaInfo {
+  node: NodeIdentity;
+  /** Columns whose values can travel (no rowid alias, no origin column). */
+  columns: string[];
+  /** Highest rowid in the feed now; a cursor above it means the database was replaced or restored. */
+  maxRowid: number;
+  /** Names of the nodes this one has heard of, so relayed origins keep a human name. */
+  knownNodes: NodeIdentity[];
+  /** Where the replica lives, for messages and for spotting a database synced with itself. */
+  location: string;
+}
+
+export interface FeedRequest {
+  /** Send entries with rowid greater than this. */
+  afterRowid: number;
+  /** The receiving node: entries that originated there are not sent back (echo). */
+  receiverId: string;
+  route: Route;
+  /** Columns to send, in this order (the engine picks those both sides have). */
+  columns: string[];
+  maxRows: number;
+  maxBytes: number;
+}
+
+export interface FeedRow {
+  /** The sender's rowid (for progress and diagnostics; the receiver assigns its own). */
+  rowid: number;
+  /** The node the entry was first written on (never empty: the sender fills in its own id). */
+  origin: string;
+  values: SqlValue[];
+}
+
+export interface FeedBatch {
+  rows: FeedRow[];
+  /** Every feed entry up to this rowid has been considered: the cursor to commit with this batch. */
+  throughRowid: number;
+  /** Approximate payload size, for progress and limits. */
+  bytes: number;
+}
+
+export interface ApplyRequest {
+  sender: NodeIdentity;
+  routeKey: string;
+  columns: string[];
+  rows: FeedRow[];
+  throughRowid: number;
+  /** Set on the first batch after the sender was found replaced or restored: the cursor may go down. */
+  resetCursor: boolean;
+  knownNodes: NodeIdentity[];
+  /** Check and count, then roll back. */
+  dryRun: boolean;
+}
+
+export interface ApplyResult {
+  inserted: number;
+  duplicates: number;
+  /** Entries this database's own constraints refuse (e.g. NULL into a NOT NULL column), passed over. */
+  rejected: number;
+  /** Inserted entries that are themselves sync notes (they do not count toward "Synced N entries"). */
+  syncNotes: number;
+  /** The newest received entry's time, normalized to UTC, if any was readable. */
+  newestTimestamp: string | undefined;
+}
+
+export interface ReceiveReport {
+  sender: NodeIdentity;
+  /** The name the receiver files this sync under in sync_tracking (the peer's configured name). */
+  trackingName: string;
+  /** Entries received this run, for the note "Synced N entries from <node>". */
+  received: number;
+  newestTimestamp: string | undefined;
+  success: boolean;
+  writeSyncNote: boolean;
+}
+
+export interface Replica {
+  info(): Promise<ReplicaInfo>;
+  readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch>;
+  /** The receiver-owned cursor: how far into the sender's feed this replica has committed. */
+  cursor(senderId: string, routeKey: string): Promise<number>;
+  apply(request: ApplyRequest): Promise<ApplyResult>;
+  /** After a direction ends: sync_tracking, and the sync note when entries arrived. */
+  finishReceiving(report: ReceiveReport): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,47 @@
+/**
+ * One sync per database at a time. The lock is an exclusive SQLite lock held on a small side file
+ * (`<db>-sync.lock`): the operating system drops it when the process dies, even by kill -9, so a
+ * crashed run never leaves a stale lock behind, and the user's database itself is never locked.
+ */
+import { SyncError } from '../errors.js';
+import { databaseError, sqliteCodeOf, sqliteDriver } from './sqlite/open-database.js';
+import type { Database } from './sqlite/driver.js';
+
+export interface SyncLock {
+  release(): void;
+}
+
+export function lockPathFor(databasePath: string): string {
+  return `${databasePath}-sync.lock`;
+}
+
+export function acquireSyncLock(databasePath: string): SyncLock {
+  const path = lockPathFor(databasePath);
+  let db: Database;
+  try {
+    db = sqliteDriver().open(path, { readOnly: false, create: true });
+  } catch (error) {
+    throw databaseError(error, path, 'creating the sync lock file beside the database');
+  }
+  try {
+    db.exec('PRAGMA busy_timeout = 0');
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (error) {
+    db.close();
+    const code = sqliteCodeOf(error);
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      throw new SyncError('SYNC_RUNNING', `another resonance-sync is already syncing ${databasePath}; wait for it to finish`, { cause: error });
+    }
+    throw databaseError(error, path, 'taking the sync lock');
+  }
+  return {
+    release() {
+      try {
+        db.exec('ROLLBACK');
+      } finally {
+        db.close();
+      }
+    },
+  };
+}

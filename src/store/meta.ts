@@ -1,0 +1,21 @@
+/** The node's identity and settings, kept inside its own database so a moved file keeps them. */
+import type { Database } from './sqlite/driver.js';
+import { META_TABLE, tableExists } from './schema.js';
+
+export interface Meta {
+  node_id?: string;
+  node_name?: string;
+  schema_version?: string;
+  dedupe?: string;
+}
+
+export function readMeta(db: Database): Meta {
+  if (!tableExists(db, META_TABLE)) return {};
+  const meta: Record<string, string> = {};
+  for (const row of db.prepare(`SELECT key, value FROM ${META_TABLE}`).all()) meta[String(row.key)] = String(row.value);
+  return meta as Meta;
+}
+
+export function writeMeta(db: Database, key: keyof Meta, value: string): void {
+  db.prepare(`INSERT INTO ${META_TABLE} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
+}

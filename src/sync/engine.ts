@@ -1,0 +1,207 @@
+/**
+ * The sync engine: moves one direction at a time from a sender's feed into a receiver, batch by
+ * batch. The receiver owns the cursor and commits it with each batch (see store/batch-writer.ts), so
+ * pull and push are the same operation with the roles swapped, and both are exactly-once.
+ */
+import { SyncError, asSyncError } from '../errors.js';
+import type { LocalReplica } from '../replica/local-replica.js';
+import type { NodeIdentity, Replica, ReplicaInfo } from '../replica/replica.js';
+import { finishLogEntry, recordPeerState, startLogEntry, type Direction } from '../store/tracking.js';
+import { describeRoute, routeKey, type Route } from './route.js';
+import { laterOf } from './timestamps.js';
+
+export interface BatchLimits {
+  maxRows: number;
+  maxBytes: number;
+}
+
+/** Small enough that a batch commits in milliseconds, large enough that commits do not dominate. */
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxRows: 2000, maxBytes: 4 * 1024 * 1024 };
+
+export interface ProgressEvent {
+  direction: Direction;
+  peer: string;
+  sent: number;
+  inserted: number;
+  duplicates: number;
+  bytes: number;
+  /** Upper bound of entries still to scan, from rowids (routes may skip many of them). */
+  remainingRowids: number;
+}
+
+export interface SyncOptions {
+  peerName: string;
+  /** A route per direction, or undefined to skip that direction. */
+  pull: Route | undefined;
+  push: Route | undefined;
+  dryRun: boolean;
+  writeSyncNote: boolean;
+  limits?: BatchLimits;
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface DirectionSummary {
+  direction: Direction;
+  from: NodeIdentity;
+  to: NodeIdentity;
+  route: string;
+  /** Entries sent by the sender (after route and echo filtering). */
+  sent: number;
+  /** Entries the receiver stored. */
+  received: number;
+  /** Of those, sync notes written by resonance-sync elsewhere (not counted in this run's own note). */
+  syncNotesReceived: number;
+  /** Entries the receiver already had (byte-identical), skipped. */
+  duplicates: number;
+  /** Entries the receiver's schema refused (e.g. NULL source into NOT NULL), passed over and reported. */
+  rejected: number;
+  batches: number;
+  bytes: number;
+  /** The sender was replaced or restored, so its feed was re-read from the start. */
+  restarted: boolean;
+  newestTimestamp: string | undefined;
+}
+
+export interface SyncSummary {
+  peer: string;
+  local: NodeIdentity;
+  remote: NodeIdentity;
+  dryRun: boolean;
+  directions: DirectionSummary[];
+}
+
+export async function syncReplicas(local: LocalReplica, remote: Replica, options: SyncOptions): Promise<SyncSummary> {
+  const localInfo = await local.info();
+  const remoteInfo = await remote.info();
+  if (localInfo.location === remoteInfo.location) {
+    throw new SyncError('SAME_DATABASE', `the peer ${options.peerName} is this node's own database (${localInfo.location}); name another database`);
+  }
+  if (localInfo.node.id === remoteInfo.node.id) {
+    throw new SyncError(
+      'NODE_ID_CONFLICT',
+      `${remoteInfo.location} has the same node id as ${localInfo.location}: one is a copy of the other; give the copy a new identity with: resonance-sync init --new-identity --db <copy>`,
+    );
+  }
+  const summary: SyncSummary = { peer: options.peerName, local: localInfo.node, remote: remoteInfo.node, dryRun: options.dryRun, directions: [] };
+  if (options.pull) {
+    summary.directions.push(await runDirection(local, 'pull', { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, trackingName: options.peerName }, options.pull, options));
+  }
+  if (options.push) {
+    // Re-read: the pull may have added entries to this node's feed that the push must consider.
+    const freshLocal = await local.info();
+    summary.directions.push(await runDirection(local, 'push', { from: local, fromInfo: freshLocal, to: remote, toInfo: remoteInfo, trackingName: localInfo.node.name }, options.push, options));
+  }
+  return summary;
+}
+
+interface Ends {
+  from: Replica;
+  fromInfo: ReplicaInfo;
+  to: Replica;
+  toInfo: ReplicaInfo;
+  trackingName: string;
+}
+
+/** One direction, logged in the local database's sync_log whatever happens. */
+async function runDirection(local: LocalReplica, direction: Direction, ends: Ends, route: Route, options: SyncOptions): Promise<DirectionSummary> {
+  const logId = options.dryRun ? undefined : startLogEntry(local.db, options.peerName, direction);
+  const summary: DirectionSummary = {
+    direction,
+    from: ends.fromInfo.node,
+    to: ends.toInfo.node,
+    route: describeRoute(route),
+    sent: 0,
+    received: 0,
+    syncNotesReceived: 0,
+    duplicates: 0,
+    rejected: 0,
+    batches: 0,
+    bytes: 0,
+    restarted: false,
+    newestTimestamp: undefined,
+  };
+  try {
+    const through = await transfer(ends, route, options, summary);
+    if (!options.dryRun) {
+      await ends.to.finishReceiving({
+        sender: ends.fromInfo.node,
+        trackingName: ends.trackingName,
+        received: summary.received - summary.syncNotesReceived,
+        newestTimestamp: summary.newestTimestamp,
+        success: true,
+        writeSyncNote: options.writeSyncNote,
+      });
+      if (direction === 'push') recordPeerState(local.db, options.peerName, 'push', { peerNodeId: ends.toInfo.node.id, routeKey: routeKey(route), throughRowid: through });
+    }
+    const note = summary.rejected ? `${summary.rejected} entries refused by ${summary.to.name}'s table constraints` : undefined;
+    if (logId !== undefined) finishLogEntry(local.db, logId, { status: 'ok', ...counts(summary), message: note });
+    return summary;
+  } catch (thrown) {
+    const error = asSyncError(thrown);
+    if (!options.dryRun) {
+      await ends.to
+        .finishReceiving({ sender: ends.fromInfo.node, trackingName: ends.trackingName, received: summary.received, newestTimestamp: summary.newestTimestamp, success: false, writeSyncNote: options.writeSyncNote })
+        .catch(() => undefined); // the receiver may be the very thing that failed
+    }
+    if (logId !== undefined) finishLogEntry(local.db, logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message });
+    throw error;
+  }
+}
+
+function counts(summary: DirectionSummary) {
+  return { received: summary.received, sent: summary.sent, duplicates: summary.duplicates, batches: summary.batches };
+}
+
+/** Streams the sender's feed into the receiver; returns the cursor reached. */
+async function transfer(ends: Ends, route: Route, options: SyncOptions, summary: DirectionSummary): Promise<number> {
+  const key = routeKey(route);
+  let after = await ends.to.cursor(ends.fromInfo.node.id, key);
+  if (after > ends.fromInfo.maxRowid) {
+    // The sender's feed is shorter than what we already read: it was replaced or restored from an
+    // older copy. Re-read it all; dedupe makes that safe.
+    after = 0;
+    summary.restarted = true;
+  }
+  const columns = ends.fromInfo.columns.filter((name) => ends.toInfo.columns.includes(name));
+  const limits = options.limits ?? DEFAULT_BATCH_LIMITS;
+  let resetCursor = summary.restarted;
+  let through = after;
+  const feed = ends.from.readFeed(
+    { afterRowid: after, receiverId: ends.toInfo.node.id, route, columns, maxRows: limits.maxRows, maxBytes: limits.maxBytes },
+    options.signal,
+  );
+  for await (const batch of feed) {
+    options.signal?.throwIfAborted();
+    const result = await ends.to.apply({
+      sender: ends.fromInfo.node,
+      routeKey: key,
+      columns,
+      rows: batch.rows,
+      throughRowid: batch.throughRowid,
+      resetCursor,
+      knownNodes: ends.fromInfo.knownNodes,
+      dryRun: options.dryRun,
+    });
+    resetCursor = false;
+    through = batch.throughRowid;
+    summary.batches++;
+    summary.sent += batch.rows.length;
+    summary.bytes += batch.bytes;
+    summary.received += result.inserted;
+    summary.syncNotesReceived += result.syncNotes;
+    summary.duplicates += result.duplicates;
+    summary.rejected += result.rejected;
+    summary.newestTimestamp = laterOf(summary.newestTimestamp, result.newestTimestamp);
+    options.onProgress?.({
+      direction: summary.direction,
+      peer: options.peerName,
+      sent: summary.sent,
+      inserted: summary.received,
+      duplicates: summary.duplicates,
+      bytes: summary.bytes,
+      remainingRowids: Math.max(0, ends.fromInfo.maxRowid - through),
+    });
+  }
+  return through;
+}
