@@ -92,3 +92,16 @@ export class FeedReader {
     };
   }
 }
+
+/** How many feed entries a receiver has yet to get (same filter as the feed itself; O(new) by rowid). */
+export function countFeed(db: Database, shape: NotesTableShape, request: Pick<FeedRequest, 'afterRowid' | 'receiverId' | 'route'>): number {
+  const column = (name: string) => (shape.allColumns.includes(name) ? quoteIdentifier(name) : 'NULL');
+  const route = routePredicate(request.route, column('context'), column('source'));
+  const row = db
+    .prepare(
+      `SELECT count(*) AS n FROM ${NOTES_TABLE}
+       WHERE rowid > ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})`,
+    )
+    .get(request.afterRowid, request.receiverId, ...route.params);
+  return Number(row?.n ?? 0);
+}

@@ -4,6 +4,7 @@
  * Returns a line for each change so `init` can print exactly what it did.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { SyncError } from '../errors.js';
 import type { Database } from './sqlite/driver.js';
 import { inTransaction } from './sqlite/transaction.js';
@@ -34,6 +35,8 @@ export interface PrepareOptions {
   dedupe?: DedupeMode | undefined;
   /** Create resonance_notes when the database has none (only for a file `init --create` just made). */
   createNotesTable?: boolean;
+  /** Replace the node id: for a file copied from another node, which would otherwise share its identity. */
+  newIdentity?: boolean;
 }
 
 export interface PrepareResult {
@@ -113,10 +116,11 @@ export function prepareDatabase(db: Database, path: string, options: PrepareOpti
     shape = probeNotesTable(db, path);
 
     const meta = readMeta(db);
-    const nodeId = meta.node_id ?? randomUUID();
-    if (!meta.node_id) {
+    const keepId = meta.node_id !== undefined && !options.newIdentity;
+    const nodeId = keepId && meta.node_id ? meta.node_id : randomUUID();
+    if (!keepId) {
       writeMeta(db, 'node_id', nodeId);
-      changes.push(`node id ${nodeId}`);
+      changes.push(meta.node_id ? `new node id ${nodeId} (was ${meta.node_id})` : `node id ${nodeId}`);
     }
     const nodeName = options.nodeName ?? meta.node_name ?? defaultNodeName();
     if (nodeName !== meta.node_name) {
@@ -160,8 +164,9 @@ function ensureDedupeIndex(db: Database, path: string, wanted: DedupeMode, dupli
   return wanted;
 }
 
+/** The machine's name, made safe for a node name; users name nodes themselves with --node. */
 function defaultNodeName(): string {
-  return `node-${randomUUID().slice(0, 8)}`;
+  return hostname().replace(/[^A-Za-z0-9_.-]/g, '_') || 'node';
 }
 
 /** True when the database has been prepared by this version (cheap: one meta read). */

@@ -43,6 +43,8 @@ export function writeSyncNote(db: Database, note: SyncNote): void {
 }
 
 export type Direction = 'pull' | 'push';
+/** sync_log also records a peer that could not be reached at all, as direction 'connect'. */
+export type LogDirection = Direction | 'connect';
 export type LogStatus = 'running' | 'ok' | 'failed' | 'skipped' | 'dry-run';
 
 export interface LogOutcome {
@@ -56,7 +58,7 @@ export interface LogOutcome {
 }
 
 /** A row written when a direction starts; one left at 'running' tells `status` a run was cut off. */
-export function startLogEntry(db: Database, peer: string, direction: Direction): number {
+export function startLogEntry(db: Database, peer: string, direction: LogDirection): number {
   const row = db
     .prepare(
       `INSERT INTO ${LOG_TABLE} (started_at, peer, direction, status) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ'), ?, ?, 'running') RETURNING id`,

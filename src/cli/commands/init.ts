@@ -1,0 +1,83 @@
+/** `resonance-sync init`: prepare a database for sync and record it as this node in the config. */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { saveConfig, withNode } from '../../config/config-file.js';
+import { SyncError } from '../../errors.js';
+import { acquireSyncLock } from '../../store/lock.js';
+import { prepareDatabase, type DedupeMode } from '../../store/prepare.js';
+import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
+import { CliContext, type GlobalOptions } from '../context.js';
+
+interface InitOptions extends GlobalOptions {
+  db?: string;
+  node?: string;
+  create?: boolean;
+  dedupe?: DedupeMode;
+  newIdentity?: boolean;
+  json?: boolean;
+}
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('prepare a database for sync (additive, idempotent) and record it as this node in the config')
+    .option('--db <path>', 'the database (default: node.db from the config)')
+    .option('--node <name>', 'this node\'s name, e.g. main_device (kept if already set and not given)')
+    .option('--create', 'create the database file with an empty resonance_notes table if it does not exist')
+    .option('--dedupe <mode>', 'timestamp-index (default) or unique-index (the original idx_unique_entry)')
+    .option('--new-identity', 'give this database a new node id (for a copy of another node\'s database)')
+    .option('--json', 'print a machine-readable result')
+    .action((_args: unknown, command: Command) => {
+      runInit(command.optsWithGlobals<InitOptions>());
+    });
+}
+
+function runInit(options: InitOptions): void {
+  const context = new CliContext(options);
+  const config = context.config({ creating: true });
+  const dbPath = context.databasePath(config, options.db);
+  if (options.dedupe && options.dedupe !== 'timestamp-index' && options.dedupe !== 'unique-index') {
+    throw new SyncError('USAGE', `--dedupe must be timestamp-index or unique-index, not ${options.dedupe}`);
+  }
+  if (options.node !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.node)) {
+    throw new SyncError('USAGE', `--node must be letters, digits, _ . - (starting with a letter or digit), not ${JSON.stringify(options.node)}`);
+  }
+  const creating = !existsSync(dbPath);
+  if (creating && !options.create) {
+    throw new SyncError('DB_NOT_FOUND', `database not found: ${dbPath} (check the path, or add --create to make a new one)`);
+  }
+  if (creating) mkdirSync(dirname(dbPath), { recursive: true });
+  const db = openDatabase(dbPath, { create: creating });
+  let result;
+  try {
+    const lock = acquireSyncLock(dbPath);
+    try {
+      result = prepareDatabase(db, dbPath, {
+        // The configured name belongs to the configured database only.
+        nodeName: options.node ?? (config.node.db === dbPath ? config.node.name : undefined),
+        dedupe: options.dedupe ?? config.node.dedupe,
+        createNotesTable: creating,
+        newIdentity: options.newIdentity ?? false,
+      });
+    } finally {
+      lock.release();
+    }
+  } catch (error) {
+    throw databaseError(error, dbPath, 'preparing it');
+  } finally {
+    db.close();
+  }
+  saveConfig(context.configPath, withNode(config, { name: result.nodeName, db: dbPath }));
+  if (options.json) {
+    context.printJson({ db: dbPath, config: context.configPath, ...result });
+    return;
+  }
+  context.print(`${dbPath}: node ${result.nodeName} (${result.nodeId}), dedupe ${result.dedupe}`);
+  for (const change of result.changes) context.print(`  + ${change}`);
+  if (result.changes.length === 0) context.print('  already prepared; nothing changed');
+  if (result.duplicates.extraRows > 0) {
+    context.print(`  ! ${result.duplicates.extraRows} duplicate entries in ${result.duplicates.groups} groups were already here; they are kept, and sync works with them`);
+  }
+  context.print(`  recorded in ${context.configPath}`);
+}

@@ -1,0 +1,89 @@
+/** `resonance-sync sync [PEER]`: pull then push with one peer, or with every configured peer. */
+import type { Command } from 'commander';
+import { parsePeerUrl } from '../../config/peer-url.js';
+import { findPeer } from '../../config/config-file.js';
+import type { Config, PeerConfig } from '../../config/schema.js';
+import { ExitCode, SyncError, type ExitCodeValue } from '../../errors.js';
+import { EVERYTHING } from '../../sync/route.js';
+import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
+import { CliContext, type GlobalOptions } from '../context.js';
+import { summaryJson, summaryLines } from '../format-summary.js';
+import { interruptSignal } from '../interrupt.js';
+
+interface SyncOptions extends GlobalOptions {
+  db?: string;
+  pullOnly?: boolean;
+  pushOnly?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  batchRows?: string;
+}
+
+export function registerSync(program: Command, setExitCode: (code: ExitCodeValue) => void): void {
+  program
+    .command('sync')
+    .description('sync with PEER (a configured peer name, a path or a file: URL), or with every configured peer')
+    .argument('[peer]', 'peer name from the config, or a database path / URL')
+    .option('--db <path>', 'this node\'s database (default: node.db from the config)')
+    .option('--pull-only', 'only receive from the peer')
+    .option('--push-only', 'only send to the peer')
+    .option('--dry-run', 'show what would flow each way; write nothing')
+    .option('--json', 'print a machine-readable summary')
+    .option('--batch-rows <n>', 'entries per committed batch (default 2000)')
+    .action(async (peerArgument: string | undefined, _options: unknown, command: Command) => {
+      setExitCode(await runSync(peerArgument, command.optsWithGlobals<SyncOptions>()));
+    });
+}
+
+async function runSync(peerArgument: string | undefined, options: SyncOptions): Promise<ExitCodeValue> {
+  if (options.pullOnly && options.pushOnly) throw new SyncError('USAGE', '--pull-only and --push-only exclude each other');
+  const context = new CliContext(options);
+  const config = context.config();
+  const dbPath = context.databasePath(config, options.db);
+  const peers = choosePeers(config, peerArgument);
+  if (peers.length === 0) {
+    throw new SyncError('PEER_UNKNOWN', `no peers configured in ${context.configPath}; name one (resonance-sync sync PATH) or add one with resonance-sync peer add NAME URL`);
+  }
+  const maxRows = options.batchRows === undefined ? undefined : Number(options.batchRows);
+  if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows > 0)) throw new SyncError('USAGE', `--batch-rows must be a positive integer`);
+  const interrupt = interruptSignal();
+  try {
+    const outcomes = await syncPeers({
+      dbPath,
+      node: config.node,
+      peers,
+      pull: !options.pushOnly,
+      push: !options.pullOnly,
+      dryRun: options.dryRun ?? false,
+      signal: interrupt.signal,
+      ...(maxRows ? { limits: { maxRows, maxBytes: 4 * 1024 * 1024 } } : {}),
+      onPeerStart: (peer, transport) => context.detail(`${peer.name}: ${transport} ${peer.url}`),
+    });
+    if (options.json) context.printJson(summaryJson(outcomes, options.dryRun ?? false));
+    else for (const line of summaryLines(outcomes, options.dryRun ?? false)) context.print(line);
+    for (const outcome of outcomes) {
+      if (outcome.error) process.stderr.write(`resonance-sync: ${outcome.peer.name}: ${outcome.error.message} [${outcome.error.code}]\n`);
+    }
+    return exitCodeFor(outcomes);
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+/** A named peer from the config, or an ad-hoc path/URL; none means every enabled configured peer. */
+function choosePeers(config: Config, argument: string | undefined): PeerConfig[] {
+  if (argument === undefined) return config.peers.filter((peer) => peer.enabled);
+  if (config.peers.some((peer) => peer.name === argument)) return [findPeer(config, argument)];
+  const location = parsePeerUrl(argument);
+  const name = location.kind === 'local' ? location.path : argument;
+  return [{ name, url: argument, location, mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING }];
+}
+
+/** One failure type: its own code; failures of different kinds across peers: "partial". */
+function exitCodeFor(outcomes: PeerOutcome[]): ExitCodeValue {
+  const failures = outcomes.flatMap((outcome) => (outcome.error ? [outcome.error.exitCode] : []));
+  if (failures.length === 0) return ExitCode.ok;
+  const distinct = new Set(failures);
+  if (distinct.size === 1 && failures.length === outcomes.length) return failures[0] ?? ExitCode.partial;
+  return ExitCode.partial;
+}

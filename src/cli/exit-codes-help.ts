@@ -1,0 +1,15 @@
+/** The exit codes, as shown at the end of --help (the README has the same table). */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    success
+  1    differences found (verify)
+  2    usage error: unknown command or option, bad argument
+  3    config error: the config file is malformed, or a peer is unknown
+  4    database error: missing file, not SQLite, no resonance_notes table, read-only, same database twice
+  5    locked: another sync of this database is running, or a writer held the database too long
+  6    peer unreachable (skipped; other peers still synced)
+  7    remote or protocol error
+  8    partial: some peers synced, others failed in different ways
+  70   internal error (a bug: please report it with --verbose output)
+  130  interrupted (SIGINT/SIGTERM); committed batches are kept, the next run resumes
+`;

@@ -1,0 +1,120 @@
+/**
+ * What `status` reports, gathered without connecting to remote peers and without writing anything:
+ * this node, and per configured peer its sync_tracking row, last runs, totals and what is pending.
+ */
+import type { Config, PeerConfig } from '../config/schema.js';
+import { readCursor } from '../store/batch-writer.js';
+import { countFeed } from '../store/feed-reader.js';
+import { readMeta } from '../store/meta.js';
+import { isPrepared } from '../store/prepare.js';
+import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, probeNotesTable } from '../store/schema.js';
+import type { Database, SqlRow } from '../store/sqlite/driver.js';
+import { openDatabase } from '../store/sqlite/open-database.js';
+import { readPeerState } from '../store/tracking.js';
+import { SyncError } from '../errors.js';
+import { routeKey } from './route.js';
+
+export interface NodeStatus {
+  db: string;
+  node: { id: string; name: string };
+  entries: number;
+  receivedEntries: number;
+  dedupe: string;
+  peers: PeerStatus[];
+}
+
+export interface PeerStatus {
+  name: string;
+  url: string;
+  enabled: boolean;
+  tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
+  lastRuns: Array<{ direction: string; status: string; startedAt: string; finishedAt: string | null; received: number; sent: number; duplicates: number; error: string | null }>;
+  totals: { received: number; sent: number };
+  /** Entries waiting to flow; null where it cannot be known without connecting. */
+  pending: { push: number | null; pull: number | null };
+}
+
+export function gatherStatus(dbPath: string, config: Config): NodeStatus {
+  const db = openDatabase(dbPath, { readOnly: true });
+  try {
+    if (!isPrepared(db)) throw new SyncError('DB_NOT_INITIALIZED', `${dbPath} has not been prepared for sync yet; run: resonance-sync init --db ${dbPath}`);
+    const meta = readMeta(db);
+    const self = { id: String(meta.node_id), name: String(meta.node_name) };
+    const counts = db.prepare(`SELECT count(*) AS total, count(${ORIGIN_COLUMN}) AS received FROM ${NOTES_TABLE}`).get();
+    return {
+      db: dbPath,
+      node: self,
+      entries: Number(counts?.total ?? 0),
+      receivedEntries: Number(counts?.received ?? 0),
+      dedupe: meta.dedupe ?? 'timestamp-index',
+      peers: config.peers.map((peer) => peerStatus(db, self.id, peer)),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus {
+  const tracking = db.prepare(`SELECT * FROM ${TRACKING_TABLE} WHERE remote_node = ?`).get(peer.name);
+  const runs = db
+    .prepare(
+      `SELECT * FROM ${LOG_TABLE} WHERE id IN (SELECT max(id) FROM ${LOG_TABLE} WHERE peer = ? GROUP BY direction) ORDER BY direction`,
+    )
+    .all(peer.name);
+  const totals = db.prepare(`SELECT coalesce(sum(received), 0) AS received, coalesce(sum(sent), 0) AS sent FROM ${LOG_TABLE} WHERE peer = ? AND direction = ?`);
+  return {
+    name: peer.name,
+    url: peer.url,
+    enabled: peer.enabled,
+    tracking: tracking
+      ? {
+          lastSyncTimestamp: String(tracking.last_sync_timestamp),
+          lastSyncSuccess: tracking.last_sync_success === null ? null : Number(tracking.last_sync_success) === 1,
+          syncCount: Number(tracking.sync_count ?? 0),
+        }
+      : null,
+    lastRuns: runs.map(runSummary),
+    totals: { received: Number(totals.get(peer.name, 'pull')?.received ?? 0), sent: Number(totals.get(peer.name, 'push')?.received ?? 0) },
+    pending: { push: pendingPush(db, peer), pull: pendingPull(db, selfId, peer) },
+  };
+}
+
+function runSummary(row: SqlRow) {
+  return {
+    direction: String(row.direction),
+    status: String(row.status),
+    startedAt: String(row.started_at),
+    finishedAt: row.finished_at === null ? null : String(row.finished_at),
+    received: Number(row.received),
+    sent: Number(row.sent),
+    duplicates: Number(row.duplicates),
+    error: row.message === null || row.status === 'ok' ? null : String(row.message),
+  };
+}
+
+/** From what the peer had committed of our feed at the last push: known without connecting. */
+function pendingPush(db: Database, peer: PeerConfig): number | null {
+  const state = readPeerState(db, peer.name, 'push');
+  if (!state) return null;
+  const after = state.routeKey === routeKey(peer.push) ? state.throughRowid : 0;
+  return countFeed(db, probeNotesTable(db, ''), { afterRowid: after, receiverId: state.peerNodeId, route: peer.push });
+}
+
+/** Only for a local peer file, opened read-only: counting a remote feed would mean connecting. */
+function pendingPull(db: Database, selfId: string, peer: PeerConfig): number | null {
+  if (peer.location.kind !== 'local') return null;
+  let peerDb: Database;
+  try {
+    peerDb = openDatabase(peer.location.path, { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    if (!isPrepared(peerDb)) return null;
+    const peerId = String(readMeta(peerDb).node_id);
+    const after = readCursor(db, peerId, routeKey(peer.pull));
+    return countFeed(peerDb, probeNotesTable(peerDb, peer.location.path), { afterRowid: after, receiverId: selfId, route: peer.pull });
+  } finally {
+    peerDb.close();
+  }
+}
