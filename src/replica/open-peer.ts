@@ -1,4 +1,5 @@
 /** Opens the Replica a configured peer's URL names, with the lock that keeps two syncs apart. */
+import { existsSync, realpathSync } from 'node:fs';
 import { SyncError } from '../errors.js';
 import type { PeerConfig } from '../config/schema.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
@@ -14,6 +15,8 @@ export interface OpenedPeer {
 }
 
 export interface OpenPeerOptions {
+  /** This node's database: a peer naming the same file is refused before anything is locked or opened. */
+  localDbPath: string;
   /** Prepare an unprepared peer on first contact (not in dry runs, which write nothing). */
   prepare: boolean;
   naiveTimestamps: NaiveTimestamps;
@@ -23,6 +26,9 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
   const location = peer.location;
   if (location.kind === 'ssh') {
     throw new SyncError('USAGE', `peer ${peer.name}: ssh peers are not supported by this version yet; use a local path`);
+  }
+  if (existsSync(location.path) && realpathSync(location.path) === realpathSync(options.localDbPath)) {
+    throw new SyncError('SAME_DATABASE', `the peer ${peer.name} is this node's own database (${options.localDbPath}); name another database`);
   }
   const lock: SyncLock | undefined = options.prepare ? acquireSyncLock(location.path) : undefined;
   try {

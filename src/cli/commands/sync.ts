@@ -1,4 +1,5 @@
 /** `resonance-sync sync [PEER]`: pull then push with one peer, or with every configured peer. */
+import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { parsePeerUrl } from '../../config/peer-url.js';
 import { findPeer } from '../../config/config-file.js';
@@ -75,7 +76,8 @@ function choosePeers(config: Config, argument: string | undefined): PeerConfig[]
   if (argument === undefined) return config.peers.filter((peer) => peer.enabled);
   if (config.peers.some((peer) => peer.name === argument)) return [findPeer(config, argument)];
   const location = parsePeerUrl(argument);
-  const name = location.kind === 'local' ? location.path : argument;
+  // An unnamed peer is filed under its file name (a fresh one is also named so on first contact).
+  const name = location.kind === 'local' ? basename(location.path, extname(location.path)) : argument;
   return [{ name, url: argument, location, mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING }];
 }
 

@@ -1,0 +1,198 @@
+/**
+ * The config file's shape: a zod schema over the parsed TOML (snake_case, as the user writes it)
+ * that turns it into the camelCase Config the rest of the program uses. Every table is strict,
+ * because a misspelt key silently ignored would mean syncing notes the user meant to keep private.
+ * Validation problems come out as one line naming the exact key, e.g.
+ * `peers.selesta.push.include_context[1]: expected a string`.
+ */
+import * as z from 'zod';
+import { SyncError } from '../errors.js';
+import type { Route } from '../sync/route.js';
+import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation } from './peer-url.js';
+
+export interface NodeConfig {
+  name: string | undefined;
+  db: string | undefined;
+  naiveTimestamps: 'utc' | 'local';
+  syncNote: boolean;
+  dedupe: 'timestamp-index' | 'unique-index';
+}
+
+export interface PeerConfig {
+  name: string;
+  url: string;
+  location: PeerLocation;
+  mode: 'auto' | 'agent' | 'sqlite3';
+  remoteCommand: string | undefined;
+  enabled: boolean;
+  /** This node -> peer. */
+  push: Route;
+  /** Peer -> this node. */
+  pull: Route;
+}
+
+export interface Config {
+  node: NodeConfig;
+  peers: PeerConfig[];
+}
+
+export const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+export const PEER_NAME_RULE = 'a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"';
+
+export function emptyConfig(): Config {
+  return {
+    node: { name: undefined, db: undefined, naiveTimestamps: 'utc', syncNote: true, dedupe: 'timestamp-index' },
+    peers: [],
+  };
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  // z.object alone would accept a TOML date (a Date subclass) as an empty table.
+  return proto === Object.prototype || proto === null;
+}
+
+function table<S extends z.core.$ZodLooseShape>(shape: S) {
+  return z
+    .unknown()
+    .refine(isTable, { message: 'expected a table', abort: true })
+    .pipe(z.strictObject(shape));
+}
+
+const text = z.string().min(1).refine((s) => !s.includes('\0'), 'must not contain a NUL character');
+const patterns = z.array(text);
+
+const route = table({
+  include_context: patterns.optional(),
+  exclude_context: patterns.optional(),
+  include_source: patterns.optional(),
+  exclude_source: patterns.optional(),
+})
+  .optional()
+  .transform(
+    (raw): Route => ({
+      includeContext: raw?.include_context ?? [],
+      excludeContext: raw?.exclude_context ?? [],
+      includeSource: raw?.include_source ?? [],
+      excludeSource: raw?.exclude_source ?? [],
+    }),
+  );
+
+const node = table({
+  name: text.optional(),
+  db: text.refine(isAnchoredPath, 'must be an absolute path or start with "~/"').optional(),
+  naive_timestamps: z.enum(['utc', 'local']).optional(),
+  sync_note: z.boolean().optional(),
+  dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
+})
+  .optional()
+  .transform(
+    (raw): NodeConfig => ({
+      name: raw?.name,
+      db: raw?.db === undefined ? undefined : expandHome(raw.db),
+      naiveTimestamps: raw?.naive_timestamps ?? 'utc',
+      syncNote: raw?.sync_note ?? true,
+      dedupe: raw?.dedupe ?? 'timestamp-index',
+    }),
+  );
+
+const peerUrl = z.string().transform((url, ctx) => {
+  let location: PeerLocation;
+  try {
+    location = parsePeerUrl(url);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+    return z.NEVER;
+  }
+  // Relative to what? The cwd of whoever runs sync later is never what the author meant.
+  if (location.kind === 'local' && !isAnchoredPath(url) && !/^file:(\/\/[^/]*)?\//i.test(url)) {
+    ctx.addIssue({ code: 'custom', message: 'a local path in the config file must be absolute or start with "~/"' });
+    return z.NEVER;
+  }
+  return { url, location };
+});
+
+const peer = table({
+  url: peerUrl,
+  mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
+  remote_command: text.optional(),
+  enabled: z.boolean().optional(),
+  push: route,
+  pull: route,
+});
+
+const peers = z
+  .unknown()
+  .refine(isTable, { message: 'expected a table', abort: true })
+  .pipe(z.record(z.string().regex(PEER_NAME), peer))
+  .optional();
+
+const configSchema = table({ node, peers }).transform(
+  (raw): Config => ({
+    node: raw.node,
+    peers: Object.entries(raw.peers ?? {}).map(([name, p]) => ({
+      name,
+      url: p.url.url,
+      location: p.url.location,
+      mode: p.mode ?? 'auto',
+      remoteCommand: p.remote_command,
+      enabled: p.enabled ?? true,
+      push: p.push,
+      pull: p.pull,
+    })),
+  }),
+);
+
+/** Validates parsed TOML; throws CONFIG_INVALID "<source>: <key.path>: <problem>" for the first problem. */
+export function validateConfig(raw: unknown, source: string): Config {
+  const result = configSchema.safeParse(raw, { error: messageFor });
+  if (result.success) return result.data;
+  // A misspelt key also makes the real one look missing; the unknown key is the useful report.
+  const issues = result.error.issues;
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+  if (issue === undefined) throw new SyncError('CONFIG_INVALID', `${source}: invalid configuration`);
+  const where = formatKeyPath(issue.path);
+  throw new SyncError('CONFIG_INVALID', `${source}: ${where === '' ? '' : `${where}: `}${issue.message}`);
+}
+
+const TYPE_NAMES: Partial<Record<string, string>> = { string: 'a string', boolean: 'true or false', array: 'an array' };
+
+/** Messages for zod's built-in checks; messages given in the schema itself take precedence. */
+function messageFor(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'is required';
+      return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+    case 'invalid_value':
+      return `expected ${alternatives(issue.values.map((v) => JSON.stringify(v)))}`;
+    case 'unrecognized_keys': {
+      const keys = issue.keys.map((k) => JSON.stringify(k));
+      return issue.path?.length ? `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}` : `unknown top-level key ${keys.join(', ')}`;
+    }
+    case 'invalid_key':
+      return `invalid peer name; ${PEER_NAME_RULE}`;
+    case 'too_small':
+      return 'must not be empty';
+    default:
+      return undefined;
+  }
+}
+
+function alternatives(values: string[]): string {
+  return values.length <= 1 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+}
+
+/** TOML-style: `peers."my.peer".push.include_context[1]`. */
+export function formatKeyPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else {
+      const key = String(segment);
+      const bare = /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key);
+      out += out === '' ? bare : `.${bare}`;
+    }
+  }
+  return out;
+}
