@@ -73,13 +73,16 @@ export class BatchWriter {
     const result: ApplyResult = { inserted: 0, duplicates: 0, rejected: 0, syncNotes: 0, newestTimestamp: undefined };
     for (const row of request.rows) {
       const at = (index: number): SqlValue => (index < 0 ? null : (row.values[index] ?? null));
-      if (row.origin === this.selfId || this.findEntry.get(at(timestampAt), at(contentAt), at(sourceAt)) !== undefined) {
+      if (this.findEntry.get(at(timestampAt), at(contentAt), at(sourceAt)) !== undefined) {
         result.duplicates++;
         continue;
       }
+      // An entry of our own coming back means this database lost it (restored from an older copy):
+      // it returns as "written here".
+      const origin = row.origin === this.selfId ? null : row.origin;
       // OR IGNORE: an entry this database's own constraints refuse (say NULL source into a NOT NULL
       // column) is counted and passed over rather than blocking every later entry forever.
-      if (insert.run(...keep.map((index) => at(index)), row.origin).changes === 0) {
+      if (insert.run(...keep.map((index) => at(index)), origin).changes === 0) {
         result.rejected++;
         continue;
       }

@@ -84,13 +84,20 @@ export async function syncReplicas(local: LocalReplica, remote: Replica, options
     );
   }
   const summary: SyncSummary = { peer: options.peerName, local: localInfo.node, remote: remoteInfo.node, dryRun: options.dryRun, directions: [] };
+  // A database restored from an older copy has lost entries, its own among them. Whichever side
+  // notices (a cursor beyond the end of the other's feed), the direction towards the restored side
+  // re-sends everything, echoes included; dedupe keeps that exact.
+  const remoteRestored = options.pull !== undefined && (await local.cursor(remoteInfo.node.id, routeKey(options.pull))) > remoteInfo.maxRowid;
+  const localRestored = options.push !== undefined && (await remote.cursor(localInfo.node.id, routeKey(options.push))) > localInfo.maxRowid;
   if (options.pull) {
-    summary.directions.push(await runDirection(local, 'pull', { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, trackingName: options.peerName }, options.pull, options));
+    const ends = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, trackingName: options.peerName, resendAll: localRestored };
+    summary.directions.push(await runDirection(local, 'pull', ends, options.pull, options));
   }
   if (options.push) {
     // Re-read: the pull may have added entries to this node's feed that the push must consider.
     const freshLocal = await local.info();
-    summary.directions.push(await runDirection(local, 'push', { from: local, fromInfo: freshLocal, to: remote, toInfo: remoteInfo, trackingName: localInfo.node.name }, options.push, options));
+    const ends = { from: local, fromInfo: freshLocal, to: remote, toInfo: remoteInfo, trackingName: localInfo.node.name, resendAll: remoteRestored };
+    summary.directions.push(await runDirection(local, 'push', ends, options.push, options));
   }
   return summary;
 }
@@ -101,6 +108,8 @@ interface Ends {
   to: Replica;
   toInfo: ReplicaInfo;
   trackingName: string;
+  /** The receiver was restored from an older copy: send its whole feed again, its own entries too. */
+  resendAll: boolean;
 }
 
 /** One direction, logged in the local database's sync_log whatever happens. */
@@ -157,9 +166,9 @@ function counts(summary: DirectionSummary) {
 async function transfer(ends: Ends, route: Route, options: SyncOptions, summary: DirectionSummary): Promise<number> {
   const key = routeKey(route);
   let after = await ends.to.cursor(ends.fromInfo.node.id, key);
-  if (after > ends.fromInfo.maxRowid) {
-    // The sender's feed is shorter than what we already read: it was replaced or restored from an
-    // older copy. Re-read it all; dedupe makes that safe.
+  if (after > ends.fromInfo.maxRowid || ends.resendAll) {
+    // The sender's feed is shorter than what we already read (it was replaced or restored from an
+    // older copy), or the receiver was restored: re-read it all; dedupe makes that safe.
     after = 0;
     summary.restarted = true;
   }
@@ -168,7 +177,7 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
   let resetCursor = summary.restarted;
   let through = after;
   const feed = ends.from.readFeed(
-    { afterRowid: after, receiverId: ends.toInfo.node.id, route, columns, maxRows: limits.maxRows, maxBytes: limits.maxBytes },
+    { afterRowid: after, receiverId: ends.resendAll ? '' : ends.toInfo.node.id, route, columns, maxRows: limits.maxRows, maxBytes: limits.maxBytes },
     options.signal,
   );
   for await (const batch of feed) {

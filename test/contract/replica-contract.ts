@@ -1,0 +1,220 @@
+/**
+ * One contract suite, run against every transport (local file, ssh agent, ssh sqlite3): the core's
+ * scenarios through the production path (sync-peers -> open-peer -> the transport's Replica), and
+ * the real CLI killed with SIGKILL mid-sync. A transport only says how to name a database file as a
+ * peer URL, and what environment the CLI needs to reach it.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { emptyConfig, type PeerConfig } from '../../src/config/schema.js';
+import { parsePeerUrl } from '../../src/config/peer-url.js';
+import type { SyncError } from '../../src/errors.js';
+import { EVERYTHING, type Route } from '../../src/sync/route.js';
+import { syncPeers, type PeerOutcome } from '../../src/sync/sync-peers.js';
+import type { BatchLimits } from '../../src/sync/engine.js';
+import { allRows, createNotesDb, identityCounts, insertNotes, withDb, type Note } from '../support/notes-db.js';
+import { runCli, spawnCli } from '../support/cli.js';
+import { tempDir } from '../support/temp.js';
+
+export interface TransportSession {
+  /** The peer URL for a database file on the "remote" side. */
+  url(path: string): string;
+  mode: PeerConfig['mode'];
+  remoteCommand: string | undefined;
+  /** Environment the product needs to reach the peer (e.g. RESONANCE_SYNC_SSH); set for in-process runs too. */
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+export interface PeerTransport {
+  name: string;
+  /** Returns undefined when the transport cannot run here (the caller has already failed or skipped). */
+  start(t: TestContext): Promise<TransportSession | undefined>;
+}
+
+interface SyncViaOptions {
+  pull?: boolean;
+  push?: boolean;
+  route?: Route;
+  limits?: BatchLimits;
+  signal?: AbortSignal;
+  onBatch?: () => void;
+}
+
+export async function syncVia(session: TransportSession, localPath: string, peerPath: string, options: SyncViaOptions = {}): Promise<PeerOutcome> {
+  const url = session.url(peerPath);
+  const peer: PeerConfig = {
+    name: basename(peerPath, '.sqlite3'),
+    url,
+    location: parsePeerUrl(url),
+    mode: session.mode,
+    remoteCommand: session.remoteCommand,
+    enabled: true,
+    push: options.route ?? EVERYTHING,
+    pull: options.route ?? EVERYTHING,
+  };
+  const saved = { ...process.env };
+  Object.assign(process.env, session.env);
+  try {
+    const [outcome] = await syncPeers({
+      dbPath: localPath,
+      node: { ...emptyConfig().node, name: basename(localPath, '.sqlite3'), syncNote: false },
+      peers: [peer],
+      pull: options.pull ?? true,
+      push: options.push ?? true,
+      dryRun: false,
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onBatch ? { onProgress: options.onBatch } : {}),
+    });
+    if (!outcome) throw new Error('no outcome');
+    return outcome;
+  } finally {
+    for (const key of Object.keys(session.env)) {
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
+    }
+  }
+}
+
+function ok(outcome: PeerOutcome) {
+  if (outcome.error) throw outcome.error;
+  const summary = outcome.summary;
+  assert.ok(summary);
+  const get = (direction: 'pull' | 'push') => summary.directions.find((d) => d.direction === direction);
+  return { pull: get('pull'), push: get('push') };
+}
+
+const note = (i: number, extra: Partial<Note> = {}): Note => ({
+  timestamp: `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`,
+  content: `note ${i} — ${'ю'.repeat(i % 7)}`,
+  context: i % 3 === 0 ? 'leo_development' : 'maternal_conversation',
+  source: i % 4 === 0 ? null : `agent${i % 5}`,
+  ...extra,
+});
+
+export function replicaContract(transport: PeerTransport): void {
+  const withSession = async (t: TestContext, work: (session: TransportSession, dir: string) => Promise<void>) => {
+    const session = await transport.start(t);
+    if (!session) return;
+    try {
+      await work(session, tempDir(t));
+    } finally {
+      await session.stop();
+    }
+  };
+
+  test(`[${transport.name}] both directions, exactly once, fields byte-identical, nothing on a second run`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local', 'b');
+      const peer = createNotesDb(dir, 'peer', 'd');
+      insertNotes(local, [note(1), note(2), note(3, { source: null })]);
+      insertNotes(peer, [note(10, { resonance_score: 0.5 }), note(11, { content: new Uint8Array([0, 1, 255]) }), note(12, { timestamp: 9007199254740993n })]);
+      const first = ok(await syncVia(session, local, peer));
+      assert.equal(first.pull?.received, 3);
+      assert.equal(first.push?.received, 3);
+      const second = ok(await syncVia(session, local, peer));
+      assert.equal(second.pull?.sent, 0);
+      assert.equal(second.push?.sent, 0);
+      assert.deepEqual(identityCounts(local), identityCounts(peer));
+      // A TEXT column stores the big integer as its exact decimal text; it must survive exactly.
+      assert.ok(allRows(local).some((row) => row.timestamp === '9007199254740993'));
+      assert.ok(allRows(local).some((row) => row.content instanceof Uint8Array && Buffer.from(row.content).equals(Buffer.from([0, 1, 255]))));
+    }));
+
+  test(`[${transport.name}] dedupe by identity with NULL sources and duplicates already present`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local');
+      const peer = createNotesDb(dir, 'peer');
+      const shared = note(5, { source: null });
+      insertNotes(local, [shared, shared, note(6)]);
+      insertNotes(peer, [shared, note(7)]);
+      const result = ok(await syncVia(session, local, peer));
+      assert.equal(result.pull?.duplicates, 1);
+      assert.equal(result.push?.received, 1);
+      assert.equal(allRows(local).length, 4, 'the pre-existing duplicate is kept');
+      assert.equal(allRows(peer).length, 3);
+    }));
+
+  test(`[${transport.name}] a 6 MB note and routes per direction`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local');
+      const peer = createNotesDb(dir, 'peer');
+      insertNotes(local, [note(3, { content: 'Ω'.repeat(6 * 1024 * 1024) }), note(4)]);
+      const route = { ...EVERYTHING, includeContext: ['leo_*'] };
+      const result = ok(await syncVia(session, local, peer, { pull: false, route }));
+      assert.equal(result.push?.received, 1);
+      assert.equal((allRows(peer)[0]?.content as string).length, 6 * 1024 * 1024);
+    }));
+
+  test(`[${transport.name}] an interrupted sync keeps exactly its committed batches and resumes`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local');
+      const peer = createNotesDb(dir, 'peer');
+      insertNotes(local, Array.from({ length: 300 }, (_, i) => note(i)));
+      const controller = new AbortController();
+      let batches = 0;
+      const limits = { maxRows: 25, maxBytes: 1 << 20 };
+      const cut = await syncVia(session, local, peer, { pull: false, limits, signal: controller.signal, onBatch: () => ++batches === 3 && controller.abort() });
+      assert.ok(cut.error, 'the run reports the interruption');
+      assert.equal(allRows(peer).length, 75);
+      const resumed = ok(await syncVia(session, local, peer, { pull: false, limits }));
+      assert.equal(resumed.push?.sent, 225);
+      assert.equal(resumed.push?.duplicates, 0);
+      assert.equal(allRows(peer).length, 300);
+    }));
+
+  test(`[${transport.name}] a peer restored from an older copy is re-read without loss or duplicates`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local');
+      const peer = createNotesDb(dir, 'peer');
+      insertNotes(peer, [note(1)]);
+      ok(await syncVia(session, local, peer));
+      copyFileSync(peer, `${dir}/backup`);
+      insertNotes(peer, [note(2), note(3)]);
+      ok(await syncVia(session, local, peer));
+      copyFileSync(`${dir}/backup`, peer);
+      insertNotes(peer, [note(4)]);
+      const result = ok(await syncVia(session, local, peer));
+      assert.equal(result.pull?.restarted, true);
+      assert.equal(result.pull?.received, 1);
+      assert.equal(allRows(local).length, 4);
+      assert.equal(allRows(peer).length, 4, 'push brought the lost entries back to the restored peer');
+    }));
+
+  test(`[${transport.name}] kill -9 of the real CLI at random moments, then a normal run: converged, nothing lost or duplicated`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local');
+      const peer = createNotesDb(dir, 'peer');
+      insertNotes(local, Array.from({ length: 3000 }, (_, i) => note(i, { content: `local ${i} ${'x'.repeat(i % 200)}` })));
+      insertNotes(peer, Array.from({ length: 3000 }, (_, i) => note(i, { content: `peer ${i} ${'y'.repeat(i % 200)}` })));
+      const config = `${dir}/config.toml`;
+      const remote = session.remoteCommand ? `remote_command = ${JSON.stringify(session.remoteCommand)}\n` : '';
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(config, `[node]\nname = "local"\ndb = "${local}"\nsync_note = false\n\n[peers.peer]\nurl = ${JSON.stringify(session.url(peer))}\nmode = "${session.mode}"\n${remote}`);
+      const kills = Number(process.env.RESONANCE_KILL_ROUNDS ?? 12);
+      for (let round = 0; round < kills; round++) {
+        const child = spawnCli(['sync', '--batch-rows', '50', '--config', config], { env: session.env });
+        const closed = new Promise((resolve) => child.once('close', resolve));
+        await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 600));
+        child.kill('SIGKILL');
+        await closed;
+      }
+      // The kills must have landed mid-sync (a direction started and never finished), or this proves nothing.
+      const cut = withDb(local, (db) => Number(db.prepare(`SELECT count(*) AS n FROM sync_log WHERE status = 'running'`).get()?.n));
+      assert.ok(cut >= 1, `at least one kill interrupted a running sync (got ${cut})`);
+      const final = await runCli(['sync', '--config', config], { env: session.env });
+      assert.equal(final.code, 0, final.stderr);
+      for (const path of [local, peer]) {
+        const counts = identityCounts(path);
+        assert.equal(counts.size, 6000, `${basename(path)} holds every entry`);
+        assert.ok([...counts.values()].every((n) => n === 1), `${basename(path)} holds each entry once`);
+      }
+    }));
+}
+
+export function expectCode(outcome: PeerOutcome): SyncError['code'] | undefined {
+  return outcome.error?.code;
+}
