@@ -188,17 +188,17 @@ export function replicaContract(transport: PeerTransport): void {
     withSession(t, async (session, dir) => {
       const local = createNotesDb(dir, 'local');
       const peer = createNotesDb(dir, 'peer');
-      insertNotes(local, Array.from({ length: 3000 }, (_, i) => note(i, { content: `local ${i} ${'x'.repeat(i % 200)}` })));
-      insertNotes(peer, Array.from({ length: 3000 }, (_, i) => note(i, { content: `peer ${i} ${'y'.repeat(i % 200)}` })));
+      insertNotes(local, Array.from({ length: 5000 }, (_, i) => note(i, { content: `local ${i} ${'x'.repeat(i % 200)}` })));
+      insertNotes(peer, Array.from({ length: 5000 }, (_, i) => note(i, { content: `peer ${i} ${'y'.repeat(i % 200)}` })));
       const config = `${dir}/config.toml`;
       const remote = session.remoteCommand ? `remote_command = ${JSON.stringify(session.remoteCommand)}\n` : '';
       const { writeFileSync } = await import('node:fs');
       writeFileSync(config, `[node]\nname = "local"\ndb = "${local}"\nsync_note = false\n\n[peers.peer]\nurl = ${JSON.stringify(session.url(peer))}\nmode = "${session.mode}"\n${remote}`);
       const kills = Number(process.env.RESONANCE_KILL_ROUNDS ?? 12);
       for (let round = 0; round < kills; round++) {
-        const child = spawnCli(['sync', '--batch-rows', '50', '--config', config], { env: session.env });
+        const child = spawnCli(['sync', '--batch-rows', '20', '--config', config], { env: session.env });
         const closed = new Promise((resolve) => child.once('close', resolve));
-        await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 600));
+        await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 500));
         child.kill('SIGKILL');
         await closed;
       }
@@ -209,7 +209,7 @@ export function replicaContract(transport: PeerTransport): void {
       assert.equal(final.code, 0, final.stderr);
       for (const path of [local, peer]) {
         const counts = identityCounts(path);
-        assert.equal(counts.size, 6000, `${basename(path)} holds every entry`);
+        assert.equal(counts.size, 10000, `${basename(path)} holds every entry`);
         assert.ok([...counts.values()].every((n) => n === 1), `${basename(path)} holds each entry once`);
       }
     }));
