@@ -1,0 +1,48 @@
+/** A Replica wrapper that fails on purpose, inside a batch's transaction or between batches. */
+import type { ApplyRequest, ApplyResult, FeedBatch, FeedRequest, ReceiveReport, Replica, ReplicaInfo } from '../../src/replica/replica.js';
+import type { SqlValue } from '../../src/store/sqlite/driver.js';
+
+export interface Faults {
+  /** Fail inside the transaction of this apply call (1-based): some rows are written, then rolled back. */
+  failInsideApply?: number;
+  /** Fail after this many applies committed, before the next one starts. */
+  failAfterApplies?: number;
+}
+
+export class InjectedFault extends Error {}
+
+export class FaultReplica implements Replica {
+  private applies = 0;
+  constructor(
+    private readonly inner: Replica,
+    private readonly faults: Faults,
+  ) {}
+  info(): Promise<ReplicaInfo> {
+    return this.inner.info();
+  }
+  readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
+    return this.inner.readFeed(request, signal);
+  }
+  cursor(senderId: string, routeKey: string): Promise<number> {
+    return this.inner.cursor(senderId, routeKey);
+  }
+  async apply(request: ApplyRequest): Promise<ApplyResult> {
+    this.applies++;
+    if (this.faults.failAfterApplies !== undefined && this.applies > this.faults.failAfterApplies) {
+      throw new InjectedFault('injected failure between batches');
+    }
+    if (this.faults.failInsideApply === this.applies && request.rows.length > 0) {
+      // A value no binding can store, placed last: earlier rows of the batch are inserted first, then
+      // the whole transaction must roll back.
+      const poisoned = { rowid: -1, origin: 'poison', values: request.columns.map(() => ({ poison: true }) as unknown as SqlValue) };
+      return this.inner.apply({ ...request, rows: [...request.rows, poisoned] });
+    }
+    return this.inner.apply(request);
+  }
+  finishReceiving(report: ReceiveReport): Promise<void> {
+    return this.inner.finishReceiving(report);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
