@@ -6,7 +6,7 @@
  */
 import type { ApplyRequest, ApplyResult, NodeIdentity } from '../replica/replica.js';
 import { isSyncNote } from '../sync/sync-note.js';
-import { laterOf, normalizeTimestamp, type NaiveTimestamps } from '../sync/timestamps.js';
+import { parseTimestamp, type NaiveTimestamps } from '../sync/timestamps.js';
 import { CURSORS_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
 import { placeholders, quoteIdentifier } from './sql.js';
 import type { Database, SqlValue, Statement } from './sqlite/driver.js';
@@ -71,6 +71,7 @@ export class BatchWriter {
     const keep = columns.map(position);
     const insert = this.insertStatement(columns);
     const result: ApplyResult = { inserted: 0, duplicates: 0, rejected: 0, syncNotes: 0, newestTimestamp: undefined };
+    let newest = -Infinity;
     for (const row of request.rows) {
       const at = (index: number): SqlValue => (index < 0 ? null : (row.values[index] ?? null));
       if (this.findEntry.get(at(timestampAt), at(contentAt), at(sourceAt)) !== undefined) {
@@ -88,8 +89,11 @@ export class BatchWriter {
       }
       result.inserted++;
       if (isSyncNote(at(contextAt), at(sourceAt))) result.syncNotes++;
-      result.newestTimestamp = laterOf(result.newestTimestamp, normalizeTimestamp(at(timestampAt), this.naive));
+      const millis = parseTimestamp(at(timestampAt), this.naive);
+      if (millis !== undefined && millis > newest) newest = millis;
     }
+    // Normalized once per batch, not per row: this is the hot path.
+    if (newest > -Infinity) result.newestTimestamp = new Date(newest).toISOString();
     return result;
   }
 

@@ -9,7 +9,7 @@ import type { FeedBatch, FeedRequest, FeedRow } from '../replica/replica.js';
 import { routePredicate } from '../sync/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
 import { quoteIdentifier } from './sql.js';
-import type { Database, SqlRow, SqlValue, Statement } from './sqlite/driver.js';
+import type { Database, SqlValue, Statement } from './sqlite/driver.js';
 import { inTransaction } from './sqlite/transaction.js';
 
 /** Rowids examined per query; bounds the time one read transaction can take. */
@@ -69,7 +69,7 @@ export class FeedReader {
       let low = after;
       for (let window = 0; window < WINDOWS_PER_BATCH && low < high; window++) {
         const windowEnd = Math.min(high, low + SCAN_WINDOW);
-        for (const row of this.statement.iterate(low, windowEnd, this.request.receiverId, ...this.routeParams)) {
+        for (const row of this.statement.iterateArrays(low, windowEnd, this.request.receiverId, ...this.routeParams)) {
           const feedRow = this.toFeedRow(row);
           rows.push(feedRow);
           bytes += feedRow.values.reduce<number>((sum, value) => sum + valueBytes(value), 0);
@@ -83,12 +83,13 @@ export class FeedReader {
     });
   }
 
-  private toFeedRow(row: SqlRow): FeedRow {
-    const origin = row.__origin;
+  /** Row layout: rowid, origin, then the requested columns in order. */
+  private toFeedRow(row: SqlValue[]): FeedRow {
+    const origin = row[1];
     return {
-      rowid: Number(row.__rowid),
+      rowid: Number(row[0]),
       origin: typeof origin === 'string' && origin !== '' ? origin : this.selfId,
-      values: this.request.columns.map((name) => row[name] ?? null),
+      values: row.slice(2),
     };
   }
 }

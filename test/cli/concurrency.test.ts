@@ -20,7 +20,7 @@ test('agents keep writing into the same database during a long sync; every note 
   const dir = tempDir(t);
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(dir, 'phone');
-  insertNotes(phone, Array.from({ length: 20_000 }, (_, i) => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `phone ${i} ${'z'.repeat(i % 300)}`, context: 'c', source: 's' })));
+  insertNotes(phone, Array.from({ length: 25_000 }, (_, i) => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `phone ${i} ${'z'.repeat(i % 300)}`, context: 'c', source: 's' })));
   const config = join(dir, 'c.toml');
   assert.equal((await runCli(['init', '--db', main, '--node', 'main', '--config', config])).code, 0);
   const [sync, writerA, writerB] = await Promise.all([

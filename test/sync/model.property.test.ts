@@ -135,9 +135,11 @@ async function runScenario(dir: string, scenario: Scenario): Promise<void> {
   paths.forEach((path, v) => {
     const rows = allRows(path);
     const counts = new Map<string, number>();
+    const receivedCopies = new Map<string, number>();
     for (const row of rows) {
       const key = identityKey(row.timestamp ?? null, row.content ?? null, row.source ?? null);
       counts.set(key, (counts.get(key) ?? 0) + 1);
+      if (row.sync_origin !== null) receivedCopies.set(key, (receivedCopies.get(key) ?? 0) + 1);
       const writers = written.get(key);
       assert.ok(writers, `n${v} holds an entry nobody wrote`);
       const origin = row.sync_origin;
@@ -145,8 +147,12 @@ async function runScenario(dir: string, scenario: Scenario): Promise<void> {
       else assert.ok([...writers.keys()].some((w) => ids[w] === origin), `n${v}: origin ${String(origin)} did not write this entry`);
     }
     for (const [key, count] of counts) {
+      // Sync adds an entry at most once, and only where it is missing; agents may still write it
+      // again locally afterwards, and those copies are theirs to keep.
       const direct = written.get(key)?.get(v) ?? 0;
-      assert.equal(count, Math.max(direct, 1), `n${v} holds ${key} ${count} times (agents wrote it ${direct} times there)`);
+      const received = receivedCopies.get(key) ?? 0;
+      assert.ok(received <= 1, `n${v} received ${key} ${received} times`);
+      assert.equal(count - received, direct, `n${v} holds ${key} ${count} times (agents wrote it ${direct} times there)`);
     }
     assert.deepEqual(new Set(counts.keys()), expected[v], `n${v} holds exactly what its routes allow`);
   });
@@ -201,11 +207,33 @@ function closure(before: Array<Map<string, { context: unknown; source: unknown }
 }
 
 test('model: random writes, syncs, route changes and failures converge exactly', async (t) => {
-  await fc.assert(
+  const replay = process.env.RESONANCE_MODEL_SEED ? { seed: Number(process.env.RESONANCE_MODEL_SEED), path: process.env.RESONANCE_MODEL_PATH ?? '' } : {};
+  const details = await fc.check(
     fc.asyncProperty(scenarioArb, async (scenario) => {
       const dir = tempDir(t);
       await runScenario(dir, scenario);
     }),
-    { numRuns: Number(process.env.RESONANCE_MODEL_RUNS ?? 40), endOnFailure: true },
+    { numRuns: Number(process.env.RESONANCE_MODEL_RUNS ?? 40), ...replay },
   );
+  if (details.failed) {
+    // Long notes make fast-check's own report unreadable: say what failed, and how to replay it.
+    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    const example = JSON.stringify(details.counterexample, (_key, value: unknown) =>
+      typeof value === 'string' && value.length > 80 ? `<${value.length} chars>` : typeof value === 'bigint' ? `${value}n` : value,
+    );
+    assert.fail(`seed ${details.seed} path ${details.counterexamplePath}: ${cause}\ncounterexample: ${example}`);
+  }
+});
+
+// Shrunk counterexamples, pinned (each was a wrong expectation or a bug once).
+test('pinned: an agent writing again an entry that already arrived by sync keeps both copies', async (t) => {
+  await runScenario(tempDir(t), {
+    nodes: 3,
+    variants: ['a', 'a', 'a'],
+    actions: [
+      { kind: 'write', node: 1, notes: [{ timestamp: '2019-01-01 00:00:00', content: 'memory', context: 'leo_development', source: 'scribe' }] },
+      { kind: 'sync', a: 0, b: 1, pull: true, push: false, faults: {}, batchRows: 1 },
+      { kind: 'write', node: 0, notes: [{ timestamp: '2019-01-01 00:00:00', content: 'memory', context: 'leo_development', source: 'scribe' }] },
+    ],
+  });
 });

@@ -15,7 +15,15 @@ function toBindable(params: SqlValue[]): unknown[] {
 }
 
 class BetterStatement implements Statement {
-  constructor(private readonly inner: BetterSqlite3.Statement) {}
+  private arrays: BetterSqlite3.Statement | undefined;
+  constructor(
+    private readonly inner: BetterSqlite3.Statement,
+    private readonly prepareAgain: () => BetterSqlite3.Statement,
+  ) {}
+  iterateArrays(...params: SqlValue[]) {
+    this.arrays ??= this.prepareAgain().raw(true);
+    return this.arrays.iterate(...toBindable(params)) as IterableIterator<SqlValue[]>;
+  }
   run(...params: SqlValue[]) {
     return { changes: this.inner.run(...toBindable(params)).changes };
   }
@@ -37,9 +45,12 @@ class BetterDatabase implements Database {
     this.inner.exec(sql);
   }
   prepare(sql: string, options?: PrepareOptions): Statement {
-    const statement = this.inner.prepare(sql);
-    if (options?.exactIntegers && statement.reader) statement.safeIntegers(true);
-    return new BetterStatement(statement);
+    const make = () => {
+      const statement = this.inner.prepare(sql);
+      if (options?.exactIntegers && statement.reader) statement.safeIntegers(true);
+      return statement;
+    };
+    return new BetterStatement(make(), make);
   }
   close(): void {
     this.inner.close();

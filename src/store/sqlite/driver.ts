@@ -18,6 +18,8 @@ export interface Statement {
   all(...params: SqlValue[]): SqlRow[];
   /** Lazily steps the statement; breaking out of the loop resets it. */
   iterate(...params: SqlValue[]): IterableIterator<SqlRow>;
+  /** Like iterate, but each row is an array in column order: no object per row on the hot path. */
+  iterateArrays(...params: SqlValue[]): IterableIterator<SqlValue[]>;
 }
 
 export interface PrepareOptions {

@@ -11,6 +11,7 @@ interface NodeStatementSync {
   all(...params: SqlValue[]): unknown[];
   iterate(...params: SqlValue[]): IterableIterator<unknown>;
   setReadBigInts(enabled: boolean): void;
+  setReturnArrays?(enabled: boolean): void;
 }
 interface NodeDatabaseSync {
   exec(sql: string): void;
@@ -22,7 +23,21 @@ interface NodeSqliteModule {
 }
 
 class NodeStatement implements Statement {
-  constructor(private readonly inner: NodeStatementSync) {}
+  private arrays: NodeStatementSync | undefined;
+  constructor(
+    private readonly inner: NodeStatementSync,
+    private readonly prepareAgain: () => NodeStatementSync,
+  ) {}
+  *iterateArrays(...params: SqlValue[]): IterableIterator<SqlValue[]> {
+    if (!this.arrays) {
+      this.arrays = this.prepareAgain();
+      this.arrays.setReturnArrays?.(true);
+    }
+    for (const row of this.arrays.iterate(...params)) {
+      // Before Node 24 there are no array rows; column names in our queries are unique, so values keep order.
+      yield Array.isArray(row) ? (row as SqlValue[]) : Object.values(row as SqlRow);
+    }
+  }
   run(...params: SqlValue[]) {
     return { changes: Number(this.inner.run(...params).changes) };
   }
@@ -44,9 +59,12 @@ class NodeDatabase implements Database {
     this.inner.exec(sql);
   }
   prepare(sql: string, options?: PrepareOptions): Statement {
-    const statement = this.inner.prepare(sql);
-    if (options?.exactIntegers) statement.setReadBigInts(true);
-    return new NodeStatement(statement);
+    const make = () => {
+      const statement = this.inner.prepare(sql);
+      if (options?.exactIntegers) statement.setReadBigInts(true);
+      return statement;
+    };
+    return new NodeStatement(make(), make);
   }
   close(): void {
     this.inner.close();

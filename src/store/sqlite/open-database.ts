@@ -108,6 +108,10 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
     // Reading the schema is what reveals a file that is not a database at all.
     db.prepare('SELECT count(*) AS n FROM sqlite_schema').get();
+    // In WAL mode a commit need not wait for fsync to stay atomic: after a power cut the newest
+    // batches may be missing, but each one together with its cursor, so exactly-once holds. This
+    // only affects this connection, never the agents'. Rollback-journal files keep full sync.
+    if (String(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toLowerCase() === 'wal') db.exec('PRAGMA synchronous = NORMAL');
   } catch (error) {
     db.close();
     throw databaseError(error, path, 'opening it');

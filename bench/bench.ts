@@ -1,0 +1,164 @@
+/**
+ * `npm run bench`: speed and memory of resonance-sync against references measured in the same run
+ * (machines are noisy: compare ratios, not seconds). Prints a table and writes bench-results/*.json.
+ * `npm run bench -- --quick` runs everything at a tenth of the size.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalReplica } from '../src/replica/local-replica.js';
+import { prepareDatabase, type DedupeMode } from '../src/store/prepare.js';
+import type { SqlValue } from '../src/store/sqlite/driver.js';
+import { openDatabase } from '../src/store/sqlite/open-database.js';
+import { inTransaction } from '../src/store/sqlite/transaction.js';
+import { syncReplicas } from '../src/sync/engine.js';
+import { EVERYTHING } from '../src/sync/route.js';
+import { appendNotes, createBenchDb } from './generate.js';
+
+const quick = process.argv.includes('--quick');
+const scale = quick ? 0.1 : 1;
+const N_INITIAL = Math.round(100_000 * scale);
+const N_LARGE = Math.round(1_000_000 * scale);
+const N_INCREMENT = 1_000;
+const work = mkdtempSync(join(tmpdir(), 'resonance-bench-'));
+const childScript = fileURLToPath(new URL('./sync-child.js', import.meta.url));
+const results: Record<string, unknown> = { machine: machine(), quick, sizes: { initial: N_INITIAL, large: N_LARGE, increment: N_INCREMENT } };
+const rows: Array<[string, string, string]> = [];
+
+function machine() {
+  const cpus = execFileSync('nproc').toString().trim();
+  return { node: process.version, cpus, platform: `${process.platform}-${process.arch}` };
+}
+
+function seconds<T>(work: () => T): [T, number] {
+  const started = performance.now();
+  const value = work();
+  return [value, (performance.now() - started) / 1000];
+}
+
+function bookkeepingBytes(path: string): { total: number; bookkeeping: number; notes: number } {
+  const db = openDatabase(path, { readOnly: true });
+  try {
+    const sizes = db.prepare(`SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name`).all();
+    let total = 0;
+    let bookkeeping = 0;
+    let notes = 0;
+    for (const row of sizes) {
+      const name = String(row.name);
+      const bytes = Number(row.bytes);
+      total += bytes;
+      if (name === 'resonance_notes') notes += bytes;
+      else if (/^(resonance_sync|sync_|idx_unique_entry|sqlite_autoindex_resonance_sync|sqlite_autoindex_sync_)/.test(name)) bookkeeping += bytes;
+    }
+    return { total, bookkeeping, notes };
+  } finally {
+    db.close();
+  }
+}
+
+/** The reference: the same rows inserted in one transaction with the same dedupe lookup, straight through the binding. */
+function rawInsertLimit(sourcePath: string, mode: DedupeMode): number {
+  const source = openDatabase(sourcePath, { readOnly: true });
+  const rows = source.prepare('SELECT timestamp, content, context, source FROM resonance_notes ORDER BY rowid', { exactIntegers: true }).all();
+  source.close();
+  const path = join(work, `raw-${mode}.sqlite3`);
+  createBenchDb(path, 'b', 0);
+  const db = openDatabase(path);
+  db.exec(mode === 'unique-index' ? 'CREATE UNIQUE INDEX u ON resonance_notes(timestamp, content, source)' : 'CREATE INDEX t ON resonance_notes(timestamp)');
+  const find = db.prepare('SELECT 1 AS f FROM resonance_notes WHERE timestamp IS ? AND content IS ? AND source IS ? LIMIT 1');
+  const insert = db.prepare('INSERT INTO resonance_notes (timestamp, content, context, source) VALUES (?, ?, ?, ?)');
+  const [, elapsed] = seconds(() =>
+    inTransaction(db, 'IMMEDIATE', () => {
+      for (const row of rows) {
+        const values = [row.timestamp, row.content, row.context, row.source] as SqlValue[];
+        if (!find.get(values[0] ?? null, values[1] ?? null, values[3] ?? null)) insert.run(...(values.map((v) => v ?? null)));
+      }
+    }),
+  );
+  db.close();
+  return elapsed;
+}
+
+async function initialSyncInProcess(sourcePath: string, mode: DedupeMode): Promise<{ seconds: number; path: string }> {
+  const path = join(work, `receiver-${mode}.sqlite3`);
+  createBenchDb(path, 'b', 0);
+  const db = openDatabase(path);
+  prepareDatabase(db, path, { nodeName: `receiver-${mode}`, dedupe: mode });
+  db.close();
+  const local = LocalReplica.open(path);
+  const remote = LocalReplica.open(sourcePath, { prepareAs: { nodeName: 'source' } });
+  const started = performance.now();
+  await syncReplicas(local, remote, { peerName: 'source', pull: EVERYTHING, push: undefined, dryRun: false, writeSyncNote: false });
+  const elapsed = (performance.now() - started) / 1000;
+  await local.close();
+  await remote.close();
+  return { seconds: elapsed, path };
+}
+
+function syncChild(localDb: string, peer: string, which: 'pull' | 'push' | 'both'): { seconds: number; maxRssMb: number; received: number } {
+  const result = spawnSync(process.execPath, [childScript, localDb, peer, which], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (result.status !== 0) throw new Error(`sync child failed: ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+function fileMb(path: string): number {
+  return statSync(path).size / 1024 / 1024;
+}
+
+async function main() {
+  console.log(`resonance-sync bench${quick ? ' (quick: 1/10 size)' : ''} in ${work}`);
+  // 1. Initial sync vs the raw insert limit, for each dedupe mechanism.
+  const source = join(work, 'source.sqlite3');
+  createBenchDb(source, 'b', N_INITIAL);
+  const dedupe: Record<string, unknown> = {};
+  for (const mode of ['timestamp-index', 'unique-index'] as const) {
+    const raw = rawInsertLimit(source, mode);
+    const synced = await initialSyncInProcess(source, mode);
+    const size = bookkeepingBytes(synced.path);
+    dedupe[mode] = { rawSeconds: raw, syncSeconds: synced.seconds, ratio: raw / synced.seconds, ...size, bookkeepingShare: size.bookkeeping / size.total };
+    rows.push([`initial ${N_INITIAL} local, ${mode}`, `${(N_INITIAL / synced.seconds).toFixed(0)} notes/s (${synced.seconds.toFixed(2)} s)`, `${(raw / synced.seconds).toFixed(2)}x raw insert limit (${raw.toFixed(2)} s)`]);
+    rows.push([`bookkeeping, ${mode}`, `${(size.bookkeeping / 1024 / 1024).toFixed(1)} MB of ${(size.total / 1024 / 1024).toFixed(1)} MB`, `${((100 * size.bookkeeping) / size.total).toFixed(1)} %`]);
+  }
+  results.dedupe = dedupe;
+
+  // 2. A large database: initial sync in a child (peak RSS for the big delta), then incremental and no-op.
+  const big = join(work, 'big-source.sqlite3');
+  createBenchDb(big, 'b', N_LARGE, 1_000_000_000);
+  const receiver = join(work, 'big-receiver.sqlite3');
+  createBenchDb(receiver, 'c', 0);
+  const full = syncChild(receiver, big, 'pull');
+  rows.push([`initial ${N_LARGE} local (child process)`, `${(N_LARGE / full.seconds).toFixed(0)} notes/s (${full.seconds.toFixed(1)} s)`, `peak RSS ${full.maxRssMb.toFixed(0)} MB`]);
+  const sourceDb = openDatabase(big);
+  appendNotes(sourceDb, 'b', N_INCREMENT, 2_000_000_000);
+  sourceDb.close();
+  const increment = syncChild(receiver, big, 'both');
+  const noop = syncChild(receiver, big, 'both');
+  rows.push([`incremental ${N_INCREMENT} into ${N_LARGE}`, `${increment.seconds.toFixed(3)} s (received ${increment.received})`, `peak RSS ${increment.maxRssMb.toFixed(0)} MB`]);
+  rows.push([`no-op on ${N_LARGE}`, `${noop.seconds.toFixed(3)} s`, `peak RSS ${noop.maxRssMb.toFixed(0)} MB`]);
+  const rss: Record<string, number> = { [String(N_LARGE)]: full.maxRssMb };
+  for (const size of [Math.round(10_000 * scale), N_INITIAL]) {
+    const target = join(work, `rss-${size}.sqlite3`);
+    const from = join(work, `rss-source-${size}.sqlite3`);
+    createBenchDb(from, 'b', size, 3_000_000_000);
+    createBenchDb(target, 'b', 0);
+    rss[String(size)] = syncChild(target, from, 'pull').maxRssMb;
+  }
+  rows.push(['peak RSS by delta size', Object.entries(rss).map(([n, mb]) => `${n}: ${mb.toFixed(0)} MB`).join(', '), 'flat = memory does not grow with the delta']);
+  results.large = { fileMb: fileMb(big), initial: full, increment, noop, peakRssMbByDelta: rss };
+
+  const width = Math.max(...rows.map((r) => r[0].length));
+  console.log();
+  for (const [what, figure, reference] of rows) console.log(`${what.padEnd(width)}  ${figure.padEnd(40)}  ${reference}`);
+  mkdirSync('bench-results', { recursive: true });
+  const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwritten ${file}`);
+}
+
+try {
+  await main();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
