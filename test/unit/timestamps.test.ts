@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { laterOf, normalizeTimestamp, parseTimestamp, sqliteNow } from '../../src/sync/timestamps.js';
+
+test('every shape the agents write is read to the same instant', () => {
+  const instant = '2025-11-30T22:00:00.000Z';
+  for (const text of ['2025-11-30 22:00:00', '2025-11-30T22:00:00', '2025-11-30T22:00:00.000000', '2025-11-30T22:00:00+00:00', '2025-11-30T23:00:00+01:00', '2025-11-30T17:00:00-05:00', '2025-11-30T22:00:00Z', '2025-11-30T22:00']) {
+    assert.equal(normalizeTimestamp(text), instant, text);
+  }
+  assert.equal(normalizeTimestamp('2025-11-30T22:00:00.123456'), '2025-11-30T22:00:00.123Z');
+  assert.equal(normalizeTimestamp(1764540000), '2025-11-30T22:00:00.000Z', 'epoch seconds');
+  assert.equal(normalizeTimestamp(1764540000000n), '2025-11-30T22:00:00.000Z', 'epoch milliseconds');
+  assert.equal(normalizeTimestamp('1764540000'), '2025-11-30T22:00:00.000Z');
+});
+
+test('naive times can be read as local time (datetime.now())', () => {
+  const utc = parseTimestamp('2025-06-01T12:00:00', 'utc');
+  const local = parseTimestamp('2025-06-01T12:00:00', 'local');
+  assert.equal(local, new Date(2025, 5, 1, 12).getTime());
+  assert.equal(utc, Date.UTC(2025, 5, 1, 12));
+  assert.equal(parseTimestamp('2025-06-01T12:00:00+02:00', 'local'), Date.UTC(2025, 5, 1, 10), 'an explicit zone wins');
+});
+
+test('what is not a time is undefined, never a guess', () => {
+  for (const value of ['yesterday', '', '2025-13-01 00:00:00', '2025-11-30 25:00:00', null, new Uint8Array([1]), '12']) {
+    assert.equal(parseTimestamp(value), undefined, String(value));
+  }
+});
+
+test('normalized times order like the instants they stand for (unlike the raw text)', () => {
+  assert.ok('2025-11-30T01:00' > '2025-11-30 20:00', 'raw text sorts wrong');
+  assert.equal(laterOf(normalizeTimestamp('2025-11-30T01:00'), normalizeTimestamp('2025-11-30 20:00')), '2025-11-30T20:00:00.000Z');
+  fc.assert(
+    fc.property(fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }), fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }), (a, b) => {
+      const [na, nb] = [normalizeTimestamp(a.toISOString()), normalizeTimestamp(b.toISOString().replace('T', ' ').replace('Z', '+00:00'))];
+      assert.equal(na === undefined || nb === undefined ? 'x' : Math.sign(na.localeCompare(nb)), Math.sign(a.getTime() - b.getTime()));
+    }),
+  );
+});
+
+test('sqliteNow has the CURRENT_TIMESTAMP shape', () => {
+  assert.equal(sqliteNow(new Date(Date.UTC(2025, 10, 30, 22, 0, 0, 500))), '2025-11-30 22:00:00');
+});
