@@ -10,6 +10,7 @@ import { registerInit } from './commands/init.js';
 import { registerPeer } from './commands/peer.js';
 import { registerStatus } from './commands/status.js';
 import { registerSync } from './commands/sync.js';
+import { registerVerify } from './commands/verify.js';
 import { EXIT_CODES_HELP } from './exit-codes-help.js';
 
 export async function main(argv: string[]): Promise<ExitCodeValue> {
@@ -30,6 +31,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
   registerStatus(program);
   registerPeer(program);
   registerDemo(program);
+  registerVerify(program, setExitCode);
   for (const command of program.commands) command.exitOverride();
 
   try {

@@ -13,7 +13,22 @@ import { inTransaction } from '../store/sqlite/transaction.js';
 import { recordTracking, writeSyncNote } from '../store/tracking.js';
 import type { NaiveTimestamps } from '../sync/timestamps.js';
 import { threadedFeed } from './threaded-feed.js';
-import type { ApplyRequest, ApplyResult, FeedBatch, FeedRequest, NodeIdentity, ReceiveReport, Replica, ReplicaInfo } from './replica.js';
+import { bucketDigests, entryHashes, rowsByHash } from '../store/digest.js';
+import type { Route } from '../sync/route.js';
+import type {
+  ApplyRequest,
+  ApplyResult,
+  DigestRequest,
+  DigestResult,
+  FeedBatch,
+  FeedRequest,
+  FeedRow,
+  NodeIdentity,
+  ReceiveReport,
+  Replica,
+  ReplicaInfo,
+  Verifiable,
+} from './replica.js';
 
 /** Rowids past the cursor above which a worker thread reads the feed (its start-up costs ~30 ms). */
 const THREADED_FEED_THRESHOLD = 20_000;
@@ -25,7 +40,7 @@ export interface LocalReplicaOptions {
   busyTimeoutMs?: number;
 }
 
-export class LocalReplica implements Replica {
+export class LocalReplica implements Replica, Verifiable {
   readonly path: string;
   readonly db: Database;
   readonly node: NodeIdentity;
@@ -112,6 +127,18 @@ export class LocalReplica implements Replica {
         }
       }),
     );
+  }
+
+  async digest(request: DigestRequest): Promise<DigestResult> {
+    return this.guard('computing digests', () =>
+      request.buckets === undefined
+        ? { buckets: bucketDigests(this.db, this.shape, request.route), hashes: [] }
+        : { buckets: [], hashes: entryHashes(this.db, this.shape, request.route, request.buckets) },
+    );
+  }
+
+  async rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
+    return this.guard('reading entries to repair', () => rowsByHash(this.db, this.shape, this.node.id, route, columns, new Set(hashes)));
   }
 
   async close(): Promise<void> {

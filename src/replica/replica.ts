@@ -58,6 +58,7 @@ export interface ApplyRequest {
   routeKey: string;
   columns: string[];
   rows: FeedRow[];
+  /** The cursor to commit with the rows; negative for a repair batch (verify --repair), which moves no cursor. */
   throughRowid: number;
   /** Set on the first batch after the sender was found replaced or restored: the cursor may go down. */
   resetCursor: boolean;
@@ -86,6 +87,23 @@ export interface ReceiveReport {
   newestTimestamp: string | undefined;
   success: boolean;
   writeSyncNote: boolean;
+}
+
+/** What `verify` needs of a replica: digests of what it holds, and entries by hash for a repair. */
+export interface DigestRequest {
+  route: Route;
+  /** Undefined: one digest per bucket. Given: the entry hashes in just these buckets. */
+  buckets?: string[] | undefined;
+}
+
+export interface DigestResult {
+  buckets: Array<{ bucket: string; count: number; digest: string }>;
+  hashes: string[];
+}
+
+export interface Verifiable {
+  digest(request: DigestRequest): Promise<DigestResult>;
+  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]>;
 }
 
 export interface Replica {

@@ -54,7 +54,10 @@ export class BatchWriter {
       return inTransaction(this.db, 'IMMEDIATE', () => {
         const result = this.applyRows(request);
         this.rememberNodes([request.sender, ...request.knownNodes]);
-        this.upsertCursor.run(request.sender.id, request.routeKey, request.sender.name, request.throughRowid, request.resetCursor ? 1 : 0);
+        // A repair batch (from verify) carries entries from anywhere in the feed: no cursor moves.
+        if (request.throughRowid >= 0) {
+          this.upsertCursor.run(request.sender.id, request.routeKey, request.sender.name, request.throughRowid, request.resetCursor ? 1 : 0);
+        }
         if (request.dryRun) throw new DryRunRollback(result);
         return result;
       });

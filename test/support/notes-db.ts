@@ -14,6 +14,8 @@ export const VARIANT_DDL: Record<Variant, string> = {
 };
 
 export interface Note {
+  /** An explicit rowid, as an agent restoring or importing rows might give one. */
+  id?: number;
   timestamp: SqlValue;
   content: SqlValue;
   context?: SqlValue;

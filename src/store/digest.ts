@@ -1,0 +1,93 @@
+/**
+ * Digests of what a database holds, for `verify`: every entry's identity is hashed, entries are
+ * grouped into 256 buckets by the hash's first byte, and each bucket is summarised by one digest.
+ * Two identical databases exchange only the bucket digests; where buckets differ, the entry hashes
+ * of just those buckets narrow the difference down to single entries.
+ *
+ * The identity is encoded as SQL's own quote() of timestamp, content and source joined by NUL, and
+ * hashed with SHA3-256, so a remote that has only the sqlite3 CLI (whose sha3() is the same
+ * function) can compute the very same digests in SQL.
+ */
+import { createHash } from 'node:crypto';
+import type { FeedRow } from '../replica/replica.js';
+import { routePredicate, type Route } from '../sync/route.js';
+import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
+import { quoteIdentifier } from './sql.js';
+import type { Database, SqlValue } from './sqlite/driver.js';
+
+/** Hex characters of the entry hash that pick its bucket (2 = 256 buckets). */
+export const BUCKET_CHARS = 2;
+/** Hex characters kept of each entry's hash: 64 bits, plenty to tell entries apart. */
+export const ENTRY_HASH_CHARS = 16;
+
+export interface BucketDigest {
+  bucket: string;
+  count: number;
+  digest: string;
+}
+
+function columnOrNull(shape: NotesTableShape, name: string): string {
+  return shape.allColumns.includes(name) ? quoteIdentifier(name) : 'NULL';
+}
+
+/** The identity key as SQL text, identical for every binding and for the sqlite3 CLI. */
+export function identityKeySql(shape: NotesTableShape): string {
+  return `quote(timestamp) || char(0) || quote(content) || char(0) || quote(${columnOrNull(shape, 'source')})`;
+}
+
+export function entryHash(identityKey: string): string {
+  return createHash('sha3-256').update(identityKey, 'utf8').digest('hex').slice(0, ENTRY_HASH_CHARS);
+}
+
+function routed(shape: NotesTableShape, route: Route) {
+  return routePredicate(route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
+}
+
+/** Every distinct entry hash within the route, by bucket (sorted within each bucket). */
+function hashesByBucket(db: Database, shape: NotesTableShape, route: Route, only?: Set<string>): Map<string, string[]> {
+  const predicate = routed(shape, route);
+  const byBucket = new Map<string, Set<string>>();
+  const statement = db.prepare(`SELECT ${identityKeySql(shape)} AS k FROM ${NOTES_TABLE} WHERE ${predicate.sql}`);
+  for (const [key] of statement.iterateArrays(...predicate.params)) {
+    const hash = entryHash(String(key));
+    const bucket = hash.slice(0, BUCKET_CHARS);
+    if (only && !only.has(bucket)) continue;
+    let hashes = byBucket.get(bucket);
+    if (!hashes) byBucket.set(bucket, (hashes = new Set()));
+    hashes.add(hash);
+  }
+  return new Map([...byBucket].map(([bucket, hashes]) => [bucket, [...hashes].sort()]));
+}
+
+/** One digest per non-empty bucket: SHA3-256 of the bucket's sorted entry hashes, concatenated. */
+export function bucketDigests(db: Database, shape: NotesTableShape, route: Route): BucketDigest[] {
+  return [...hashesByBucket(db, shape, route)]
+    // 128 bits of digest per bucket are plenty, and halve what travels.
+    .map(([bucket, hashes]) => ({ bucket, count: hashes.length, digest: createHash('sha3-256').update(hashes.join(''), 'utf8').digest('hex').slice(0, 32) }))
+    .sort((a, b) => a.bucket.localeCompare(b.bucket));
+}
+
+/** The entry hashes in the given buckets. */
+export function entryHashes(db: Database, shape: NotesTableShape, route: Route, buckets: string[]): string[] {
+  return [...hashesByBucket(db, shape, route, new Set(buckets)).values()].flat();
+}
+
+/** The entries whose hashes are given, as feed rows (origin filled in), for a repair. */
+export function rowsByHash(db: Database, shape: NotesTableShape, selfId: string, route: Route, columns: string[], hashes: Set<string>): FeedRow[] {
+  const predicate = routed(shape, route);
+  const selected = columns.map((name) => columnOrNull(shape, name)).join(', ');
+  const statement = db.prepare(
+    `SELECT ${identityKeySql(shape)} AS k, rowid, ${ORIGIN_COLUMN}, ${selected} FROM ${NOTES_TABLE} WHERE ${predicate.sql} ORDER BY rowid`,
+    { exactIntegers: true },
+  );
+  const rows: FeedRow[] = [];
+  const seen = new Set<string>();
+  for (const row of statement.iterateArrays(...predicate.params)) {
+    const hash = entryHash(String(row[0]));
+    if (!hashes.has(hash) || seen.has(hash)) continue;
+    seen.add(hash);
+    const origin = row[2];
+    rows.push({ rowid: Number(row[1]), origin: typeof origin === 'string' && origin ? origin : selfId, values: row.slice(3) as SqlValue[] });
+  }
+  return rows;
+}
