@@ -264,3 +264,21 @@ test('an entry the receiver\'s schema refuses (NULL source into NOT NULL) is rep
   const again = await syncPair(c, b, { push: undefined });
   assert.equal(direction(again, 'pull').sent, 0, 'the cursor moved past it');
 });
+
+test('a peer database rotated (replaced by a fresh file) gets everything again, and nothing is duplicated here', async (t) => {
+  const dir = tempDir(t);
+  const a = createNotesDb(dir, 'a');
+  const b = createNotesDb(dir, 'b');
+  insertNotes(a, [1, 2, 3].map((i) => ({ timestamp: `2025-11-30 22:00:0${i}`, content: `a${i}`, context: 'c', source: 's' })));
+  insertNotes(b, [{ timestamp: '2025-11-30 23:00:00', content: 'old b', context: 'c', source: 's' }]);
+  await syncPair(a, b);
+  const { rmSync } = await import('node:fs');
+  rmSync(b);
+  createNotesDb(dir, 'b');
+  insertNotes(b, [{ timestamp: '2025-12-01 00:00:00', content: 'fresh b', context: 'c', source: 's' }]);
+  const summary = await syncPair(a, b);
+  assert.equal(direction(summary, 'pull').received, 1, 'only the fresh entry is new here');
+  assert.equal(direction(summary, 'push').received, 4, 'the fresh file gets all it lacks: 3 from a and the old b entry');
+  assert.equal(allRows(a).length, 5);
+  assert.equal(allRows(b).length, 5);
+});
