@@ -44,8 +44,24 @@ const codeToExit = {
   DB_BUSY: ExitCode.locked,
   SYNC_RUNNING: ExitCode.locked,
   PEER_UNREACHABLE: ExitCode.unreachable,
+  /** An ssh connection that worked broke mid-sync (committed batches are kept; the next run resumes). */
+  CONNECTION_LOST: ExitCode.unreachable,
   PROTOCOL_ERROR: ExitCode.remote,
+  /** The two ends speak different agent protocol versions; the message says which side to upgrade. */
+  PROTOCOL_VERSION: ExitCode.remote,
   REMOTE_ERROR: ExitCode.remote,
+  /** ssh could not log in (key not authorized, or a password would be needed in batch mode). */
+  AUTH_FAILED: ExitCode.remote,
+  /** The host presented a key other than the one in known_hosts: possibly an attack; never auto-accepted. */
+  HOST_KEY_CHANGED: ExitCode.remote,
+  /** The host's key is not in known_hosts; batch mode never accepts it unseen. */
+  HOST_KEY_UNKNOWN: ExitCode.remote,
+  /** ssh worked but resonance-sync is not installed (or not on the PATH) on the remote. */
+  AGENT_MISSING: ExitCode.remote,
+  /** The remote serves only one database (authorized_keys forced command) and the peer URL names another. */
+  DB_NOT_ALLOWED: ExitCode.remote,
+  /** The remote serves its database read-only (`serve --read-only`) and this sync tried to write to it. */
+  REMOTE_READ_ONLY: ExitCode.remote,
   INTERRUPTED: ExitCode.interrupted,
   INTERNAL: ExitCode.internal,
 } as const satisfies Record<string, ExitCodeValue>;
@@ -79,4 +95,9 @@ export function asSyncError(error: unknown, fallback: ErrorCode = 'INTERNAL'): S
 
 export function exitCodeOf(code: ErrorCode): ExitCodeValue {
   return codeToExit[code];
+}
+
+/** True for the codes this version knows; a newer remote may send one we do not. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(codeToExit, code);
 }

@@ -5,9 +5,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, asSyncError, type ExitCodeValue } from '../errors.js';
+import { registerAuthorize } from './commands/authorize.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInit } from './commands/init.js';
 import { registerPeer } from './commands/peer.js';
+import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerSync } from './commands/sync.js';
 import { registerVerify } from './commands/verify.js';
@@ -32,6 +34,8 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
   registerPeer(program);
   registerDemo(program);
   registerVerify(program, setExitCode);
+  registerServe(program, setExitCode);
+  registerAuthorize(program);
   for (const command of program.commands) command.exitOverride();
 
   try {

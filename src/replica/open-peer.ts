@@ -1,7 +1,10 @@
 /** Opens the Replica a configured peer's URL names, with the lock that keeps two syncs apart. */
 import { existsSync, realpathSync } from 'node:fs';
+import { basename, extname } from 'node:path';
 import { SyncError } from '../errors.js';
-import type { PeerConfig } from '../config/schema.js';
+import { PEER_NAME, type PeerConfig } from '../config/schema.js';
+import type { SshLocation } from '../transport/ssh-command.js';
+import { AgentReplica } from './agent-replica.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import type { NaiveTimestamps } from '../sync/timestamps.js';
 import { LocalReplica } from './local-replica.js';
@@ -20,13 +23,15 @@ export interface OpenPeerOptions {
   /** Prepare an unprepared peer on first contact (not in dry runs, which write nothing). */
   prepare: boolean;
   naiveTimestamps: NaiveTimestamps;
+  /** Aborting cuts a remote peer's connection if the sync has not stopped at a batch boundary soon after. */
+  signal?: AbortSignal | undefined;
+  /** For ssh peers: RESONANCE_SYNC_SSH, RESONANCE_SYNC_CONNECT_TIMEOUT (default: process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Promise<OpenedPeer> {
   const location = peer.location;
-  if (location.kind === 'ssh') {
-    throw new SyncError('USAGE', `peer ${peer.name}: ssh peers are not supported by this version yet; use a local path`);
-  }
+  if (location.kind === 'ssh') return openSshPeer(peer, location, options);
   if (existsSync(location.path) && realpathSync(location.path) === realpathSync(options.localDbPath)) {
     throw new SyncError('SAME_DATABASE', `the peer ${peer.name} is this node's own database (${options.localDbPath}); name another database`);
   }
@@ -48,4 +53,29 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
     lock?.release();
     throw error;
   }
+}
+
+async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<OpenedPeer> {
+  if (peer.mode === 'sqlite3') {
+    throw new SyncError('USAGE', `peer ${peer.name}: mode = "sqlite3" (agentless) is not available in this version yet; install resonance-sync on the remote and use mode = "agent"`);
+  }
+  let replica: AgentReplica;
+  try {
+    replica = await AgentReplica.connect({
+      location,
+      remoteCommand: peer.remoteCommand,
+      // An ad-hoc peer is "named" by its URL, which is no node name; its file name is.
+      nodeName: PEER_NAME.test(peer.name) ? peer.name : basename(location.path, extname(location.path)).replace(/[^A-Za-z0-9_.-]/g, '_'),
+      prepare: options.prepare,
+      env: options.env ?? process.env,
+      signal: options.signal,
+    });
+  } catch (error) {
+    // Seam for the agentless mode: `auto` will fall back to sqlite3 here once it exists.
+    if (peer.mode === 'auto' && error instanceof SyncError && error.code === 'AGENT_MISSING') {
+      throw new SyncError('AGENT_MISSING', `${error.message} (the agentless sqlite3 mode is not available yet)`, { cause: error });
+    }
+    throw error;
+  }
+  return { replica, transport: 'ssh agent', close: () => replica.close() };
 }

@@ -59,7 +59,7 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
   let transport: string | undefined;
   let opened;
   try {
-    opened = await openPeer(peer, { localDbPath: request.dbPath, prepare: !request.dryRun, naiveTimestamps: request.node.naiveTimestamps });
+    opened = await openPeer(peer, { localDbPath: request.dbPath, prepare: !request.dryRun, naiveTimestamps: request.node.naiveTimestamps, signal: request.signal });
   } catch (thrown) {
     const error = asSyncError(thrown);
     if (!request.dryRun) {

@@ -60,3 +60,27 @@ test('verify compares within the routes only', async (t) => {
   const result = await runCli(['verify', 'phone', '--config', config]);
   assert.equal(result.code, 0, `${result.stdout}${result.stderr}`);
 });
+
+test('verify and repair over ssh (agent mode) exchange only digests when equal', async (t) => {
+  const { agentCommand, sshdFor, sshUrl } = await import('../ssh/fixtures.js');
+  const server = await sshdFor(t);
+  if (!server) return;
+  t.after(() => server.stop());
+  const dir = tempDir(t);
+  const main = createNotesDb(dir, 'main');
+  const phone = createNotesDb(dir, 'phone');
+  insertNotes(main, Array.from({ length: 300 }, (_, i) => note(i)));
+  const config = join(dir, 'c.toml');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(config, `[node]\nname = "main"\ndb = "${main}"\nsync_note = false\n\n[peers.phone]\nurl = "${sshUrl(server, phone)}"\nmode = "agent"\nremote_command = ${JSON.stringify(agentCommand())}\n`);
+  const env = server.env;
+  assert.equal((await runCli(['sync', 'phone', '--config', config], { env })).code, 0);
+  const equal = await runCli(['verify', 'phone', '--json', '--config', config], { env });
+  assert.equal(equal.code, 0, equal.stderr);
+  withDb(phone, (db) => db.prepare(`INSERT INTO resonance_notes (id, timestamp, content, context, source) VALUES (-7, 'x', 'below every cursor', 'c', NULL)`).run());
+  const differs = await runCli(['verify', 'phone', '--config', config], { env });
+  assert.equal(differs.code, 1, differs.stderr);
+  const repaired = await runCli(['verify', 'phone', '--repair', '--config', config], { env });
+  assert.equal(repaired.code, 0, repaired.stdout + repaired.stderr);
+  assert.equal(allRows(main).filter((row) => row.content === 'below every cursor').length, 1);
+});

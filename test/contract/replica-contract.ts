@@ -196,9 +196,15 @@ export function replicaContract(transport: PeerTransport): void {
       writeFileSync(config, `[node]\nname = "local"\ndb = "${local}"\nsync_note = false\n\n[peers.peer]\nurl = ${JSON.stringify(session.url(peer))}\nmode = "${session.mode}"\n${remote}`);
       const kills = Number(process.env.RESONANCE_KILL_ROUNDS ?? 12);
       for (let round = 0; round < kills; round++) {
+        const logged = logRows(local);
         const child = spawnCli(['sync', '--batch-rows', '20', '--config', config], { env: session.env });
-        const closed = new Promise((resolve) => child.once('close', resolve));
-        await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 500));
+        let exited = false;
+        const closed = new Promise((resolve) => child.once('close', () => resolve((exited = true))));
+        // Wait until this run has started a direction (a slow machine may take long to start Node),
+        // then kill it at a random moment of the sync itself.
+        const deadline = Date.now() + 20_000;
+        while (!exited && logRows(local) === logged && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 400));
         child.kill('SIGKILL');
         await closed;
       }
@@ -213,6 +219,14 @@ export function replicaContract(transport: PeerTransport): void {
         assert.ok([...counts.values()].every((n) => n === 1), `${basename(path)} holds each entry once`);
       }
     }));
+}
+
+/** sync_log rows so far (0 before the database is prepared). */
+function logRows(path: string): number {
+  return withDb(path, (db) => {
+    const exists = db.prepare(`SELECT 1 AS x FROM sqlite_schema WHERE name = 'sync_log'`).get();
+    return exists ? Number(db.prepare('SELECT count(*) AS n FROM sync_log').get()?.n) : 0;
+  });
 }
 
 export function expectCode(outcome: PeerOutcome): SyncError['code'] | undefined {

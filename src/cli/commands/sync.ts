@@ -18,12 +18,13 @@ interface SyncOptions extends GlobalOptions {
   dryRun?: boolean;
   json?: boolean;
   batchRows?: string;
+  remoteCommand?: string;
 }
 
 export function registerSync(program: Command, setExitCode: (code: ExitCodeValue) => void): void {
   program
     .command('sync')
-    .description('sync with PEER (a configured peer name, a path or a file: URL), or with every configured peer')
+    .description('sync with PEER (a configured peer name, a path, or a file: or ssh:// URL), or with every configured peer')
     .argument('[peer]', 'peer name from the config, or a database path / URL')
     .option('--db <path>', 'this node\'s database (default: node.db from the config)')
     .option('--pull-only', 'only receive from the peer')
@@ -31,6 +32,7 @@ export function registerSync(program: Command, setExitCode: (code: ExitCodeValue
     .option('--dry-run', 'show what would flow each way; write nothing')
     .option('--json', 'print a machine-readable summary')
     .option('--batch-rows <n>', 'entries per committed batch (default 2000)')
+    .option('--remote-command <command>', 'how to run resonance-sync on an ssh peer, e.g. "~/bin/resonance-sync" (default: the peer\'s remote_command, else resonance-sync)')
     .action(async (peerArgument: string | undefined, _options: unknown, command: Command) => {
       setExitCode(await runSync(peerArgument, command.optsWithGlobals<SyncOptions>()));
     });
@@ -41,7 +43,8 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
   const context = new CliContext(options);
   const config = context.config();
   const dbPath = context.databasePath(config, options.db);
-  const peers = choosePeers(config, peerArgument);
+  const remoteCommand = options.remoteCommand;
+  const peers = choosePeers(config, peerArgument).map((peer) => (remoteCommand === undefined ? peer : { ...peer, remoteCommand }));
   if (peers.length === 0) {
     throw new SyncError('PEER_UNKNOWN', `no peers configured in ${context.configPath}; name one (resonance-sync sync PATH) or add one with resonance-sync peer add NAME URL`);
   }

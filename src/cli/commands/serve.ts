@@ -1,0 +1,61 @@
+/**
+ * `resonance-sync serve --stdio --db PATH`: the agent end of an ssh sync. The client runs it through
+ * ssh and speaks the protocol in src/protocol/ over stdin/stdout until it closes stdin. Not meant to
+ * be typed by people; `--allow-db` and `--read-only` are for authorized_keys forced commands.
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { expandHome } from '../../config/peer-url.js';
+import { SyncError, type ExitCodeValue } from '../../errors.js';
+import { serveAgent } from '../../protocol/server.js';
+import { CliContext, type GlobalOptions } from '../context.js';
+
+interface ServeOptions extends GlobalOptions {
+  stdio?: boolean;
+  db?: string;
+  allowDb?: string;
+  readOnly?: boolean;
+  name?: string;
+}
+
+export function registerServe(program: Command, setExitCode: (code: ExitCodeValue) => void): void {
+  program
+    .command('serve')
+    .description('serve a database to a remote resonance-sync over stdin/stdout (run by ssh; not for interactive use)')
+    .option('--stdio', 'speak the agent protocol on stdin/stdout (required)')
+    .option('--db <path>', 'the database to serve (~/ is the home directory)')
+    .option('--allow-db <path>', 'refuse every database but this one (for a forced command in authorized_keys)')
+    .option('--read-only', 'refuse to write: peers may only pull from this database')
+    .option('--name <name>', 'node name to give the database if it is prepared for sync now')
+    .action(async (_options: unknown, command: Command) => {
+      setExitCode(await runServe(command.optsWithGlobals<ServeOptions>()));
+    });
+}
+
+async function runServe(options: ServeOptions): Promise<ExitCodeValue> {
+  if (!options.stdio) throw new SyncError('USAGE', 'serve only speaks the agent protocol on stdin/stdout: pass --stdio');
+  if (options.db === undefined && options.allowDb === undefined) throw new SyncError('USAGE', 'serve needs --db PATH (or --allow-db PATH)');
+  if (options.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.name)) {
+    throw new SyncError('USAGE', `--name must be letters, digits, _ . - (starting with a letter or digit), not ${JSON.stringify(options.name)}`);
+  }
+  const context = new CliContext(options);
+  const exitCode = await serveAgent({
+    input: process.stdin,
+    output: process.stdout,
+    db: options.db,
+    allowDb: options.allowDb,
+    readOnly: options.readOnly ?? false,
+    name: options.name,
+    // Read lazily, inside the session: a broken config then reaches the client as a typed error.
+    nodeSettings: (path) => {
+      const node = context.config().node;
+      const configured = node.db === undefined ? undefined : resolve(expandHome(node.db));
+      const isThisNode = configured !== undefined && existsSync(configured) && realpathSync(configured) === realpathSync(path);
+      return { name: isThisNode ? node.name : undefined, naiveTimestamps: node.naiveTimestamps, dedupe: node.dedupe };
+    },
+  });
+  // After a fatal error the client may still hold stdin open; an open stdin would keep us running.
+  process.stdin.destroy();
+  return exitCode;
+}

@@ -1,0 +1,193 @@
+/**
+ * Encoders and decoders for every agent message (the table is in protocol.ts). Each decoder reads its
+ * payload to the last byte, so a message from a differently-built peer fails loudly, not subtly.
+ */
+import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, NodeIdentity, ReceiveReport, ReplicaInfo } from '../replica/replica.js';
+import { SyncError } from '../errors.js';
+import type { Route } from '../sync/route.js';
+import { Reader } from './reader.js';
+import { Writer } from './writer.js';
+import { ErrorScope, type ErrorMessage, type Hello, type Welcome } from './protocol.js';
+
+export function frameOf(type: number, write?: (writer: Writer) => void, sizeHint?: number): Buffer {
+  const writer = new Writer(sizeHint);
+  write?.(writer);
+  return writer.frame(type);
+}
+
+export function decode<T>(payload: Uint8Array, read: (reader: Reader) => T): T {
+  const reader = new Reader(payload);
+  const value = read(reader);
+  reader.end();
+  return value;
+}
+
+export const writeHello = (w: Writer, h: Hello) =>
+  w.uint(h.protocol).string(h.clientVersion).string(h.dbPath).bool(h.homeRelative).optionalString(h.nodeName).bool(h.prepare);
+export const readHello = (r: Reader): Hello => ({
+  protocol: r.uint(),
+  clientVersion: r.string(),
+  dbPath: r.string(),
+  homeRelative: r.bool(),
+  nodeName: r.optionalString(),
+  prepare: r.bool(),
+});
+
+export const writeWelcome = (w: Writer, m: Welcome) => w.string(m.location).bool(m.readOnly);
+export const readWelcome = (r: Reader): Welcome => ({ location: r.string(), readOnly: r.bool() });
+
+export const writeError = (w: Writer, m: ErrorMessage) => w.u8(m.scope).string(m.code).string(m.message);
+export const readError = (r: Reader): ErrorMessage => {
+  const scope = r.u8();
+  if (scope !== ErrorScope.request && scope !== ErrorScope.feed) throw new SyncError('PROTOCOL_ERROR', `malformed agent message (error scope ${scope})`);
+  return { scope, code: r.string(), message: r.string() };
+};
+
+const writeNode = (w: Writer, node: NodeIdentity) => w.string(node.id).string(node.name);
+const readNode = (r: Reader): NodeIdentity => ({ id: r.string(), name: r.string() });
+
+function writeNodes(w: Writer, nodes: readonly NodeIdentity[]): void {
+  w.uint(nodes.length);
+  for (const node of nodes) writeNode(w, node);
+}
+function readNodes(r: Reader): NodeIdentity[] {
+  const count = r.uint();
+  const nodes: NodeIdentity[] = [];
+  for (let i = 0; i < count; i++) nodes.push(readNode(r));
+  return nodes;
+}
+
+export function writeInfo(w: Writer, info: ReplicaInfo): void {
+  writeNode(w, info.node);
+  w.strings(info.columns).uint(info.maxRowid);
+  writeNodes(w, info.knownNodes);
+  w.string(info.location);
+}
+export const readInfo = (r: Reader): ReplicaInfo => ({ node: readNode(r), columns: r.strings(), maxRowid: r.uint(), knownNodes: readNodes(r), location: r.string() });
+
+export const writeCursorRequest = (w: Writer, m: { senderId: string; routeKey: string }) => w.string(m.senderId).string(m.routeKey);
+export const readCursorRequest = (r: Reader) => ({ senderId: r.string(), routeKey: r.string() });
+
+/** Rows with a per-message origin table and rowid deltas (see protocol.ts). */
+export function writeRows(w: Writer, rows: readonly FeedRow[]): void {
+  const width = rows[0]?.values.length ?? 0;
+  const origins = new Map<string, number>();
+  for (const row of rows) if (!origins.has(row.origin)) origins.set(row.origin, origins.size);
+  w.uint(rows.length).uint(width).strings([...origins.keys()]);
+  let previous = 0;
+  for (const row of rows) {
+    if (row.values.length !== width) throw new SyncError('INTERNAL', `feed rows of different widths (${row.values.length} and ${width})`);
+    w.sint(BigInt(row.rowid - previous)).uint(origins.get(row.origin) as number);
+    previous = row.rowid;
+    for (const value of row.values) w.value(value);
+  }
+}
+export function readRows(r: Reader): FeedRow[] {
+  const count = r.uint();
+  const width = r.uint();
+  const origins = r.strings();
+  const rows: FeedRow[] = [];
+  let rowid = 0;
+  for (let i = 0; i < count; i++) {
+    rowid += Number(r.sint());
+    const origin = origins[r.uint()];
+    if (origin === undefined || !Number.isSafeInteger(rowid)) throw new SyncError('PROTOCOL_ERROR', 'malformed agent message (bad row header)');
+    const values = [];
+    for (let j = 0; j < width; j++) values.push(r.value());
+    rows.push({ rowid, origin, values });
+  }
+  return rows;
+}
+
+function writeRoute(w: Writer, route: Route): void {
+  w.strings(route.includeContext).strings(route.excludeContext).strings(route.includeSource).strings(route.excludeSource);
+}
+const readRoute = (r: Reader): Route => ({ includeContext: r.strings(), excludeContext: r.strings(), includeSource: r.strings(), excludeSource: r.strings() });
+
+export function writeApply(w: Writer, a: ApplyRequest): void {
+  writeNode(w, a.sender);
+  w.string(a.routeKey).strings(a.columns);
+  writeRows(w, a.rows);
+  w.sint(BigInt(a.throughRowid)).bool(a.resetCursor);
+  writeNodes(w, a.knownNodes);
+  w.bool(a.dryRun);
+}
+export const readApply = (r: Reader): ApplyRequest => ({
+  sender: readNode(r),
+  routeKey: r.string(),
+  columns: r.strings(),
+  rows: readRows(r),
+  throughRowid: Number(r.sint()),
+  resetCursor: r.bool(),
+  knownNodes: readNodes(r),
+  dryRun: r.bool(),
+});
+
+export function writeDigestRequest(w: Writer, request: DigestRequest): void {
+  writeRoute(w, request.route);
+  w.bool(request.buckets !== undefined).strings(request.buckets ?? []);
+}
+export function readDigestRequest(r: Reader): DigestRequest {
+  const route = readRoute(r);
+  const hasBuckets = r.bool();
+  const buckets = r.strings();
+  return { route, buckets: hasBuckets ? buckets : undefined };
+}
+export function writeDigestResult(w: Writer, result: DigestResult): void {
+  w.uint(result.buckets.length);
+  for (const bucket of result.buckets) w.string(bucket.bucket).uint(bucket.count).string(bucket.digest);
+  w.strings(result.hashes);
+}
+export function readDigestResult(r: Reader): DigestResult {
+  const buckets = Array.from({ length: r.uint() }, () => ({ bucket: r.string(), count: r.uint(), digest: r.string() }));
+  return { buckets, hashes: r.strings() };
+}
+export function writeRowsByHash(w: Writer, request: { route: Route; columns: string[]; hashes: string[] }): void {
+  writeRoute(w, request.route);
+  w.strings(request.columns).strings(request.hashes);
+}
+export const readRowsByHash = (r: Reader) => ({ route: readRoute(r), columns: r.strings(), hashes: r.strings() });
+
+export const writeApplyResult = (w: Writer, a: ApplyResult) =>
+  w.uint(a.inserted).uint(a.duplicates).uint(a.rejected).uint(a.syncNotes).optionalString(a.newestTimestamp);
+export const readApplyResult = (r: Reader): ApplyResult => ({
+  inserted: r.uint(),
+  duplicates: r.uint(),
+  rejected: r.uint(),
+  syncNotes: r.uint(),
+  newestTimestamp: r.optionalString(),
+});
+
+export function writeReport(w: Writer, report: ReceiveReport): void {
+  writeNode(w, report.sender);
+  w.string(report.trackingName).uint(report.received).optionalString(report.newestTimestamp).bool(report.success).bool(report.writeSyncNote);
+}
+export const readReport = (r: Reader): ReceiveReport => ({
+  sender: readNode(r),
+  trackingName: r.string(),
+  received: r.uint(),
+  newestTimestamp: r.optionalString(),
+  success: r.bool(),
+  writeSyncNote: r.bool(),
+});
+
+export function writeFeedOpen(w: Writer, request: FeedRequest, credit: number): void {
+  w.uint(request.afterRowid).string(request.receiverId);
+  writeRoute(w, request.route);
+  w.strings(request.columns).uint(request.maxRows).uint(request.maxBytes).uint(credit);
+}
+export const readFeedOpen = (r: Reader): { request: FeedRequest; credit: number } => ({
+  request: { afterRowid: r.uint(), receiverId: r.string(), route: readRoute(r), columns: r.strings(), maxRows: r.uint(), maxBytes: r.uint() },
+  credit: r.uint(),
+});
+
+export function writeBatch(w: Writer, batch: FeedBatch): void {
+  writeRows(w, batch.rows);
+  w.uint(batch.throughRowid).uint(batch.bytes);
+}
+export const readBatch = (r: Reader): FeedBatch => ({ rows: readRows(r), throughRowid: r.uint(), bytes: r.uint() });
+
+/** A size hint for a batch's frame, so the writer rarely has to grow (and copy) its buffer. */
+export function batchSizeHint(bytes: number, rows: number): number {
+  return Math.min(bytes + rows * 24 + 1024, 64 * 1024 * 1024);
+}

@@ -1,0 +1,226 @@
+/**
+ * The agent's side of a session (`resonance-sync serve --stdio`): announces itself, checks the
+ * client's HELLO, opens one LocalReplica and answers requests until the client closes stdin. Every
+ * failure goes back as an ERROR frame with its SyncError code; stdout carries nothing but the
+ * protocol. The database is opened only after the handshake, so even "not found" travels typed.
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { PEER_NAME } from '../config/schema.js';
+import { ExitCode, SyncError, asSyncError, type ExitCodeValue } from '../errors.js';
+import { LocalReplica } from '../replica/local-replica.js';
+import type { FeedBatch } from '../replica/replica.js';
+import { acquireSyncLock, type SyncLock } from '../store/lock.js';
+import type { DedupeMode } from '../store/prepare.js';
+import type { NaiveTimestamps } from '../sync/timestamps.js';
+import { Reader } from './reader.js';
+import { FrameStream, writeFrame } from './channel.js';
+import * as m from './messages.js';
+import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, preambleLine, type Frame } from './protocol.js';
+import { servedDatabase } from './served-database.js';
+import { packageVersion } from './version.js';
+
+export interface ServeOptions {
+  input: Readable;
+  output: Writable;
+  /** The database to serve (`--db`), as given; `~/` means the home directory. */
+  db: string | undefined;
+  /** Serve only this database (`--allow-db`, for authorized_keys forced commands). */
+  allowDb: string | undefined;
+  readOnly: boolean;
+  /** Names the node if the database gets prepared now (`--name`). */
+  name: string | undefined;
+  /** This machine's own node settings, when its config names the served database. */
+  nodeSettings: (path: string) => { name?: string | undefined; naiveTimestamps?: NaiveTimestamps; dedupe?: DedupeMode };
+}
+
+interface OpenFeed {
+  batches: AsyncIterator<FeedBatch>;
+  credit: number;
+}
+
+export async function serveAgent(options: ServeOptions): Promise<ExitCodeValue> {
+  const session = new AgentSession(options);
+  try {
+    return await session.run();
+  } finally {
+    await session.close();
+  }
+}
+
+class AgentSession {
+  private readonly stream: FrameStream;
+  private replica: LocalReplica | undefined;
+  private lock: SyncLock | undefined;
+  private feed: OpenFeed | undefined;
+
+  constructor(private readonly options: ServeOptions) {
+    this.stream = new FrameStream(options.input, { preamble: false });
+    // A vanished client shows up as EPIPE here; the pending write reports it, and nothing may crash.
+    options.output.on('error', () => undefined);
+  }
+
+  async run(): Promise<ExitCodeValue> {
+    this.options.output.write(preambleLine(packageVersion()));
+    try {
+      const first = await this.stream.next();
+      if (first === undefined) return ExitCode.ok;
+      await this.open(first);
+      for (;;) {
+        if (this.feed && this.feed.credit > 0 && this.stream.queued === 0) {
+          await this.pumpFeed(this.feed);
+          continue;
+        }
+        const frame = await this.stream.next();
+        if (frame === undefined) return ExitCode.ok;
+        await this.handle(frame);
+      }
+    } catch (thrown) {
+      // Fatal: tell the client why (if it still listens), then stop.
+      const error = asSyncError(thrown);
+      await this.sendError(ErrorScope.request, error).catch(() => undefined);
+      return error.exitCode;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.feed?.batches.return?.().catch(() => undefined);
+    this.feed = undefined;
+    await this.replica?.close();
+    this.replica = undefined;
+    this.lock?.release();
+    this.lock = undefined;
+  }
+
+  private async open(frame: Frame): Promise<void> {
+    if (frame.type !== MessageType.HELLO) throw new SyncError('PROTOCOL_ERROR', `expected HELLO from the client, got ${messageName(frame.type)}`);
+    // The version comes first and is read alone: the rest of a foreign HELLO may mean something else.
+    const protocol = new Reader(frame.payload).uint();
+    if (protocol !== PROTOCOL_VERSION) {
+      throw new SyncError('PROTOCOL_VERSION', `the client speaks agent protocol ${protocol}, this agent (resonance-sync ${packageVersion()}) speaks ${PROTOCOL_VERSION}; install the same resonance-sync version on both machines`);
+    }
+    const hello = m.decode(frame.payload, m.readHello);
+    const path = servedDatabase(hello, this.options);
+    const writable = hello.prepare && !this.options.readOnly;
+    if (!existsSync(path)) {
+      throw new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path in the peer URL, or create it there with: resonance-sync init --create --db ${path})`);
+    }
+    const settings = this.options.nodeSettings(path);
+    // Like a local peer: one sync per database at a time, and the lock covers preparing it.
+    this.lock = writable ? acquireSyncLock(path) : undefined;
+    // The client's suggestion is remote input: used only when it is a proper node name.
+    const suggested = hello.nodeName !== undefined && PEER_NAME.test(hello.nodeName) ? hello.nodeName : undefined;
+    const nodeName = this.options.name ?? settings.name ?? suggested ?? (hostname().replace(/[^A-Za-z0-9_.-]/g, '_') || 'node');
+    this.replica = LocalReplica.open(path, {
+      prepareAs: writable ? { nodeName, ...(settings.dedupe ? { dedupe: settings.dedupe } : {}) } : undefined,
+      ...(settings.naiveTimestamps ? { naiveTimestamps: settings.naiveTimestamps } : {}),
+    });
+    await this.send(MessageType.WELCOME, (w) => m.writeWelcome(w, { location: this.replica?.path ?? path, readOnly: this.options.readOnly }));
+  }
+
+  private async handle(frame: Frame): Promise<void> {
+    const replica = this.replica as LocalReplica;
+    try {
+      switch (frame.type) {
+        case MessageType.INFO: {
+          m.decode(frame.payload, () => undefined);
+          const info = await replica.info();
+          return await this.send(MessageType.INFO_OK, (w) => m.writeInfo(w, info));
+        }
+        case MessageType.CURSOR: {
+          const request = m.decode(frame.payload, m.readCursorRequest);
+          const cursor = await replica.cursor(request.senderId, request.routeKey);
+          return await this.send(MessageType.CURSOR_OK, (w) => w.uint(cursor));
+        }
+        case MessageType.APPLY: {
+          const request = m.decode(frame.payload, m.readApply);
+          this.refuseIfReadOnly('receive entries');
+          const result = await replica.apply(request);
+          return await this.send(MessageType.APPLY_OK, (w) => m.writeApplyResult(w, result));
+        }
+        case MessageType.DIGEST: {
+          const request = m.decode(frame.payload, m.readDigestRequest);
+          const result = await replica.digest(request);
+          return await this.send(MessageType.DIGEST_OK, (w) => m.writeDigestResult(w, result));
+        }
+        case MessageType.ROWS_BY_HASH: {
+          const request = m.decode(frame.payload, m.readRowsByHash);
+          const rows = await replica.rowsByHash(request.route, request.columns, request.hashes);
+          return await this.send(MessageType.ROWS_BY_HASH_OK, (w) => m.writeRows(w, rows));
+        }
+        case MessageType.FINISH: {
+          const report = m.decode(frame.payload, m.readReport);
+          this.refuseIfReadOnly('record a sync');
+          await replica.finishReceiving(report);
+          return await this.send(MessageType.FINISH_OK);
+        }
+        default:
+          return await this.handleFeedControl(frame, replica);
+      }
+    } catch (thrown) {
+      const error = asSyncError(thrown);
+      if (error.code === 'PROTOCOL_ERROR' || error.code === 'CONNECTION_LOST') throw error;
+      await this.sendError(ErrorScope.request, error);
+    }
+  }
+
+  private async handleFeedControl(frame: Frame, replica: LocalReplica): Promise<void> {
+    switch (frame.type) {
+      case MessageType.FEED_OPEN: {
+        const { request, credit } = m.decode(frame.payload, m.readFeedOpen);
+        if (this.feed) throw new SyncError('PROTOCOL_ERROR', 'the client opened a second feed before the first ended');
+        this.feed = { batches: replica.readFeed(request)[Symbol.asyncIterator](), credit };
+        return;
+      }
+      case MessageType.FEED_CREDIT: {
+        const more = m.decode(frame.payload, (r) => r.uint());
+        // Credit may arrive after the feed ended; it is simply not needed any more.
+        if (this.feed) this.feed.credit += more;
+        return;
+      }
+      case MessageType.FEED_CANCEL: {
+        m.decode(frame.payload, () => undefined);
+        const feed = this.feed;
+        if (!feed) return; // it ended already, and its FEED_END is on the way
+        this.feed = undefined;
+        await feed.batches.return?.();
+        return await this.send(MessageType.FEED_END);
+      }
+      default:
+        throw new SyncError('PROTOCOL_ERROR', `unexpected ${messageName(frame.type)} from the client`);
+    }
+  }
+
+  /** Sends the next batch (or the end of the feed); called only while the client has room. */
+  private async pumpFeed(feed: OpenFeed): Promise<void> {
+    let next: IteratorResult<FeedBatch>;
+    try {
+      next = await feed.batches.next();
+    } catch (thrown) {
+      this.feed = undefined;
+      return await this.sendError(ErrorScope.feed, asSyncError(thrown));
+    }
+    if (next.done) {
+      this.feed = undefined;
+      return await this.send(MessageType.FEED_END);
+    }
+    feed.credit--;
+    const batch = next.value;
+    await writeFrame(this.options.output, m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, batch), m.batchSizeHint(batch.bytes, batch.rows.length)));
+  }
+
+  private refuseIfReadOnly(action: string): void {
+    if (this.options.readOnly) {
+      throw new SyncError('REMOTE_READ_ONLY', `the remote serves ${this.replica?.path ?? 'its database'} read-only (serve --read-only), so it cannot ${action}; sync this peer with --pull-only`);
+    }
+  }
+
+  private send(type: number, write?: Parameters<typeof m.frameOf>[1]): Promise<void> {
+    return writeFrame(this.options.output, m.frameOf(type, write));
+  }
+
+  private sendError(scope: ErrorScope, error: SyncError): Promise<void> {
+    return this.send(MessageType.ERROR, (w) => m.writeError(w, { scope, code: error.code, message: error.message }));
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * One ssh connection to a `resonance-sync serve --stdio` agent: the handshake (skip any shell banner,
+ * check the protocol version, HELLO/WELCOME), then requests answered in order plus at most one feed
+ * running beside them (see src/protocol/protocol.ts). When the connection breaks, every waiting call
+ * fails with the same typed error, derived from ssh's exit status and stderr.
+ */
+import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, type Frame, type Hello, type Welcome } from '../protocol/protocol.js';
+import { FrameStream, writeFrame } from '../protocol/channel.js';
+import * as m from '../protocol/messages.js';
+import type { Reader } from '../protocol/reader.js';
+import type { Writer } from '../protocol/writer.js';
+import { packageVersion } from '../protocol/version.js';
+import { SyncError, isErrorCode } from '../errors.js';
+import { connectTimeoutSeconds, destinationOf, sshArgv, sshFailure, type SshLocation } from './ssh-command.js';
+import { SshProcess } from './ssh-process.js';
+
+export interface AgentConnectOptions {
+  location: SshLocation;
+  remoteCommand: string | undefined;
+  /** The peer's configured name: names the remote node if it is prepared on first contact. */
+  nodeName: string | undefined;
+  /** False in dry runs: the agent then writes nothing at all. */
+  prepare: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Aborting closes the connection at once. */
+  signal?: AbortSignal | undefined;
+}
+
+/** How long an interrupted sync may take to reach a batch boundary before the connection is cut. */
+const ABORT_GRACE_MS = 10_000;
+
+type Pending = { resolve(frame: Frame): void; reject(error: Error): void };
+
+export class AgentConnection {
+  readonly destination: string;
+  welcome: Welcome = { location: '', readOnly: false };
+  private readonly process: SshProcess;
+  private readonly stream: FrameStream;
+  private pending: Pending | undefined;
+  private feedSink: ((frame: Frame | Error) => void) | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private broken: SyncError | undefined;
+  private closing = false;
+  private started = false;
+  private junk = '';
+
+  private constructor(private readonly options: AgentConnectOptions) {
+    const env = options.env ?? process.env;
+    this.destination = destinationOf(options.location);
+    this.process = new SshProcess(sshArgv(options.location, { remoteCommand: options.remoteCommand, env }), env);
+    this.stream = new FrameStream(this.process.child.stdout, { preamble: true });
+  }
+
+  static async connect(options: AgentConnectOptions): Promise<AgentConnection> {
+    const connection = new AgentConnection(options);
+    try {
+      await connection.handshake();
+      return connection;
+    } catch (error) {
+      await connection.process.kill();
+      throw error;
+    }
+  }
+
+  private async handshake(): Promise<void> {
+    const { location } = this.options;
+    const hello: Hello = { protocol: PROTOCOL_VERSION, clientVersion: packageVersion(), dbPath: location.path, homeRelative: location.homeRelative, nodeName: this.options.nodeName, prepare: this.options.prepare };
+    // Sent before the agent answers: ssh buffers it, and the handshake costs one round trip less.
+    writeFrame(this.process.child.stdin, m.frameOf(MessageType.HELLO, (w) => m.writeHello(w, hello))).catch(() => undefined);
+    const seconds = connectTimeoutSeconds(this.options.env ?? process.env) * 3;
+    const found = await this.withinDeadline(this.stream.preamble, seconds);
+    if (!found.ok) {
+      this.junk = found.junk;
+      throw await this.failure();
+    }
+    if (found.preamble.protocol !== PROTOCOL_VERSION) {
+      const upgradeWhere = found.preamble.protocol < PROTOCOL_VERSION ? `on ${location.host}` : 'on this machine';
+      throw new SyncError(
+        'PROTOCOL_VERSION',
+        `protocol mismatch: resonance-sync ${found.preamble.version} on ${this.destination} speaks agent protocol ${found.preamble.protocol}, this resonance-sync ${packageVersion()} speaks ${PROTOCOL_VERSION}; upgrade resonance-sync ${upgradeWhere}`,
+      );
+    }
+    this.started = true;
+    const first = await this.withinDeadline(this.stream.next(), seconds);
+    if (first === undefined) throw await this.failure();
+    if (first.type === MessageType.ERROR) throw this.remoteError(first);
+    if (first.type !== MessageType.WELCOME) throw new SyncError('PROTOCOL_ERROR', `expected WELCOME from ${this.destination}, got ${messageName(first.type)}`);
+    this.welcome = m.decode(first.payload, m.readWelcome);
+    void this.dispatch();
+  }
+
+  /** Waits for the agent, but not forever: a hung ssh or a silent remote is "unreachable". */
+  private async withinDeadline<T>(promise: Promise<T>, seconds: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const signal = this.options.signal;
+    const stop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SyncError('PEER_UNREACHABLE', `no answer from the agent on ${this.destination} within ${seconds} s; skipped`)), seconds * 1000);
+      onAbort = () => reject(new SyncError('INTERRUPTED', `interrupted while connecting to ${this.destination}`));
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([promise, stop]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Routes each frame from the agent to the feed or to the waiting request, until the stream ends. */
+  private async dispatch(): Promise<void> {
+    // The engine stops at the next batch boundary and closes us cleanly; this only cuts a connection
+    // that stays stuck after an interrupt (the batch in flight commits or rolls back as one either way).
+    let abortTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      abortTimer = setTimeout(() => void this.breakWith(new SyncError('INTERRUPTED', `interrupted; the connection to ${this.destination} was closed`)), ABORT_GRACE_MS);
+      abortTimer.unref();
+    };
+    this.options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        const frame = await this.stream.next();
+        if (frame === undefined) break;
+        const forFeed = frame.type === MessageType.FEED_BATCH || frame.type === MessageType.FEED_END || (frame.type === MessageType.ERROR && frame.payload[0] === ErrorScope.feed);
+        const target = forFeed ? this.feedSink : this.pending?.resolve;
+        // An error nobody asked about is the agent giving up (its last word before exiting).
+        if (!target && frame.type === MessageType.ERROR) throw this.remoteError(frame);
+        if (!target) throw new SyncError('PROTOCOL_ERROR', `unexpected ${messageName(frame.type)} from the agent on ${this.destination}`);
+        if (!forFeed) this.pending = undefined;
+        target(frame);
+      }
+      if (!this.closing) await this.breakWith(await this.failure());
+    } catch (error) {
+      // A malformed frame speaks for itself; a stream cut short is explained by ssh's exit status.
+      const own = error instanceof SyncError && error.code !== 'CONNECTION_LOST';
+      await this.breakWith(own ? error : await this.failure());
+    } finally {
+      clearTimeout(abortTimer);
+      this.options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async breakWith(error: SyncError): Promise<void> {
+    if (this.broken) return;
+    this.broken = error;
+    this.pending?.reject(error);
+    this.pending = undefined;
+    this.feedSink?.(error);
+    if (this.process.running) await this.process.kill();
+  }
+
+  /** Why the agent went away, from ssh's exit status (waiting for it briefly). */
+  private async failure(): Promise<SyncError> {
+    const outcome = await Promise.race([this.process.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref())]);
+    const final = outcome ?? (await this.process.kill());
+    return sshFailure(final, { location: this.options.location, started: this.started, junk: this.junk, remoteCommand: this.options.remoteCommand });
+  }
+
+  remoteError(frame: Frame): SyncError {
+    const error = m.decode(frame.payload, m.readError);
+    // A newer agent may know codes we do not; they still fail as a remote error, message intact.
+    return new SyncError(isErrorCode(error.code) ? error.code : 'REMOTE_ERROR', `${this.destination}: ${error.message}`);
+  }
+
+  /** One request and its answer; calls queue up so answers always match their requests. */
+  request<T>(type: number, write: ((w: Writer) => void) | undefined, answer: number, read: (reader: Reader) => T): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.broken) throw this.broken;
+      const reply = new Promise<Frame>((resolve, reject) => (this.pending = { resolve, reject }));
+      // If sending fails, the reply is rejected too, with nobody left to await it.
+      reply.catch(() => undefined);
+      await this.send(type, write);
+      const frame = await reply;
+      if (frame.type === MessageType.ERROR) throw this.remoteError(frame);
+      if (frame.type !== answer) throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
+      return m.decode(frame.payload, read);
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async send(type: number, write?: (w: Writer) => void, sizeHint?: number): Promise<void> {
+    if (this.broken) throw this.broken;
+    try {
+      await writeFrame(this.process.child.stdin, m.frameOf(type, write, sizeHint));
+    } catch {
+      // The write side noticed first; the real reason comes from ssh's exit.
+      await this.breakWith(await this.failure());
+      throw this.broken;
+    }
+  }
+
+  /** Receives the open feed's frames (and a connection failure); undefined when no feed is open. */
+  setFeedSink(sink: ((frame: Frame | Error) => void) | undefined): void {
+    this.feedSink = sink;
+    if (sink && this.broken) sink(this.broken);
+  }
+
+  get brokenError(): SyncError | undefined {
+    return this.broken;
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    // Let queued requests finish first; then EOF tells the agent to close its database and exit.
+    await this.queue;
+    await this.process.close();
+  }
+}
