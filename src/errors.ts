@@ -16,6 +16,8 @@ export const ExitCode = {
   unreachable: 6,
   remote: 7,
   partial: 8,
+  /** no scheduler: crontab missing or refused (schedule, doctor). */
+  scheduler: 9,
   interrupted: 130,
   internal: 70,
 } as const;
@@ -62,6 +64,7 @@ const codeToExit = {
   DB_NOT_ALLOWED: ExitCode.remote,
   /** The remote serves its database read-only (`serve --read-only`) and this sync tried to write to it. */
   REMOTE_READ_ONLY: ExitCode.remote,
+  NO_SCHEDULER: ExitCode.scheduler,
   INTERRUPTED: ExitCode.interrupted,
   INTERNAL: ExitCode.internal,
 } as const satisfies Record<string, ExitCodeValue>;

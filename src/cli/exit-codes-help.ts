@@ -9,7 +9,8 @@ Exit codes:
   5    locked: another sync of this database is running, or a writer held the database too long
   6    peer unreachable (skipped; other peers still synced)
   7    remote or protocol error
-  8    partial: some peers synced, others failed in different ways
+  8    partial: peers failed in different ways
+  9    no scheduler: crontab missing or refused (install cron/cronie, or use resonance-sync daemon)
   70   internal error (a bug: please report it with --verbose output)
   130  interrupted (SIGINT/SIGTERM); committed batches are kept, the next run resumes
 `;

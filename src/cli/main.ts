@@ -14,6 +14,8 @@ import { registerStatus } from './commands/status.js';
 import { registerSync } from './commands/sync.js';
 import { registerVerify } from './commands/verify.js';
 import { EXIT_CODES_HELP } from './exit-codes-help.js';
+import { registerUnattended } from './register-unattended.js';
+import { packageVersion } from '../protocol/version.js';
 
 export async function main(argv: string[]): Promise<ExitCodeValue> {
   let exitCode: ExitCodeValue = ExitCode.ok;
@@ -25,6 +27,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     .option('--config <file>', 'config file (default: $RESONANCE_SYNC_CONFIG, else ~/.config/resonance-sync/config.toml)')
     .option('-v, --verbose', 'details on stderr, and stack traces on errors')
     .option('-q, --quiet', 'print nothing but errors (and --json output)')
+    .version(packageVersion(), '-V, --version')
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -36,6 +39,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
   registerVerify(program, setExitCode);
   registerServe(program, setExitCode);
   registerAuthorize(program);
+  registerUnattended(program, setExitCode);
   for (const command of program.commands) command.exitOverride();
 
   try {

@@ -26,6 +26,8 @@ export async function* threadedFeed(data: FeedWorkerData, signal?: AbortSignal):
       if (message.type === 'error') throw new SyncError(message.code as ErrorCode, message.message);
       worker.postMessage('next');
       yield message.batch;
+      // Batches can arrive faster than timers fire: let signals (SIGTERM) and progress run between them.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
     await worker.terminate();

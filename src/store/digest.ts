@@ -4,9 +4,12 @@
  * Two identical databases exchange only the bucket digests; where buckets differ, the entry hashes
  * of just those buckets narrow the difference down to single entries.
  *
- * The identity is encoded as SQL's own quote() of timestamp, content and source joined by NUL, and
+ * The identity is encoded in SQL as plain ASCII, the same in every SQLite version and binding: each
+ * of timestamp, content and source becomes a type letter and its value (TEXT and BLOB as the hex of
+ * their bytes, INTEGER in decimal, REAL with 15 significant digits), joined by commas. Not quote():
+ * its text stops at a NUL in some bindings and its REALs differ between SQLite versions. The key is
  * hashed with SHA3-256, so a remote that has only the sqlite3 CLI (whose sha3() is the same
- * function) can compute the very same digests in SQL.
+ * function) computes the very same digests in SQL.
  */
 import { createHash } from 'node:crypto';
 import type { FeedRow } from '../replica/replica.js';
@@ -30,9 +33,14 @@ function columnOrNull(shape: NotesTableShape, name: string): string {
   return shape.allColumns.includes(name) ? quoteIdentifier(name) : 'NULL';
 }
 
+/** One value as version-independent ASCII. */
+function canonicalSql(expression: string): string {
+  return `CASE typeof(${expression}) WHEN 'null' THEN 'n' WHEN 'integer' THEN 'i' || ${expression} WHEN 'real' THEN 'r' || printf('%!.15g', ${expression}) WHEN 'text' THEN 't' || hex(${expression}) ELSE 'b' || hex(${expression}) END`;
+}
+
 /** The identity key as SQL text, identical for every binding and for the sqlite3 CLI. */
 export function identityKeySql(shape: NotesTableShape): string {
-  return `quote(timestamp) || char(0) || quote(content) || char(0) || quote(${columnOrNull(shape, 'source')})`;
+  return `${canonicalSql('timestamp')} || ',' || ${canonicalSql('content')} || ',' || ${canonicalSql(columnOrNull(shape, 'source'))}`;
 }
 
 export function entryHash(identityKey: string): string {

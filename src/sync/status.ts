@@ -73,7 +73,8 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
           syncCount: Number(tracking.sync_count ?? 0),
         }
       : null,
-    lastRuns: runs.map(runSummary),
+    // A failed connection matters only until a later sync got through.
+    lastRuns: runs.filter((run) => run.direction !== 'connect' || runs.every((other) => other.direction === 'connect' || Number(other.id) < Number(run.id))).map(runSummary),
     totals: { received: Number(totals.get(peer.name, 'pull')?.received ?? 0), sent: Number(totals.get(peer.name, 'push')?.received ?? 0) },
     pending: { push: pendingPush(db, peer), pull: pendingPull(db, selfId, peer) },
   };

@@ -13,6 +13,8 @@ export class InjectedFault extends Error {}
 
 export class FaultReplica implements Replica {
   private applies = 0;
+  /** Whether a fault was actually injected (then any error of the sync is the expected one). */
+  injected = false;
   constructor(
     private readonly inner: Replica,
     private readonly faults: Faults,
@@ -29,11 +31,13 @@ export class FaultReplica implements Replica {
   async apply(request: ApplyRequest): Promise<ApplyResult> {
     this.applies++;
     if (this.faults.failAfterApplies !== undefined && this.applies > this.faults.failAfterApplies) {
+      this.injected = true;
       throw new InjectedFault('injected failure between batches');
     }
     if (this.faults.failInsideApply === this.applies && request.rows.length > 0) {
       // A value no binding can store, placed last: earlier rows of the batch are inserted first, then
       // the whole transaction must roll back.
+      this.injected = true;
       const poisoned = { rowid: -1, origin: 'poison', values: request.columns.map(() => ({ poison: true }) as unknown as SqlValue) };
       return this.inner.apply({ ...request, rows: [...request.rows, poisoned] });
     }

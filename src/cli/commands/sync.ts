@@ -10,6 +10,7 @@ import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { summaryJson, summaryLines } from '../format-summary.js';
 import { interruptSignal } from '../interrupt.js';
+import { createProgress, isInteractive } from '../progress.js';
 
 interface SyncOptions extends GlobalOptions {
   db?: string;
@@ -51,6 +52,7 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
   const maxRows = options.batchRows === undefined ? undefined : Number(options.batchRows);
   if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows > 0)) throw new SyncError('USAGE', `--batch-rows must be a positive integer`);
   const interrupt = interruptSignal();
+  const progress = createProgress({ quiet: context.quiet || (options.json ?? false), verbose: context.verbose, isTTY: isInteractive() });
   try {
     const outcomes = await syncPeers({
       dbPath,
@@ -61,8 +63,10 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
       dryRun: options.dryRun ?? false,
       signal: interrupt.signal,
       ...(maxRows ? { limits: { maxRows, maxBytes: 4 * 1024 * 1024 } } : {}),
-      onPeerStart: (peer, transport) => context.detail(`${peer.name}: ${transport} ${peer.url}`),
+      onPeerStart: progress.onPeerStart,
+      onProgress: progress.onProgress,
     });
+    progress.finish();
     if (options.json) context.printJson(summaryJson(outcomes, options.dryRun ?? false));
     else for (const line of summaryLines(outcomes, options.dryRun ?? false)) context.print(line);
     for (const outcome of outcomes) {
@@ -70,6 +74,7 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
     }
     return exitCodeFor(outcomes);
   } finally {
+    progress.finish();
     interrupt.dispose();
   }
 }
@@ -84,11 +89,11 @@ function choosePeers(config: Config, argument: string | undefined): PeerConfig[]
   return [{ name, url: argument, location, mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING }];
 }
 
-/** One failure type: its own code; failures of different kinds across peers: "partial". */
+/** One kind of failure: its own code, even if other peers synced; different kinds across peers: "partial". */
 function exitCodeFor(outcomes: PeerOutcome[]): ExitCodeValue {
   const failures = outcomes.flatMap((outcome) => (outcome.error ? [outcome.error.exitCode] : []));
   if (failures.length === 0) return ExitCode.ok;
+  // One kind of failure (say, the phone unreachable while the laptop synced): its own code.
   const distinct = new Set(failures);
-  if (distinct.size === 1 && failures.length === outcomes.length) return failures[0] ?? ExitCode.partial;
-  return ExitCode.partial;
+  return distinct.size === 1 ? (failures[0] ?? ExitCode.partial) : ExitCode.partial;
 }
