@@ -4,7 +4,7 @@
  * `npm run bench -- --quick` runs everything at a tenth of the size.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { inTransaction } from '../src/store/sqlite/transaction.js';
 import { syncReplicas } from '../src/sync/engine.js';
 import { EVERYTHING } from '../src/sync/route.js';
 import { appendNotes, createBenchDb } from './generate.js';
+import { SshBench, rsyncAvailable } from './ssh-bench.js';
 
 const quick = process.argv.includes('--quick');
 const scale = quick ? 0.1 : 1;
@@ -103,6 +104,17 @@ function syncChild(localDb: string, peer: string, which: 'pull' | 'push' | 'both
   return JSON.parse(result.stdout);
 }
 
+/** The notes' own bytes: what a perfect wire format would have to carry. */
+function notesBytes(path: string): number {
+  const db = openDatabase(path, { readOnly: true });
+  try {
+    const row = db.prepare(`SELECT sum(length(CAST(timestamp AS BLOB)) + length(CAST(content AS BLOB)) + coalesce(length(CAST(context AS BLOB)), 0) + coalesce(length(CAST(source AS BLOB)), 0)) AS bytes FROM resonance_notes`).get();
+    return Number(row?.bytes ?? 0);
+  } finally {
+    db.close();
+  }
+}
+
 function fileMb(path: string): number {
   return statSync(path).size / 1024 / 1024;
 }
@@ -130,6 +142,8 @@ async function main() {
   createBenchDb(receiver, 'c', 0);
   const full = syncChild(receiver, big, 'pull');
   rows.push([`initial ${N_LARGE} local (child process)`, `${(N_LARGE / full.seconds).toFixed(0)} notes/s (${full.seconds.toFixed(1)} s)`, `peak RSS ${full.maxRssMb.toFixed(0)} MB`]);
+  const bigBefore = join(work, 'big-before-increment.sqlite3');
+  copyFileSync(big, bigBefore); // what rsync will find on the other side
   const sourceDb = openDatabase(big);
   appendNotes(sourceDb, 'b', N_INCREMENT, 2_000_000_000);
   sourceDb.close();
@@ -147,6 +161,48 @@ async function main() {
   }
   rows.push(['peak RSS by delta size', Object.entries(rss).map(([n, mb]) => `${n}: ${mb.toFixed(0)} MB`).join(', '), 'flat = memory does not grow with the delta']);
   results.large = { fileMb: fileMb(big), initial: full, increment, noop, peakRssMbByDelta: rss };
+
+  // 3. Over ssh, through a real sshd on loopback.
+  const ssh = await SshBench.start(work);
+  if (!ssh) {
+    rows.push(['ssh transports', 'skipped: sshd or sqlite3 not installed', 'apt-get install openssh-server sqlite3']);
+  } else {
+    try {
+      const roundTrip = ssh.roundTripSeconds();
+      rows.push(['ssh HOST true (reference)', `${roundTrip.toFixed(3)} s`, '']);
+      const raw = (dedupe['timestamp-index'] as { rawSeconds: number }).rawSeconds;
+      const noteBytes = notesBytes(source);
+      const sshResults: Record<string, unknown> = { roundTripSeconds: roundTrip, noteBytesPerNote: noteBytes / N_INITIAL };
+      for (const mode of ['agent', 'sqlite3'] as const) {
+        const target = join(work, `ssh-${mode}.sqlite3`);
+        createBenchDb(target, 'b', 0);
+        try {
+          const run = ssh.sync(target, source, 'pull', mode);
+          sshResults[`initial-${mode}`] = run;
+          rows.push([`initial ${N_INITIAL} over ssh ${mode}`, `${(N_INITIAL / run.seconds).toFixed(0)} notes/s (${run.seconds.toFixed(2)} s)`, `${(raw / run.seconds).toFixed(2)}x raw insert limit; wire ${(run.wireBytes / noteBytes).toFixed(2)}x the notes' bytes`]);
+        } catch (error) {
+          rows.push([`initial ${N_INITIAL} over ssh ${mode}`, 'failed', String(error).split('\n')[0] ?? '']);
+        }
+      }
+      const more = openDatabase(big);
+      appendNotes(more, 'b', N_INCREMENT, 2_100_000_000);
+      more.close();
+      const sshIncrement = ssh.sync(receiver, big, 'both', 'agent');
+      const sshNoop = ssh.sync(receiver, big, 'both', 'agent');
+      rows.push([`incremental ${N_INCREMENT} into ${N_LARGE} over ssh agent`, `${sshIncrement.seconds.toFixed(3)} s, wire ${sshIncrement.wireBytes} B`, `round trip + ${(sshIncrement.seconds - roundTrip).toFixed(3)} s`]);
+      rows.push([`no-op on ${N_LARGE} over ssh agent`, `${sshNoop.seconds.toFixed(3)} s, wire ${sshNoop.wireBytes} B`, `${(sshNoop.seconds / roundTrip).toFixed(2)}x the round trip`]);
+      if (rsyncAvailable()) {
+        const rsync = ssh.rsync(big, bigBefore);
+        rows.push([`rsync -az of the ${fileMb(big).toFixed(0)} MB file (reference)`, `${rsync.seconds.toFixed(3)} s, wire ${rsync.wireBytes} B`, `sync is ${(rsync.seconds / sshIncrement.seconds).toFixed(1)}x faster, ${(rsync.wireBytes / Math.max(1, sshIncrement.wireBytes)).toFixed(1)}x fewer bytes`]);
+        sshResults.rsync = rsync;
+      }
+      sshResults.increment = sshIncrement;
+      sshResults.noop = sshNoop;
+      results.ssh = sshResults;
+    } finally {
+      await ssh.stop();
+    }
+  }
 
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log();

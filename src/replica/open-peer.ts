@@ -8,6 +8,7 @@ import { AgentReplica } from './agent-replica.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import type { NaiveTimestamps } from '../sync/timestamps.js';
 import { LocalReplica } from './local-replica.js';
+import { SQLITE_CLI_TRANSPORT, SqliteCliReplica } from './sqlite-cli-replica.js';
 import type { Replica } from './replica.js';
 
 export interface OpenedPeer {
@@ -56,24 +57,28 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
 }
 
 async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<OpenedPeer> {
-  if (peer.mode === 'sqlite3') {
-    throw new SyncError('USAGE', `peer ${peer.name}: mode = "sqlite3" (agentless) is not available in this version yet; install resonance-sync on the remote and use mode = "agent"`);
-  }
+  const nodeName = PEER_NAME.test(peer.name) ? peer.name : basename(location.path, extname(location.path)).replace(/[^A-Za-z0-9_.-]/g, '_');
+  const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal };
+  const agentless = async (sqlite3Command: string | undefined): Promise<OpenedPeer> => {
+    // In mode "sqlite3", remote_command names the remote sqlite3 (default: sqlite3 on its PATH).
+    const replica = await SqliteCliReplica.connect({ ...common, sqlite3Command, naiveTimestamps: options.naiveTimestamps });
+    return { replica, transport: SQLITE_CLI_TRANSPORT, close: () => replica.close() };
+  };
+  if (peer.mode === 'sqlite3') return agentless(peer.remoteCommand);
   let replica: AgentReplica;
   try {
-    replica = await AgentReplica.connect({
-      location,
-      remoteCommand: peer.remoteCommand,
-      // An ad-hoc peer is "named" by its URL, which is no node name; its file name is.
-      nodeName: PEER_NAME.test(peer.name) ? peer.name : basename(location.path, extname(location.path)).replace(/[^A-Za-z0-9_.-]/g, '_'),
-      prepare: options.prepare,
-      env: options.env ?? process.env,
-      signal: options.signal,
-    });
+    replica = await AgentReplica.connect({ ...common, remoteCommand: peer.remoteCommand });
   } catch (error) {
-    // Seam for the agentless mode: `auto` will fall back to sqlite3 here once it exists.
+    // auto: no agent on the remote, so use its sqlite3; say so if that is missing too.
     if (peer.mode === 'auto' && error instanceof SyncError && error.code === 'AGENT_MISSING') {
-      throw new SyncError('AGENT_MISSING', `${error.message} (the agentless sqlite3 mode is not available yet)`, { cause: error });
+      try {
+        return await agentless(undefined);
+      } catch (fallback) {
+        if (fallback instanceof SyncError && fallback.code === 'AGENT_MISSING') {
+          throw new SyncError('AGENT_MISSING', `${error.message}; and the agentless mode found no usable sqlite3 there either: ${fallback.message}`, { cause: fallback });
+        }
+        throw fallback;
+      }
     }
     throw error;
   }

@@ -94,7 +94,7 @@ export class BatchWriter {
         continue;
       }
       result.inserted++;
-      if (isSyncNote(at(contextAt), at(sourceAt))) result.syncNotes++;
+      if (isSyncNote(at(contextAt), at(sourceAt), at(contentAt))) result.syncNotes++;
       const millis = parseTimestamp(at(timestampAt), this.naive);
       if (millis !== undefined && millis > newest) newest = millis;
     }

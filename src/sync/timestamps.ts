@@ -10,8 +10,16 @@ export type NaiveTimestamps = 'utc' | 'local';
 const isoLike =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/;
 
+/** The range a JS Date can hold; anything beyond is no time an agent meant. */
+const MAX_DATE_MS = 8.64e15;
+
 /** Milliseconds since the epoch, or undefined when the value is no recognisable time. */
 export function parseTimestamp(value: SqlValue, naive: NaiveTimestamps = 'utc'): number | undefined {
+  const millis = parseAnyTimestamp(value, naive);
+  return millis !== undefined && Number.isFinite(millis) && Math.abs(millis) <= MAX_DATE_MS ? millis : undefined;
+}
+
+function parseAnyTimestamp(value: SqlValue, naive: NaiveTimestamps): number | undefined {
   if (typeof value === 'number' || typeof value === 'bigint') return fromEpochNumber(Number(value));
   if (typeof value !== 'string') return undefined;
   const text = value.trim();

@@ -49,7 +49,7 @@ export function isVerifiable(replica: Replica): replica is VerifiableReplica {
 const bytesOf = (value: DigestResult) => JSON.stringify(value).length;
 
 export async function verifyReplicas(local: LocalReplica, remote: Replica, options: VerifyOptions): Promise<VerifyReport> {
-  if (!isVerifiable(remote)) throw new SyncError('USAGE', 'this peer\'s transport cannot compute digests yet; verify needs a local peer or the ssh agent');
+  if (!isVerifiable(remote)) throw new SyncError('USAGE', 'this peer\'s transport cannot compute digests; verify works with local, ssh agent and ssh sqlite3 peers');
   const [localInfo, remoteInfo] = [await local.info(), await remote.info()];
   const report: VerifyReport = { local: localInfo.node, remote: remoteInfo.node, bucketsCompared: 0, bucketsDiffering: 0, bytesExchanged: 0, directions: [], equalAfterRepair: undefined };
   const push = { from: local as VerifiableReplica, fromInfo: localInfo, to: remote, toInfo: remoteInfo, route: options.push, direction: 'push' as const };

@@ -24,3 +24,30 @@ test('topologies are connected and have the expected shape', () => {
   }
   assert.equal(reached.size, 12);
 });
+
+test('simulation: 6 nodes, two of them reached over ssh (agent and agentless), converge with each entry once', async (t) => {
+  const { requireSshdOrSkip, startSshd } = await import('../support/sshd.js');
+  const { agentCommand, sshUrl } = await import('../ssh/fixtures.js');
+  if (!requireSshdOrSkip(t)) return;
+  const server = await startSshd();
+  t.after(() => server.stop());
+  const saved = process.env.RESONANCE_SYNC_SSH;
+  process.env.RESONANCE_SYNC_SSH = server.env.RESONANCE_SYNC_SSH;
+  t.after(() => {
+    if (saved === undefined) delete process.env.RESONANCE_SYNC_SSH;
+    else process.env.RESONANCE_SYNC_SSH = saved;
+  });
+  const result = await runSimulation({
+    nodes: 6,
+    notes: 600,
+    topology: 'random',
+    seed: 11,
+    peerUrl: (index, path) =>
+      index === 1
+        ? { url: sshUrl(server, path), mode: 'agent', remoteCommand: agentCommand() }
+        : index === 2
+          ? { url: sshUrl(server, path), mode: 'sqlite3', remoteCommand: undefined }
+          : { url: path, mode: 'auto', remoteCommand: undefined },
+  });
+  assert.equal(result.entries, 600);
+});

@@ -83,8 +83,19 @@ test('a missing agent is named, with what to do', async (t) => {
   const server = await sshdFor(t);
   if (!server) return;
   const { main, phone } = pair(t);
-  const result = await sync(server, main, phone, { remoteCommand: '/nonexistent/resonance-sync' });
+  const result = await sync(server, main, phone, { remoteCommand: '/nonexistent/resonance-sync', extra: ['--mode', 'agent'] });
   failedWith(result, 7, 'AGENT_MISSING', /cannot run "\/nonexistent\/resonance-sync" \(.*No such file or directory\): install resonance-sync there, or set remote_command/);
+});
+
+test('mode auto: a remote without the agent is synced agentless through its sqlite3, and says so', async (t) => {
+  const server = await sshdFor(t);
+  if (!server) return;
+  const { main, phone } = pair(t);
+  const result = await sync(server, main, phone, { remoteCommand: '/nonexistent/resonance-sync' });
+  assert.equal(result.code, 0, result.stderr);
+  const summary = JSON.parse(result.stdout);
+  assert.equal(summary.peers[0].transport, 'ssh sqlite3');
+  assert.ok(summary.peers[0].directions.every((d: { received: number }) => d.received > 0));
 });
 
 test('a shell banner on stdout before the agent starts is skipped', async (t) => {

@@ -20,6 +20,7 @@ interface SyncOptions extends GlobalOptions {
   json?: boolean;
   batchRows?: string;
   remoteCommand?: string;
+  mode?: string;
 }
 
 export function registerSync(program: Command, setExitCode: (code: ExitCodeValue) => void): void {
@@ -33,6 +34,7 @@ export function registerSync(program: Command, setExitCode: (code: ExitCodeValue
     .option('--dry-run', 'show what would flow each way; write nothing')
     .option('--json', 'print a machine-readable summary')
     .option('--batch-rows <n>', 'entries per committed batch (default 2000)')
+    .option('--mode <mode>', 'for ssh peers: auto (agent if the remote has it, else sqlite3), agent or sqlite3 (default: the peer\'s mode, else auto)')
     .option('--remote-command <command>', 'how to run resonance-sync on an ssh peer, e.g. "~/bin/resonance-sync" (default: the peer\'s remote_command, else resonance-sync)')
     .action(async (peerArgument: string | undefined, _options: unknown, command: Command) => {
       setExitCode(await runSync(peerArgument, command.optsWithGlobals<SyncOptions>()));
@@ -44,8 +46,9 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
   const context = new CliContext(options);
   const config = context.config();
   const dbPath = context.databasePath(config, options.db);
-  const remoteCommand = options.remoteCommand;
-  const peers = choosePeers(config, peerArgument).map((peer) => (remoteCommand === undefined ? peer : { ...peer, remoteCommand }));
+  const { remoteCommand } = options;
+  const mode = parseMode(options.mode);
+  const peers = choosePeers(config, peerArgument).map((peer) => ({ ...peer, ...(remoteCommand === undefined ? {} : { remoteCommand }), ...(mode === undefined ? {} : { mode }) }));
   if (peers.length === 0) {
     throw new SyncError('PEER_UNKNOWN', `no peers configured in ${context.configPath}; name one (resonance-sync sync PATH) or add one with resonance-sync peer add NAME URL`);
   }
@@ -77,6 +80,11 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
     progress.finish();
     interrupt.dispose();
   }
+}
+
+function parseMode(mode: string | undefined): PeerConfig['mode'] | undefined {
+  if (mode === undefined || mode === 'auto' || mode === 'agent' || mode === 'sqlite3') return mode;
+  throw new SyncError('USAGE', `--mode must be auto, agent or sqlite3, not ${mode}`);
 }
 
 /** A named peer from the config, or an ad-hoc path/URL; none means every enabled configured peer. */

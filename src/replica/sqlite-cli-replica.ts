@@ -1,0 +1,242 @@
+/**
+ * A Replica on another machine that has only sshd and the sqlite3 CLI (mode = "sqlite3"): the
+ * agentless transport. One ssh session runs one remote sqlite3 for the whole sync (see
+ * transport/sqlite-cli/session.ts); rows cross it only inside delta databases, never as parsed
+ * text, so they arrive byte-exact. Reads are downloads of many batches at once; each pushed batch is
+ * one remote write transaction that commits its rows together with the cursor that covers them, so a
+ * connection lost at any instant loses nothing and duplicates nothing.
+ */
+import { basename, extname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatPeerUrl } from '../config/peer-url.js';
+import { SyncError } from '../errors.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../store/sqlite/open-database.js';
+import { valueBytes } from '../store/feed-reader.js';
+import type { Route } from '../sync/route.js';
+import { isSyncNote } from '../sync/sync-note.js';
+import { parseTimestamp, type NaiveTimestamps } from '../sync/timestamps.js';
+import type { SshLocation } from '../transport/ssh-command.js';
+import { applyPlan, applyRequest, finishSql, type ApplyResultRow } from '../transport/sqlite-cli/apply-sql.js';
+import { Download, ScratchDir, buildUpload, feedRow } from '../transport/sqlite-cli/delta-file.js';
+import { describeRemoteDb } from '../transport/sqlite-cli/failures.js';
+import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from '../transport/sqlite-cli/feed-sql.js';
+import { RemoteState, type DownloadLimits } from '../transport/sqlite-cli/remote-state.js';
+import { CliSession } from '../transport/sqlite-cli/session.js';
+import { textLiteral } from '../transport/sqlite-cli/sql-literals.js';
+import { CURSORS_TABLE } from '../store/schema.js';
+import type {
+  ApplyRequest,
+  ApplyResult,
+  DigestRequest,
+  DigestResult,
+  FeedBatch,
+  FeedRequest,
+  FeedRow,
+  ReceiveReport,
+  Replica,
+  ReplicaInfo,
+  Verifiable,
+} from './replica.js';
+
+export const SQLITE_CLI_TRANSPORT = 'ssh sqlite3';
+
+export interface SqliteCliConnectOptions {
+  location: SshLocation;
+  /** The remote sqlite3 command: the peer's remote_command in mode "sqlite3" (default `sqlite3`). */
+  sqlite3Command?: string | undefined;
+  /** Names the remote node if it is prepared on first contact (default: the database file's name). */
+  nodeName: string | undefined;
+  /** Prepare an unprepared remote and take its sync lock; false in dry runs, which write nothing. */
+  prepare: boolean;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal | undefined;
+  busyTimeoutMs?: number;
+  naiveTimestamps?: NaiveTimestamps;
+  download?: Partial<DownloadLimits>;
+}
+
+export class SqliteCliReplica implements Replica, Verifiable {
+  private constructor(
+    private readonly session: CliSession,
+    private readonly scratch: ScratchDir,
+    private readonly state: RemoteState,
+    private readonly options: SqliteCliConnectOptions,
+  ) {}
+
+  static async connect(options: SqliteCliConnectOptions): Promise<SqliteCliReplica> {
+    const session = await CliSession.open({
+      location: options.location,
+      sqlite3Command: options.sqlite3Command,
+      env: options.env ?? process.env,
+      signal: options.signal,
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    });
+    const scratch = new ScratchDir();
+    try {
+      const nodeName = options.nodeName ?? basename(options.location.path, extname(options.location.path)).replace(/[^A-Za-z0-9_.-]/g, '_');
+      const state = await RemoteState.load(session, scratch, { ...options, nodeName, busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+      return new SqliteCliReplica(session, scratch, state, options);
+    } catch (error) {
+      await session.close().catch(() => undefined);
+      scratch.remove();
+      throw error;
+    }
+  }
+
+  /** The remote sqlite3's version (for doctor/status output). */
+  get sqliteVersion(): string {
+    return this.session.version;
+  }
+
+  async info(): Promise<ReplicaInfo> {
+    const info = await this.state.info(this.session);
+    // Host-qualified: the same path on two machines is two databases, not "the same database".
+    const location = formatPeerUrl({ ...this.options.location, path: this.state.probe.file, homeRelative: false });
+    return { node: this.state.node, columns: this.state.shape.userColumns, maxRowid: info.maxRowid, knownNodes: info.knownNodes, location };
+  }
+
+  async cursor(senderId: string, routeKey: string): Promise<number> {
+    const cached = this.state.cachedCursor(senderId, routeKey);
+    if (cached !== undefined) return cached;
+    const rows = await this.session.json<{ t: number }>('reading its cursor', {
+      query: `SELECT through_rowid AS t FROM main.${CURSORS_TABLE} WHERE sender_id = ${textLiteral(senderId)} AND route_key = ${textLiteral(routeKey)}`,
+    });
+    return Number(rows[0]?.t ?? 0);
+  }
+
+  /**
+   * Downloads the feed in chunks of many batches (one round trip each, the next one fetched while
+   * this one is consumed) and hands them out in the engine's batch sizes from the file on disk.
+   */
+  async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
+    let after = request.afterRowid;
+    let coming = this.download(request, after);
+    let next: Promise<Download> | undefined = coming;
+    try {
+      for (;;) {
+        const current = await coming;
+        next = undefined;
+        try {
+          const meta = current.meta();
+          const last = current.lastRowid();
+          // Cut short: the feed continues right after the last row sent. Otherwise everything up to
+          // the end of the scanned window was considered.
+          const through = meta.cut && last !== undefined ? last : Math.max(meta.windowEnd, after);
+          const more = meta.cut || meta.windowEnd < meta.high;
+          if (more) next = coming = this.download(request, through);
+          for (const batch of this.batches(current, request, after, through)) {
+            signal?.throwIfAborted();
+            yield batch;
+          }
+          after = through;
+          if (!more) return;
+        } finally {
+          current.close();
+        }
+      }
+    } finally {
+      // The consumer stopped early: let a download already under way finish, and drop it.
+      if (next) await next.then((download) => download.close(), () => undefined);
+    }
+  }
+
+  private *batches(download: Download, request: FeedRequest, after: number, through: number): Generator<FeedBatch> {
+    let rows: FeedRow[] = [];
+    let bytes = 0;
+    let reached = after;
+    for (const values of download.rows()) {
+      const row = feedRow(values, this.state.node.id);
+      rows.push(row);
+      bytes += row.values.reduce<number>((sum, value) => sum + valueBytes(value), 0);
+      if (rows.length >= request.maxRows || bytes >= request.maxBytes) {
+        yield { rows, throughRowid: row.rowid, bytes };
+        reached = row.rowid;
+        rows = [];
+        bytes = 0;
+      }
+    }
+    if (rows.length > 0 || through > reached) yield { rows, throughRowid: through, bytes };
+  }
+
+  private async download(request: FeedRequest, after: number): Promise<Download> {
+    const localPath = this.scratch.file(`feed-${after}.sqlite3`);
+    const limits = this.state.limits;
+    const before = feedDownloadSql(this.state.shape, { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids });
+    await this.session.download('reading new entries', { before: [before], remoteFile: DOWNLOAD_FILE, localPath });
+    return new Download(localPath);
+  }
+
+  async apply(request: ApplyRequest): Promise<ApplyResult> {
+    const plan = applyPlan(this.state.shape, request);
+    const upload = buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
+    this.state.forgetCursors();
+    const started = performance.now();
+    const [row] = await this.session.json<ApplyResultRow>('writing a batch', applyRequest(this.state.node.id, request, plan, upload));
+    // As BatchWriter does: stay off the remote's write lock for a fifth of the time we may have held it,
+    // so its agents (polling a busy lock) get their turn between back-to-back batches.
+    await sleep(Math.min(50, Math.max(1, (performance.now() - started) / 5)));
+    if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
+    // As BatchWriter does, from the values sent: the newest time and the sync notes among the new entries.
+    const [timestampAt, contextAt, sourceAt, contentAt] = ['timestamp', 'context', 'source', 'content'].map((name) => request.columns.indexOf(name)) as [number, number, number, number];
+    let newest = -Infinity;
+    let syncNotes = 0;
+    for (const seq of (row.new_seqs ?? '').split(',').filter((s) => s !== '')) {
+      const values = request.rows[Number(seq)]?.values ?? [];
+      const at = (index: number) => (index < 0 ? null : (values[index] ?? null));
+      if (isSyncNote(at(contextAt), at(sourceAt), at(contentAt))) syncNotes++;
+      const millis = parseTimestamp(at(timestampAt), this.options.naiveTimestamps ?? 'utc');
+      // Beyond what a Date can hold (a numeric "timestamp" of 1e20) is no time at all.
+      if (millis !== undefined && Math.abs(millis) <= 8.64e15 && millis > newest) newest = millis;
+    }
+    const inserted = Number(row.inserted ?? 0);
+    const duplicates = Number(row.duplicates ?? 0);
+    return {
+      inserted,
+      duplicates,
+      rejected: Number(row.total ?? 0) - inserted - duplicates,
+      syncNotes,
+      newestTimestamp: newest > -Infinity ? new Date(newest).toISOString() : undefined,
+    };
+  }
+
+  async finishReceiving(report: ReceiveReport): Promise<void> {
+    await this.session.json('recording the sync', { before: [finishSql(this.state.shape, report)], query: 'SELECT 1 AS ok' });
+  }
+
+  async digest(request: DigestRequest): Promise<DigestResult> {
+    const shape = this.state.shape;
+    if (request.buckets === undefined) {
+      const rows = await this.session.json<{ bucket: string; count: number; digest: string }>('computing digests', { query: bucketDigestsSql(shape, request.route) });
+      return { buckets: rows.map((r) => ({ bucket: String(r.bucket), count: Number(r.count), digest: String(r.digest) })), hashes: [] };
+    }
+    const rows = await this.session.json<{ h: string }>('computing digests', { query: entryHashesSql(shape, request.route, request.buckets) });
+    return { buckets: [], hashes: rows.map((r) => String(r.h)) };
+  }
+
+  async rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
+    const localPath = this.scratch.file('hashes.sqlite3');
+    await this.session.download('reading entries to repair', { before: [hashDownloadSql(this.state.shape, route, columns, hashes)], remoteFile: DOWNLOAD_FILE, localPath });
+    const download = new Download(localPath);
+    try {
+      const seen = new Set<string>();
+      const rows: FeedRow[] = [];
+      for (const values of download.rows()) {
+        const hash = String(values[0]);
+        if (seen.has(hash)) continue;
+        seen.add(hash);
+        rows.push(feedRow(values, this.state.node.id, 1));
+      }
+      return rows;
+    } finally {
+      download.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.session.close();
+    } finally {
+      this.scratch.remove();
+    }
+  }
+}

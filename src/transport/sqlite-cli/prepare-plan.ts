@@ -1,0 +1,56 @@
+/**
+ * Prepares a remote database on first contact with exactly what store/prepare.ts adds, without a
+ * second copy of its DDL that could drift: prepareDatabase runs here on a scratch database holding a
+ * notes table with the remote's column names, and whatever it created there (tables, columns, the
+ * dedupe index, the view, the identity) is replayed on the remote in one transaction, skipping what
+ * the remote already has. The replayed SQL is our own prepare's output, never text from the remote.
+ */
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { prepareDatabase } from '../../store/prepare.js';
+import { META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../store/schema.js';
+import { openDatabase } from '../../store/sqlite/open-database.js';
+import type { RemoteInfo, RemoteProbe } from './remote-schema.js';
+import { identifier, textLiteral } from './sql-literals.js';
+
+/** Statements to run inside one write transaction on the remote. */
+export function preparePlan(probe: RemoteProbe, info: RemoteInfo, nodeName: string, scratchDir: string): string[] {
+  const path = join(scratchDir, 'prepare.sqlite3');
+  const db = openDatabase(path, { create: true });
+  try {
+    db.exec(`CREATE TABLE ${NOTES_TABLE} (${probe.shape.allColumns.map(identifier).join(', ')})`);
+    prepareDatabase(db, path, { nodeName });
+    const created = db
+      .prepare(`SELECT type, name, sql FROM sqlite_master WHERE name <> ? AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL ORDER BY rowid`)
+      .all(NOTES_TABLE)
+      .map((row) => ({ type: String(row.type), name: String(row.name), sql: String(row.sql) }));
+    const columns = db.prepare(`SELECT name, type FROM pragma_table_info(?)`).all(NOTES_TABLE);
+    const meta = db.prepare(`SELECT key, value FROM ${META_TABLE}`).all();
+
+    const missing = created.filter(({ name }) => !probe.objects.has(name));
+    // The users' UNIQUE index does the dedupe index's job (prepare.ts ensureDedupeIndex).
+    const wanted = missing.filter(({ name }) => !(name === TIMESTAMP_INDEX && probe.objects.has(UNIQUE_INDEX)));
+    const statements = wanted.filter(({ type }) => type === 'table').map(({ sql }) => `${sql};`);
+    for (const column of columns) {
+      const name = String(column.name);
+      // Spelt as prepare.ts spells it (our own names), so the table's SQL reads the same either way.
+      const spelt = /^[a-z_][a-z0-9_]*$/.test(name) ? name : identifier(name);
+      if (!probe.shape.allColumns.includes(name)) statements.push(`ALTER TABLE main.${NOTES_TABLE} ADD COLUMN ${spelt} ${String(column.type)};`);
+    }
+    // Indexes and the view come after the columns they use.
+    statements.push(...wanted.filter(({ type }) => type !== 'table').map(({ sql }) => `${sql};`));
+    for (const row of meta) {
+      const key = String(row.key);
+      // As prepareDatabase does: keep an existing node id and dedupe choice, name the node, stamp the version.
+      const keep = key === 'node_id' || key === 'dedupe';
+      if (keep && info.meta[key] !== undefined) continue;
+      statements.push(
+        `INSERT INTO main.${META_TABLE} (key, value) VALUES (${textLiteral(key)}, ${textLiteral(String(row.value))}) ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
+      );
+    }
+    return statements;
+  } finally {
+    db.close();
+    rmSync(path, { force: true });
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * What the remote database looks like, learned with plain SQL over the session: its objects, the
+ * notes table's columns (the same shape store/schema.ts probeNotesTable derives locally, with the
+ * same checks and messages), and then its identity, known nodes, cursors and feed end. A query may
+ * only name tables that exist (an error ends the session), hence probe first, then info.
+ */
+import { SyncError } from '../../errors.js';
+import {
+  CURSORS_TABLE,
+  META_TABLE,
+  NODES_TABLE,
+  NOTES_TABLE,
+  ORIGIN_COLUMN,
+  ORIGIN_VIEW,
+  SCHEMA_VERSION,
+  type NotesTableShape,
+} from '../../store/schema.js';
+import type { NodeIdentity } from '../../replica/replica.js';
+import { textLiteral } from './sql-literals.js';
+
+export interface ProbeRow {
+  k: 'obj' | 'col' | 'file';
+  a: string | null;
+  b: string | null;
+  c: string | number | null;
+}
+
+export interface RemoteProbe {
+  /** sqlite_schema names present, with their type and SQL. */
+  objects: Map<string, { type: string; sql: string | null }>;
+  shape: NotesTableShape;
+  /** The database file as the remote sqlite3 opened it (its physical path). */
+  file: string;
+}
+
+/**
+ * Every object in the schema (a user database holds a handful; prepare must know all it already has)
+ * with the notes table's SQL, its columns, and the file sqlite3 opened.
+ */
+export function probeQuery(): string {
+  return `SELECT 'obj' AS k, type AS a, name AS b, CASE WHEN name = ${textLiteral(NOTES_TABLE)} THEN sql END AS c FROM main.sqlite_master
+    UNION ALL SELECT 'col', name, type, pk FROM pragma_table_info(${textLiteral(NOTES_TABLE)}, 'main')
+    UNION ALL SELECT 'file', NULL, file, NULL FROM pragma_database_list WHERE name = 'main'`;
+}
+
+export function readProbe(rows: ProbeRow[], where: string): RemoteProbe {
+  const objects = new Map<string, { type: string; sql: string | null }>();
+  const columns: Array<{ name: string; type: string; pk: number }> = [];
+  let file = '';
+  for (const row of rows) {
+    if (row.k === 'obj' && row.b !== null) objects.set(row.b, { type: String(row.a), sql: row.c === null ? null : String(row.c) });
+    if (row.k === 'col' && row.a !== null) columns.push({ name: row.a, type: String(row.b ?? ''), pk: Number(row.c ?? 0) });
+    if (row.k === 'file') file = String(row.b ?? '');
+  }
+  return { objects, shape: shapeOf(objects.get(NOTES_TABLE), columns, where), file };
+}
+
+/** probeNotesTable's rules, applied to what the remote reported. */
+function shapeOf(table: { type: string; sql: string | null } | undefined, info: Array<{ name: string; type: string; pk: number }>, where: string): NotesTableShape {
+  if (table === undefined || table.type !== 'table') {
+    throw new SyncError('DB_NO_NOTES_TABLE', `${where} has no ${NOTES_TABLE} table; is this the right database?`);
+  }
+  if (/\bWITHOUT\s+ROWID\b/i.test(table.sql ?? '')) {
+    throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${where}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`);
+  }
+  const primaryKeys = info.filter((column) => column.pk > 0);
+  const aliasCandidate = primaryKeys.length === 1 ? primaryKeys[0] : undefined;
+  const rowidAlias = aliasCandidate && aliasCandidate.type.toUpperCase() === 'INTEGER' ? aliasCandidate.name : undefined;
+  const allColumns = info.map((column) => column.name);
+  for (const required of ['timestamp', 'content']) {
+    if (!allColumns.includes(required)) {
+      throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${where}: ${NOTES_TABLE} has no "${required}" column, which every entry needs`);
+    }
+  }
+  return {
+    allColumns,
+    rowidAlias,
+    userColumns: allColumns.filter((name) => name !== rowidAlias && name !== ORIGIN_COLUMN),
+    hasSource: allColumns.includes('source'),
+    hasOrigin: allColumns.includes(ORIGIN_COLUMN),
+    hasContext: allColumns.includes('context'),
+  };
+}
+
+export interface InfoRow {
+  k: 'max' | 'meta' | 'node' | 'cursor';
+  a: string | null;
+  b: string | null;
+  c: number | null;
+}
+
+export interface RemoteInfo {
+  meta: Record<string, string>;
+  maxRowid: number;
+  knownNodes: NodeIdentity[];
+  /** Every cursor, by `senderId \0 routeKey`: the engine asks for one or two right after info. */
+  cursors: Map<string, number>;
+}
+
+export const cursorKey = (senderId: string, routeKey: string): string => `${senderId}\u0000${routeKey}`;
+
+/** Only the bookkeeping tables that exist are named (see the file comment). */
+export function infoQuery(objects: ReadonlyMap<string, unknown>): string {
+  const parts = [`SELECT 'max' AS k, NULL AS a, NULL AS b, (SELECT coalesce(max(rowid), 0) FROM main.${NOTES_TABLE}) AS c`];
+  if (objects.has(META_TABLE)) parts.push(`SELECT 'meta', key, value, NULL FROM main.${META_TABLE}`);
+  if (objects.has(NODES_TABLE)) parts.push(`SELECT 'node', node_id, name, NULL FROM main.${NODES_TABLE}`);
+  if (objects.has(CURSORS_TABLE)) parts.push(`SELECT 'cursor', sender_id, route_key, through_rowid FROM main.${CURSORS_TABLE}`);
+  return parts.join('\n    UNION ALL ');
+}
+
+export function readInfo(rows: InfoRow[]): RemoteInfo {
+  const info: RemoteInfo = { meta: {}, maxRowid: 0, knownNodes: [], cursors: new Map() };
+  for (const row of rows) {
+    if (row.k === 'max') info.maxRowid = Number(row.c ?? 0);
+    if (row.k === 'meta' && row.a !== null) info.meta[row.a] = String(row.b);
+    if (row.k === 'node' && row.a !== null) info.knownNodes.push({ id: row.a, name: String(row.b) });
+    if (row.k === 'cursor' && row.a !== null) info.cursors.set(cursorKey(row.a, String(row.b)), Number(row.c ?? 0));
+  }
+  return info;
+}
+
+/** store/prepare.ts isPrepared, from what probe and info found. */
+export function isPreparedRemote(probe: RemoteProbe, info: RemoteInfo): boolean {
+  return info.meta.node_id !== undefined && info.meta.schema_version === String(SCHEMA_VERSION) && probe.objects.has(ORIGIN_VIEW);
+}

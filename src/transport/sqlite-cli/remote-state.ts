@@ -1,0 +1,134 @@
+/**
+ * What a session knows of its remote database, and first contact: take the remote sync lock (the
+ * same `<db>-sync.lock` the agent and local syncs take, so no two syncs of one database overlap),
+ * probe the schema, read identity, nodes and cursors, and prepare the database if it has never seen
+ * resonance-sync. Info and cursors are kept from the connect round trips, so the engine's first
+ * info() and cursor() calls cost nothing; cursors are forgotten as soon as this side writes.
+ */
+import { SyncError } from '../../errors.js';
+import type { NodeIdentity } from '../../replica/replica.js';
+import type { NotesTableShape } from '../../store/schema.js';
+import type { ScratchDir } from './delta-file.js';
+import { describeRemoteDb } from './failures.js';
+import { preparePlan } from './prepare-plan.js';
+import { LOCK_LINK } from './remote-script.js';
+import {
+  cursorKey,
+  infoQuery,
+  isPreparedRemote,
+  probeQuery,
+  readInfo,
+  readProbe,
+  type InfoRow,
+  type ProbeRow,
+  type RemoteInfo,
+  type RemoteProbe,
+} from './remote-schema.js';
+import type { CliSession } from './session.js';
+import type { SshLocation } from '../ssh-command.js';
+
+export interface DownloadLimits {
+  maxRows: number;
+  maxBytes: number;
+  /** Rowids one download may scan, whatever the route lets through. */
+  scanRowids: number;
+}
+
+/** Many engine batches per round trip, bounded so the remote temp file and ours stay modest. */
+export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxRows: 20_000, maxBytes: 64 * 1024 * 1024, scanRowids: 500_000 };
+
+/** How long to wait for another sync's lock: long enough for a session that just ended to let go. */
+const LOCK_WAIT_MS = 2_000;
+
+export interface LoadOptions {
+  location: SshLocation;
+  nodeName: string;
+  prepare: boolean;
+  busyTimeoutMs: number;
+  download?: Partial<DownloadLimits> | undefined;
+}
+
+export class RemoteState {
+  readonly limits: DownloadLimits;
+  private fresh: RemoteInfo | undefined;
+  private cursors: Map<string, number> | undefined;
+
+  private constructor(
+    readonly probe: RemoteProbe,
+    readonly node: NodeIdentity,
+    info: RemoteInfo,
+    options: LoadOptions,
+  ) {
+    this.fresh = info;
+    this.cursors = info.cursors;
+    this.limits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.download };
+  }
+
+  get shape(): NotesTableShape {
+    return this.probe.shape;
+  }
+
+  static async load(session: CliSession, scratch: ScratchDir, options: LoadOptions): Promise<RemoteState> {
+    const where = describeRemoteDb(options.location);
+    // Probe first: it is what loads the schema, so a database locked by a writer fails here as
+    // DB_BUSY, and "locked" while taking the sync lock can only mean another sync.
+    let probe = await RemoteState.readProbe(session, where);
+    if (options.prepare) await RemoteState.lock(session, options.busyTimeoutMs);
+    let info = await RemoteState.readInfo(session, probe);
+    if (!isPreparedRemote(probe, info)) {
+      if (!options.prepare) {
+        throw new SyncError('DB_NOT_INITIALIZED', `${where} has not been prepared for sync yet; a sync without --dry-run prepares it on first contact`);
+      }
+      // Again under the lock: another first sync may have prepared it meanwhile.
+      probe = await RemoteState.readProbe(session, where);
+      const statements = preparePlan(probe, info, options.nodeName, scratch.path);
+      await session.json('preparing it for sync', { before: ['BEGIN IMMEDIATE;', ...statements, 'COMMIT;'], query: 'SELECT 1 AS ok' });
+      probe = await RemoteState.readProbe(session, where);
+      info = await RemoteState.readInfo(session, probe);
+    }
+    const node = { id: String(info.meta.node_id), name: String(info.meta.node_name ?? options.nodeName) };
+    return new RemoteState(probe, node, info, options);
+  }
+
+  private static async lock(session: CliSession, busyTimeoutMs: number): Promise<void> {
+    await session.json('taking the sync lock', {
+      before: [
+        `.timeout ${LOCK_WAIT_MS}`,
+        `ATTACH '${LOCK_LINK}' AS rs_lock;`,
+        // Exclusive locking mode keeps the lock from the first write until sqlite3 exits.
+        'PRAGMA rs_lock.locking_mode = EXCLUSIVE;',
+        'CREATE TABLE IF NOT EXISTS rs_lock.held (x);',
+        'INSERT OR REPLACE INTO rs_lock.held (rowid, x) VALUES (1, 1);',
+        `.timeout ${Math.trunc(busyTimeoutMs)}`,
+      ],
+      query: 'SELECT 1 AS locked',
+      locking: true,
+    });
+  }
+
+  private static async readProbe(session: CliSession, where: string): Promise<RemoteProbe> {
+    return readProbe(await session.json<ProbeRow>('reading its schema', { query: probeQuery() }), where);
+  }
+
+  private static async readInfo(session: CliSession, probe: RemoteProbe): Promise<RemoteInfo> {
+    return readInfo(await session.json<InfoRow>('reading it', { query: infoQuery(probe.objects) }));
+  }
+
+  /** The connect-time info the first time (read a moment ago, under the lock), fresh after that. */
+  async info(session: CliSession): Promise<RemoteInfo> {
+    const kept = this.fresh;
+    this.fresh = undefined;
+    if (kept) return kept;
+    const info = await RemoteState.readInfo(session, this.probe);
+    this.cursors = info.cursors;
+    return info;
+  }
+
+  cachedCursor(senderId: string, routeKey: string): number | undefined {
+    return this.cursors === undefined ? undefined : (this.cursors.get(cursorKey(senderId, routeKey)) ?? 0);
+  }
+
+  forgetCursors(): void {
+    this.cursors = undefined;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * One agentless session: `ssh HOST sh -c '<script>'` running one remote `sqlite3` that reads our
+ * requests (SQL and dot-commands) on stdin for the whole sync. Replies come back on stdout as frames:
+ *   `@RS <seq> json` … lines of `-json` output … `@RS-END <seq>`   (printed by sqlite3 itself, which
+ *      flushes before reading each input line, so a reply is complete when the request's last line ran)
+ *   `@RS <seq> file <bytes>` then the bytes                          (a delta database, sent by `cat`)
+ * sqlite3's own output goes to /dev/null outside a reply, so nothing else can reach stdout.
+ * Requests run one at a time. `-bail` ends the session at the first error, so a failed request can
+ * never run a later statement (a COMMIT); the session is then broken and every call reports why.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { once } from 'node:events';
+import { SyncError } from '../../errors.js';
+import { connectTimeoutSeconds, destinationOf, type SshLocation, type SshOutcome } from '../ssh-command.js';
+import { SshProcess } from '../ssh-process.js';
+import { sessionFailure } from './failures.js';
+import { HELLO_WORD, REPLY_SCRIPT, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
+import { StreamEnded, StreamReader } from './stream-reader.js';
+
+export interface SessionOptions {
+  location: SshLocation;
+  /** The remote sqlite3 command (the peer's remote_command in mode "sqlite3"); default `sqlite3`. */
+  sqlite3Command: string | undefined;
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal | undefined;
+  busyTimeoutMs: number;
+}
+
+/**
+ * A line of SQL or a dot-command (written with a newline after it), or bytes sent as hex digits
+ * inside the line around them (the body of a blob literal: an upload is SQL text too).
+ */
+export type RequestPart = string | { hex: Uint8Array };
+
+const JUNK_LIMIT = 64 * 1024;
+const LINE_LIMIT = 1024 * 1024;
+const HEX_CHUNK = 1024 * 1024;
+/** How long an interrupted sync may take to reach a batch boundary before the session is cut. */
+const ABORT_GRACE_MS = 10_000;
+
+/** Errors that mean the remote side went away (its output ended, or our writes found no reader). */
+function endedSession(error: unknown): boolean {
+  if (error instanceof StreamEnded) return true;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END';
+}
+
+export class CliSession {
+  readonly destination: string;
+  /** The remote sqlite3's version, from the HELLO line. */
+  version = '';
+  private readonly process: SshProcess;
+  private readonly reader: StreamReader;
+  private queue: Promise<unknown> = Promise.resolve();
+  private seq = 0;
+  private broken: SyncError | undefined;
+  private started = false;
+  private junk = '';
+  private abortTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly options: SessionOptions) {
+    this.destination = destinationOf(options.location);
+    this.process = new SshProcess(sqliteCliSshArgv(options.location, options.sqlite3Command, options.env), options.env);
+    this.reader = new StreamReader(this.process.child.stdout);
+  }
+
+  static async open(options: SessionOptions): Promise<CliSession> {
+    const session = new CliSession(options);
+    try {
+      // Written before the remote answers: ssh buffers it, and sqlite3 reads it when it starts.
+      session.process.child.stdin.write(
+        ['.output /dev/null', '.mode json', '.bail on', `.timeout ${Math.trunc(options.busyTimeoutMs)}`, 'PRAGMA foreign_keys = ON;', ''].join('\n'),
+      );
+      await session.hello();
+      options.signal?.addEventListener('abort', session.onAbort, { once: true });
+      return session;
+    } catch (error) {
+      await session.process.kill();
+      throw error;
+    }
+  }
+
+  private readonly onAbort = (): void => {
+    // The engine stops at the next batch boundary and closes us; this only cuts a session that stays stuck.
+    this.abortTimer = setTimeout(() => {
+      this.broken ??= new SyncError('INTERRUPTED', `interrupted; the connection to ${this.destination} was closed`);
+      void this.process.kill();
+    }, ABORT_GRACE_MS);
+    this.abortTimer.unref();
+  };
+
+  /** Skips whatever a shell rc file printed, up to the HELLO line; checks the remote sqlite3. */
+  private async hello(): Promise<void> {
+    const seconds = connectTimeoutSeconds(this.options.env) * 3;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SyncError('PEER_UNREACHABLE', `no answer from ${this.destination} within ${seconds} s; skipped`)), seconds * 1000);
+      onAbort = () => reject(new SyncError('INTERRUPTED', `interrupted while connecting to ${this.destination}`));
+      if (this.options.signal?.aborted) onAbort();
+      this.options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.findHello(), stop]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) this.options.signal?.removeEventListener('abort', onAbort);
+    }
+    checkSqliteVersion(this.version, this.destination);
+  }
+
+  private async findHello(): Promise<void> {
+    const pattern = new RegExp(`^${HELLO_WORD} (\\d+) (\\S*)\\r?$`);
+    let skipped = 0;
+    for (;;) {
+      const got = await this.reader.readLine(4096);
+      if (got === undefined) throw await this.failure('starting agentless sync', false);
+      const text = got.line.toString('utf8');
+      const match = got.cut ? null : pattern.exec(text);
+      if (match) {
+        if (Number(match[1]) !== SCRIPT_VERSION) throw new SyncError('PROTOCOL_ERROR', `${this.destination} answered with script version ${match[1]}, expected ${SCRIPT_VERSION}`);
+        this.version = match[2] ?? '';
+        this.started = true;
+        return;
+      }
+      if (this.junk === '' && text.trim() !== '') this.junk = text.trim().slice(0, 200);
+      skipped += got.line.length + 1;
+      if (skipped > JUNK_LIMIT) {
+        throw new SyncError('PROTOCOL_ERROR', `the remote shell on ${this.destination} printed more than ${JUNK_LIMIT} bytes (starting ${JSON.stringify(this.junk)}) before agentless sync started; make shell startup files quiet for non-interactive logins`);
+      }
+    }
+  }
+
+  /**
+   * A request whose reply is the JSON rows of `query`, run after `before` and followed by `after`.
+   * Only the query's output reaches stdout; nothing in `before`/`after` can print there.
+   */
+  json<T>(action: string, request: { before?: RequestPart[]; query: string; after?: string[]; locking?: boolean }): Promise<T[]> {
+    return this.exchange(action, request.locking ?? false, async (seq) => {
+      const parts: RequestPart[] = [
+        ...(request.before ?? []),
+        '.output',
+        `.print @RS ${seq} json`,
+        `${request.query.trim().replace(/;$/, '')};`,
+        `.print @RS-END ${seq}`,
+        '.output /dev/null',
+        ...(request.after ?? []),
+      ];
+      await this.write(parts);
+      await this.header(seq, 'json');
+      return this.readJson<T>(seq);
+    });
+  }
+
+  /** A request that leaves `remoteFile` in the remote temp dir; its bytes are written to `localPath`. */
+  download(action: string, request: { before: RequestPart[]; remoteFile: string; localPath: string }): Promise<number> {
+    return this.exchange(action, false, async (seq) => {
+      await this.write([...request.before, `.system sh ${REPLY_SCRIPT} ${seq} ${request.remoteFile}`]);
+      const size = await this.header(seq, 'file');
+      const fd = openSync(request.localPath, 'w', 0o600);
+      try {
+        await this.reader.copyExact(size, fd);
+      } finally {
+        closeSync(fd);
+      }
+      return size;
+    });
+  }
+
+  private exchange<T>(action: string, locking: boolean, run: (seq: number) => Promise<T>): Promise<T> {
+    const attempt = async (): Promise<T> => {
+      if (this.broken) throw this.broken;
+      const seq = ++this.seq;
+      try {
+        return await run(seq);
+      } catch (error) {
+        // The session ended (explained by how it ended), or a frame we cannot parse, or a local
+        // failure (say, a full disk under a download); the stream is mid-reply either way, so it is done.
+        const failure = endedSession(error)
+          ? await this.failure(action, locking)
+          : error instanceof SyncError
+            ? error
+            : new SyncError('DB_ERROR', `${action} from ${this.destination} failed on this machine: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        this.broken ??= failure;
+        if (this.process.running) await this.process.kill();
+        throw this.broken;
+      }
+    };
+    const result = this.queue.then(attempt, attempt);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async write(parts: RequestPart[]): Promise<void> {
+    const stdin = this.process.child.stdin;
+    const send = async (text: string) => {
+      if (stdin.destroyed || !stdin.write(text)) {
+        // Either drained, or the session ended (the reply read then reports why).
+        await Promise.race([once(stdin, 'drain'), this.process.exited.then(() => undefined)]);
+      }
+    };
+    for (const [index, part] of parts.entries()) {
+      if (typeof part === 'string') {
+        const next = parts[index + 1];
+        await send(next !== undefined && typeof next !== 'string' ? part : `${part}\n`);
+        continue;
+      }
+      for (let offset = 0; offset < part.hex.length; offset += HEX_CHUNK) {
+        await send(Buffer.from(part.hex.buffer, part.hex.byteOffset + offset, Math.min(HEX_CHUNK, part.hex.length - offset)).toString('hex'));
+      }
+    }
+  }
+
+  /** Reads `@RS <seq> <kind> [size]`; returns the size for a file frame. */
+  private async header(seq: number, kind: 'json' | 'file'): Promise<number> {
+    const got = await this.reader.readLine(256);
+    if (got === undefined) throw new StreamEnded();
+    const text = got.line.toString('utf8');
+    const match = /^@RS (\d+) (json|file)(?: (\d+))?$/.exec(text);
+    if (!match || Number(match[1]) !== seq || match[2] !== kind || (kind === 'file') !== (match[3] !== undefined)) {
+      throw new SyncError('PROTOCOL_ERROR', `unexpected output from sqlite3 on ${this.destination}: ${JSON.stringify(text.slice(0, 120))} (expected reply ${seq})`);
+    }
+    return Number(match[3] ?? 0);
+  }
+
+  private async readJson<T>(seq: number): Promise<T[]> {
+    const end = `@RS-END ${seq}`;
+    const lines: string[] = [];
+    let total = 0;
+    for (;;) {
+      const got = await this.reader.readLine(LINE_LIMIT);
+      if (got === undefined) throw new StreamEnded();
+      if (got.cut) throw new SyncError('PROTOCOL_ERROR', `a reply line from ${this.destination} is longer than ${LINE_LIMIT} bytes`);
+      const line = got.line.toString('utf8');
+      if (line === end) break;
+      lines.push(line);
+      total += line.length;
+      if (total > 512 * LINE_LIMIT) throw new SyncError('PROTOCOL_ERROR', `a reply from ${this.destination} is too large`);
+    }
+    const text = lines.join('\n').trim();
+    // -json prints nothing at all for an empty result.
+    if (text === '') return [];
+    try {
+      return JSON.parse(text) as T[];
+    } catch {
+      throw new SyncError('PROTOCOL_ERROR', `unreadable reply from sqlite3 on ${this.destination}: ${JSON.stringify(text.slice(0, 120))}`);
+    }
+  }
+
+  /** Why the session ended (waiting for ssh's exit status briefly). */
+  private async failure(action: string, locking: boolean): Promise<SyncError> {
+    if (this.broken) return this.broken;
+    const outcome: SshOutcome | undefined = await Promise.race([this.process.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref())]);
+    const final = outcome ?? (await this.process.kill());
+    return sessionFailure(final, { location: this.options.location, sqlite3Command: this.options.sqlite3Command, started: this.started, junk: this.junk, action, locking });
+  }
+
+  get brokenError(): SyncError | undefined {
+    return this.broken;
+  }
+
+  /** Lets the requests in flight finish, then EOF: sqlite3 exits, the remote temp dir goes, ssh ends. */
+  async close(): Promise<void> {
+    await this.queue;
+    clearTimeout(this.abortTimer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    if (this.process.running) await this.process.close();
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * SQL literals for the agentless transport, whose SQL travels as text to a remote `sqlite3` and so
+ * cannot bind parameters. Every value that is not ours (route patterns, node ids and names, paths)
+ * becomes a hex blob cast to TEXT: the SQL text then holds only [0-9A-F], so no quote, comment or
+ * dot-command can ever be smuggled in, and the bytes arrive exactly (UTF-8, as SQLite stores text).
+ */
+import { SyncError } from '../../errors.js';
+
+/** `CAST(X'…' AS TEXT)`: the exact UTF-8 bytes of `value` as a TEXT value. */
+export function textLiteral(value: string): string {
+  // '' has no blob literal form that casts cleanly everywhere; the empty string literal is safe.
+  if (value === '') return `''`;
+  return `CAST(X'${Buffer.from(value, 'utf8').toString('hex').toUpperCase()}' AS TEXT)`;
+}
+
+/** An integer, written from its exact decimal form (never from a float that could round). */
+export function integerLiteral(value: number | bigint): string {
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+    throw new SyncError('INTERNAL', `not an exact integer for SQL: ${value}`);
+  }
+  return BigInt(value).toString();
+}
+
+/** Quotes an identifier (a column name read from the remote's PRAGMA table_info). */
+export function identifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Inlines `params` into SQL made with `?` placeholders (routePredicate's output), so routes keep
+ * one definition for every transport. The SQL given must hold `?` only as placeholders, which is
+ * true of routePredicate: its column expressions are quoted identifiers of fixed names or NULL.
+ */
+export function inlineParams(sql: string, params: readonly string[]): string {
+  const parts = sql.split('?');
+  if (parts.length !== params.length + 1) {
+    throw new SyncError('INTERNAL', `SQL has ${parts.length - 1} placeholders for ${params.length} values`);
+  }
+  return parts.map((part, index) => (index === 0 ? part : `${textLiteral(params[index - 1] as string)}${part}`)).join('');
+}
+
+/** A hex string from our own code (a digest bucket or entry hash), checked before it becomes SQL. */
+export function hexWordLiteral(value: string, length: number): string {
+  if (value.length !== length || !/^[0-9a-f]+$/.test(value)) {
+    throw new SyncError('USAGE', `not a ${length}-character lowercase hex string: ${JSON.stringify(value)}`);
+  }
+  return `'${value}'`;
+}

@@ -1,0 +1,161 @@
+/**
+ * `verify` over the agentless transport: the remote sqlite3 computes the very digests store/digest.ts
+ * computes in JS (SHA3-256 of quote()d identities, bucketed), for Unicode, text with NULs, blobs,
+ * NULLs, integers beyond 2^53 and reals; entries fetched by hash are byte-identical; and a repair
+ * through the CLI converges. Long reals are a known divergence between SQLite versions (todo below).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test, type TestContext } from 'node:test';
+import { LocalReplica } from '../../src/replica/local-replica.js';
+import type { DigestResult } from '../../src/replica/replica.js';
+import type { SqliteCliReplica } from '../../src/replica/sqlite-cli-replica.js';
+import { identityKeySql } from '../../src/store/digest.js';
+import { probeNotesTable } from '../../src/store/schema.js';
+import type { SqlValue } from '../../src/store/sqlite/driver.js';
+import { openDatabase } from '../../src/store/sqlite/open-database.js';
+import { EVERYTHING, routePredicate, type Route } from '../../src/sync/route.js';
+import { verifyReplicas } from '../../src/sync/verify.js';
+import { syncReplicas } from '../../src/sync/engine.js';
+import { createNotesDb, insertNotes, openReplica } from '../support/notes-db.js';
+import { tempDir } from '../support/temp.js';
+import { connect, sshdFor } from './sqlite-cli-support.js';
+
+/** A notes table with untyped identity columns, so every storage class survives into them. */
+function mixedDb(dir: string, name: string, values: SqlValue[]): string {
+  const path = `${dir}/${name}.sqlite3`;
+  const db = openDatabase(path, { create: true });
+  try {
+    db.exec('CREATE TABLE resonance_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp, content, context TEXT, source)');
+    const insert = db.prepare('INSERT INTO resonance_notes (timestamp, content, context, source) VALUES (?, ?, ?, ?)');
+    values.forEach((value, i) => {
+      const other = values[(i * 7 + 3) % values.length] ?? null;
+      insert.run(i % 3 === 0 ? value : `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, i % 3 === 1 ? value : `note ${i}`, i % 2 ? 'ctx' : 'other', i % 4 === 2 ? other : i % 5 === 0 ? null : `src${i % 3}`);
+    });
+    insert.run('dup', 'dup', 'ctx', null);
+    insert.run('dup', 'dup', 'ctx', null);
+  } finally {
+    db.close();
+  }
+  return path;
+}
+
+const SAMPLES: SqlValue[] = [
+  'ascii', 'юникод', '😀 emoji', 'e\u0301 combining', 'a\u0000b', '', "it's", 'x'.repeat(5000),
+  new Uint8Array([]), new Uint8Array([0, 255, 10, 13]), new Uint8Array(Buffer.from('blob text')),
+  null, 0, -1, 42, 9007199254740993n, -9223372036854775808n, 9223372036854775807n,
+  // Reals that every SQLite version quotes alike (see the todo test for those it does not).
+  0.5, -2.25, 1e300, 1764540000.5, 100, 3.125,
+];
+
+/** Whether digest.ts still keys entries by quote()d fields joined with char(0) (see the todos). */
+const QUOTE_KEY = identityKeySql({ allColumns: ['source'], rowidAlias: undefined, userColumns: [], hasSource: true, hasOrigin: true, hasContext: false }).includes('quote(');
+/**
+ * node:sqlite (Node 24.9) returns TEXT cut at the first NUL: with a char(0)-joined key, the JS side
+ * then hashes quote(timestamp) alone, and its digests cannot match anyone's.
+ */
+const NUL_CUT = (() => {
+  const db = openDatabase(':memory:', { create: true });
+  try {
+    return db.prepare(`SELECT 'a' || char(0) || 'b' AS k`).get()?.k !== 'a\u0000b';
+  } finally {
+    db.close();
+  }
+})();
+const jsDigests = { todo: QUOTE_KEY && NUL_CUT ? 'digest.ts under node:sqlite: TEXT is cut at NUL, and the identity key joins fields with char(0)' : false };
+
+async function pair(t: TestContext, values: SqlValue[]) {
+  const server = await sshdFor(t);
+  if (!server) return undefined;
+  const dir = tempDir(t);
+  const path = mixedDb(dir, 'phone', Array.from({ length: 600 }, (_, i) => SAMPLES[i % SAMPLES.length] ?? null).concat(values));
+  // The same file, through the binding in JS and through sqlite3 over ssh.
+  const local = LocalReplica.open(path, { prepareAs: { nodeName: 'phone' } });
+  const remote = await connect(server, path);
+  t.after(async () => {
+    await remote.close();
+    await local.close();
+  });
+  return { dir, path, local, remote };
+}
+
+async function assertSameDigests(local: LocalReplica, remote: SqliteCliReplica, route: Route): Promise<void> {
+  const mine = await local.digest({ route });
+  const theirs = await remote.digest({ route });
+  assert.ok(mine.buckets.length > 100, 'many buckets in use');
+  assert.deepEqual(theirs, mine);
+  const buckets = mine.buckets.slice(0, 40).map((b) => b.bucket);
+  const [a, b] = [await local.digest({ route, buckets }), await remote.digest({ route, buckets })];
+  assert.deepEqual([...b.hashes].sort(), [...a.hashes].sort());
+  const columns = ['timestamp', 'content', 'context', 'source'];
+  const wanted = a.hashes.slice(0, 60);
+  assert.deepEqual(await remote.rowsByHash(route, columns, wanted), await local.rowsByHash(route, columns, wanted));
+}
+
+/** digest.ts's algorithm over the identity keys' bytes (read as BLOBs, which no binding cuts). */
+function referenceDigests(path: string, route: Route): DigestResult['buckets'] {
+  const db = openDatabase(path, { readOnly: true });
+  try {
+    const shape = probeNotesTable(db, path);
+    const where = routePredicate(route, shape.hasContext ? '"context"' : 'NULL', shape.hasSource ? '"source"' : 'NULL');
+    const byBucket = new Map<string, Set<string>>();
+    for (const [key] of db.prepare(`SELECT CAST(${identityKeySql(shape)} AS BLOB) FROM resonance_notes WHERE ${where.sql}`).iterateArrays(...where.params)) {
+      const hash = createHash('sha3-256').update(key as Uint8Array).digest('hex').slice(0, 16);
+      const set = byBucket.get(hash.slice(0, 2)) ?? new Set<string>();
+      byBucket.set(hash.slice(0, 2), set.add(hash));
+    }
+    return [...byBucket]
+      .map(([bucket, hashes]) => ({ bucket, count: hashes.size, digest: createHash('sha3-256').update([...hashes].sort().join('')).digest('hex').slice(0, 32) }))
+      .sort((a, b) => a.bucket.localeCompare(b.bucket));
+  } finally {
+    db.close();
+  }
+}
+
+test('the remote sqlite3 computes digest.ts\'s digests, whatever binding runs here', async (t) => {
+  const s = await pair(t, []);
+  if (!s) return;
+  for (const route of [EVERYTHING, { ...EVERYTHING, includeSource: ['src*'], excludeContext: ["it'*"] }]) {
+    const expected = referenceDigests(s.path, route);
+    assert.ok(expected.length > 100, 'many buckets in use');
+    assert.deepEqual((await s.remote.digest({ route })).buckets, expected);
+  }
+});
+
+test('the remote sqlite3 computes exactly the JS digests, entry hashes and repair rows', jsDigests, async (t) => {
+  const s = await pair(t, []);
+  if (!s) return;
+  await assertSameDigests(s.local, s.remote, EVERYTHING);
+  await assertSameDigests(s.local, s.remote, { ...EVERYTHING, includeSource: ['src*'], excludeContext: ["it'*"] });
+});
+
+// quote()'s text for a REAL changed across SQLite versions: 1/3 is 3.33333333333333314829e-01 in
+// 3.40, 3.333333333333333148e-01 in 3.50, 0.33333333333333331 in 3.53; 15 significant digits agree.
+test('long reals give the same digests whatever SQLite version quotes them', { todo: QUOTE_KEY ? 'digest.ts: quote() of REAL differs between SQLite versions' : false }, async (t) => {
+  const s = await pair(t, [1 / 3, 0.30000000000000004, 1764540000.123456]);
+  if (!s) return;
+  assert.deepEqual(await s.remote.digest({ route: EVERYTHING }), await s.local.digest({ route: EVERYTHING }));
+});
+
+test('verify --repair through the CLI finds entries below the cursors and sends just those', jsDigests, async (t) => {
+  const server = await sshdFor(t);
+  if (!server) return;
+  const dir = tempDir(t);
+  const localPath = createNotesDb(dir, 'main');
+  const peerPath = createNotesDb(dir, 'phone');
+  insertNotes(localPath, [{ timestamp: '2025-11-30 22:00:00', content: 'a', context: 'c', source: null }]);
+  insertNotes(peerPath, [{ timestamp: '2025-11-30 22:00:01', content: new Uint8Array([1, 2]), context: 'c', source: 's' }]);
+  const local = openReplica(localPath, 'main');
+  const remote = await connect(server, peerPath);
+  try {
+    await syncReplicas(local, remote, { peerName: 'phone', pull: EVERYTHING, push: EVERYTHING, dryRun: false, writeSyncNote: false });
+    // Below every cursor: an explicit rowid, as a restored or imported row would have.
+    insertNotes(peerPath, [{ id: -5, timestamp: '2025-11-29 10:00:00', content: 'hidden', context: 'c', source: null }]);
+    const report = await verifyReplicas(local, remote, { push: EVERYTHING, pull: EVERYTHING, repair: true });
+    assert.deepEqual(report.directions.map((d) => [d.direction, d.missing, d.repaired]), [['push', 0, 0], ['pull', 1, 1]]);
+    assert.equal(report.equalAfterRepair, true);
+  } finally {
+    await remote.close();
+    await local.close();
+  }
+});

@@ -1,0 +1,196 @@
+/**
+ * Agentless failures through a real sshd, each one line with the right code, and nothing left
+ * behind: sqlite3 missing or too old on the remote, the remote database missing or without notes,
+ * locked beyond the busy timeout, another sync holding it, a shell banner on stdout (tolerated), and
+ * connections cut in the middle of a download and of an upload, after which the next run completes
+ * with nothing lost or duplicated. The remote temp dirs are counted in a private TMPDIR each time.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { SyncError } from '../../src/errors.js';
+import { acquireSyncLock } from '../../src/store/lock.js';
+import { openDatabase } from '../../src/store/sqlite/open-database.js';
+import { syncReplicas } from '../../src/sync/engine.js';
+import { EVERYTHING } from '../../src/sync/route.js';
+import { runCli, type CliResult } from '../support/cli.js';
+import { allRows, createNotesDb, identityCounts, insertNotes, openReplica } from '../support/notes-db.js';
+import type { SshServer } from '../support/sshd.js';
+import { tempDir } from '../support/temp.js';
+import { TEST_SQLITE3, connect, noLeftovers, privateRemoteTmp, sqliteUrl, sshdFor, writeExecutable } from './sqlite-cli-support.js';
+
+const notes = (who: string, n: number, size = 10) =>
+  Array.from({ length: n }, (_, i) => ({ timestamp: `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`, content: `${who} ${i} ${'z'.repeat(size)}`, context: 'c', source: i % 3 ? who : null }));
+
+function cliSync(server: SshServer, dir: string, local: string, peer: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const config = join(dir, 'config.toml');
+  const remote = TEST_SQLITE3 ? `remote_command = ${JSON.stringify(TEST_SQLITE3)}\n` : '';
+  writeFileSync(config, `[node]\nname = "main"\ndb = ${JSON.stringify(local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(server, peer))}\nmode = "sqlite3"\n${remote}`);
+  return runCli(['sync', '--config', config], { env: { ...server.env, ...env } });
+}
+
+function failedWith(result: CliResult, exitCode: number, code: string, message: RegExp): void {
+  assert.equal(result.code, exitCode, result.stderr);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0] ?? '', new RegExp(`\\[${code}\\]$`));
+  assert.match(lines[0] ?? '', message);
+}
+
+/** Two small databases and a private remote TMPDIR; `remoteShell(dir)` is run first in every session. */
+async function setup(t: TestContext, remoteShell?: (dir: string) => string) {
+  const server = await sshdFor(t);
+  if (!server) return undefined;
+  const dir = tempDir(t);
+  const local = createNotesDb(dir, 'main');
+  const peer = createNotesDb(dir, 'phone');
+  insertNotes(local, notes('main', 3));
+  insertNotes(peer, notes('phone', 3));
+  return { server, dir, local, peer, tmp: privateRemoteTmp(t, server, dir, remoteShell?.(dir)) };
+}
+
+test('sqlite3 missing on the remote: AGENT_MISSING with the install hint, no temp dir made', async (t) => {
+  if (TEST_SQLITE3) return t.skip('RESONANCE_TEST_SQLITE3 names sqlite3 by path, whatever the PATH');
+  // A PATH with everything the remote script needs except sqlite3.
+  const s = await setup(t, (dir) => {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    for (const tool of ['sh', 'mktemp', 'rm', 'cat', 'wc', 'ln']) symlinkSync(`/bin/${tool}`, join(bin, tool));
+    return `PATH='${bin}'; export PATH`;
+  });
+  if (!s) return;
+  const result = await cliSync(s.server, s.dir, s.local, s.peer);
+  failedWith(result, 7, 'AGENT_MISSING', /127\.0\.0\.1:\d+ has no sqlite3 for agentless sync: install it there \(Termux: pkg install sqlite/);
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
+test('a remote sqlite3 older than 3.33 is refused by version, before any SQL runs', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const old = writeExecutable(join(s.dir, 'sqlite3-old'), `echo '3.31.1 2020-01-27 19:55:54 3bfa9cc97da10598521b342961df8f5f68c7388fa117345eec516ab8c5ad'`);
+  const config = join(s.dir, 'config.toml');
+  writeFileSync(config, `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nremote_command = ${JSON.stringify(old)}\n`);
+  const result = await runCli(['sync', '--config', config], { env: s.server.env });
+  failedWith(result, 7, 'PROTOCOL_VERSION', /sqlite3 on \w+@127\.0\.0\.1:\d+ is version 3\.31\.1, too old for agentless sync \(needs 3\.33\.0 or newer\)/);
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
+test('a missing remote database, and one without resonance_notes: exit 4, never created', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const missing = join(s.dir, 'nowhere.sqlite3');
+  failedWith(await cliSync(s.server, s.dir, s.local, missing), 4, 'DB_NOT_FOUND', /database not found: .*nowhere\.sqlite3 on .*127\.0\.0\.1:\d+/);
+  const empty = join(s.dir, 'empty.sqlite3');
+  openDatabase(empty, { create: true }).close();
+  failedWith(await cliSync(s.server, s.dir, s.local, empty), 4, 'DB_NO_NOTES_TABLE', /empty\.sqlite3 on .*has no resonance_notes table/);
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
+test('a remote database locked beyond the busy timeout: DB_BUSY; another sync running: SYNC_RUNNING', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const holder = openDatabase(s.peer);
+  holder.exec('BEGIN EXCLUSIVE');
+  try {
+    await assert.rejects(connect(s.server, s.peer, { busyTimeoutMs: 300 }), (error: SyncError) => {
+      assert.equal(error.code, 'DB_BUSY');
+      assert.match(error.message, /phone\.sqlite3 on .* stayed locked by another writer while reading its schema; try again later$/);
+      return true;
+    });
+  } finally {
+    holder.exec('ROLLBACK');
+    holder.close();
+  }
+  const lock = acquireSyncLock(s.peer);
+  try {
+    await assert.rejects(connect(s.server, s.peer), { code: 'SYNC_RUNNING', message: /another resonance-sync is already syncing .*phone\.sqlite3 on / });
+  } finally {
+    lock.release();
+  }
+  // And the other way round: while a session holds the remote lock, a local sync of that file waits.
+  const remote = await connect(s.server, s.peer);
+  try {
+    assert.throws(() => acquireSyncLock(s.peer), { code: 'SYNC_RUNNING' });
+  } finally {
+    await remote.close();
+  }
+  acquireSyncLock(s.peer).release();
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
+test('a shell rc file printing banners on stdout does not corrupt a download', async (t) => {
+  const s = await setup(t, () => `echo 'Welcome to Termux!'; printf 'no newline at the end'`);
+  if (!s) return;
+  insertNotes(s.peer, [{ timestamp: '2025-12-01 00:00:00', content: new Uint8Array([0x0a, 0x40, 0x52, 0x53, 0x20, 0x31, 0x0a]), context: 'c', source: 'x' }]);
+  const result = await cliSync(s.server, s.dir, s.local, s.peer);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(identityCounts(s.local), identityCounts(s.peer));
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
+/** RESONANCE_SYNC_SSH through a relay that kills ssh (as a dropped network would) after `limit` bytes one way. */
+function cuttingSsh(s: { server: SshServer; dir: string }, direction: 'in' | 'out', limit: number): NodeJS.ProcessEnv {
+  const relay = join(s.dir, 'cut-ssh.mjs');
+  writeFileSync(
+    relay,
+    `import { spawn } from 'node:child_process';
+const [direction, limit, ...args] = process.argv.slice(2);
+const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'inherit'] });
+let seen = 0;
+const pass = (chunk, out, mine) => {
+  if (!mine) return out.write(chunk);
+  seen += chunk.length;
+  if (seen < Number(limit)) return out.write(chunk);
+  out.write(chunk.subarray(0, chunk.length - (seen - Number(limit))));
+  child.kill('SIGKILL');
+  setTimeout(() => process.exit(255), 50);
+};
+process.stdin.on('data', (chunk) => pass(chunk, child.stdin, direction === 'in'));
+process.stdin.on('end', () => child.stdin.end());
+child.stdin.on('error', () => {});
+child.stdout.on('data', (chunk) => pass(chunk, process.stdout, direction === 'out'));
+child.on('exit', (code) => setTimeout(() => process.exit(code ?? 255), 50));
+`,
+  );
+  return { ...s.server.env, RESONANCE_SYNC_SSH: `${process.execPath} ${relay} ${direction} ${limit} -F ${s.server.sshConfigPath}` };
+}
+
+for (const direction of ['pull', 'push'] as const) {
+  test(`a connection cut mid-${direction === 'pull' ? 'download' : 'upload'}: CONNECTION_LOST, committed batches kept, the next run completes exactly`, async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const [from, to] = direction === 'pull' ? [s.peer, s.local] : [s.local, s.peer];
+    insertNotes(from, notes(direction, 3000, 400));
+    const cut = cuttingSsh(s, direction === 'pull' ? 'out' : 'in', 600_000);
+    const limits = { maxRows: 100, maxBytes: 1 << 20 };
+    const run = async (env: NodeJS.ProcessEnv) => {
+      const local = openReplica(s.local, 'main');
+      try {
+        const remote = await connect(s.server, s.peer, { env, download: { maxRows: 400 } });
+        try {
+          return await syncReplicas(local, remote, { peerName: 'phone', pull: direction === 'pull' ? EVERYTHING : undefined, push: direction === 'push' ? EVERYTHING : undefined, dryRun: false, writeSyncNote: false, limits });
+        } finally {
+          await remote.close().catch(() => undefined);
+        }
+      } finally {
+        await local.close();
+      }
+    };
+    await assert.rejects(run(cut), (error: SyncError) => {
+      assert.equal(error.code, 'CONNECTION_LOST', error.message);
+      assert.match(error.message, /^the connection to .*127\.0\.0\.1:\d+ was lost mid-sync \(.*\); committed batches are kept and the next sync resumes after them$/);
+      return true;
+    });
+    const kept = allRows(to).length;
+    assert.ok(kept > 3 && kept < 3003, `some batches were committed before the cut (${kept})`);
+    const resumed = await run(s.server.env);
+    const moved = resumed.directions[0];
+    assert.equal(moved?.duplicates, 0, 'the resumed run re-sends nothing that was committed');
+    assert.equal(allRows(to).length, 3006);
+    const counts = identityCounts(to);
+    assert.ok([...counts.values()].every((n) => n === 1), 'each entry once');
+    for (const key of identityCounts(from).keys()) assert.equal(counts.get(key), 1);
+    assert.deepEqual(await noLeftovers(s.tmp), []);
+  });
+}

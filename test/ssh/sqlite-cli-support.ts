@@ -1,0 +1,83 @@
+/**
+ * Shared pieces for the agentless (mode = "sqlite3") tests: one real sshd per test file, peer URLs,
+ * a direct SqliteCliReplica connection, and a remote environment set per test through an
+ * authorized_keys forced command (a private TMPDIR so leftover temp dirs can be counted exactly, or a
+ * PATH without sqlite3). RESONANCE_TEST_SQLITE3 runs the suites against another sqlite3 CLI build.
+ */
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, type TestContext } from 'node:test';
+import { formatPeerUrl, parsePeerUrl } from '../../src/config/peer-url.js';
+import { SqliteCliReplica, type SqliteCliConnectOptions } from '../../src/replica/sqlite-cli-replica.js';
+import type { SshLocation } from '../../src/transport/ssh-command.js';
+import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
+
+/** Another sqlite3 CLI to test against (e.g. a newer build, like Termux's); unset: the PATH's. */
+export const TEST_SQLITE3 = process.env.RESONANCE_TEST_SQLITE3 || undefined;
+
+let shared: Promise<SshServer> | undefined;
+after(async () => (await shared)?.stop());
+
+export async function sshdFor(t: TestContext): Promise<SshServer | undefined> {
+  if (!requireSshdOrSkip(t)) return undefined;
+  shared ??= startSshd();
+  return shared;
+}
+
+export function sqliteUrl(server: SshServer, path: string): string {
+  return formatPeerUrl({ kind: 'ssh', user: server.user, host: server.host, port: server.port, path, homeRelative: false });
+}
+
+export function locationOf(server: SshServer, path: string): SshLocation {
+  const location = parsePeerUrl(sqliteUrl(server, path));
+  if (location.kind !== 'ssh') throw new Error('not an ssh URL');
+  return location;
+}
+
+export function connect(server: SshServer, path: string, options: Partial<SqliteCliConnectOptions> = {}): Promise<SqliteCliReplica> {
+  return SqliteCliReplica.connect({
+    location: locationOf(server, path),
+    sqlite3Command: TEST_SQLITE3,
+    nodeName: 'phone',
+    prepare: true,
+    env: server.env,
+    ...options,
+  });
+}
+
+/**
+ * Runs every session of this test through `prefix` (shell text run before the requested command)
+ * via a forced command; restored when the test ends.
+ */
+export function remoteEnvironment(t: TestContext, server: SshServer, prefix: string): void {
+  const original = readFileSync(server.authorizedKeysPath, 'utf8');
+  const key = readFileSync(`${server.identityPath}.pub`, 'utf8').trim();
+  const command = `${prefix}; exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"`;
+  server.setAuthorizedKeys([`command="${command.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}" ${key}`]);
+  t.after(() => writeFileSync(server.authorizedKeysPath, original, { mode: 0o600 }));
+}
+
+/** A private remote TMPDIR for this test's sessions (and more shell text to run first); returns it. */
+export function privateRemoteTmp(t: TestContext, server: SshServer, dir: string, more = ''): string {
+  const tmp = join(dir, 'remote-tmp');
+  mkdirSync(tmp, { recursive: true });
+  remoteEnvironment(t, server, `TMPDIR='${tmp}'; export TMPDIR${more === '' ? '' : `; ${more}`}`);
+  return tmp;
+}
+
+/** The remote sessions' temporary directories still present. */
+export function leftovers(tmp: string): string[] {
+  return readdirSync(tmp).filter((name) => name.startsWith('resonance-sync.'));
+}
+
+/** Waits (bounded) for the remote side of closed sessions to clean up after itself. */
+export async function noLeftovers(tmp: string): Promise<string[]> {
+  for (let i = 0; i < 50 && leftovers(tmp).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  return leftovers(tmp);
+}
+
+export function writeExecutable(path: string, body: string): string {
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
