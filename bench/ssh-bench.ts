@@ -53,8 +53,10 @@ export class SshBench {
       RESONANCE_SYNC_SSH: `${process.execPath} ${COUNTING_SSH} -F ${this.server.sshConfigPath}`,
       RESONANCE_BENCH_WIRE_LOG: wireLog,
     };
-    const remoteCommand = `${process.execPath} ${CLI}`;
-    const result = spawnSync(process.execPath, [CHILD, localDb, this.url(remoteDb), which, mode, remoteCommand], { env, encoding: 'utf8', maxBuffer: 1 << 20 });
+    // In agent mode remote_command starts resonance-sync; in sqlite3 mode it would name sqlite3.
+    const remoteCommand = mode === 'agent' ? `${process.execPath} ${CLI}` : '';
+    const args = [CHILD, localDb, this.url(remoteDb), which, mode, ...(remoteCommand ? [remoteCommand] : [])];
+    const result = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 1 << 20 });
     if (result.status !== 0) throw new Error(`ssh ${mode} sync failed: ${result.stderr}`);
     const wireBytes = existsSync(wireLog)
       ? readFileSync(wireLog, 'utf8').trim().split('\n').reduce((sum, line) => sum + line.split(' ').reduce((s, n) => s + Number(n), 0), 0)

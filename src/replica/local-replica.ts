@@ -12,7 +12,6 @@ import { databaseError, openDatabase } from '../store/sqlite/open-database.js';
 import { inTransaction } from '../store/sqlite/transaction.js';
 import { recordTracking, writeSyncNote } from '../store/tracking.js';
 import type { NaiveTimestamps } from '../sync/timestamps.js';
-import { threadedFeed } from './threaded-feed.js';
 import { bucketDigests, entryHashes, rowsByHash } from '../store/digest.js';
 import type { Route } from '../sync/route.js';
 import type {
@@ -29,9 +28,6 @@ import type {
   ReplicaInfo,
   Verifiable,
 } from './replica.js';
-
-/** Rowids past the cursor above which a worker thread reads the feed (its start-up costs ~30 ms). */
-const THREADED_FEED_THRESHOLD = 20_000;
 
 export interface LocalReplicaOptions {
   /** Prepare the database on first contact, naming the node this if it has no name yet. */
@@ -90,12 +86,6 @@ export class LocalReplica implements Replica, Verifiable {
   }
 
   async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
-    const pending = this.guard('reading it', () => maxRowid(this.db)) - request.afterRowid;
-    if (pending > THREADED_FEED_THRESHOLD) {
-      // A large delta: read in a worker thread so reading and the receiver's writing overlap.
-      yield* threadedFeed({ path: this.path, shape: this.shape, selfId: this.node.id, request, ahead: 2 }, signal);
-      return;
-    }
     const reader = new FeedReader(this.db, this.shape, this.node.id, request);
     const batches = reader.batches();
     for (;;) {

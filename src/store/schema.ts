@@ -59,6 +59,11 @@ export function probeNotesTable(db: Database, path: string): NotesTableShape {
     throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${path}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`);
   }
   const info = db.prepare(`PRAGMA table_info(${NOTES_TABLE})`).all() as Array<{ name: string; type: string; pk: number | bigint }>;
+  return shapeFromTableInfo(info, path);
+}
+
+/** The table's shape from its PRAGMA table_info rows (read locally, or by a remote sqlite3). */
+export function shapeFromTableInfo(info: ReadonlyArray<{ name: string; type: string; pk: number | bigint }>, path: string): NotesTableShape {
   const primaryKeys = info.filter((column) => Number(column.pk) > 0);
   const aliasCandidate = primaryKeys.length === 1 ? primaryKeys[0] : undefined;
   const rowidAlias = aliasCandidate && aliasCandidate.type.toUpperCase() === 'INTEGER' ? aliasCandidate.name : undefined;

@@ -63,7 +63,7 @@ test('daemon: failures back off exponentially (visible in sync_log), a success r
 
 test('daemon: SIGTERM mid-sync commits the batch in flight, leaves both databases consistent; a concurrent sync is refused; the next run completes', async (t) => {
   const dir = tempDir(t);
-  // Below the size at which the feed is read in a worker thread (see the threaded test below).
+  // A delta large enough for several batches, so SIGTERM lands mid-sync.
   const { main, phone, config } = await configured(dir, 15_000);
   const daemon = startCli(t, ['daemon', '--every', '1h', '--batch-rows', '20', '--config', config]);
   await waitFor('the first batches', () => received(main) > 0, 20_000, 5);

@@ -10,7 +10,7 @@ import {
   META_TABLE,
   NODES_TABLE,
   NOTES_TABLE,
-  ORIGIN_COLUMN,
+  shapeFromTableInfo,
   ORIGIN_VIEW,
   SCHEMA_VERSION,
   type NotesTableShape,
@@ -63,23 +63,7 @@ function shapeOf(table: { type: string; sql: string | null } | undefined, info: 
   if (/\bWITHOUT\s+ROWID\b/i.test(table.sql ?? '')) {
     throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${where}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`);
   }
-  const primaryKeys = info.filter((column) => column.pk > 0);
-  const aliasCandidate = primaryKeys.length === 1 ? primaryKeys[0] : undefined;
-  const rowidAlias = aliasCandidate && aliasCandidate.type.toUpperCase() === 'INTEGER' ? aliasCandidate.name : undefined;
-  const allColumns = info.map((column) => column.name);
-  for (const required of ['timestamp', 'content']) {
-    if (!allColumns.includes(required)) {
-      throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${where}: ${NOTES_TABLE} has no "${required}" column, which every entry needs`);
-    }
-  }
-  return {
-    allColumns,
-    rowidAlias,
-    userColumns: allColumns.filter((name) => name !== rowidAlias && name !== ORIGIN_COLUMN),
-    hasSource: allColumns.includes('source'),
-    hasOrigin: allColumns.includes(ORIGIN_COLUMN),
-    hasContext: allColumns.includes('context'),
-  };
+  return shapeFromTableInfo(info, where);
 }
 
 export interface InfoRow {
