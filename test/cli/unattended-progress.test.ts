@@ -93,7 +93,11 @@ test('isInteractive: both streams terminals, and a terminal that can move the cu
 });
 
 test('sync on a real terminal (script(1)) shows the bar; piped or --quiet it shows none', async (t) => {
-  if (spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0) return t.skip('script(1) from util-linux is not installed');
+  if (spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    // Debian always has it (bsdutils); in CI a missing one must fail, not pass silently.
+    if (process.env.CI) throw new Error('script(1) from util-linux is not installed');
+    return t.skip('script(1) from util-linux is not installed');
+  }
   const dir = tempDir(t);
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(dir, 'phone');
