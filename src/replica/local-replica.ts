@@ -135,6 +135,11 @@ export class LocalReplica implements Replica, Verifiable {
     this.db.close();
   }
 
+  /** Bookkeeping on this database (sync_log, peer state), with the same typed errors as everything else. */
+  record<T>(action: string, work: (db: Database) => T): T {
+    return this.guard(action, () => work(this.db));
+  }
+
   private guard<T>(action: string, work: () => T): T {
     try {
       return work();

@@ -114,7 +114,7 @@ interface Ends {
 
 /** One direction, logged in the local database's sync_log whatever happens. */
 async function runDirection(local: LocalReplica, direction: Direction, ends: Ends, route: Route, options: SyncOptions): Promise<DirectionSummary> {
-  const logId = options.dryRun ? undefined : startLogEntry(local.db, options.peerName, direction);
+  const logId = options.dryRun ? undefined : local.record('logging the sync', (db) => startLogEntry(db, options.peerName, direction));
   const summary: DirectionSummary = {
     direction,
     from: ends.fromInfo.node,
@@ -141,10 +141,10 @@ async function runDirection(local: LocalReplica, direction: Direction, ends: End
         success: true,
         writeSyncNote: options.writeSyncNote,
       });
-      if (direction === 'push') recordPeerState(local.db, options.peerName, 'push', { peerNodeId: ends.toInfo.node.id, routeKey: routeKey(route), throughRowid: through });
+      if (direction === 'push') local.record('recording the peer\'s state', (db) => recordPeerState(db, options.peerName, 'push', { peerNodeId: ends.toInfo.node.id, routeKey: routeKey(route), throughRowid: through }));
     }
     const note = summary.rejected ? `${summary.rejected} entries refused by ${summary.to.name}'s table constraints` : undefined;
-    if (logId !== undefined) finishLogEntry(local.db, logId, { status: 'ok', ...counts(summary), message: note });
+    if (logId !== undefined) local.record('logging the sync', (db) => finishLogEntry(db, logId, { status: 'ok', ...counts(summary), message: note }));
     return summary;
   } catch (thrown) {
     const error = asSyncError(thrown);
@@ -153,7 +153,7 @@ async function runDirection(local: LocalReplica, direction: Direction, ends: End
         .finishReceiving({ sender: ends.fromInfo.node, trackingName: ends.trackingName, received: summary.received, newestTimestamp: summary.newestTimestamp, success: false, writeSyncNote: options.writeSyncNote })
         .catch(() => undefined); // the receiver may be the very thing that failed
     }
-    if (logId !== undefined) finishLogEntry(local.db, logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message });
+    if (logId !== undefined) local.record('logging the sync', (db) => finishLogEntry(db, logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message }));
     throw error;
   }
 }

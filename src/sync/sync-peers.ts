@@ -63,8 +63,10 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
   } catch (thrown) {
     const error = asSyncError(thrown);
     if (!request.dryRun) {
-      const id = startLogEntry(local.db, peer.name, 'connect');
-      finishLogEntry(local.db, id, { status: error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed', received: 0, sent: 0, duplicates: 0, batches: 0, errorCode: error.code, message: error.message });
+      local.record('logging the sync', (db) => {
+        const id = startLogEntry(db, peer.name, 'connect');
+        finishLogEntry(db, id, { status: error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed', received: 0, sent: 0, duplicates: 0, batches: 0, errorCode: error.code, message: error.message });
+      });
     }
     return { peer, transport, summary: undefined, error };
   }
