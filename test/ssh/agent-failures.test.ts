@@ -16,7 +16,7 @@ import { runCli, type CliResult } from '../support/cli.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, withDb } from '../support/notes-db.js';
 import type { SshServer } from '../support/sshd.js';
 import { tempDir } from '../support/temp.js';
-import { agentCommand, directionCounts, sshdFor, sshUrl, writeConfig, writeScript } from './fixtures.js';
+import { agentCommand, directionCounts, failedWith, sshdFor, sshUrl, writeConfig, writeScript } from './fixtures.js';
 
 function pair(t: TestContext, mainRows = 1, phoneRows = 1) {
   const dir = tempDir(t);
@@ -35,13 +35,6 @@ function sync(server: SshServer, main: string, phone: string, options: { remoteC
   return runCli(args, { env: { ...server.env, ...options.env } });
 }
 
-function failedWith(result: CliResult, exitCode: number, code: string, message: RegExp): void {
-  assert.equal(result.code, exitCode, result.stderr);
-  const lines = result.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, result.stderr);
-  assert.match(lines[0] ?? '', new RegExp(`\\[${code}\\]$`));
-  assert.match(lines[0] ?? '', message);
-}
 
 /** Both databases hold the same entries, each exactly once. */
 function assertConverged(main: string, phone: string, expected: number): void {

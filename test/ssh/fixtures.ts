@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 /**
  * Shared pieces for the ssh tests: one real sshd per test file, the agent command as a remote_command,
  * fixture executables (stand-in ssh programs and remote wrappers), and peer URLs/config files.
@@ -7,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { after, type TestContext } from 'node:test';
 import { formatPeerUrl } from '../../src/config/peer-url.js';
 import { shellQuote } from '../../src/transport/ssh-command.js';
-import { CLI_PATH } from '../support/cli.js';
+import { CLI_PATH, type CliResult } from '../support/cli.js';
 import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
 
 let shared: Promise<SshServer> | undefined;
@@ -78,4 +79,13 @@ export interface Counts {
 export function directionCounts(stdout: string): Counts[] {
   const parsed = JSON.parse(stdout) as { peers: Array<{ directions: Counts[] }> };
   return (parsed.peers[0]?.directions ?? []).map(({ direction, sent, received, duplicatesSkipped }) => ({ direction, sent, received, duplicatesSkipped }));
+}
+
+/** The CLI failed as documented: exit code, one line on stderr, ending in the stable error code. */
+export function failedWith(result: CliResult, exitCode: number, code: string, message: RegExp): void {
+  assert.equal(result.code, exitCode, result.stderr);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0] ?? '', new RegExp(`\\[${code}\\]$`));
+  assert.match(lines[0] ?? '', message);
 }

@@ -18,6 +18,7 @@ import { runCli, type CliResult } from '../support/cli.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, openReplica } from '../support/notes-db.js';
 import type { SshServer } from '../support/sshd.js';
 import { tempDir } from '../support/temp.js';
+import { failedWith } from './fixtures.js';
 import { TEST_SQLITE3, connect, noLeftovers, privateRemoteTmp, sqliteUrl, sshdFor, writeExecutable } from './sqlite-cli-support.js';
 
 const notes = (who: string, n: number, size = 10) =>
@@ -30,13 +31,6 @@ function cliSync(server: SshServer, dir: string, local: string, peer: string, en
   return runCli(['sync', '--config', config], { env: { ...server.env, ...env } });
 }
 
-function failedWith(result: CliResult, exitCode: number, code: string, message: RegExp): void {
-  assert.equal(result.code, exitCode, result.stderr);
-  const lines = result.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, result.stderr);
-  assert.match(lines[0] ?? '', new RegExp(`\\[${code}\\]$`));
-  assert.match(lines[0] ?? '', message);
-}
 
 /** Two small databases and a private remote TMPDIR; `remoteShell(dir)` is run first in every session. */
 async function setup(t: TestContext, remoteShell?: (dir: string) => string) {

@@ -6,23 +6,16 @@
  */
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, type TestContext } from 'node:test';
+import type { TestContext } from 'node:test';
 import { formatPeerUrl, parsePeerUrl } from '../../src/config/peer-url.js';
 import { SqliteCliReplica, type SqliteCliConnectOptions } from '../../src/replica/sqlite-cli-replica.js';
 import type { SshLocation } from '../../src/transport/ssh-command.js';
-import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
+import type { SshServer } from '../support/sshd.js';
 
 /** Another sqlite3 CLI to test against (e.g. a newer build, like Termux's); unset: the PATH's. */
 export const TEST_SQLITE3 = process.env.RESONANCE_TEST_SQLITE3 || undefined;
 
-let shared: Promise<SshServer> | undefined;
-after(async () => (await shared)?.stop());
-
-export async function sshdFor(t: TestContext): Promise<SshServer | undefined> {
-  if (!requireSshdOrSkip(t)) return undefined;
-  shared ??= startSshd();
-  return shared;
-}
+export { sshdFor } from './fixtures.js';
 
 export function sqliteUrl(server: SshServer, path: string): string {
   return formatPeerUrl({ kind: 'ssh', user: server.user, host: server.host, port: server.port, path, homeRelative: false });
