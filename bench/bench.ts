@@ -16,7 +16,7 @@ import { inTransaction } from '../src/store/sqlite/transaction.js';
 import { syncReplicas } from '../src/sync/engine.js';
 import { EVERYTHING } from '../src/sync/route.js';
 import { appendNotes, createBenchDb } from './generate.js';
-import { SshBench, rsyncAvailable } from './ssh-bench.js';
+import { SshBench, formatBytes, formatWire, rsyncAvailable, wireRatio } from './ssh-bench.js';
 
 const quick = process.argv.includes('--quick');
 const scale = quick ? 0.1 : 1;
@@ -170,18 +170,23 @@ async function main() {
     rows.push(['ssh transports', 'skipped: sshd or sqlite3 not installed', 'apt-get install openssh-server sqlite3']);
   } else {
     try {
-      const roundTrip = ssh.roundTripSeconds();
-      rows.push(['ssh HOST true (reference)', `${roundTrip.toFixed(3)} s`, '']);
+      const roundTrip = ssh.roundTrip();
+      rows.push(['ssh HOST true (reference)', `${roundTrip.seconds.toFixed(3)} s, wire ${formatWire(roundTrip.wire)}`, 'the floor under any ssh sync; its wire is the handshake alone']);
       const raw = (dedupe['timestamp-index'] as { rawSeconds: number }).rawSeconds;
       const noteBytes = notesBytes(source);
-      const sshResults: Record<string, unknown> = { roundTripSeconds: roundTrip, noteBytesPerNote: noteBytes / N_INITIAL };
+      const sshResults: Record<string, unknown> = { roundTrip, noteBytes, noteBytesPerNote: noteBytes / N_INITIAL };
       for (const mode of ['agent', 'sqlite3'] as const) {
         const target = join(work, `ssh-${mode}.sqlite3`);
         createBenchDb(target, 'b', 0);
         try {
           const run = ssh.sync(target, source, 'pull', mode);
-          sshResults[`initial-${mode}`] = run;
-          rows.push([`initial ${N_INITIAL} over ssh ${mode}`, `${(N_INITIAL / run.seconds).toFixed(0)} notes/s (${run.seconds.toFixed(2)} s)`, `${(raw / run.seconds).toFixed(2)}x raw insert limit; wire ${(run.wireBytes / noteBytes).toFixed(2)}x the notes' bytes`]);
+          const ratio = wireRatio(run.wire, noteBytes);
+          sshResults[`initial-${mode}`] = { ...run, wireToNotes: ratio };
+          rows.push([
+            `initial ${N_INITIAL} over ssh ${mode}`,
+            `${(N_INITIAL / run.seconds).toFixed(0)} notes/s (${run.seconds.toFixed(2)} s)`,
+            `${(raw / run.seconds).toFixed(2)}x raw insert limit; wire ${formatWire(run.wire)} = ${ratio === undefined ? '?' : ratio.toFixed(2)}x the notes' ${formatBytes(noteBytes)}`,
+          ]);
         } catch (error) {
           rows.push([`initial ${N_INITIAL} over ssh ${mode}`, 'failed', String(error).split('\n')[0] ?? '']);
         }
@@ -191,15 +196,34 @@ async function main() {
       more.close();
       const sshIncrement = ssh.sync(receiver, big, 'both', 'agent');
       const sshNoop = ssh.sync(receiver, big, 'both', 'agent');
-      rows.push([`incremental ${N_INCREMENT} into ${N_LARGE} over ssh agent`, `${sshIncrement.seconds.toFixed(3)} s, wire ${sshIncrement.wireBytes} B`, `round trip + ${(sshIncrement.seconds - roundTrip).toFixed(3)} s`]);
-      rows.push([`no-op on ${N_LARGE} over ssh agent`, `${sshNoop.seconds.toFixed(3)} s, wire ${sshNoop.wireBytes} B`, `${(sshNoop.seconds / roundTrip).toFixed(2)}x the round trip`]);
-      if (rsyncAvailable()) {
-        const rsync = ssh.rsync(big, bigBefore);
-        rows.push([`rsync -az of the ${fileMb(big).toFixed(0)} MB file (reference)`, `${rsync.seconds.toFixed(3)} s, wire ${rsync.wireBytes} B`, `sync is ${(rsync.seconds / sshIncrement.seconds).toFixed(1)}x faster, ${(rsync.wireBytes / Math.max(1, sshIncrement.wireBytes)).toFixed(1)}x fewer bytes`]);
-        sshResults.rsync = rsync;
-      }
+      rows.push([`incremental ${N_INCREMENT} into ${N_LARGE} over ssh agent`, `${sshIncrement.seconds.toFixed(3)} s, wire ${formatWire(sshIncrement.wire)}`, `round trip + ${(sshIncrement.seconds - roundTrip.seconds).toFixed(3)} s`]);
+      rows.push([`no-op on ${N_LARGE} over ssh agent`, `${sshNoop.seconds.toFixed(3)} s, wire ${formatWire(sshNoop.wire)}`, `${(sshNoop.seconds / roundTrip.seconds).toFixed(2)}x the round trip`]);
       sshResults.increment = sshIncrement;
       sshResults.noop = sshNoop;
+
+      // Both sides now hold the same notes (the no-op above moved nothing): verify must say so, cheaply.
+      const bigNoteBytes = notesBytes(big);
+      const bigFileBytes = statSync(big).size;
+      try {
+        const verified = ssh.verify(receiver, big);
+        const share = wireRatio(verified.wire, bigNoteBytes);
+        sshResults.verify = { ...verified, noteBytes: bigNoteBytes, fileBytes: bigFileBytes, wireToNotes: share, wireToFile: wireRatio(verified.wire, bigFileBytes) };
+        rows.push([
+          `verify identical ${N_LARGE} over ssh agent`,
+          `${verified.seconds.toFixed(3)} s, wire ${formatWire(verified.wire)}`,
+          `${share === undefined ? '?' : (100 * share).toFixed(3)} % of a full transfer (the notes' ${formatBytes(bigNoteBytes)}; file ${formatBytes(bigFileBytes)}); ${verified.report.bucketsCompared} buckets; verify's own count ${verified.report.bytesExchanged} B of digests, both sides`,
+        ]);
+      } catch (error) {
+        rows.push([`verify identical ${N_LARGE} over ssh agent`, 'failed', String(error).split('\n')[0] ?? '']);
+        sshResults.verify = { failed: String(error) };
+      }
+
+      if (rsyncAvailable()) {
+        const rsync = ssh.rsync(big, bigBefore);
+        const bytes = sshIncrement.wire.kind === 'counted' && rsync.wire.kind === 'counted' ? `${(rsync.wire.bytes / sshIncrement.wire.bytes).toFixed(2)}x its bytes` : 'bytes not comparable (a count is missing)';
+        rows.push([`rsync -az of the ${fileMb(big).toFixed(0)} MB file (reference)`, `${rsync.seconds.toFixed(3)} s, wire ${formatWire(rsync.wire)}`, `against the incremental ssh sync: ${(rsync.seconds / sshIncrement.seconds).toFixed(2)}x its time, ${bytes}`]);
+        sshResults.rsync = rsync;
+      }
       results.ssh = sshResults;
     } finally {
       await ssh.stop();

@@ -1,26 +1,93 @@
 /**
  * The SSH half of the benchmark: a real sshd on 127.0.0.1 (the test harness), the ssh round trip as
- * the reference, initial sync per transport, incremental and no-op over ssh, rsync of the whole file,
- * and bytes on the wire counted inside the ssh channel (bench/counting-ssh.ts).
+ * the reference, initial sync per transport, incremental and no-op over ssh, verify of two identical
+ * databases, and rsync of the whole file.
+ *
+ * Bytes on the wire are counted by ssh itself, the same way for our sync and for rsync: every ssh
+ * runs with `-o LogLevel=VERBOSE -E LOG`, and OpenSSH logs at the end of each session
+ * "Transferred: sent N, received M bytes" (clientloop.c). N and M are the SSH binary packets as they
+ * go onto the TCP connection (after compression and encryption), without the version banners and the
+ * 16-byte MAC/tag per packet: checked against a TCP proxy, that is 0.1 % under the TCP payload for a
+ * bulk transfer and about 5 % under for a 7 KB handshake-only session. Counting in a proxy process of
+ * our own instead would copy every byte through Node, slow the measured sync and count before ssh's
+ * encryption and compression, unlike rsync's figure.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { VerifyReport } from '../src/sync/verify.js';
 import { startSshd, sshdAvailable, type SshServer } from '../test/support/sshd.js';
 
 const CHILD = fileURLToPath(new URL('./sync-child.js', import.meta.url));
-const COUNTING_SSH = fileURLToPath(new URL('./counting-ssh.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** In agent mode the remote runs this checkout's CLI with this Node: nothing needs to be installed. */
+const AGENT_COMMAND = `${process.execPath} ${CLI}`;
 
-export interface SshRun {
+/** What ssh reported for all sessions of one run, or why the count is unknown (never a silent 0). */
+export type Wire =
+  | { kind: 'counted'; bytes: number; sent: number; received: number; sessions: number }
+  | { kind: 'missing'; reason: string };
+
+export interface ChildRun {
   seconds: number;
   maxRssMb: number;
   received: number;
-  wireBytes: number;
+}
+
+export interface SshRun extends ChildRun {
+  wire: Wire;
+}
+
+export interface VerifyRun {
+  seconds: number;
+  report: VerifyReport;
+  wire: Wire;
+}
+
+const TRANSFERRED = /^Transferred: sent (\d+), received (\d+) bytes/gm;
+const AUTHENTICATED = /^Authenticated to /gm;
+
+/**
+ * Sums every "Transferred" line of a log that several ssh invocations appended to (ssh opens -E files
+ * with O_APPEND, and a sync may start more than one session). ssh writes that line only when its
+ * client loop ends normally: killed by a signal, it logs "Killed by signal N." instead. So every
+ * "Authenticated to" (also VERBOSE) must be matched by a Transferred line, or the figure is missing.
+ * A session that failed before authenticating is not counted, but then the run fails and says so.
+ */
+export function readWire(log: string): Wire {
+  if (!existsSync(log)) return { kind: 'missing', reason: 'ssh wrote no log (did it start?)' };
+  const text = readFileSync(log, 'utf8');
+  const transferred = [...text.matchAll(TRANSFERRED)];
+  const sessions = [...text.matchAll(AUTHENTICATED)].length;
+  if (sessions === 0 && transferred.length === 0) return { kind: 'missing', reason: 'no ssh session logged in' };
+  if (transferred.length < sessions) {
+    const killed = /^Killed by signal \d+/m.exec(text)?.[0];
+    return { kind: 'missing', reason: `${sessions - transferred.length} of ${sessions} ssh sessions ended without a Transferred line${killed ? ` (${killed})` : ''}` };
+  }
+  const sent = transferred.reduce((sum, match) => sum + Number(match[1]), 0);
+  const received = transferred.reduce((sum, match) => sum + Number(match[2]), 0);
+  return { kind: 'counted', bytes: sent + received, sent, received, sessions: transferred.length };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 10_000) return `${bytes} B`;
+  if (bytes < 10_000_000) return `${(bytes / 1000).toFixed(1)} KB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export function formatWire(wire: Wire): string {
+  return wire.kind === 'counted' ? formatBytes(wire.bytes) : `missing (${wire.reason})`;
+}
+
+/** wire / reference, or undefined when the wire figure is missing. */
+export function wireRatio(wire: Wire, reference: number): number | undefined {
+  return wire.kind === 'counted' ? wire.bytes / reference : undefined;
 }
 
 export class SshBench {
+  private logs = 0;
+
   private constructor(
     readonly server: SshServer,
     private readonly work: string,
@@ -35,45 +102,88 @@ export class SshBench {
     return `ssh://${this.server.user}@127.0.0.1:${this.server.port}${path}`;
   }
 
-  /** `ssh HOST true`, the floor under any sync over ssh (median of five). */
-  roundTripSeconds(): number {
-    const times = Array.from({ length: 5 }, () => {
+  /** A fresh log per run, so one run's sessions are summed and nothing else's. */
+  private newLog(label: string): string {
+    const log = join(this.work, `ssh-${label}-${++this.logs}.log`);
+    // RESONANCE_SYNC_SSH is split on whitespace (like GIT_SSH_COMMAND), so the path cannot hold any.
+    if (/\s/.test(log)) throw new Error(`the bench work dir must not contain whitespace: ${log}`);
+    rmSync(log, { force: true });
+    return log;
+  }
+
+  /** The harness's ssh command plus the byte count: `ssh -F config -o LogLevel=VERBOSE -E log`. */
+  private sshWords(log: string): string[] {
+    // -o on the command line wins over the harness config's `LogLevel ERROR` (ssh keeps the first value).
+    return [...this.server.sshCommand, '-o', 'LogLevel=VERBOSE', '-E', log];
+  }
+
+  /** Reads and removes the log; for a failed run, its tail explains (ssh's own errors go there, not to stderr). */
+  private finish(log: string): { wire: Wire; tail: string } {
+    const wire = readWire(log);
+    const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+    rmSync(log, { force: true });
+    return { wire, tail };
+  }
+
+  /** `ssh HOST true`, the floor under any sync over ssh (median of five), and the bytes of its handshake. */
+  roundTrip(): { seconds: number; wire: Wire } {
+    const runs = Array.from({ length: 5 }, () => {
+      const log = this.newLog('round-trip');
+      const [ssh, ...args] = this.sshWords(log);
       const started = performance.now();
-      execFileSync(this.server.sshCommand[0] as string, [...this.server.sshCommand.slice(1), '127.0.0.1', 'true']);
-      return (performance.now() - started) / 1000;
-    }).sort((a, b) => a - b);
-    return times[2] as number;
+      execFileSync(ssh as string, [...args, '127.0.0.1', 'true']);
+      const seconds = (performance.now() - started) / 1000;
+      return { seconds, wire: this.finish(log).wire };
+    }).sort((a, b) => a.seconds - b.seconds);
+    return runs[2] as { seconds: number; wire: Wire };
   }
 
   sync(localDb: string, remoteDb: string, which: 'pull' | 'push' | 'both', mode: 'agent' | 'sqlite3'): SshRun {
-    const wireLog = join(this.work, `wire-${Date.now()}-${Math.random()}.log`);
-    const env = {
-      ...process.env,
-      ...this.server.env,
-      RESONANCE_SYNC_SSH: `${process.execPath} ${COUNTING_SSH} -F ${this.server.sshConfigPath}`,
-      RESONANCE_BENCH_WIRE_LOG: wireLog,
-    };
+    const log = this.newLog(`sync-${mode}`);
+    const env = { ...process.env, ...this.server.env, RESONANCE_SYNC_SSH: this.sshWords(log).join(' ') };
     // In agent mode remote_command starts resonance-sync; in sqlite3 mode it would name sqlite3.
-    const remoteCommand = mode === 'agent' ? `${process.execPath} ${CLI}` : '';
-    const args = [CHILD, localDb, this.url(remoteDb), which, mode, ...(remoteCommand ? [remoteCommand] : [])];
+    const args = [CHILD, localDb, this.url(remoteDb), which, mode, ...(mode === 'agent' ? [AGENT_COMMAND] : [])];
     const result = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 1 << 20 });
-    if (result.status !== 0) throw new Error(`ssh ${mode} sync failed: ${result.stderr}`);
-    const wireBytes = existsSync(wireLog)
-      ? readFileSync(wireLog, 'utf8').trim().split('\n').reduce((sum, line) => sum + line.split(' ').reduce((s, n) => s + Number(n), 0), 0)
-      : 0;
-    rmSync(wireLog, { force: true });
-    return { ...JSON.parse(result.stdout), wireBytes } as SshRun;
+    const { wire, tail } = this.finish(log);
+    if (result.status !== 0) throw new Error(`ssh ${mode} sync failed: ${result.stderr}\nssh log: ${tail}`);
+    return { ...(JSON.parse(result.stdout) as ChildRun), wire };
   }
 
-  /** rsync -az of the whole file over the same ssh, onto an older copy: time and bytes on the wire. */
-  rsync(source: string, olderCopy: string): { seconds: number; wireBytes: number } {
+  /**
+   * `resonance-sync verify PEER --db LOCAL` exactly as a user runs it (the CLI, a config naming the
+   * peer in agent mode), timed from outside, so the figure includes starting Node locally. Throws
+   * unless it exits 0, which verify does only when both sides hold the same entries.
+   */
+  verify(localDb: string, remoteDb: string): VerifyRun {
+    const config = join(this.work, 'verify-config.toml');
+    // JSON string literals are valid TOML basic strings for these paths (quotes and backslashes escaped).
+    const toml = ['[peers.bench-peer]', `url = ${JSON.stringify(this.url(remoteDb))}`, 'mode = "agent"', `remote_command = ${JSON.stringify(AGENT_COMMAND)}`];
+    writeFileSync(config, `${toml.join('\n')}\n`);
+    const log = this.newLog('verify');
+    const env = { ...process.env, ...this.server.env, RESONANCE_SYNC_SSH: this.sshWords(log).join(' ') };
+    const started = performance.now();
+    const result = spawnSync(process.execPath, [CLI, '--config', config, 'verify', 'bench-peer', '--db', localDb, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+    const seconds = (performance.now() - started) / 1000;
+    const { wire, tail } = this.finish(log);
+    if (result.status !== 0) throw new Error(`verify exited ${result.status ?? result.signal}: ${result.stdout.slice(0, 500)} ${result.stderr}\nssh log: ${tail}`);
+    return { seconds, report: JSON.parse(result.stdout) as VerifyReport, wire };
+  }
+
+  /**
+   * rsync -az of the whole file over the same ssh, onto an older copy: time, and bytes on the wire
+   * counted by ssh like ours. rsync's own --stats count (its protocol stream inside the channel) is
+   * kept alongside for reference.
+   */
+  rsync(source: string, olderCopy: string): { seconds: number; wire: Wire; rsyncStatsBytes: number } {
     const target = join(this.work, 'rsync-target.sqlite3');
     copyFileSync(olderCopy, target);
+    const log = this.newLog('rsync');
     const started = performance.now();
-    const output = execFileSync('rsync', ['-az', '--stats', '-e', `ssh -F ${this.server.sshConfigPath}`, source, `127.0.0.1:${target}`], { encoding: 'utf8' });
+    // rsync splits -e on whitespace itself; the log path has none (newLog checks).
+    const output = execFileSync('rsync', ['-az', '--stats', '-e', this.sshWords(log).join(' '), source, `127.0.0.1:${target}`], { encoding: 'utf8' });
     const seconds = (performance.now() - started) / 1000;
     const number = (label: string) => Number(new RegExp(`${label}: ([\\d,]+)`).exec(output)?.[1]?.replaceAll(',', '') ?? 0);
-    return { seconds, wireBytes: number('Total bytes sent') + number('Total bytes received') };
+    return { seconds, wire: this.finish(log).wire, rsyncStatsBytes: number('Total bytes sent') + number('Total bytes received') };
   }
 
   async stop(): Promise<void> {

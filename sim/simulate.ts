@@ -92,7 +92,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       pull: true,
       push: true,
       dryRun: false,
-      limits: { maxRows: 200, maxBytes: 1 << 20 },
+      // Small batches, so a crash after two of them lands mid-sync; larger for large runs.
+      limits: { maxRows: Math.max(200, Math.round(options.notes / 100)), maxBytes: 1 << 20 },
       signal: controller.signal,
       onProgress: () => {
         if (crash && ++batches >= 2) controller.abort(new Error('simulated crash'));

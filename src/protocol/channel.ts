@@ -6,6 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { SyncError } from '../errors.js';
+import { COMPRESSED_FLAG, compressFrame, decompressFrame } from './compression.js';
 import { FrameDecoder, PreambleScanner } from './framing.js';
 import type { Frame, Preamble } from './protocol.js';
 
@@ -18,7 +19,7 @@ export type PreambleResult =
   | { ok: false; junk: string; junkBytes: number };
 
 interface Waiter {
-  resolve(frame: Frame | undefined): void;
+  resolve(frame: Frame | undefined | Promise<Frame>): void;
   reject(error: Error): void;
 }
 
@@ -28,7 +29,8 @@ export class FrameStream {
   private scanner: PreambleScanner | undefined;
   private settlePreamble: ((result: PreambleResult) => void) | undefined;
   private failPreamble: ((error: Error) => void) | undefined;
-  private readonly frames: Frame[] = [];
+  /** In arrival order; a compressed frame is a promise until it is inflated (off the main thread). */
+  private readonly frames: Array<Frame | Promise<Frame>> = [];
   private readonly waiters: Waiter[] = [];
   private ended = false;
   private failure: Error | undefined;
@@ -84,7 +86,10 @@ export class FrameStream {
     }
   }
 
-  private deliver(frame: Frame): void {
+  private deliver(received: Frame): void {
+    const frame = (received.type & COMPRESSED_FLAG) === 0 ? received : decompressFrame(received);
+    // A corrupt frame fails whoever takes it; until then nobody must see an unhandled rejection.
+    if (frame instanceof Promise) frame.catch(() => undefined);
     const waiter = this.waiters.shift();
     if (waiter) waiter.resolve(frame);
     else {
@@ -116,8 +121,22 @@ export class FrameStream {
   }
 }
 
-/** Writes one frame, waiting for the pipe to drain when it is full so memory stays flat. */
+/** Each output's frames go out in the order they were handed over, however long compressing takes. */
+const lastWrite = new WeakMap<Writable, Promise<unknown>>();
+
+/**
+ * Writes one frame (compressed when that pays, see compression.ts), in order behind the frames
+ * handed over before it, and waits for the pipe to drain when it is full so memory stays flat.
+ */
 export function writeFrame(output: Writable, frame: Uint8Array): Promise<void> {
+  const compressed = compressFrame(frame);
+  const previous = lastWrite.get(output) ?? Promise.resolve();
+  const written = Promise.all([compressed, previous]).then(([bytes]) => writeNow(output, bytes));
+  lastWrite.set(output, written.catch(() => undefined));
+  return written;
+}
+
+function writeNow(output: Writable, frame: Uint8Array): Promise<void> {
   if (output.destroyed || output.writableEnded) {
     return Promise.reject(new SyncError('CONNECTION_LOST', 'the connection to the agent is closed'));
   }

@@ -16,6 +16,9 @@
  * `u32 big-endian length | u8 type | payload`, where length counts the type byte and the payload.
  * A length above MAX_FRAME_BYTES (64 MiB, so a 10 MB note fits many times over) is a PROTOCOL_ERROR,
  * raised before any of that frame is buffered.
+ * A type byte with the high bit (0x80) set carries its payload compressed with raw DEFLATE (RFC
+ * 1951); either end may send any frame so (src/protocol/compression.ts), the limit applies to the
+ * inflated payload as well, and frames are taken in the order they arrived however long inflating takes.
  *
  * ## Payload encoding (src/protocol/writer.ts, reader.ts)
  * APPLY's through rowid is a sint: -1 marks a repair batch (verify --repair) that moves no cursor.
@@ -53,8 +56,8 @@
  * code. The client ends the session by closing stdin; the server then closes the database and exits.
  */
 
-/** Bumped on any incompatible change to frames or messages (the preamble itself never changes). */
-export const PROTOCOL_VERSION = 1;
+/** Bumped on any incompatible change to frames or messages (the preamble itself never changes). 2: compressed frames. */
+export const PROTOCOL_VERSION = 2;
 
 export const PREAMBLE_MAGIC = '\0resonance-sync agent ';
 /** What a shell banner may print before the preamble, at most. */

@@ -14,8 +14,12 @@ import { recordTracking, writeSyncNote } from '../store/tracking.js';
 import type { NaiveTimestamps } from '../sync/timestamps.js';
 import { bucketDigests, entryHashes, rowsByHash } from '../store/digest.js';
 import type { Route } from '../sync/route.js';
+import { attachedTransfer } from '../store/attached-transfer.js';
 import type {
+  AppliedBatch,
   ApplyRequest,
+  AttachableSource,
+  DirectReceiveRequest,
   ApplyResult,
   DigestRequest,
   DigestResult,
@@ -72,22 +76,21 @@ export class LocalReplica implements Replica, Verifiable {
   }
 
   async info(): Promise<ReplicaInfo> {
-    const knownNodes = this.db
-      .prepare(`SELECT node_id, name FROM ${NODES_TABLE}`)
-      .all()
-      .map((row) => ({ id: String(row.node_id), name: String(row.name) }));
-    return {
+    return this.guard('reading it', () => ({
       node: this.node,
       columns: this.shape.userColumns,
-      maxRowid: this.guard('reading it', () => maxRowid(this.db)),
-      knownNodes,
+      maxRowid: maxRowid(this.db),
+      knownNodes: this.db
+        .prepare(`SELECT node_id, name FROM ${NODES_TABLE}`)
+        .all()
+        .map((row) => ({ id: String(row.node_id), name: String(row.name) })),
       location: this.path,
-    };
+    }));
   }
 
   async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
-    const reader = new FeedReader(this.db, this.shape, this.node.id, request);
-    const batches = reader.batches();
+    // Preparing the feed's statement reads the schema: it can fail like any read.
+    const batches = this.guard('reading new entries', () => new FeedReader(this.db, this.shape, this.node.id, request).batches());
     for (;;) {
       signal?.throwIfAborted();
       const next = this.guard('reading new entries', () => batches.next());
@@ -98,14 +101,44 @@ export class LocalReplica implements Replica, Verifiable {
     }
   }
 
+  attachable(): AttachableSource {
+    return { path: this.path, shape: this.shape, nodeId: this.node.id };
+  }
+
+  receiveDirect(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined {
+    const source = sender.attachable?.();
+    return source ? this.receiveAttached(source, request, signal) : undefined;
+  }
+
+  private async *receiveAttached(source: AttachableSource, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> {
+    const batches = attachedTransfer(
+      { db: this.db, shape: this.shape, selfId: this.node.id, naive: this.naive },
+      { senderPath: source.path, senderShape: source.shape, senderId: source.nodeId, feed: request.feed, receipt: request.receipt, dryRun: request.dryRun },
+    );
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        const next = this.guard('receiving new entries', () => batches.next());
+        if (next.done) return;
+        yield next.value;
+        // Let timers and signals run between batches; a long sync must stay interruptible.
+        await yieldToEventLoop();
+      }
+    } finally {
+      batches.return(undefined); // detaches the sender when the sync stops early
+    }
+  }
+
   async cursor(senderId: string, routeKey: string): Promise<number> {
     return this.guard('reading its cursor', () => readCursor(this.db, senderId, routeKey));
   }
 
   async apply(request: ApplyRequest): Promise<ApplyResult> {
-    this.writer ??= new BatchWriter(this.db, this.shape, this.node.id, this.naive);
-    const writer = this.writer;
-    return this.guard('writing a batch', () => writer.apply(request));
+    return this.guard('writing a batch', () => {
+      // Created on first use, inside the guard: its statements are prepared against the schema.
+      this.writer ??= new BatchWriter(this.db, this.shape, this.node.id, this.naive);
+      return this.writer.apply(request);
+    });
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {

@@ -5,6 +5,7 @@
  * local peer file, and remote databases over SSH all implement it, and one contract test suite runs
  * against each.
  */
+import type { NotesTableShape } from '../store/schema.js';
 import type { SqlValue } from '../store/sqlite/driver.js';
 import type { Route } from '../sync/route.js';
 
@@ -106,8 +107,39 @@ export interface Verifiable {
   rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]>;
 }
 
+/** A database file on this machine, which a receiver on this machine can ATTACH and read in SQL. */
+export interface AttachableSource {
+  path: string;
+  shape: NotesTableShape;
+  nodeId: string;
+}
+
+export interface DirectReceiveRequest {
+  feed: FeedRequest;
+  /** Everything of an ApplyRequest but the rows and their cursor, which the receiver finds itself. */
+  receipt: Pick<ApplyRequest, 'sender' | 'routeKey' | 'resetCursor' | 'knownNodes'>;
+  dryRun: boolean;
+}
+
+/** One committed batch, however it travelled. */
+export interface AppliedBatch {
+  /** Entries the sender let through (route, echoes). */
+  sent: number;
+  bytes: number;
+  throughRowid: number;
+  result: ApplyResult;
+}
+
 export interface Replica {
   info(): Promise<ReplicaInfo>;
+  /** Set when the database is a file on this machine (see receiveDirect). */
+  attachable?(): AttachableSource | undefined;
+  /**
+   * Receives the sender's feed by reading it itself, when it can (both files on this machine):
+   * batch for batch the same as readFeed + apply, without the rows passing through JavaScript.
+   * Undefined when it cannot; the engine then moves the rows.
+   */
+  receiveDirect?(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined;
   readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch>;
   /** The receiver-owned cursor: how far into the sender's feed this replica has committed. */
   cursor(senderId: string, routeKey: string): Promise<number>;

@@ -4,13 +4,15 @@
  * written in the same transaction. A crash at any instant therefore leaves either the whole batch
  * with its cursor, or neither: the next run resumes exactly after the last committed batch.
  */
-import type { ApplyRequest, ApplyResult, NodeIdentity } from '../replica/replica.js';
+import type { ApplyRequest, ApplyResult } from '../replica/replica.js';
+import { BatchBookkeeping } from './batch-bookkeeping.js';
 import { isSyncNote } from '../sync/sync-note.js';
 import { parseTimestamp, type NaiveTimestamps } from '../sync/timestamps.js';
-import { CURSORS_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
+import { CURSORS_TABLE, NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
 import { placeholders, quoteIdentifier } from './sql.js';
 import type { Database, SqlValue, Statement } from './sqlite/driver.js';
 import { inTransaction } from './sqlite/transaction.js';
+import { WriteLockYielder } from './write-lock-yield.js';
 
 class DryRunRollback extends Error {
   constructor(readonly result: ApplyResult) {
@@ -21,8 +23,8 @@ class DryRunRollback extends Error {
 export class BatchWriter {
   private readonly findEntry: Statement;
   private readonly insertStatements = new Map<string, Statement>();
-  private readonly upsertCursor: Statement;
-  private readonly upsertNode: Statement;
+  private readonly bookkeeping: BatchBookkeeping;
+  private readonly yielder: WriteLockYielder;
 
   constructor(
     private readonly db: Database,
@@ -34,19 +36,8 @@ export class BatchWriter {
     this.findEntry = db.prepare(
       `SELECT 1 AS found FROM ${NOTES_TABLE} WHERE timestamp IS ? AND content IS ? AND source IS ? LIMIT 1`,
     );
-    this.upsertCursor = db.prepare(
-      `INSERT INTO ${CURSORS_TABLE} (sender_id, route_key, sender_name, through_rowid, updated_at)
-       VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))
-       ON CONFLICT (sender_id, route_key) DO UPDATE SET
-         sender_name = excluded.sender_name,
-         through_rowid = CASE WHEN ? THEN excluded.through_rowid ELSE max(through_rowid, excluded.through_rowid) END,
-         updated_at = excluded.updated_at`,
-    );
-    this.upsertNode = db.prepare(
-      `INSERT INTO ${NODES_TABLE} (node_id, name, first_seen, last_seen)
-       VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'))
-       ON CONFLICT (node_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen`,
-    );
+    this.bookkeeping = new BatchBookkeeping(db, selfId);
+    this.yielder = new WriteLockYielder(db);
   }
 
   apply(request: ApplyRequest): ApplyResult {
@@ -54,11 +45,7 @@ export class BatchWriter {
     try {
       return inTransaction(this.db, 'IMMEDIATE', () => {
         const result = this.applyRows(request);
-        this.rememberNodes([request.sender, ...request.knownNodes]);
-        // A repair batch (from verify) carries entries from anywhere in the feed: no cursor moves.
-        if (request.throughRowid >= 0) {
-          this.upsertCursor.run(request.sender.id, request.routeKey, request.sender.name, request.throughRowid, request.resetCursor ? 1 : 0);
-        }
+        this.bookkeeping.record(request);
         if (request.dryRun) throw new DryRunRollback(result);
         return result;
       });
@@ -66,7 +53,7 @@ export class BatchWriter {
       if (error instanceof DryRunRollback) return error.result;
       throw error;
     } finally {
-      yieldWriteLock(performance.now() - started);
+      this.yielder.released(performance.now() - started);
     }
   }
 
@@ -114,20 +101,6 @@ export class BatchWriter {
     return statement;
   }
 
-  private rememberNodes(nodes: NodeIdentity[]): void {
-    for (const node of nodes) if (node.id !== this.selfId) this.upsertNode.run(node.id, node.name);
-  }
-}
-
-/**
- * Agents waiting for the write lock poll it (SQLite's busy handler sleeps up to 100 ms between
- * tries). Taking the lock again the instant it was released would starve them for a whole sync, so
- * after each batch the writer stays off the lock for a fifth of the time it held it: agents wait at
- * most about one batch, and a sync slows down by at most a fifth.
- */
-const pause = new Int32Array(new SharedArrayBuffer(4));
-function yieldWriteLock(heldMs: number): void {
-  Atomics.wait(pause, 0, 0, Math.min(50, Math.max(1, heldMs / 5)));
 }
 
 export function readCursor(db: Database, senderId: string, routeKey: string): number {

@@ -5,7 +5,7 @@
  */
 import { SyncError, asSyncError } from '../errors.js';
 import type { LocalReplica } from '../replica/local-replica.js';
-import type { NodeIdentity, Replica, ReplicaInfo } from '../replica/replica.js';
+import type { AppliedBatch, DirectReceiveRequest, FeedRequest, NodeIdentity, Replica, ReplicaInfo } from '../replica/replica.js';
 import { finishLogEntry, recordPeerState, startLogEntry, type Direction } from '../store/tracking.js';
 import { describeRoute, routeKey, type Route } from './route.js';
 import { laterOf } from './timestamps.js';
@@ -172,30 +172,26 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     after = 0;
     summary.restarted = true;
   }
-  const columns = ends.fromInfo.columns.filter((name) => ends.toInfo.columns.includes(name));
   const limits = options.limits ?? DEFAULT_BATCH_LIMITS;
-  let resetCursor = summary.restarted;
+  const feed: FeedRequest = {
+    afterRowid: after,
+    receiverId: ends.resendAll ? '' : ends.toInfo.node.id,
+    route,
+    columns: ends.fromInfo.columns.filter((name) => ends.toInfo.columns.includes(name)),
+    maxRows: limits.maxRows,
+    maxBytes: limits.maxBytes,
+  };
+  const receipt = { sender: ends.fromInfo.node, routeKey: key, resetCursor: summary.restarted, knownNodes: ends.fromInfo.knownNodes };
+  const batches =
+    ends.to.receiveDirect?.(ends.from, { feed, receipt, dryRun: options.dryRun }, options.signal) ??
+    movedBatches(ends, feed, receipt, options);
   let through = after;
-  const feed = ends.from.readFeed(
-    { afterRowid: after, receiverId: ends.resendAll ? '' : ends.toInfo.node.id, route, columns, maxRows: limits.maxRows, maxBytes: limits.maxBytes },
-    options.signal,
-  );
-  for await (const batch of feed) {
+  for await (const batch of batches) {
     options.signal?.throwIfAborted();
-    const result = await ends.to.apply({
-      sender: ends.fromInfo.node,
-      routeKey: key,
-      columns,
-      rows: batch.rows,
-      throughRowid: batch.throughRowid,
-      resetCursor,
-      knownNodes: ends.fromInfo.knownNodes,
-      dryRun: options.dryRun,
-    });
-    resetCursor = false;
     through = batch.throughRowid;
+    const { result } = batch;
     summary.batches++;
-    summary.sent += batch.rows.length;
+    summary.sent += batch.sent;
     summary.bytes += batch.bytes;
     summary.received += result.inserted;
     summary.syncNotesReceived += result.syncNotes;
@@ -213,4 +209,15 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     });
   }
   return through;
+}
+
+/** The general path: the engine reads the sender's feed and hands each batch to the receiver. */
+async function* movedBatches(ends: Ends, feed: FeedRequest, receipt: DirectReceiveRequest['receipt'], options: SyncOptions): AsyncIterable<AppliedBatch> {
+  let resetCursor = receipt.resetCursor;
+  for await (const batch of ends.from.readFeed(feed, options.signal)) {
+    options.signal?.throwIfAborted();
+    const result = await ends.to.apply({ ...receipt, columns: feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, resetCursor, dryRun: options.dryRun });
+    resetCursor = false;
+    yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };
+  }
 }

@@ -117,8 +117,9 @@ test('a connection cut mid-pull (stream truncated) loses nothing; the next run c
   const server = await sshdFor(t);
   if (!server) return;
   const { dir, main, phone } = pair(t, 1, 20_000);
-  // ssh whose output is cut after 300 kB, like a network drop in the middle of the feed. The cutter
-  // runs ssh itself, so once it exits nothing else holds our end of the pipe open.
+  // ssh whose output is cut after 30 kB (frames are compressed: a few thousand notes), like a network
+  // drop in the middle of the feed. The cutter runs ssh itself, so once it exits nothing else holds
+  // our end of the pipe open.
   const cutter = join(dir, 'cutter.cjs');
   writeFileSync(cutter, `const { spawn } = require('node:child_process');
 const [limit, file, ...args] = process.argv.slice(2);
@@ -129,7 +130,7 @@ ssh.stdout.on('data', (chunk) => {
   process.stdout.write(chunk.subarray(0, left), () => process.exit(0));
 });
 ssh.on('exit', (code) => process.exit(code ?? 1));`);
-  const cutting = writeScript(dir, 'cutting-ssh', `exec ${shellQuote(process.execPath)} ${shellQuote(cutter)} 300000 ${server.env.RESONANCE_SYNC_SSH ?? 'ssh'} "$@"`);
+  const cutting = writeScript(dir, 'cutting-ssh', `exec ${shellQuote(process.execPath)} ${shellQuote(cutter)} 30000 ${server.env.RESONANCE_SYNC_SSH ?? 'ssh'} "$@"`);
   const cut = await sync(server, main, phone, { env: { RESONANCE_SYNC_SSH: cutting }, extra: ['--batch-rows', '100'] });
   failedWith(cut, 6, 'CONNECTION_LOST', /connection to .* was lost mid-sync.*next sync resumes/);
   const partial = allRows(main).length;

@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { deflateRawSync } from 'node:zlib';
 import { SyncError } from '../../src/errors.js';
 import { Reader } from '../../src/protocol/reader.js';
 import { Writer } from '../../src/protocol/writer.js';
-import { FrameStream } from '../../src/protocol/channel.js';
+import { FrameStream, writeFrame } from '../../src/protocol/channel.js';
+import { COMPRESSED_FLAG } from '../../src/protocol/compression.js';
 import { FrameDecoder, PreambleScanner } from '../../src/protocol/framing.js';
 import * as m from '../../src/protocol/messages.js';
 import { MAX_FRAME_BYTES, MAX_JUNK_BYTES, MessageType, preambleLine, type Frame } from '../../src/protocol/protocol.js';
@@ -193,3 +195,45 @@ test('wire size stays within 1.2x of the notes themselves; a 10 MB note fits in 
   const back = viaWire((w) => m.writeRows(w, [{ rowid: 1, origin: 'x', values: [big] }]), m.readRows);
   assert.equal(back[0]?.values[0], big);
 });
+
+test('large frames travel deflated and arrive intact and in order; corrupt or bomb-sized ones are PROTOCOL_ERROR', async () => {
+  const rows: FeedRow[] = Array.from({ length: 500 }, (_, i) => ({ rowid: i + 1, origin: 'o', values: [`2025-11-30 22:00:${i % 60}`, `заметка ${i} about resonance `.repeat(1 + (i % 5)), null] }));
+  const big = m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, { rows, throughRowid: 500, bytes: 0 }));
+  const small = m.frameOf(MessageType.FEED_CREDIT, (w) => w.uint(1));
+  const pipe = new PassThrough();
+  const sent: Buffer[] = [];
+  pipe.on('data', (chunk: Buffer) => sent.push(chunk));
+  // Handed over without waiting: the small frames must not overtake the big one being compressed.
+  await Promise.all([writeFrame(pipe, big), writeFrame(pipe, small), writeFrame(pipe, big), writeFrame(pipe, small)]);
+  pipe.end();
+  const wire = Buffer.concat(sent);
+  assert.ok(wire.length < big.length, `${wire.length} bytes on the wire for ${2 * big.length + 2 * small.length} bytes of frames`);
+  assert.equal((wire[4] as number) & COMPRESSED_FLAG, COMPRESSED_FLAG, 'the batch went deflated');
+  const stream = new FrameStream(streamOf([wire]), { preamble: false });
+  const types: number[] = [];
+  for (let frame = await stream.next(); frame; frame = await stream.next()) {
+    types.push(frame.type);
+    if (frame.type === MessageType.FEED_BATCH) assert.deepEqual(m.decode(frame.payload, m.readBatch).rows, rows);
+  }
+  assert.deepEqual(types, [MessageType.FEED_BATCH, MessageType.FEED_CREDIT, MessageType.FEED_BATCH, MessageType.FEED_CREDIT]);
+
+  const frameWith = (payload: Uint8Array) => {
+    const out = Buffer.alloc(5 + payload.length);
+    out.writeUInt32BE(1 + payload.length, 0);
+    out[4] = MessageType.FEED_BATCH | COMPRESSED_FLAG;
+    out.set(payload, 5);
+    return out;
+  };
+  const corrupt = new FrameStream(streamOf([frameWith(Buffer.from('not deflate at all, not at all'))]), { preamble: false });
+  await assert.rejects(corrupt.next(), (error: unknown) => error instanceof SyncError && error.code === 'PROTOCOL_ERROR');
+  // 65 MiB of zeros deflate to about 64 KiB: the inflated size is held to the frame limit too.
+  const bomb = new FrameStream(streamOf([frameWith(deflateRawSync(Buffer.alloc(MAX_FRAME_BYTES + 1024 * 1024)))]), { preamble: false });
+  await assert.rejects(bomb.next(), (error: unknown) => error instanceof SyncError && error.code === 'PROTOCOL_ERROR' && /too large|corrupt/.test(error.message));
+});
+
+function streamOf(chunks: Buffer[]): PassThrough {
+  const stream = new PassThrough();
+  for (const chunk of chunks) stream.write(chunk);
+  stream.end();
+  return stream;
+}

@@ -1,5 +1,16 @@
 /** A Replica wrapper that fails on purpose, inside a batch's transaction or between batches. */
-import type { ApplyRequest, ApplyResult, FeedBatch, FeedRequest, ReceiveReport, Replica, ReplicaInfo } from '../../src/replica/replica.js';
+import type {
+  AppliedBatch,
+  ApplyRequest,
+  ApplyResult,
+  AttachableSource,
+  DirectReceiveRequest,
+  FeedBatch,
+  FeedRequest,
+  ReceiveReport,
+  Replica,
+  ReplicaInfo,
+} from '../../src/replica/replica.js';
 import type { SqlValue } from '../../src/store/sqlite/driver.js';
 
 export interface Faults {
@@ -24,6 +35,28 @@ export class FaultReplica implements Replica {
   }
   readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
     return this.inner.readFeed(request, signal);
+  }
+  attachable(): AttachableSource | undefined {
+    return this.inner.attachable?.();
+  }
+  /**
+   * The in-SQLite path (both files local) with the faults between batches. A fault inside a batch
+   * needs a row no binding can store, so that case takes the row-by-row path, which still proves it.
+   */
+  receiveDirect(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined {
+    if (this.faults.failInsideApply !== undefined) return undefined;
+    const direct = this.inner.receiveDirect?.(sender, request, signal);
+    return direct && this.countingFaults(direct);
+  }
+  private async *countingFaults(batches: AsyncIterable<AppliedBatch>): AsyncIterable<AppliedBatch> {
+    for await (const batch of batches) {
+      this.applies++;
+      if (this.faults.failAfterApplies !== undefined && this.applies > this.faults.failAfterApplies) {
+        this.injected = true;
+        throw new InjectedFault('injected failure between batches');
+      }
+      yield batch;
+    }
   }
   cursor(senderId: string, routeKey: string): Promise<number> {
     return this.inner.cursor(senderId, routeKey);

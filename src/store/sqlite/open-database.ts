@@ -55,10 +55,31 @@ const primaryCodeNames: Record<number, string> = {
   26: 'SQLITE_NOTADB',
 };
 
+/** SQLITE_READONLY_DBMOVED: better-sqlite3 names the extended code, node:sqlite gives its number. */
+const READONLY_DBMOVED = 1032;
+
+/**
+ * Whether SQLite refused a write because the open file was deleted, renamed or replaced under it.
+ * Its message is the generic "attempt to write a readonly database", which would send the user
+ * looking at permissions, so it is told apart by its extended code.
+ */
+export function isDatabaseMoved(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, errcode } = error as { code?: unknown; errcode?: unknown };
+  return code === 'SQLITE_READONLY_DBMOVED' || errcode === READONLY_DBMOVED;
+}
+
 /** Turns a binding's error into a SyncError whose message names the file and says what to do. */
 export function databaseError(error: unknown, path: string, action: string): SyncError {
   if (error instanceof SyncError) return error;
   const detail = error instanceof Error ? error.message : String(error);
+  if (isDatabaseMoved(error)) {
+    return new SyncError(
+      'DB_ERROR',
+      `${path} was deleted, moved or replaced while ${action} (SQLite writes nothing more to a file no longer at its path); find what removed it, such as a cleanup of temporary files, and sync again`,
+      { cause: error },
+    );
+  }
   switch (sqliteCodeOf(error)) {
     case 'SQLITE_BUSY':
     case 'SQLITE_LOCKED':

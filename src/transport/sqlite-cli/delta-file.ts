@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FeedRow } from '../../replica/replica.js';
 import type { Database, SqlValue } from '../../store/sqlite/driver.js';
-import { openDatabase } from '../../store/sqlite/open-database.js';
+import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 
 /** Column names inside delta files: ours, by position, so no remote name needs quoting there. */
 export const valueColumns = (count: number): string[] => Array.from({ length: count }, (_, i) => `c${i}`);
@@ -69,6 +69,18 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Runs work on a delta file with its failures typed (DB_*, naming the file): a full disk or a scratch
+ * folder removed under us (a cleanup of temporary files) is a problem on this machine, not a bug.
+ */
+function onScratch<T>(path: string, action: string, work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    throw databaseError(error, path, action);
+  }
+}
+
 function openScratch(path: string): Database {
   const db = openDatabase(path, { create: true });
   // A throwaway file: nothing to protect from a crash, so no journal and no fsync.
@@ -81,25 +93,27 @@ function openScratch(path: string): Database {
  * (a position of -1, a column the sender lacks, becomes NULL as in BatchWriter).
  */
 export function buildUpload(path: string, rows: readonly FeedRow[], positions: readonly number[]): Buffer {
-  rmSync(path, { force: true });
-  const db = openScratch(path);
-  try {
-    const names = valueColumns(positions.length);
-    db.exec(`CREATE TABLE rows (__seq INTEGER PRIMARY KEY, __origin, ${names.join(', ')})`);
-    const insert = db.prepare(`INSERT INTO rows VALUES (${['?', '?', ...names.map(() => '?')].join(', ')})`);
-    db.exec('BEGIN');
-    rows.forEach((row, seq) => {
-      insert.run(seq, row.origin, ...positions.map((at): SqlValue => (at < 0 ? null : (row.values[at] ?? null))));
-    });
-    db.exec('COMMIT');
-  } finally {
-    db.close();
-  }
-  try {
-    return readFileSync(path);
-  } finally {
+  return onScratch(path, 'building a batch to send', () => {
     rmSync(path, { force: true });
-  }
+    const db = openScratch(path);
+    try {
+      const names = valueColumns(positions.length);
+      db.exec(`CREATE TABLE rows (__seq INTEGER PRIMARY KEY, __origin, ${names.join(', ')})`);
+      const insert = db.prepare(`INSERT INTO rows VALUES (${['?', '?', ...names.map(() => '?')].join(', ')})`);
+      db.exec('BEGIN');
+      rows.forEach((row, seq) => {
+        insert.run(seq, row.origin, ...positions.map((at): SqlValue => (at < 0 ? null : (row.values[at] ?? null))));
+      });
+      db.exec('COMMIT');
+    } finally {
+      db.close();
+    }
+    try {
+      return readFileSync(path);
+    } finally {
+      rmSync(path, { force: true });
+    }
+  });
 }
 
 export interface DownloadMeta {
@@ -120,19 +134,33 @@ export class Download {
   }
 
   meta(): DownloadMeta {
-    const row = this.db.prepare('SELECT high, window_end, cut FROM meta', { exactIntegers: true }).get();
+    const row = this.read(() => this.db.prepare('SELECT high, window_end, cut FROM meta', { exactIntegers: true }).get());
     return { high: Number(row?.high ?? 0), windowEnd: Number(row?.window_end ?? 0), cut: Number(row?.cut ?? 0) !== 0 };
   }
 
   /** The highest rowid in the download, if it holds any row. */
   lastRowid(): number | undefined {
-    const row = this.db.prepare('SELECT max(__rowid) AS m FROM rows', { exactIntegers: true }).get();
+    const row = this.read(() => this.db.prepare('SELECT max(__rowid) AS m FROM rows', { exactIntegers: true }).get());
     return row?.m === null || row?.m === undefined ? undefined : Number(row.m);
   }
 
   /** `rows` in rowid order: [__rowid, __origin, values…] (plus a leading `__h` for hash downloads). */
-  rows(): IterableIterator<SqlValue[]> {
-    return this.db.prepare('SELECT * FROM rows ORDER BY __rowid', { exactIntegers: true }).iterateArrays();
+  *rows(): Generator<SqlValue[]> {
+    const rows = this.read(() => this.db.prepare('SELECT * FROM rows ORDER BY __rowid', { exactIntegers: true }).iterateArrays());
+    try {
+      for (;;) {
+        const next = this.read(() => rows.next());
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      // A consumer that stops early must not leave the statement running: close() would refuse.
+      rows.return?.();
+    }
+  }
+
+  private read<T>(work: () => T): T {
+    return onScratch(this.path, 'reading downloaded entries', work);
   }
 
   close(): void {

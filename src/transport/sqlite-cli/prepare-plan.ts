@@ -9,13 +9,24 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { prepareDatabase } from '../../store/prepare.js';
 import { META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../store/schema.js';
-import { openDatabase } from '../../store/sqlite/open-database.js';
+import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import type { RemoteInfo, RemoteProbe } from './remote-schema.js';
 import { identifier, textLiteral } from './sql-literals.js';
 
 /** Statements to run inside one write transaction on the remote. */
 export function preparePlan(probe: RemoteProbe, info: RemoteInfo, nodeName: string, scratchDir: string): string[] {
   const path = join(scratchDir, 'prepare.sqlite3');
+  try {
+    return planOn(path, probe, info, nodeName);
+  } catch (error) {
+    // A local scratch file: its failures (a full disk, a removed temp folder) are typed like any database's.
+    throw databaseError(error, path, 'planning how to prepare the remote database');
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+function planOn(path: string, probe: RemoteProbe, info: RemoteInfo, nodeName: string): string[] {
   const db = openDatabase(path, { create: true });
   try {
     db.exec(`CREATE TABLE ${NOTES_TABLE} (${probe.shape.allColumns.map(identifier).join(', ')})`);
@@ -51,6 +62,5 @@ export function preparePlan(probe: RemoteProbe, info: RemoteInfo, nodeName: stri
     return statements;
   } finally {
     db.close();
-    rmSync(path, { force: true });
   }
 }
