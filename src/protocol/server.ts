@@ -207,7 +207,13 @@ class AgentSession {
     }
     feed.credit--;
     const batch = next.value;
-    await writeFrame(this.options.output, m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, batch), m.batchSizeHint(batch.bytes, batch.rows.length)));
+    // Not awaited at once: the next batch is read while this one is compressed and sent (writeFrame
+    // keeps frames in order). One write in flight at a time keeps memory at a couple of batches.
+    const written = writeFrame(this.options.output, m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, batch), m.batchSizeHint(batch.bytes, batch.rows.length)));
+    written.catch(() => undefined); // awaited below, on the next batch
+    const previous = this.feedWrite;
+    this.feedWrite = written;
+    await previous;
   }
 
   private refuseIfReadOnly(action: string): void {
@@ -215,6 +221,9 @@ class AgentSession {
       throw new SyncError('REMOTE_READ_ONLY', `the remote serves ${this.replica?.path ?? 'its database'} read-only (serve --read-only), so it cannot ${action}; sync this peer with --pull-only`);
     }
   }
+
+  /** The last feed batch handed to writeFrame; its failure surfaces with the next batch or the end. */
+  private feedWrite: Promise<void> = Promise.resolve();
 
   private send(type: number, write?: Parameters<typeof m.frameOf>[1]): Promise<void> {
     return writeFrame(this.options.output, m.frameOf(type, write));

@@ -5,16 +5,17 @@
  * growing sleeps of up to 100 ms. A sync that took the lock again the instant it released it would
  * starve such an agent, and a short pause after every batch only helps the agents whose next retry
  * happens to fall into it. So:
- * - after each second of holding the lock, the receiver stays off it for a little longer than the
+ * - after two seconds of holding the lock, the receiver stays off it for a little longer than the
  *   longest retry sleep, so every waiting agent retries inside that gap: without contention a sync
- *   pays about a tenth of its writing time, and an agent waits about a second at most;
+ *   pays under a tenth of its writing time, and an agent waits about two seconds at most;
  * - once another connection is seen committing (PRAGMA data_version moves), agents are active: for
  *   the next few seconds the gap follows every batch, so they are never kept waiting while the sync
  *   runs, at the price of a slower sync while they write.
  */
 import type { Database, Statement } from './sqlite/driver.js';
 
-const HOLD_BUDGET_MS = 1_000;
+/** Under the 5 s busy timeout that Python's sqlite3 and better-sqlite3 give agents by default. */
+const HOLD_BUDGET_MS = 2_000;
 /** Longer than the busy handler's longest sleep (100 ms), with room for a busy machine's scheduling delay. */
 const GAP_MS = 150;
 /** How long after another writer's commit the sync keeps leaving a gap after every batch. */
