@@ -132,7 +132,10 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     // In WAL mode a commit need not wait for fsync to stay atomic: after a power cut the newest
     // batches may be missing, but each one together with its cursor, so exactly-once holds. This
     // only affects this connection, never the agents'. Rollback-journal files keep full sync.
-    if (String(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toLowerCase() === 'wal') db.exec('PRAGMA synchronous = NORMAL');
+    // And a sync writes much at once: checkpointing every 1,000 pages (SQLite's default) would copy
+    // pages and fsync a dozen times per 100k notes. Every 10,000 pages (40 MB of WAL with 4 KiB pages)
+    // does the same copying with a tenth of the fsyncs.
+    if (String(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toLowerCase() === 'wal') db.exec('PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000');
   } catch (error) {
     db.close();
     throw databaseError(error, path, 'opening it');
