@@ -91,14 +91,7 @@ export class LocalReplica implements Replica, Verifiable {
   async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
     // Preparing the feed's statement reads the schema: it can fail like any read.
     const batches = this.guard('reading new entries', () => new FeedReader(this.db, this.shape, this.node.id, request).batches());
-    for (;;) {
-      signal?.throwIfAborted();
-      const next = this.guard('reading new entries', () => batches.next());
-      if (next.done) return;
-      yield next.value;
-      // Let timers and signals run between batches; a long sync must stay interruptible.
-      await yieldToEventLoop();
-    }
+    yield* this.paced('reading new entries', batches, signal);
   }
 
   attachable(): AttachableSource {
@@ -115,17 +108,22 @@ export class LocalReplica implements Replica, Verifiable {
       { db: this.db, shape: this.shape, selfId: this.node.id, naive: this.naive },
       { senderPath: source.path, senderShape: source.shape, senderId: source.nodeId, feed: request.feed, receipt: request.receipt, dryRun: request.dryRun },
     );
+    yield* this.paced('receiving new entries', batches, signal);
+  }
+
+  /** Steps a batch generator with typed errors, letting timers and signals run between batches. */
+  private async *paced<T>(action: string, batches: Generator<T>, signal?: AbortSignal): AsyncIterable<T> {
     try {
       for (;;) {
         signal?.throwIfAborted();
-        const next = this.guard('receiving new entries', () => batches.next());
+        const next = this.guard(action, () => batches.next());
         if (next.done) return;
         yield next.value;
-        // Let timers and signals run between batches; a long sync must stay interruptible.
+        // A long sync must stay interruptible.
         await yieldToEventLoop();
       }
     } finally {
-      batches.return(undefined); // detaches the sender when the sync stops early
+      batches.return(undefined); // ends the generator's own cleanup (an attached sender is detached) when the sync stops early
     }
   }
 
