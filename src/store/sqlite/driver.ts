@@ -1,10 +1,14 @@
 /**
  * The narrow seam between resonance-sync and a SQLite binding. Two implementations exist:
- * better-sqlite3 (Node 20+, native build) and node:sqlite (Node ≥ 22.13, no native build — what a
+ * better-sqlite3 (Node 20+, native build) and node:sqlite (Node ≥ 22.16, no native build — what a
  * Termux phone can run). Everything above this file speaks only these types.
  */
 
-/** A value exactly as SQLite stores it. Integers are `bigint` when a statement asks for exact integers. */
+/**
+ * A value exactly as SQLite stores it. Integers are `bigint` when a statement asks for exact integers.
+ * TEXT comes back whole, U+0000 included, whichever binding reads it (node:sqlite needs help: see
+ * node-sqlite-driver.ts).
+ */
 export type SqlValue = null | number | bigint | string | Uint8Array;
 export type SqlRow = Record<string, SqlValue>;
 

@@ -29,7 +29,7 @@ export function sqliteDriver(): Driver {
     'DB_ERROR',
     wanted
       ? `the SQLite binding ${wanted} cannot be loaded by Node ${process.version}`
-      : `no SQLite binding: install better-sqlite3 (npm install better-sqlite3) or use Node >= 22.13 for node:sqlite`,
+      : `no SQLite binding: install better-sqlite3 (npm install better-sqlite3) or use Node >= 22.16 for node:sqlite`,
   );
 }
 
