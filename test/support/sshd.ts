@@ -85,7 +85,7 @@ async function keygen(path: string, comment: string): Promise<string> {
 }
 
 /** Asks the kernel for a free port; another process may grab it before sshd binds, so callers retry. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
