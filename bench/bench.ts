@@ -8,13 +8,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalReplica } from '../src/replica/local-replica.js';
+import { LocalReplica } from '../src/transport/local/local-replica.js';
 import { prepareDatabase, type DedupeMode } from '../src/store/prepare.js';
-import type { SqlValue } from '../src/store/sqlite/driver.js';
+import type { SqlValue } from '../src/core/sql-value.js';
 import { openDatabase } from '../src/store/sqlite/open-database.js';
 import { inTransaction } from '../src/store/sqlite/transaction.js';
 import { syncReplicas } from '../src/sync/engine.js';
-import { EVERYTHING } from '../src/sync/route.js';
+import { EVERYTHING } from '../src/core/route.js';
 import { appendNotes, createBenchDb } from './generate.js';
 import { SshBench, formatBytes, formatWire, rsyncAvailable, wireRatio, type SshRun } from './ssh-bench.js';
 

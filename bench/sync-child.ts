@@ -3,8 +3,8 @@
  * benchmark measures memory of the sync alone. Usage: node sync-child.js LOCAL_DB PEER_URL [pull|push|both]
  */
 import { emptyConfig } from '../src/config/schema.js';
-import { parsePeerUrl } from '../src/config/peer-url.js';
-import { EVERYTHING } from '../src/sync/route.js';
+import { parsePeerUrl } from '../src/core/peer-url.js';
+import { EVERYTHING } from '../src/core/route.js';
 import { syncPeers } from '../src/sync/sync-peers.js';
 
 const [localDb, peerUrl, which = 'both', mode = 'auto', remoteCommand] = process.argv.slice(2);

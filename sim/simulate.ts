@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { emptyConfig, type PeerConfig } from '../src/config/schema.js';
-import { parsePeerUrl } from '../src/config/peer-url.js';
-import { LocalReplica } from '../src/replica/local-replica.js';
+import { parsePeerUrl } from '../src/core/peer-url.js';
+import { LocalReplica } from '../src/transport/local/local-replica.js';
 import { openDatabase } from '../src/store/sqlite/open-database.js';
 import { inTransaction } from '../src/store/sqlite/transaction.js';
-import { EVERYTHING } from '../src/sync/route.js';
+import { EVERYTHING } from '../src/core/route.js';
 import { syncPeers } from '../src/sync/sync-peers.js';
 import { random } from '../bench/generate.js';
 

@@ -1,8 +1,8 @@
 /** What every command gets: where the config is, how loud to be, and where output goes. */
 import { defaultConfigPath, loadConfig } from '../config/config-file.js';
 import type { Config } from '../config/schema.js';
-import { expandHome } from '../config/peer-url.js';
-import { SyncError } from '../errors.js';
+import { expandHome } from '../core/peer-url.js';
+import { SyncError } from '../core/errors.js';
 import { resolve } from 'node:path';
 
 export interface GlobalOptions {

@@ -1,4 +1,4 @@
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 
 /**
  * SIGINT/SIGTERM abort the run between batches: the batch in flight commits or rolls back as one,

@@ -5,9 +5,9 @@
  */
 import module from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { ExitCode, asSyncError, type ExitCodeValue } from '../errors.js';
+import { ExitCode, asSyncError, type ExitCodeValue } from '../core/errors.js';
 import { EXIT_CODES_HELP } from './exit-codes-help.js';
-import { packageVersion } from '../protocol/version.js';
+import { packageVersion } from '../core/version.js';
 
 type SetExitCode = (code: ExitCodeValue) => void;
 

@@ -4,7 +4,7 @@
  * happened while nobody watched).
  */
 import type { Command } from 'commander';
-import type { ExitCodeValue } from '../errors.js';
+import type { ExitCodeValue } from '../core/errors.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerLog } from './commands/log.js';

@@ -7,10 +7,11 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, 
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { parse, stringify, TomlError } from 'smol-toml';
-import { SyncError } from '../errors.js';
-import type { Route } from '../sync/route.js';
-import { expandHome, parsePeerUrl } from './peer-url.js';
-import { emptyConfig, PEER_NAME, PEER_NAME_RULE, validateConfig, type Config, type NodeConfig, type PeerConfig } from './schema.js';
+import { SyncError } from '../core/errors.js';
+import type { Route } from '../core/route.js';
+import { expandHome, parsePeerUrl } from '../core/peer-url.js';
+import { isNodeName } from '../core/node-name.js';
+import { emptyConfig, PEER_NAME_RULE, validateConfig, type Config, type NodeConfig, type PeerConfig } from './schema.js';
 
 export type { Config, NodeConfig, PeerConfig } from './schema.js';
 export { emptyConfig } from './schema.js';
@@ -150,7 +151,7 @@ export interface NewPeer {
 }
 
 export function addPeer(config: Config, peer: NewPeer): Config {
-  if (!PEER_NAME.test(peer.name)) throw new SyncError('USAGE', `invalid peer name ${JSON.stringify(peer.name)}; ${PEER_NAME_RULE}`);
+  if (!isNodeName(peer.name)) throw new SyncError('USAGE', `invalid peer name ${JSON.stringify(peer.name)}; ${PEER_NAME_RULE}`);
   if (config.peers.some((p) => p.name === peer.name)) {
     throw new SyncError('PEER_EXISTS', `peer "${peer.name}" already exists; remove it first or pick another name`);
   }

@@ -6,9 +6,10 @@
  * `peers.selesta.push.include_context[1]: expected a string`.
  */
 import * as z from 'zod';
-import { SyncError } from '../errors.js';
-import type { Route } from '../sync/route.js';
-import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation } from './peer-url.js';
+import { NODE_NAME, NODE_NAME_RULE } from '../core/node-name.js';
+import { SyncError } from '../core/errors.js';
+import type { Route } from '../core/route.js';
+import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation } from '../core/peer-url.js';
 
 export interface NodeConfig {
   name: string | undefined;
@@ -36,8 +37,7 @@ export interface Config {
   peers: PeerConfig[];
 }
 
-export const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-export const PEER_NAME_RULE = 'a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"';
+export const PEER_NAME_RULE = `a peer name ${NODE_NAME_RULE}`;
 
 export function emptyConfig(): Config {
   return {
@@ -125,7 +125,7 @@ const peer = table({
 const peers = z
   .unknown()
   .refine(isTable, { message: 'expected a table', abort: true })
-  .pipe(z.record(z.string().regex(PEER_NAME), peer))
+  .pipe(z.record(z.string().regex(NODE_NAME), peer))
   .optional();
 
 const configSchema = table({ node, peers }).transform(

@@ -3,7 +3,7 @@
  * pasted report is self-explaining), and the exit code of a whole report: the code of the kind of
  * problem found, like `sync`, so scripts can tell "phone unreachable" (6) from "database broken" (4).
  */
-import { ExitCode, asSyncError, exitCodeOf, type ErrorCode } from '../errors.js';
+import { ExitCode, asSyncError, exitCodeOf, type ErrorCode } from '../core/errors.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 

@@ -6,7 +6,8 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { readMeta } from '../store/meta.js';
 import { countDuplicates, isPrepared } from '../store/prepare.js';
-import { NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX, indexExists, probeNotesTable } from '../store/schema.js';
+import { indexExists, probeNotesTable } from '../store/schema.js';
+import { NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../core/notes-table.js';
 import type { Database } from '../store/sqlite/driver.js';
 import { databaseError, openDatabase } from '../store/sqlite/open-database.js';
 import { fail, failFrom, ok, skip, warn, type CheckResult } from './check.js';

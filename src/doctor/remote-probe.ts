@@ -10,7 +10,7 @@
  * the SQL are single-quoted again. `remote_command` is the user's own trusted text (like git's
  * --upload-pack), inserted as is, exactly as the ssh transport does.
  */
-import { shellQuote, type SshLocation } from '../transport/ssh-command.js';
+import { shellQuote, type SshLocation } from '../transport/ssh/ssh-command.js';
 
 export const PROBE_MARKER = '@@resonance-sync-doctor';
 

@@ -6,9 +6,9 @@
  * time, so a phone hours off writes notes that read as hours off.
  */
 import type { PeerConfig } from '../config/schema.js';
-import { SyncError } from '../errors.js';
-import { packageVersion } from '../protocol/version.js';
-import { DEFAULT_REMOTE_COMMAND, destinationOf, sshFailure, telltaleLine, type SshLocation } from '../transport/ssh-command.js';
+import { SyncError } from '../core/errors.js';
+import { packageVersion } from '../core/version.js';
+import { DEFAULT_REMOTE_COMMAND, destinationOf, sshFailure, telltaleLine, type SshLocation } from '../transport/ssh/ssh-command.js';
 import { fail, failFrom, ok, skip, warn, type CheckResult } from './check.js';
 import { lastLine, runRemote, type RemoteResult } from './remote-exec.js';
 import { parseProbe, probeScript, type ProbeAnswer } from './remote-probe.js';

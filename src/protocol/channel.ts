@@ -5,7 +5,7 @@
  * fills its own pipe instead of our memory.
  */
 import type { Readable, Writable } from 'node:stream';
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 import { COMPRESSED_FLAG, compressFrame, decompressFrame } from './compression.js';
 import { FrameDecoder, PreambleScanner } from './framing.js';
 import type { Frame, Preamble } from './protocol.js';

@@ -10,7 +10,7 @@
  */
 import { promisify } from 'node:util';
 import { constants, deflateRaw, inflateRaw } from 'node:zlib';
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, messageName, type Frame } from './protocol.js';
 
 export const COMPRESSED_FLAG = 0x80;

@@ -4,7 +4,7 @@
  * arbitrary chunks. Memory is bounded by one frame (checked against MAX_FRAME_BYTES from its header,
  * before buffering it) and by MAX_JUNK_BYTES of banner.
  */
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_JUNK_BYTES, MAX_PREAMBLE_LINE, PREAMBLE_MAGIC, type Frame, type Preamble } from './protocol.js';
 
 const EMPTY = Buffer.alloc(0);

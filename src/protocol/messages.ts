@@ -2,9 +2,9 @@
  * Encoders and decoders for every agent message (the table is in protocol.ts). Each decoder reads its
  * payload to the last byte, so a message from a differently-built peer fails loudly, not subtly.
  */
-import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, NodeIdentity, ReceiveReport, ReplicaInfo } from '../replica/replica.js';
-import { SyncError } from '../errors.js';
-import type { Route } from '../sync/route.js';
+import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, NodeIdentity, ReceiveReport, ReplicaInfo } from '../core/replica.js';
+import { SyncError } from '../core/errors.js';
+import type { Route } from '../core/route.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 import { ErrorScope, type ErrorMessage, type Hello, type Welcome } from './protocol.js';

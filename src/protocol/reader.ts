@@ -2,8 +2,8 @@
  * The reading half of the agent protocol's byte codec (format in protocol.ts): bounds-checked, so any
  * malformed input becomes a PROTOCOL_ERROR, never a crash, a huge allocation or a silently wrong value.
  */
-import { SyncError } from '../errors.js';
-import type { SqlValue } from '../store/sqlite/driver.js';
+import { SyncError } from '../core/errors.js';
+import type { SqlValue } from '../core/sql-value.js';
 import { ValueTag } from './protocol.js';
 
 function malformed(what: string): SyncError {

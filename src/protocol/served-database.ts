@@ -6,8 +6,8 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { expandHome } from '../config/peer-url.js';
-import { SyncError } from '../errors.js';
+import { expandHome } from '../core/peer-url.js';
+import { SyncError } from '../core/errors.js';
 import type { Hello } from './protocol.js';
 
 export function servedDatabase(hello: Hello, options: { db: string | undefined; allowDb: string | undefined }): string {

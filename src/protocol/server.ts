@@ -1,25 +1,24 @@
 /**
  * The agent's side of a session (`resonance-sync serve --stdio`): announces itself, checks the
- * client's HELLO, opens one LocalReplica and answers requests until the client closes stdin. Every
+ * client's HELLO, opens the served database through the seam (a Replica) and answers requests until the client closes stdin. Every
  * failure goes back as an ERROR frame with its SyncError code; stdout carries nothing but the
  * protocol. The database is opened only after the handshake, so even "not found" travels typed.
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { PEER_NAME } from '../config/schema.js';
-import { ExitCode, SyncError, asSyncError, type ExitCodeValue } from '../errors.js';
-import { LocalReplica } from '../replica/local-replica.js';
-import type { FeedBatch } from '../replica/replica.js';
+import { isNodeName, toNodeName } from '../core/node-name.js';
+import { ExitCode, SyncError, asSyncError, type ExitCodeValue } from '../core/errors.js';
+import type { FeedBatch, Replica } from '../core/replica.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import type { DedupeMode } from '../store/prepare.js';
-import type { NaiveTimestamps } from '../sync/timestamps.js';
+import type { NaiveTimestamps } from '../core/timestamps.js';
 import { Reader } from './reader.js';
 import { FrameStream, writeFrame } from './channel.js';
 import * as m from './messages.js';
 import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, preambleLine, type Frame } from './protocol.js';
 import { servedDatabase } from './served-database.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../core/version.js';
 
 export interface ServeOptions {
   input: Readable;
@@ -33,6 +32,14 @@ export interface ServeOptions {
   name: string | undefined;
   /** This machine's own node settings, when its config names the served database. */
   nodeSettings: (path: string) => { name?: string | undefined; naiveTimestamps?: NaiveTimestamps; dedupe?: DedupeMode };
+  /** Opens the served database (a LocalReplica in the CLI): the server knows only the seam. */
+  openReplica: (path: string, options: ServedReplicaOptions) => Replica;
+}
+
+export interface ServedReplicaOptions {
+  /** Prepare the database if it is not yet, naming the node this. */
+  prepareAs: { nodeName: string; dedupe?: DedupeMode } | undefined;
+  naiveTimestamps?: NaiveTimestamps;
 }
 
 interface OpenFeed {
@@ -51,7 +58,9 @@ export async function serveAgent(options: ServeOptions): Promise<ExitCodeValue> 
 
 class AgentSession {
   private readonly stream: FrameStream;
-  private replica: LocalReplica | undefined;
+  private replica: Replica | undefined;
+  /** The served file's real path, for messages. */
+  private location: string | undefined;
   private lock: SyncLock | undefined;
   private feed: OpenFeed | undefined;
 
@@ -110,17 +119,19 @@ class AgentSession {
     // Like a local peer: one sync per database at a time, and the lock covers preparing it.
     this.lock = writable ? acquireSyncLock(path) : undefined;
     // The client's suggestion is remote input: used only when it is a proper node name.
-    const suggested = hello.nodeName !== undefined && PEER_NAME.test(hello.nodeName) ? hello.nodeName : undefined;
-    const nodeName = this.options.name ?? settings.name ?? suggested ?? (hostname().replace(/[^A-Za-z0-9_.-]/g, '_') || 'node');
-    this.replica = LocalReplica.open(path, {
+    const suggested = hello.nodeName !== undefined && isNodeName(hello.nodeName) ? hello.nodeName : undefined;
+    const nodeName = this.options.name ?? settings.name ?? suggested ?? toNodeName(hostname());
+    this.replica = this.options.openReplica(path, {
       prepareAs: writable ? { nodeName, ...(settings.dedupe ? { dedupe: settings.dedupe } : {}) } : undefined,
       ...(settings.naiveTimestamps ? { naiveTimestamps: settings.naiveTimestamps } : {}),
     });
-    await this.send(MessageType.WELCOME, (w) => m.writeWelcome(w, { location: this.replica?.path ?? path, readOnly: this.options.readOnly }));
+    const location = (await this.replica.info()).location;
+    this.location = location;
+    await this.send(MessageType.WELCOME, (w) => m.writeWelcome(w, { location, readOnly: this.options.readOnly }));
   }
 
   private async handle(frame: Frame): Promise<void> {
-    const replica = this.replica as LocalReplica;
+    const replica = this.replica as Replica;
     try {
       switch (frame.type) {
         case MessageType.INFO: {
@@ -165,7 +176,7 @@ class AgentSession {
     }
   }
 
-  private async handleFeedControl(frame: Frame, replica: LocalReplica): Promise<void> {
+  private async handleFeedControl(frame: Frame, replica: Replica): Promise<void> {
     switch (frame.type) {
       case MessageType.FEED_OPEN: {
         const { request, credit } = m.decode(frame.payload, m.readFeedOpen);
@@ -218,7 +229,7 @@ class AgentSession {
 
   private refuseIfReadOnly(action: string): void {
     if (this.options.readOnly) {
-      throw new SyncError('REMOTE_READ_ONLY', `the remote serves ${this.replica?.path ?? 'its database'} read-only (serve --read-only), so it cannot ${action}; sync this peer with --pull-only`);
+      throw new SyncError('REMOTE_READ_ONLY', `the remote serves ${this.location ?? 'its database'} read-only (serve --read-only), so it cannot ${action}; sync this peer with --pull-only`);
     }
   }
 

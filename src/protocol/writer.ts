@@ -4,8 +4,8 @@
  * SQL values keep their exact SQLite type: bigint is INTEGER, number is REAL, and every JS string,
  * even one with a lone surrogate, survives exactly.
  */
-import { SyncError } from '../errors.js';
-import type { SqlValue } from '../store/sqlite/driver.js';
+import { SyncError } from '../core/errors.js';
+import type { SqlValue } from '../core/sql-value.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, ValueTag } from './protocol.js';
 
 // In a `u` regex a paired surrogate is one code point, so this matches only lone surrogates, which

@@ -10,8 +10,8 @@
  * a newline (and feeds the rest to the command's stdin) before the shell ever sees the line. The
  * marker is a shell comment, so cron runs the line unchanged.
  */
-import { SyncError } from '../errors.js';
-import { shellQuote } from '../transport/ssh-command.js';
+import { SyncError } from '../core/errors.js';
+import { shellQuote } from '../transport/ssh/ssh-command.js';
 
 export const MARKER = '# resonance-sync';
 const MARKER_PATTERN = / # resonance-sync config=(.*)$/;

@@ -6,7 +6,7 @@
  * own crontab is never touched).
  */
 import { spawn } from 'node:child_process';
-import { ExitCode, SyncError } from '../errors.js';
+import { ExitCode, SyncError } from '../core/errors.js';
 import { schedulerHint } from './scheduler-hints.js';
 
 export const CRONTAB_ENV = 'RESONANCE_SYNC_CRONTAB';

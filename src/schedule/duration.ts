@@ -4,7 +4,7 @@
  * unit evenly: `*\/45` minutes would run at :00 and :45, then :00 again 15 minutes later, so such
  * intervals are refused rather than silently scheduled unevenly.
  */
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 type Unit = keyof typeof UNIT_MS;

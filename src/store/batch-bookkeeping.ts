@@ -3,8 +3,8 @@
  * cursor into the sender's feed, and the names of the nodes the sender has heard of (so relayed
  * origins keep a human name). Shared by the row-by-row writer and the in-SQLite local transfer.
  */
-import type { ApplyRequest } from '../replica/replica.js';
-import { CURSORS_TABLE, NODES_TABLE } from './schema.js';
+import type { ApplyRequest } from '../core/replica.js';
+import { CURSORS_TABLE, NODES_TABLE } from '../core/notes-table.js';
 import type { Database, Statement } from './sqlite/driver.js';
 
 export type BatchReceipt = Pick<ApplyRequest, 'sender' | 'routeKey' | 'throughRowid' | 'resetCursor' | 'knownNodes'>;

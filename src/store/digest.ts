@@ -12,11 +12,12 @@
  * function) computes the very same digests in SQL.
  */
 import { createHash } from 'node:crypto';
-import type { FeedRow } from '../replica/replica.js';
-import { routePredicate, type Route } from '../sync/route.js';
-import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
+import type { FeedRow } from '../core/replica.js';
+import { routePredicate, type Route } from '../core/route.js';
+import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
 import { quoteIdentifier } from './sql.js';
-import type { Database, SqlValue } from './sqlite/driver.js';
+import type { Database } from './sqlite/driver.js';
+import type { SqlValue } from '../core/sql-value.js';
 
 /** Hex characters of the entry hash that pick its bucket (2 = 256 buckets). */
 export const BUCKET_CHARS = 2;

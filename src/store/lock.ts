@@ -3,7 +3,7 @@
  * (`<db>-sync.lock`): the operating system drops it when the process dies, even by kill -9, so a
  * crashed run never leaves a stale lock behind, and the user's database itself is never locked.
  */
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 import { databaseError, sqliteCodeOf, sqliteDriver } from './sqlite/open-database.js';
 import type { Database } from './sqlite/driver.js';
 

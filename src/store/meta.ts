@@ -1,6 +1,7 @@
 /** The node's identity and settings, kept inside its own database so a moved file keeps them. */
 import type { Database } from './sqlite/driver.js';
-import { META_TABLE, tableExists } from './schema.js';
+import { tableExists } from './schema.js';
+import { META_TABLE } from '../core/notes-table.js';
 
 export interface Meta {
   node_id?: string;

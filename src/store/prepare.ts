@@ -3,28 +3,14 @@
  * an index and a view, and never drops, deletes or rewrites anything the user's agents wrote.
  * Returns a line for each change so `init` can print exactly what it did.
  */
+import { toNodeName } from '../core/node-name.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { SyncError } from '../errors.js';
+import { SyncError } from '../core/errors.js';
 import type { Database } from './sqlite/driver.js';
 import { inTransaction } from './sqlite/transaction.js';
-import {
-  CURSORS_TABLE,
-  LOG_TABLE,
-  META_TABLE,
-  NODES_TABLE,
-  NOTES_TABLE,
-  ORIGIN_COLUMN,
-  ORIGIN_VIEW,
-  PEER_STATE_TABLE,
-  SCHEMA_VERSION,
-  TIMESTAMP_INDEX,
-  TRACKING_TABLE,
-  UNIQUE_INDEX,
-  indexExists,
-  probeNotesTable,
-  tableExists,
-} from './schema.js';
+import { indexExists, probeNotesTable, tableExists } from './schema.js';
+import { CURSORS_TABLE, LOG_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, ORIGIN_VIEW, PEER_STATE_TABLE, SCHEMA_VERSION, TIMESTAMP_INDEX, TRACKING_TABLE, UNIQUE_INDEX } from '../core/notes-table.js';
 import { readMeta, writeMeta } from './meta.js';
 
 export type DedupeMode = 'timestamp-index' | 'unique-index';
@@ -166,7 +152,7 @@ function ensureDedupeIndex(db: Database, path: string, wanted: DedupeMode, dupli
 
 /** The machine's name, made safe for a node name; users name nodes themselves with --node. */
 function defaultNodeName(): string {
-  return hostname().replace(/[^A-Za-z0-9_.-]/g, '_') || 'node';
+  return toNodeName(hostname());
 }
 
 /** True when the database has been prepared by this version (cheap: one meta read). */

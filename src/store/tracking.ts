@@ -4,10 +4,11 @@
  * so `status` can tell pending entries without connecting.
  */
 import type { Database } from './sqlite/driver.js';
-import { LOG_TABLE, NOTES_TABLE, PEER_STATE_TABLE, TRACKING_TABLE } from './schema.js';
-import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../sync/sync-note.js';
-import { sqliteNow } from '../sync/timestamps.js';
+import { LOG_TABLE, NOTES_TABLE, PEER_STATE_TABLE, TRACKING_TABLE } from '../core/notes-table.js';
+import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../core/sync-note.js';
+import { sqliteNow } from '../core/timestamps.js';
 import { inTransaction } from './sqlite/transaction.js';
+import type { Direction, LogDirection, LogOutcome, PeerState } from '../core/sync-log.js';
 
 /** sync_tracking.last_sync_timestamp is NOT NULL; this is its value until an entry has arrived. */
 export const NOTHING_RECEIVED_YET = '1970-01-01T00:00:00.000Z';
@@ -42,21 +43,6 @@ export function writeSyncNote(db: Database, note: SyncNote): void {
   db.prepare(`INSERT INTO ${NOTES_TABLE} (${columns}) VALUES (${values.map(() => '?').join(', ')})`).run(...values);
 }
 
-export type Direction = 'pull' | 'push';
-/** sync_log also records a peer that could not be reached at all, as direction 'connect'. */
-export type LogDirection = Direction | 'connect';
-export type LogStatus = 'running' | 'ok' | 'failed' | 'skipped' | 'dry-run';
-
-export interface LogOutcome {
-  status: LogStatus;
-  received: number;
-  sent: number;
-  duplicates: number;
-  batches: number;
-  errorCode?: string | undefined;
-  message?: string | undefined;
-}
-
 /** A row written when a direction starts; one left at 'running' tells `status` a run was cut off. */
 export function startLogEntry(db: Database, peer: string, direction: LogDirection): number {
   const row = db
@@ -73,12 +59,6 @@ export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): v
     `UPDATE ${LOG_TABLE} SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), status = ?, received = ?, sent = ?,
        duplicates = ?, batches = ?, error_code = ?, message = ? WHERE id = ?`,
   ).run(outcome.status, outcome.received, outcome.sent, outcome.duplicates, outcome.batches, outcome.errorCode ?? null, outcome.message ?? null, id);
-}
-
-export interface PeerState {
-  peerNodeId: string;
-  routeKey: string;
-  throughRowid: number;
 }
 
 /** What the peer had committed of this node's feed after the last push (for `status`). */

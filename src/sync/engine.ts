@@ -3,12 +3,11 @@
  * batch. The receiver owns the cursor and commits it with each batch (see store/batch-writer.ts), so
  * pull and push are the same operation with the roles swapped, and both are exactly-once.
  */
-import { SyncError, asSyncError } from '../errors.js';
-import type { LocalReplica } from '../replica/local-replica.js';
-import type { AppliedBatch, DirectReceiveRequest, FeedRequest, NodeIdentity, Replica, ReplicaInfo } from '../replica/replica.js';
-import { finishLogEntry, recordPeerState, startLogEntry, type Direction } from '../store/tracking.js';
-import { describeRoute, routeKey, type Route } from './route.js';
-import { laterOf } from './timestamps.js';
+import { SyncError, asSyncError } from '../core/errors.js';
+import type { AppliedBatch, DirectReceiveRequest, FeedRequest, LoggedReplica, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
+import { type Direction } from '../core/sync-log.js';
+import { describeRoute, routeKey, type Route } from '../core/route.js';
+import { laterOf } from '../core/timestamps.js';
 
 export interface BatchLimits {
   maxRows: number;
@@ -71,7 +70,7 @@ export interface SyncSummary {
   directions: DirectionSummary[];
 }
 
-export async function syncReplicas(local: LocalReplica, remote: Replica, options: SyncOptions): Promise<SyncSummary> {
+export async function syncReplicas(local: LoggedReplica, remote: Replica, options: SyncOptions): Promise<SyncSummary> {
   const localInfo = await local.info();
   const remoteInfo = await remote.info();
   if (localInfo.location === remoteInfo.location) {
@@ -113,8 +112,8 @@ interface Ends {
 }
 
 /** One direction, logged in the local database's sync_log whatever happens. */
-async function runDirection(local: LocalReplica, direction: Direction, ends: Ends, route: Route, options: SyncOptions): Promise<DirectionSummary> {
-  const logId = options.dryRun ? undefined : local.record('logging the sync', (db) => startLogEntry(db, options.peerName, direction));
+async function runDirection(local: LoggedReplica, direction: Direction, ends: Ends, route: Route, options: SyncOptions): Promise<DirectionSummary> {
+  const logId = options.dryRun ? undefined : local.syncLog.start(options.peerName, direction);
   const summary: DirectionSummary = {
     direction,
     from: ends.fromInfo.node,
@@ -141,10 +140,10 @@ async function runDirection(local: LocalReplica, direction: Direction, ends: End
         success: true,
         writeSyncNote: options.writeSyncNote,
       });
-      if (direction === 'push') local.record('recording the peer\'s state', (db) => recordPeerState(db, options.peerName, 'push', { peerNodeId: ends.toInfo.node.id, routeKey: routeKey(route), throughRowid: through }));
+      if (direction === 'push') local.syncLog.peerState(options.peerName, 'push', { peerNodeId: ends.toInfo.node.id, routeKey: routeKey(route), throughRowid: through });
     }
     const note = summary.rejected ? `${summary.rejected} entries refused by ${summary.to.name}'s table constraints` : undefined;
-    if (logId !== undefined) local.record('logging the sync', (db) => finishLogEntry(db, logId, { status: 'ok', ...counts(summary), message: note }));
+    if (logId !== undefined) local.syncLog.finish(logId, { status: 'ok', ...counts(summary), message: note });
     return summary;
   } catch (thrown) {
     const error = asSyncError(thrown);
@@ -153,7 +152,7 @@ async function runDirection(local: LocalReplica, direction: Direction, ends: End
         .finishReceiving({ sender: ends.fromInfo.node, trackingName: ends.trackingName, received: summary.received, newestTimestamp: summary.newestTimestamp, success: false, writeSyncNote: options.writeSyncNote })
         .catch(() => undefined); // the receiver may be the very thing that failed
     }
-    if (logId !== undefined) local.record('logging the sync', (db) => finishLogEntry(db, logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message }));
+    if (logId !== undefined) local.syncLog.finish(logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message });
     throw error;
   }
 }
@@ -183,7 +182,7 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
   };
   const receipt = { sender: ends.fromInfo.node, routeKey: key, resetCursor: summary.restarted, knownNodes: ends.fromInfo.knownNodes };
   const batches =
-    ends.to.receiveDirect?.(ends.from, { feed, receipt, dryRun: options.dryRun }, options.signal) ??
+    ends.to.receiveDirect(ends.from, { feed, receipt, dryRun: options.dryRun }, options.signal) ??
     movedBatches(ends, feed, receipt, options);
   let through = after;
   for await (const batch of batches) {

@@ -3,16 +3,17 @@
  * this node, and per configured peer its sync_tracking row, last runs, totals and what is pending.
  */
 import type { Config, PeerConfig } from '../config/schema.js';
-import { readCursor } from '../store/batch-writer.js';
-import { countFeed } from '../store/feed-reader.js';
+import { readCursor } from '../transport/local/apply.js';
+import { countFeed } from '../transport/local/feed.js';
 import { readMeta } from '../store/meta.js';
 import { isPrepared } from '../store/prepare.js';
-import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, probeNotesTable } from '../store/schema.js';
+import { probeNotesTable } from '../store/schema.js';
+import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE } from '../core/notes-table.js';
 import type { Database, SqlRow } from '../store/sqlite/driver.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
 import { readPeerState } from '../store/tracking.js';
-import { SyncError } from '../errors.js';
-import { routeKey } from './route.js';
+import { SyncError } from '../core/errors.js';
+import { routeKey } from '../core/route.js';
 
 export interface NodeStatus {
   db: string;

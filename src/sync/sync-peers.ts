@@ -3,12 +3,11 @@
  * is recorded in sync_log and the next peer still runs; the caller turns the outcomes into an exit code.
  */
 import { hostname } from 'node:os';
-import { asSyncError, type SyncError } from '../errors.js';
+import { asSyncError, type SyncError } from '../core/errors.js';
 import type { NodeConfig, PeerConfig } from '../config/schema.js';
-import { LocalReplica } from '../replica/local-replica.js';
-import { openPeer } from '../replica/open-peer.js';
+import { LocalReplica } from '../transport/local/local-replica.js';
+import { openPeer } from '../transport/open-peer.js';
 import { acquireSyncLock } from '../store/lock.js';
-import { finishLogEntry, startLogEntry } from '../store/tracking.js';
 import { syncReplicas, type BatchLimits, type ProgressEvent, type SyncSummary } from './engine.js';
 
 export interface SyncPeersRequest {
@@ -63,10 +62,8 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
   } catch (thrown) {
     const error = asSyncError(thrown);
     if (!request.dryRun) {
-      local.record('logging the sync', (db) => {
-        const id = startLogEntry(db, peer.name, 'connect');
-        finishLogEntry(db, id, { status: error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed', received: 0, sent: 0, duplicates: 0, batches: 0, errorCode: error.code, message: error.message });
-      });
+      const id = local.syncLog.start(peer.name, 'connect');
+      local.syncLog.finish(id, { status: error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed', received: 0, sent: 0, duplicates: 0, batches: 0, errorCode: error.code, message: error.message });
     }
     return { peer, transport, summary: undefined, error };
   }

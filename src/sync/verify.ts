@@ -5,12 +5,8 @@
  * hashes, and `--repair` sends just the missing entries, each way, through the normal apply (dedupe
  * included) without moving any cursor. Nothing is ever deleted.
  */
-import { SyncError } from '../errors.js';
-import type { LocalReplica } from '../replica/local-replica.js';
-import type { DigestResult, NodeIdentity, Replica, ReplicaInfo, Verifiable } from '../replica/replica.js';
-import { routeKey, type Route } from './route.js';
-
-export type VerifiableReplica = Replica & Verifiable;
+import type { DigestResult, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
+import { routeKey, type Route } from '../core/route.js';
 
 export interface VerifyOptions {
   /** Entries this node sends (this node -> peer) and receives (peer -> this node). */
@@ -42,18 +38,13 @@ export interface VerifyReport {
   equalAfterRepair: boolean | undefined;
 }
 
-export function isVerifiable(replica: Replica): replica is VerifiableReplica {
-  return typeof (replica as Partial<Verifiable>).digest === 'function' && typeof (replica as Partial<Verifiable>).rowsByHash === 'function';
-}
-
 const bytesOf = (value: DigestResult) => JSON.stringify(value).length;
 
-export async function verifyReplicas(local: LocalReplica, remote: Replica, options: VerifyOptions): Promise<VerifyReport> {
-  if (!isVerifiable(remote)) throw new SyncError('USAGE', 'this peer\'s transport cannot compute digests; verify works with local, ssh agent and ssh sqlite3 peers');
+export async function verifyReplicas(local: Replica, remote: Replica, options: VerifyOptions): Promise<VerifyReport> {
   const [localInfo, remoteInfo] = [await local.info(), await remote.info()];
   const report: VerifyReport = { local: localInfo.node, remote: remoteInfo.node, bucketsCompared: 0, bucketsDiffering: 0, bytesExchanged: 0, directions: [], equalAfterRepair: undefined };
-  const push = { from: local as VerifiableReplica, fromInfo: localInfo, to: remote, toInfo: remoteInfo, route: options.push, direction: 'push' as const };
-  const pull = { from: remote, fromInfo: remoteInfo, to: local as VerifiableReplica, toInfo: localInfo, route: options.pull, direction: 'pull' as const };
+  const push = { from: local, fromInfo: localInfo, to: remote, toInfo: remoteInfo, route: options.push, direction: 'push' as const };
+  const pull = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, route: options.pull, direction: 'pull' as const };
   // With one route both ways (the common case), one exchange of digests answers both directions.
   const differences = routeKey(options.push) === routeKey(options.pull) ? await compareBoth(push, pull, report) : [await compare(push, report), await compare(pull, report)];
   for (const [index, side] of [push, pull].entries()) {
@@ -70,9 +61,9 @@ export async function verifyReplicas(local: LocalReplica, remote: Replica, optio
 }
 
 interface Side {
-  from: VerifiableReplica;
+  from: Replica;
   fromInfo: ReplicaInfo;
-  to: VerifiableReplica;
+  to: Replica;
   toInfo: ReplicaInfo;
   route: Route;
   direction: 'push' | 'pull';

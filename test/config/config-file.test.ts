@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFile
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { addPeer, defaultConfigPath, emptyConfig, loadConfig, saveConfig, withNode, type Config } from '../../src/config/config-file.js';
-import { SyncError } from '../../src/errors.js';
+import { SyncError } from '../../src/core/errors.js';
 import { tempDir } from '../support/temp.js';
 
 function expectError(fn: () => unknown, code: string, message: string | RegExp): void {

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describeLocation, expandHome, formatPeerUrl, parsePeerUrl, type PeerLocation } from '../../src/config/peer-url.js';
-import { SyncError } from '../../src/errors.js';
+import { describeLocation, expandHome, formatPeerUrl, parsePeerUrl, type PeerLocation } from '../../src/core/peer-url.js';
+import { SyncError } from '../../src/core/errors.js';
 
 const ssh = (host: string, path: string, extra: Partial<Extract<PeerLocation, { kind: 'ssh' }>> = {}): PeerLocation => ({
   kind: 'ssh',

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { addPeer, emptyConfig, findPeer, loadConfig, removePeer, withNode } from '../../src/config/config-file.js';
 import { formatKeyPath } from '../../src/config/schema.js';
-import { SyncError } from '../../src/errors.js';
+import { SyncError } from '../../src/core/errors.js';
 import { tempDir } from '../support/temp.js';
 
 function expectError(fn: () => unknown, code: string, message: string): void {

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { PROTOCOL_VERSION } from '../../src/protocol/protocol.js';
-import { shellQuote } from '../../src/transport/ssh-command.js';
+import { shellQuote } from '../../src/transport/ssh/ssh-command.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, withDb } from '../support/notes-db.js';
 import type { SshServer } from '../support/sshd.js';

@@ -12,7 +12,8 @@ import type { Writer } from '../../src/protocol/writer.js';
 import * as m from '../../src/protocol/messages.js';
 import { MessageType, PROTOCOL_VERSION, type Frame } from '../../src/protocol/protocol.js';
 import { serveAgent, type ServeOptions } from '../../src/protocol/server.js';
-import { EVERYTHING } from '../../src/sync/route.js';
+import { EVERYTHING } from '../../src/core/route.js';
+import { LocalReplica } from '../../src/transport/local/local-replica.js';
 import { createNotesDb, insertNotes, openReplica } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 
@@ -26,7 +27,7 @@ interface Session {
 function startSession(options: Partial<ServeOptions> & { db: string | undefined }): Session {
   const input = new PassThrough();
   const output = new PassThrough();
-  const done = serveAgent({ input, output, allowDb: undefined, readOnly: false, name: undefined, nodeSettings: () => ({}), ...options });
+  const done = serveAgent({ input, output, allowDb: undefined, readOnly: false, name: undefined, nodeSettings: () => ({}), openReplica: (path, served) => LocalReplica.open(path, served), ...options });
   const frames = new FrameStream(output, { preamble: true });
   return {
     send: (type, write) => input.write(m.frameOf(type, write)),

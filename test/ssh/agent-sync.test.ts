@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { shellQuote } from '../../src/transport/ssh-command.js';
+import { shellQuote } from '../../src/transport/ssh/ssh-command.js';
 import { runCli } from '../support/cli.js';
 import { requireNode24OrSkip } from '../support/node24.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, withDb } from '../support/notes-db.js';

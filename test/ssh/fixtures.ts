@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, type TestContext } from 'node:test';
-import { formatPeerUrl } from '../../src/config/peer-url.js';
-import { shellQuote } from '../../src/transport/ssh-command.js';
+import { formatPeerUrl } from '../../src/core/peer-url.js';
+import { shellQuote } from '../../src/transport/ssh/ssh-command.js';
 import { CLI_PATH, type CliResult } from '../support/cli.js';
 import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
 

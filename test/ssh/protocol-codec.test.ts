@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { deflateRawSync } from 'node:zlib';
-import { SyncError } from '../../src/errors.js';
+import { SyncError } from '../../src/core/errors.js';
 import { Reader } from '../../src/protocol/reader.js';
 import { Writer } from '../../src/protocol/writer.js';
 import { FrameStream, writeFrame } from '../../src/protocol/channel.js';
@@ -16,8 +16,8 @@ import { COMPRESSED_FLAG } from '../../src/protocol/compression.js';
 import { FrameDecoder, PreambleScanner } from '../../src/protocol/framing.js';
 import * as m from '../../src/protocol/messages.js';
 import { MAX_FRAME_BYTES, MAX_JUNK_BYTES, MessageType, preambleLine, type Frame } from '../../src/protocol/protocol.js';
-import type { ApplyRequest, FeedBatch, FeedRow } from '../../src/replica/replica.js';
-import type { SqlValue } from '../../src/store/sqlite/driver.js';
+import type { ApplyRequest, FeedBatch, FeedRow } from '../../src/core/replica.js';
+import type { SqlValue } from '../../src/core/sql-value.js';
 
 const anyUtf16 = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)) });
 const sqlValue: fc.Arbitrary<SqlValue> = fc.oneof(

@@ -9,13 +9,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { formatPeerUrl, parsePeerUrl } from '../../src/config/peer-url.js';
+import { formatPeerUrl, parsePeerUrl } from '../../src/core/peer-url.js';
 import { syncReplicas } from '../../src/sync/engine.js';
-import { EVERYTHING, routeKey, type Route } from '../../src/sync/route.js';
+import { EVERYTHING, routeKey, type Route } from '../../src/core/route.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, openReplica, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 import { TEST_SQLITE3, connect, sshdFor } from './sqlite-cli-support.js';
-import { SqliteCliReplica } from '../../src/replica/sqlite-cli-replica.js';
+import { SqliteCliReplica } from '../../src/transport/sqlite-cli/sqlite-cli-replica.js';
 
 const marker = (dir: string) => join(dir, 'pwned');
 /** Every trick at once, each aimed at creating `marker`. */

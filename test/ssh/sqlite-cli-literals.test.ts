@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { hexWordLiteral, inlineParams, integerLiteral, textLiteral } from '../../src/transport/sqlite-cli/sql-literals.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
-import { routePredicate, type Route } from '../../src/sync/route.js';
+import { routePredicate, type Route } from '../../src/core/route.js';
 
 const withMemoryDb = <T>(work: (db: ReturnType<typeof openDatabase>) => T): T => {
   const db = openDatabase(':memory:', { create: true });

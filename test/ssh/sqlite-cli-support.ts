@@ -7,9 +7,9 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { formatPeerUrl, parsePeerUrl } from '../../src/config/peer-url.js';
-import { SqliteCliReplica, type SqliteCliConnectOptions } from '../../src/replica/sqlite-cli-replica.js';
-import type { SshLocation } from '../../src/transport/ssh-command.js';
+import { formatPeerUrl, parsePeerUrl } from '../../src/core/peer-url.js';
+import { SqliteCliReplica, type SqliteCliConnectOptions } from '../../src/transport/sqlite-cli/sqlite-cli-replica.js';
+import type { SshLocation } from '../../src/transport/ssh/ssh-command.js';
 import type { SshServer } from '../support/sshd.js';
 
 /** Another sqlite3 CLI to test against (e.g. a newer build, like Termux's); unset: the PATH's. */

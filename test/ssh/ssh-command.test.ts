@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { exitCodeOf } from '../../src/errors.js';
-import { parsePeerUrl } from '../../src/config/peer-url.js';
-import { connectTimeoutSeconds, remoteServeCommand, shellQuote, sshArgv, sshFailure, type SshLocation } from '../../src/transport/ssh-command.js';
+import { exitCodeOf } from '../../src/core/errors.js';
+import { parsePeerUrl } from '../../src/core/peer-url.js';
+import { connectTimeoutSeconds, remoteServeCommand, shellQuote, sshArgv, sshFailure, type SshLocation } from '../../src/transport/ssh/ssh-command.js';
 
 function ssh(url: string): SshLocation {
   const location = parsePeerUrl(url);

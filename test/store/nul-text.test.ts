@@ -9,10 +9,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isSyncError } from '../../src/errors.js';
-import type { Database, SqlRow, SqlValue } from '../../src/store/sqlite/driver.js';
+import { isSyncError } from '../../src/core/errors.js';
+import type { Database, SqlRow } from '../../src/store/sqlite/driver.js';
+import type { SqlValue } from '../../src/core/sql-value.js';
 import { DRIVER_ENV, openDatabase } from '../../src/store/sqlite/open-database.js';
-import { EVERYTHING } from '../../src/sync/route.js';
+import { EVERYTHING } from '../../src/core/route.js';
 import { verifyReplicas } from '../../src/sync/verify.js';
 import { createNotesDb, insertNotes, openReplica, withDb, type Note } from '../support/notes-db.js';
 import { direction, syncPair } from '../support/sync-pair.js';

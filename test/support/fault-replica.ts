@@ -4,14 +4,18 @@ import type {
   ApplyRequest,
   ApplyResult,
   AttachableSource,
+  DigestRequest,
+  DigestResult,
   DirectReceiveRequest,
+  FeedRow,
   FeedBatch,
   FeedRequest,
   ReceiveReport,
   Replica,
   ReplicaInfo,
-} from '../../src/replica/replica.js';
-import type { SqlValue } from '../../src/store/sqlite/driver.js';
+} from '../../src/core/replica.js';
+import type { SqlValue } from '../../src/core/sql-value.js';
+import type { Route } from '../../src/core/route.js';
 
 export interface Faults {
   /** Fail inside the transaction of this apply call (1-based): some rows are written, then rolled back. */
@@ -37,7 +41,7 @@ export class FaultReplica implements Replica {
     return this.inner.readFeed(request, signal);
   }
   attachable(): AttachableSource | undefined {
-    return this.inner.attachable?.();
+    return this.inner.attachable();
   }
   /**
    * The in-SQLite path (both files local) with the faults between batches. A fault inside a batch
@@ -45,7 +49,7 @@ export class FaultReplica implements Replica {
    */
   receiveDirect(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined {
     if (this.faults.failInsideApply !== undefined) return undefined;
-    const direct = this.inner.receiveDirect?.(sender, request, signal);
+    const direct = this.inner.receiveDirect(sender, request, signal);
     return direct && this.countingFaults(direct);
   }
   private async *countingFaults(batches: AsyncIterable<AppliedBatch>): AsyncIterable<AppliedBatch> {
@@ -75,6 +79,12 @@ export class FaultReplica implements Replica {
       return this.inner.apply({ ...request, rows: [...request.rows, poisoned] });
     }
     return this.inner.apply(request);
+  }
+  digest(request: DigestRequest): Promise<DigestResult> {
+    return this.inner.digest(request);
+  }
+  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
+    return this.inner.rowsByHash(route, columns, hashes);
   }
   finishReceiving(report: ReceiveReport): Promise<void> {
     return this.inner.finishReceiving(report);

@@ -1,7 +1,8 @@
 /** Builds real SQLite files shaped like the users' databases (the four variants in the README). */
 import { join } from 'node:path';
-import { LocalReplica, type LocalReplicaOptions } from '../../src/replica/local-replica.js';
-import type { Database, SqlRow, SqlValue } from '../../src/store/sqlite/driver.js';
+import { LocalReplica, type LocalReplicaOptions } from '../../src/transport/local/local-replica.js';
+import type { Database, SqlRow } from '../../src/store/sqlite/driver.js';
+import type { SqlValue } from '../../src/core/sql-value.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
 
 export type Variant = 'a' | 'b' | 'c' | 'd';

@@ -1,6 +1,6 @@
 /** Runs one real sync between two database files, as the CLI would, and closes everything. */
 import { syncReplicas, type SyncOptions, type SyncSummary } from '../../src/sync/engine.js';
-import { EVERYTHING } from '../../src/sync/route.js';
+import { EVERYTHING } from '../../src/core/route.js';
 import { openReplica } from './notes-db.js';
 import { basename } from 'node:path';
 

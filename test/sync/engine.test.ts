@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { isSyncError } from '../../src/errors.js';
+import { isSyncError } from '../../src/core/errors.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, withDb } from '../support/notes-db.js';
 import { direction, syncPair } from '../support/sync-pair.js';
 import { tempDir } from '../support/temp.js';

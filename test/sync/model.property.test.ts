@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { LocalReplica } from '../../src/replica/local-replica.js';
+import type { LocalReplica } from '../../src/transport/local/local-replica.js';
 import type { SqlRow } from '../../src/store/sqlite/driver.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
 import { syncReplicas } from '../../src/sync/engine.js';
-import { EVERYTHING, type Route } from '../../src/sync/route.js';
+import { EVERYTHING, type Route } from '../../src/core/route.js';
 import { FaultReplica, type Faults } from '../support/fault-replica.js';
 import { allRows, createNotesDb, identityKey, insertNotes, openReplica, type Note, type Variant } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
-import { EVERYTHING, describeRoute, routeKey, routePredicate, type Route } from '../../src/sync/route.js';
+import { EVERYTHING, describeRoute, routeKey, routePredicate, type Route } from '../../src/core/route.js';
 
 function passes(route: Route, context: string | null, source: string | null): boolean {
   const db = openDatabase(':memory:', { create: true });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { laterOf, normalizeTimestamp, parseTimestamp, sqliteNow } from '../../src/sync/timestamps.js';
+import { laterOf, normalizeTimestamp, parseTimestamp, sqliteNow } from '../../src/core/timestamps.js';
 
 test('every shape the agents write is read to the same instant', () => {
   const instant = '2025-11-30T22:00:00.000Z';

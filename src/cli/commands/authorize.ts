@@ -7,9 +7,9 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { expandHome } from '../../config/peer-url.js';
-import { SyncError } from '../../errors.js';
-import { shellQuote } from '../../transport/ssh-command.js';
+import { expandHome } from '../../core/peer-url.js';
+import { SyncError } from '../../core/errors.js';
+import { shellQuote } from '../../transport/ssh/ssh-command.js';
 import type { GlobalOptions } from '../context.js';
 
 interface AuthorizeOptions extends GlobalOptions {

@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import type { Config } from '../../config/schema.js';
-import { ExitCode, SyncError, asSyncError, type ExitCodeValue } from '../../errors.js';
+import { ExitCode, SyncError, asSyncError, type ExitCodeValue } from '../../core/errors.js';
 import { defaultPolicy } from '../../schedule/backoff.js';
 import { runDaemonLoop, type RunResult, type Tick } from '../../schedule/daemon-loop.js';
 import { describeDelay, formatDuration, parseDuration } from '../../schedule/duration.js';

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { findPeer, loadConfig } from '../../config/config-file.js';
 import { emptyConfig, type Config, type PeerConfig } from '../../config/schema.js';
-import type { ExitCodeValue } from '../../errors.js';
+import type { ExitCodeValue } from '../../core/errors.js';
 import { failFrom, formatCheck, ok, reportExitCode, skip, summaryLine, type CheckResult } from '../../doctor/check.js';
 import { checkLocalDatabase, checkLocalPeer } from '../../doctor/database-checks.js';
 import { checkSchedule } from '../../doctor/schedule-check.js';

@@ -1,9 +1,10 @@
 /** `resonance-sync init`: prepare a database for sync and record it as this node in the config. */
+import { NODE_NAME_RULE, isNodeName } from '../../core/node-name.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { saveConfig, withNode } from '../../config/config-file.js';
-import { SyncError } from '../../errors.js';
+import { SyncError } from '../../core/errors.js';
 import { acquireSyncLock } from '../../store/lock.js';
 import { prepareDatabase, type DedupeMode } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
@@ -40,8 +41,8 @@ function runInit(options: InitOptions): void {
   if (options.dedupe && options.dedupe !== 'timestamp-index' && options.dedupe !== 'unique-index') {
     throw new SyncError('USAGE', `--dedupe must be timestamp-index or unique-index, not ${options.dedupe}`);
   }
-  if (options.node !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.node)) {
-    throw new SyncError('USAGE', `--node must be letters, digits, _ . - (starting with a letter or digit), not ${JSON.stringify(options.node)}`);
+  if (options.node !== undefined && !isNodeName(options.node)) {
+    throw new SyncError('USAGE', `--node ${NODE_NAME_RULE}, not ${JSON.stringify(options.node)}`);
   }
   const creating = !existsSync(dbPath);
   if (creating && !options.create) {

@@ -5,9 +5,10 @@
  * or locks the database, so it can run while a sync is going on.
  */
 import type { Command } from 'commander';
-import { SyncError } from '../../errors.js';
-import { LOG_TABLE, tableExists } from '../../store/schema.js';
-import type { SqlValue } from '../../store/sqlite/driver.js';
+import { SyncError } from '../../core/errors.js';
+import { tableExists } from '../../store/schema.js';
+import { LOG_TABLE } from '../../core/notes-table.js';
+import type { SqlValue } from '../../core/sql-value.js';
 import { openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 

@@ -1,9 +1,9 @@
 /** `resonance-sync peer add|list|remove`: the named peers in the config file. */
 import type { Command } from 'commander';
 import { addPeer, removePeer, saveConfig } from '../../config/config-file.js';
-import { formatPeerUrl } from '../../config/peer-url.js';
-import { describeRoute } from '../../sync/route.js';
-import { SyncError } from '../../errors.js';
+import { formatPeerUrl } from '../../core/peer-url.js';
+import { describeRoute } from '../../core/route.js';
+import { SyncError } from '../../core/errors.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
 interface PeerAddOptions extends GlobalOptions {

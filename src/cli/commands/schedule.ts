@@ -10,7 +10,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/config-file.js';
-import { expandHome } from '../../config/peer-url.js';
+import { expandHome } from '../../core/peer-url.js';
 import { buildEntryLine, withEntry, withoutEntry } from '../../schedule/cron-entry.js';
 import { readCrontab, writeCrontab } from '../../schedule/crontab-program.js';
 import { cronScheduleFor } from '../../schedule/duration.js';

@@ -6,9 +6,11 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { expandHome } from '../../config/peer-url.js';
-import { SyncError, type ExitCodeValue } from '../../errors.js';
+import { expandHome } from '../../core/peer-url.js';
+import { SyncError, type ExitCodeValue } from '../../core/errors.js';
+import { NODE_NAME_RULE, isNodeName } from '../../core/node-name.js';
 import { serveAgent } from '../../protocol/server.js';
+import { LocalReplica } from '../../transport/local/local-replica.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
 interface ServeOptions extends GlobalOptions {
@@ -36,8 +38,8 @@ export function registerServe(program: Command, setExitCode: (code: ExitCodeValu
 async function runServe(options: ServeOptions): Promise<ExitCodeValue> {
   if (!options.stdio) throw new SyncError('USAGE', 'serve only speaks the agent protocol on stdin/stdout: pass --stdio');
   if (options.db === undefined && options.allowDb === undefined) throw new SyncError('USAGE', 'serve needs --db PATH (or --allow-db PATH)');
-  if (options.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.name)) {
-    throw new SyncError('USAGE', `--name must be letters, digits, _ . - (starting with a letter or digit), not ${JSON.stringify(options.name)}`);
+  if (options.name !== undefined && !isNodeName(options.name)) {
+    throw new SyncError('USAGE', `--name ${NODE_NAME_RULE}, not ${JSON.stringify(options.name)}`);
   }
   const context = new CliContext(options);
   const exitCode = await serveAgent({
@@ -47,6 +49,7 @@ async function runServe(options: ServeOptions): Promise<ExitCodeValue> {
     allowDb: options.allowDb,
     readOnly: options.readOnly ?? false,
     name: options.name,
+    openReplica: (path, served) => LocalReplica.open(path, served),
     // Read lazily, inside the session: a broken config then reaches the client as a typed error.
     nodeSettings: (path) => {
       const node = context.config().node;

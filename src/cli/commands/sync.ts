@@ -1,11 +1,11 @@
 /** `resonance-sync sync [PEER]`: pull then push with one peer, or with every configured peer. */
 import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
-import { parsePeerUrl } from '../../config/peer-url.js';
+import { parsePeerUrl } from '../../core/peer-url.js';
 import { findPeer } from '../../config/config-file.js';
 import type { Config, PeerConfig } from '../../config/schema.js';
-import { ExitCode, SyncError, type ExitCodeValue } from '../../errors.js';
-import { EVERYTHING } from '../../sync/route.js';
+import { ExitCode, SyncError, type ExitCodeValue } from '../../core/errors.js';
+import { EVERYTHING } from '../../core/route.js';
 import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { summaryJson, summaryLines } from '../format-summary.js';

@@ -1,13 +1,13 @@
 /** `resonance-sync verify [PEER] [--repair]`: compare what two databases hold, like diff(1). */
 import type { Command } from 'commander';
 import { findPeer } from '../../config/config-file.js';
-import { parsePeerUrl } from '../../config/peer-url.js';
+import { parsePeerUrl } from '../../core/peer-url.js';
 import type { PeerConfig } from '../../config/schema.js';
-import { ExitCode, type ExitCodeValue } from '../../errors.js';
-import { LocalReplica } from '../../replica/local-replica.js';
-import { openPeer } from '../../replica/open-peer.js';
+import { ExitCode, type ExitCodeValue } from '../../core/errors.js';
+import { LocalReplica } from '../../transport/local/local-replica.js';
+import { openPeer } from '../../transport/open-peer.js';
 import { acquireSyncLock } from '../../store/lock.js';
-import { EVERYTHING } from '../../sync/route.js';
+import { EVERYTHING } from '../../core/route.js';
 import { verifyReplicas } from '../../sync/verify.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 

@@ -1,7 +1,8 @@
 /** The better-sqlite3 binding: the default on desktops (Node 20 and later, built from source). */
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Database, Driver, OpenOptions, PrepareOptions, SqlRow, SqlValue, Statement } from './driver.js';
+import type { Database, Driver, OpenOptions, PrepareOptions, SqlRow, Statement } from './driver.js';
+import type { SqlValue } from '../../core/sql-value.js';
 
 const require = createRequire(import.meta.url);
 

@@ -4,12 +4,8 @@
  * Termux phone can run). Everything above this file speaks only these types.
  */
 
-/**
- * A value exactly as SQLite stores it. Integers are `bigint` when a statement asks for exact integers.
- * TEXT comes back whole, U+0000 included, whichever binding reads it (node:sqlite needs help: see
- * node-sqlite-driver.ts).
- */
-export type SqlValue = null | number | bigint | string | Uint8Array;
+import type { SqlValue } from '../../core/sql-value.js';
+
 export type SqlRow = Record<string, SqlValue>;
 
 export interface RunResult {

@@ -10,8 +10,9 @@
  * in one extra column that is NULL for every other row. See exactReadSql().
  */
 import { createRequire } from 'node:module';
-import { SyncError } from '../../errors.js';
-import type { Database, Driver, OpenOptions, PrepareOptions, SqlRow, SqlValue, Statement } from './driver.js';
+import { SyncError } from '../../core/errors.js';
+import type { Database, Driver, OpenOptions, PrepareOptions, SqlRow, Statement } from './driver.js';
+import type { SqlValue } from '../../core/sql-value.js';
 
 const require = createRequire(import.meta.url);
 

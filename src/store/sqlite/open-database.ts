@@ -1,6 +1,6 @@
 /** Picks a SQLite binding and opens database files with the checks and pragmas every caller needs. */
 import { existsSync, statSync } from 'node:fs';
-import { SyncError } from '../../errors.js';
+import { SyncError } from '../../core/errors.js';
 import { loadBetterSqlite3Driver } from './better-sqlite3-driver.js';
 import type { Database, Driver, DriverName } from './driver.js';
 import { loadNodeSqliteDriver } from './node-sqlite-driver.js';

@@ -8,8 +8,9 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FeedRow } from '../../replica/replica.js';
-import type { Database, SqlValue } from '../../store/sqlite/driver.js';
+import type { FeedRow } from '../../core/replica.js';
+import type { Database } from '../../store/sqlite/driver.js';
+import type { SqlValue } from '../../core/sql-value.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 
 /** Column names inside delta files: ours, by position, so no remote name needs quoting there. */

@@ -4,8 +4,8 @@
  * errors, which `-bail` turns into the end of the session. Each message names the host and says what
  * to do; stderr noise from shell rc files is passed over.
  */
-import { SyncError } from '../../errors.js';
-import { destinationOf, sshFailure, telltaleLine, type SshLocation, type SshOutcome } from '../ssh-command.js';
+import { SyncError } from '../../core/errors.js';
+import { destinationOf, sshFailure, telltaleLine, type SshLocation, type SshOutcome } from '../ssh/ssh-command.js';
 import { FAILURE_PREFIX, type ScriptFailure } from './remote-script.js';
 
 export interface SessionContext {

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { prepareDatabase } from '../../store/prepare.js';
-import { META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../store/schema.js';
+import { META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../core/notes-table.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import type { RemoteInfo, RemoteProbe } from './remote-schema.js';
 import { identifier, textLiteral } from './sql-literals.js';

@@ -4,18 +4,9 @@
  * same checks and messages), and then its identity, known nodes, cursors and feed end. A query may
  * only name tables that exist (an error ends the session), hence probe first, then info.
  */
-import { SyncError } from '../../errors.js';
-import {
-  CURSORS_TABLE,
-  META_TABLE,
-  NODES_TABLE,
-  NOTES_TABLE,
-  shapeFromTableInfo,
-  ORIGIN_VIEW,
-  SCHEMA_VERSION,
-  type NotesTableShape,
-} from '../../store/schema.js';
-import type { NodeIdentity } from '../../replica/replica.js';
+import { SyncError } from '../../core/errors.js';
+import { CURSORS_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, shapeFromTableInfo, ORIGIN_VIEW, SCHEMA_VERSION, type NotesTableShape } from '../../core/notes-table.js';
+import type { NodeIdentity } from '../../core/replica.js';
 import { textLiteral } from './sql-literals.js';
 
 export interface ProbeRow {

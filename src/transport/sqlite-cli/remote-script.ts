@@ -13,8 +13,8 @@
  * that is not ours, the database path, is single-quoted; the sqlite3 command (peer remote_command)
  * is the user's own trusted text, like the agent mode's remote_command.
  */
-import { SyncError } from '../../errors.js';
-import { remoteServeCommand, shellQuote, sshArgv, type SshLocation } from '../ssh-command.js';
+import { SyncError } from '../../core/errors.js';
+import { remoteServeCommand, shellQuote, sshArgv, type SshLocation } from '../ssh/ssh-command.js';
 
 /** First word of the HELLO line the script prints before starting sqlite3. */
 export const HELLO_WORD = 'RESONANCE-SYNC-SQLITE3';

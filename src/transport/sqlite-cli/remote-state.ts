@@ -5,9 +5,9 @@
  * resonance-sync. Info and cursors are kept from the connect round trips, so the engine's first
  * info() and cursor() calls cost nothing; cursors are forgotten as soon as this side writes.
  */
-import { SyncError } from '../../errors.js';
-import type { NodeIdentity } from '../../replica/replica.js';
-import type { NotesTableShape } from '../../store/schema.js';
+import { SyncError } from '../../core/errors.js';
+import type { NodeIdentity } from '../../core/replica.js';
+import type { NotesTableShape } from '../../core/notes-table.js';
 import type { ScratchDir } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { preparePlan } from './prepare-plan.js';
@@ -25,7 +25,7 @@ import {
   type RemoteProbe,
 } from './remote-schema.js';
 import type { CliSession } from './session.js';
-import type { SshLocation } from '../ssh-command.js';
+import type { SshLocation } from '../ssh/ssh-command.js';
 
 export interface DownloadLimits {
   maxRows: number;

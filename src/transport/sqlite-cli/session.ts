@@ -10,9 +10,9 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { once } from 'node:events';
-import { SyncError } from '../../errors.js';
-import { connectTimeoutSeconds, destinationOf, type SshLocation, type SshOutcome } from '../ssh-command.js';
-import { SshProcess } from '../ssh-process.js';
+import { SyncError } from '../../core/errors.js';
+import { connectTimeoutSeconds, destinationOf, type SshLocation, type SshOutcome } from '../ssh/ssh-command.js';
+import { SshProcess } from '../ssh/ssh-process.js';
 import { sessionFailure } from './failures.js';
 import { HELLO_WORD, REPLY_SCRIPT, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
 import { StreamEnded, StreamReader } from './stream-reader.js';

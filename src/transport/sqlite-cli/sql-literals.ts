@@ -4,7 +4,7 @@
  * becomes a hex blob cast to TEXT: the SQL text then holds only [0-9A-F], so no quote, comment or
  * dot-command can ever be smuggled in, and the bytes arrive exactly (UTF-8, as SQLite stores text).
  */
-import { SyncError } from '../../errors.js';
+import { SyncError } from '../../core/errors.js';
 
 /** `CAST(X'…' AS TEXT)`: the exact UTF-8 bytes of `value` as a TEXT value. */
 export function textLiteral(value: string): string {

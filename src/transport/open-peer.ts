@@ -1,15 +1,16 @@
 /** Opens the Replica a configured peer's URL names, with the lock that keeps two syncs apart. */
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { SyncError } from '../errors.js';
-import { PEER_NAME, type PeerConfig } from '../config/schema.js';
-import type { SshLocation } from '../transport/ssh-command.js';
-import { AgentReplica } from './agent-replica.js';
+import { SyncError } from '../core/errors.js';
+import type { PeerConfig } from '../config/schema.js';
+import { isNodeName, toNodeName } from '../core/node-name.js';
+import type { SshLocation } from './ssh/ssh-command.js';
+import { AgentReplica } from './agent/agent-replica.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
-import type { NaiveTimestamps } from '../sync/timestamps.js';
-import { LocalReplica } from './local-replica.js';
-import { SQLITE_CLI_TRANSPORT, SqliteCliReplica } from './sqlite-cli-replica.js';
-import type { Replica } from './replica.js';
+import type { NaiveTimestamps } from '../core/timestamps.js';
+import { LocalReplica } from './local/local-replica.js';
+import { SQLITE_CLI_TRANSPORT, SqliteCliReplica } from './sqlite-cli/sqlite-cli-replica.js';
+import type { Replica } from '../core/replica.js';
 
 export interface OpenedPeer {
   replica: Replica;
@@ -57,7 +58,7 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
 }
 
 async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<OpenedPeer> {
-  const nodeName = PEER_NAME.test(peer.name) ? peer.name : basename(location.path, extname(location.path)).replace(/[^A-Za-z0-9_.-]/g, '_');
+  const nodeName = isNodeName(peer.name) ? peer.name : toNodeName(basename(location.path, extname(location.path)));
   const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal };
   const agentless = async (sqlite3Command: string | undefined): Promise<OpenedPeer> => {
     // In mode "sqlite3", remote_command names the remote sqlite3 (default: sqlite3 on its PATH).

@@ -1,20 +1,22 @@
 /** A Replica backed by a database file on this machine: the node's own database, or a local peer. */
 import { realpathSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { SyncError } from '../errors.js';
-import { BatchWriter, readCursor } from '../store/batch-writer.js';
-import { FeedReader, maxRowid } from '../store/feed-reader.js';
-import { readMeta } from '../store/meta.js';
-import { isPrepared, prepareDatabase, type DedupeMode } from '../store/prepare.js';
-import { NODES_TABLE, probeNotesTable, type NotesTableShape } from '../store/schema.js';
-import type { Database } from '../store/sqlite/driver.js';
-import { databaseError, openDatabase } from '../store/sqlite/open-database.js';
-import { inTransaction } from '../store/sqlite/transaction.js';
-import { recordTracking, writeSyncNote } from '../store/tracking.js';
-import type { NaiveTimestamps } from '../sync/timestamps.js';
-import { bucketDigests, entryHashes, rowsByHash } from '../store/digest.js';
-import type { Route } from '../sync/route.js';
-import { attachedTransfer } from '../store/attached-transfer.js';
+import { SyncError } from '../../core/errors.js';
+import { BatchWriter, readCursor } from './apply.js';
+import { FeedReader, maxRowid } from './feed.js';
+import { readMeta } from '../../store/meta.js';
+import { isPrepared, prepareDatabase, type DedupeMode } from '../../store/prepare.js';
+import { probeNotesTable } from '../../store/schema.js';
+import { NODES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
+import type { Database } from '../../store/sqlite/driver.js';
+import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
+import { inTransaction } from '../../store/sqlite/transaction.js';
+import { finishLogEntry, recordPeerState, recordTracking, startLogEntry, writeSyncNote } from '../../store/tracking.js';
+import type { SyncLog } from '../../core/sync-log.js';
+import type { NaiveTimestamps } from '../../core/timestamps.js';
+import { bucketDigests, entryHashes, rowsByHash } from '../../store/digest.js';
+import type { Route } from '../../core/route.js';
+import { attachedTransfer } from './apply-attached.js';
 import type {
   AppliedBatch,
   ApplyRequest,
@@ -27,11 +29,11 @@ import type {
   FeedRequest,
   FeedRow,
   NodeIdentity,
+  LoggedReplica,
   ReceiveReport,
   Replica,
   ReplicaInfo,
-  Verifiable,
-} from './replica.js';
+} from '../../core/replica.js';
 
 export interface LocalReplicaOptions {
   /** Prepare the database on first contact, naming the node this if it has no name yet. */
@@ -40,7 +42,7 @@ export interface LocalReplicaOptions {
   busyTimeoutMs?: number;
 }
 
-export class LocalReplica implements Replica, Verifiable {
+export class LocalReplica implements LoggedReplica {
   readonly path: string;
   readonly db: Database;
   readonly node: NodeIdentity;
@@ -166,10 +168,12 @@ export class LocalReplica implements Replica, Verifiable {
     this.db.close();
   }
 
-  /** Bookkeeping on this database (sync_log, peer state), with the same typed errors as everything else. */
-  record<T>(action: string, work: (db: Database) => T): T {
-    return this.guard(action, () => work(this.db));
-  }
+  /** The history of this node's syncs, written with the same typed errors as everything else. */
+  readonly syncLog: SyncLog = {
+    start: (peer, direction) => this.guard('logging the sync', () => startLogEntry(this.db, peer, direction)),
+    finish: (id, outcome) => this.guard('logging the sync', () => finishLogEntry(this.db, id, outcome)),
+    peerState: (peer, direction, state) => this.guard("recording the peer's state", () => recordPeerState(this.db, peer, direction, state)),
+  };
 
   private guard<T>(action: string, work: () => T): T {
     try {

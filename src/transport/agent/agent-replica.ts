@@ -4,17 +4,17 @@
  * together with its cursor (LocalReplica.apply there), so a connection lost at any instant loses
  * nothing and duplicates nothing: the next run resumes after the last committed batch.
  */
-import { formatPeerUrl } from '../config/peer-url.js';
-import { SyncError } from '../errors.js';
-import * as m from '../protocol/messages.js';
-import { FEED_CREDIT, MessageType, messageName, type Frame } from '../protocol/protocol.js';
-import { AgentConnection, type AgentConnectOptions } from '../transport/agent-connection.js';
-import type { Route } from '../sync/route.js';
-import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, ReceiveReport, Replica, ReplicaInfo, Verifiable } from './replica.js';
+import { formatPeerUrl } from '../../core/peer-url.js';
+import { SyncError } from '../../core/errors.js';
+import * as m from '../../protocol/messages.js';
+import { FEED_CREDIT, MessageType, messageName, type Frame } from '../../protocol/protocol.js';
+import { AgentConnection, type AgentConnectOptions } from './connection.js';
+import type { Route } from '../../core/route.js';
+import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, ReceiveReport, Replica, ReplicaInfo } from '../../core/replica.js';
 
-export type { AgentConnectOptions } from '../transport/agent-connection.js';
+export type { AgentConnectOptions } from './connection.js';
 
-export class AgentReplica implements Replica, Verifiable {
+export class AgentReplica implements Replica {
   private feedOpen = false;
 
   private constructor(
@@ -29,6 +29,16 @@ export class AgentReplica implements Replica, Verifiable {
   /** Whether the remote refuses writes (`serve --read-only`). */
   get readOnly(): boolean {
     return this.connection.welcome.readOnly;
+  }
+
+  /** A remote database: nothing here can ATTACH it. */
+  attachable(): undefined {
+    return undefined;
+  }
+
+  /** Rows from elsewhere reach a remote only through apply. */
+  receiveDirect(): undefined {
+    return undefined;
   }
 
   async info(): Promise<ReplicaInfo> {

@@ -8,22 +8,23 @@
  */
 import { basename, extname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatPeerUrl } from '../config/peer-url.js';
-import { SyncError } from '../errors.js';
-import { DEFAULT_BUSY_TIMEOUT_MS } from '../store/sqlite/open-database.js';
-import { valueBytes } from '../store/feed-reader.js';
-import type { Route } from '../sync/route.js';
-import { isSyncNote } from '../sync/sync-note.js';
-import { parseTimestamp, type NaiveTimestamps } from '../sync/timestamps.js';
-import type { SshLocation } from '../transport/ssh-command.js';
-import { applyPlan, applyRequest, finishSql, type ApplyResultRow } from '../transport/sqlite-cli/apply-sql.js';
-import { Download, ScratchDir, buildUpload, feedRow } from '../transport/sqlite-cli/delta-file.js';
-import { describeRemoteDb } from '../transport/sqlite-cli/failures.js';
-import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from '../transport/sqlite-cli/feed-sql.js';
-import { RemoteState, type DownloadLimits } from '../transport/sqlite-cli/remote-state.js';
-import { CliSession } from '../transport/sqlite-cli/session.js';
-import { textLiteral } from '../transport/sqlite-cli/sql-literals.js';
-import { CURSORS_TABLE } from '../store/schema.js';
+import { formatPeerUrl } from '../../core/peer-url.js';
+import { SyncError } from '../../core/errors.js';
+import { toNodeName } from '../../core/node-name.js';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../../store/sqlite/open-database.js';
+import { valueBytes } from '../../core/sql-value.js';
+import type { Route } from '../../core/route.js';
+import { isSyncNote } from '../../core/sync-note.js';
+import { parseTimestamp, type NaiveTimestamps } from '../../core/timestamps.js';
+import type { SshLocation } from '../ssh/ssh-command.js';
+import { applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
+import { Download, ScratchDir, buildUpload, feedRow } from './delta-file.js';
+import { describeRemoteDb } from './failures.js';
+import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
+import { RemoteState, type DownloadLimits } from './remote-state.js';
+import { CliSession } from './session.js';
+import { textLiteral } from './sql-literals.js';
+import { CURSORS_TABLE } from '../../core/notes-table.js';
 import type {
   ApplyRequest,
   ApplyResult,
@@ -35,8 +36,7 @@ import type {
   ReceiveReport,
   Replica,
   ReplicaInfo,
-  Verifiable,
-} from './replica.js';
+} from '../../core/replica.js';
 
 export const SQLITE_CLI_TRANSPORT = 'ssh sqlite3';
 
@@ -55,7 +55,7 @@ export interface SqliteCliConnectOptions {
   download?: Partial<DownloadLimits>;
 }
 
-export class SqliteCliReplica implements Replica, Verifiable {
+export class SqliteCliReplica implements Replica {
   private constructor(
     private readonly session: CliSession,
     private readonly scratch: ScratchDir,
@@ -73,7 +73,7 @@ export class SqliteCliReplica implements Replica, Verifiable {
     });
     const scratch = new ScratchDir();
     try {
-      const nodeName = options.nodeName ?? basename(options.location.path, extname(options.location.path)).replace(/[^A-Za-z0-9_.-]/g, '_');
+      const nodeName = options.nodeName ?? toNodeName(basename(options.location.path, extname(options.location.path)));
       const state = await RemoteState.load(session, scratch, { ...options, nodeName, busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
       return new SqliteCliReplica(session, scratch, state, options);
     } catch (error) {
@@ -86,6 +86,16 @@ export class SqliteCliReplica implements Replica, Verifiable {
   /** The remote sqlite3's version (for doctor/status output). */
   get sqliteVersion(): string {
     return this.session.version;
+  }
+
+  /** A remote database: nothing here can ATTACH it. */
+  attachable(): undefined {
+    return undefined;
+  }
+
+  /** Rows from elsewhere reach a remote only through apply. */
+  receiveDirect(): undefined {
+    return undefined;
   }
 
   async info(): Promise<ReplicaInfo> {

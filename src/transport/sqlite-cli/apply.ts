@@ -9,11 +9,11 @@
  * duplicate: unlike a NOT EXISTS in the INSERT's SELECT, which SQLite evaluates before inserting
  * anything, a trigger sees the rows this very statement inserted before it.
  */
-import type { ApplyRequest } from '../../replica/replica.js';
-import { CURSORS_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, type NotesTableShape } from '../../store/schema.js';
+import type { ApplyRequest } from '../../core/replica.js';
+import { CURSORS_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import { NOTHING_RECEIVED_YET } from '../../store/tracking.js';
-import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../../sync/sync-note.js';
-import type { ReceiveReport } from '../../replica/replica.js';
+import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../../core/sync-note.js';
+import type { ReceiveReport } from '../../core/replica.js';
 import { valueColumns } from './delta-file.js';
 import type { RequestPart } from './session.js';
 import { identifier, integerLiteral, textLiteral } from './sql-literals.js';

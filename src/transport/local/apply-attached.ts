@@ -14,16 +14,17 @@
  * - the origin: the sender's own entries carry its id; our own entries coming back arrive as ours;
  * - each batch commits with its cursor (store/batch-bookkeeping.ts), so a crash leaves both or neither.
  */
-import type { ApplyResult, FeedRequest } from '../replica/replica.js';
-import { routePredicate } from '../sync/route.js';
-import { SYNC_NOTE_SOURCE, isSyncNote } from '../sync/sync-note.js';
-import { parseTimestamp, type NaiveTimestamps } from '../sync/timestamps.js';
-import { BatchBookkeeping, type BatchReceipt } from './batch-bookkeeping.js';
-import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
-import { quoteIdentifier } from './sql.js';
-import type { Database, SqlValue } from './sqlite/driver.js';
-import { inTransaction } from './sqlite/transaction.js';
-import { WriteLockYielder } from './write-lock-yield.js';
+import type { ApplyResult, FeedRequest } from '../../core/replica.js';
+import { routePredicate } from '../../core/route.js';
+import { SYNC_NOTE_SOURCE, isSyncNote } from '../../core/sync-note.js';
+import { parseTimestamp, type NaiveTimestamps } from '../../core/timestamps.js';
+import { BatchBookkeeping, type BatchReceipt } from '../../store/batch-bookkeeping.js';
+import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
+import { quoteIdentifier } from '../../store/sql.js';
+import type { Database } from '../../store/sqlite/driver.js';
+import type { SqlValue } from '../../core/sql-value.js';
+import { inTransaction } from '../../store/sqlite/transaction.js';
+import { WriteLockYielder } from '../../store/write-lock-yield.js';
 
 const PEER = 'resonance_sync_peer';
 const DEDUPE_TRIGGER = 'resonance_sync_dedupe';

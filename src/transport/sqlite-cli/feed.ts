@@ -6,10 +6,10 @@
  * in bytes (by a running sum, always at least one row) and in rowids scanned, and says in its `meta`
  * table whether it was cut short, so the receiver knows which cursor its last batch may commit.
  */
-import type { Route } from '../../sync/route.js';
-import { routePredicate } from '../../sync/route.js';
+import type { Route } from '../../core/route.js';
+import { routePredicate } from '../../core/route.js';
 import { identityKeySql } from '../../store/digest.js';
-import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../store/schema.js';
+import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
 import { valueColumns } from './delta-file.js';
 import { hexWordLiteral, identifier, inlineParams, integerLiteral, textLiteral } from './sql-literals.js';
 

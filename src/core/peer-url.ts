@@ -6,7 +6,7 @@
  */
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { SyncError } from '../errors.js';
+import { SyncError } from './errors.js';
 
 export type PeerLocation =
   | { kind: 'local'; path: string }

@@ -5,12 +5,14 @@
  * and the scan proceeds in rowid windows so a route that filters out almost everything still makes
  * steady, bounded progress.
  */
-import type { FeedBatch, FeedRequest, FeedRow } from '../replica/replica.js';
-import { routePredicate } from '../sync/route.js';
-import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
-import { quoteIdentifier } from './sql.js';
-import type { Database, SqlValue, Statement } from './sqlite/driver.js';
-import { inTransaction } from './sqlite/transaction.js';
+import type { FeedBatch, FeedRequest, FeedRow } from '../../core/replica.js';
+import { valueBytes } from '../../core/sql-value.js';
+import { routePredicate } from '../../core/route.js';
+import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
+import { quoteIdentifier } from '../../store/sql.js';
+import type { Database, Statement } from '../../store/sqlite/driver.js';
+import type { SqlValue } from '../../core/sql-value.js';
+import { inTransaction } from '../../store/sqlite/transaction.js';
 
 /** Rowids examined per query; bounds the time one read transaction can take. */
 const SCAN_WINDOW = 50_000;
@@ -20,12 +22,6 @@ const WINDOWS_PER_BATCH = 8;
 export function maxRowid(db: Database): number {
   const row = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${NOTES_TABLE}`, { exactIntegers: true }).get();
   return Number(row?.m ?? 0);
-}
-
-export function valueBytes(value: SqlValue): number {
-  if (typeof value === 'string') return value.length;
-  if (value instanceof Uint8Array) return value.byteLength;
-  return 8;
 }
 
 export class FeedReader {

@@ -2,7 +2,7 @@
  * Reading the many timestamp shapes agents write. Stored timestamps are never rewritten: this is
  * used only to display times, to fill sync_tracking.last_sync_timestamp, and for status.
  */
-import type { SqlValue } from '../store/sqlite/driver.js';
+import type { SqlValue } from './sql-value.js';
 
 /** How to read a time with no zone: SQLite's CURRENT_TIMESTAMP is UTC, Python's datetime.now() is local. */
 export type NaiveTimestamps = 'utc' | 'local';

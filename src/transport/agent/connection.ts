@@ -4,15 +4,15 @@
  * running beside them (see src/protocol/protocol.ts). When the connection breaks, every waiting call
  * fails with the same typed error, derived from ssh's exit status and stderr.
  */
-import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, type Frame, type Hello, type Welcome } from '../protocol/protocol.js';
-import { FrameStream, writeFrame } from '../protocol/channel.js';
-import * as m from '../protocol/messages.js';
-import type { Reader } from '../protocol/reader.js';
-import type { Writer } from '../protocol/writer.js';
-import { packageVersion } from '../protocol/version.js';
-import { SyncError, isErrorCode } from '../errors.js';
-import { connectTimeoutSeconds, destinationOf, sshArgv, sshFailure, type SshLocation } from './ssh-command.js';
-import { SshProcess } from './ssh-process.js';
+import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, type Frame, type Hello, type Welcome } from '../../protocol/protocol.js';
+import { FrameStream, writeFrame } from '../../protocol/channel.js';
+import * as m from '../../protocol/messages.js';
+import type { Reader } from '../../protocol/reader.js';
+import type { Writer } from '../../protocol/writer.js';
+import { packageVersion } from '../../core/version.js';
+import { SyncError, isErrorCode } from '../../core/errors.js';
+import { connectTimeoutSeconds, destinationOf, sshArgv, sshFailure, type SshLocation } from '../ssh/ssh-command.js';
+import { SshProcess } from '../ssh/ssh-process.js';
 
 export interface AgentConnectOptions {
   location: SshLocation;

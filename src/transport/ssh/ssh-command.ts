@@ -5,8 +5,8 @@
  * string that the remote login shell parses, so every argument we add to it is single-quoted; the
  * configured `remote_command` prefix is the user's own trusted text (like git's --upload-pack).
  */
-import { SyncError } from '../errors.js';
-import type { PeerLocation } from '../config/peer-url.js';
+import { SyncError } from '../../core/errors.js';
+import type { PeerLocation } from '../../core/peer-url.js';
 
 export type SshLocation = Extract<PeerLocation, { kind: 'ssh' }>;
 

@@ -5,9 +5,10 @@
  * local peer file, and remote databases over SSH all implement it, and one contract test suite runs
  * against each.
  */
-import type { NotesTableShape } from '../store/schema.js';
-import type { SqlValue } from '../store/sqlite/driver.js';
-import type { Route } from '../sync/route.js';
+import type { NotesTableShape } from './notes-table.js';
+import type { SqlValue } from './sql-value.js';
+import type { Route } from './route.js';
+import type { SyncLog } from './sync-log.js';
 
 export interface NodeIdentity {
   id: string;
@@ -102,11 +103,6 @@ export interface DigestResult {
   hashes: string[];
 }
 
-export interface Verifiable {
-  digest(request: DigestRequest): Promise<DigestResult>;
-  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]>;
-}
-
 /** A database file on this machine, which a receiver on this machine can ATTACH and read in SQL. */
 export interface AttachableSource {
   path: string;
@@ -132,19 +128,28 @@ export interface AppliedBatch {
 
 export interface Replica {
   info(): Promise<ReplicaInfo>;
-  /** Set when the database is a file on this machine (see receiveDirect). */
-  attachable?(): AttachableSource | undefined;
+  /** The database as a file on this machine that a receiver here can ATTACH; undefined for a remote one. */
+  attachable(): AttachableSource | undefined;
   /**
    * Receives the sender's feed by reading it itself, when it can (both files on this machine):
    * batch for batch the same as readFeed + apply, without the rows passing through JavaScript.
    * Undefined when it cannot; the engine then moves the rows.
    */
-  receiveDirect?(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined;
+  receiveDirect(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined;
   readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch>;
   /** The receiver-owned cursor: how far into the sender's feed this replica has committed. */
   cursor(senderId: string, routeKey: string): Promise<number>;
   apply(request: ApplyRequest): Promise<ApplyResult>;
   /** After a direction ends: sync_tracking, and the sync note when entries arrived. */
   finishReceiving(report: ReceiveReport): Promise<void>;
+  /** What `verify` needs: digests of what the replica holds (per bucket, or entry hashes in some buckets). */
+  digest(request: DigestRequest): Promise<DigestResult>;
+  /** Entries by their hash, for `verify --repair`. */
+  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]>;
   close(): Promise<void>;
+}
+
+/** The node's own database, which also keeps the history of its syncs (sync_log, peer state). */
+export interface LoggedReplica extends Replica {
+  readonly syncLog: SyncLog;
 }

@@ -4,15 +4,16 @@
  * written in the same transaction. A crash at any instant therefore leaves either the whole batch
  * with its cursor, or neither: the next run resumes exactly after the last committed batch.
  */
-import type { ApplyRequest, ApplyResult } from '../replica/replica.js';
-import { BatchBookkeeping } from './batch-bookkeeping.js';
-import { isSyncNote } from '../sync/sync-note.js';
-import { parseTimestamp, type NaiveTimestamps } from '../sync/timestamps.js';
-import { CURSORS_TABLE, NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from './schema.js';
-import { placeholders, quoteIdentifier } from './sql.js';
-import type { Database, SqlValue, Statement } from './sqlite/driver.js';
-import { inTransaction } from './sqlite/transaction.js';
-import { WriteLockYielder } from './write-lock-yield.js';
+import type { ApplyRequest, ApplyResult } from '../../core/replica.js';
+import { BatchBookkeeping } from '../../store/batch-bookkeeping.js';
+import { isSyncNote } from '../../core/sync-note.js';
+import { parseTimestamp, type NaiveTimestamps } from '../../core/timestamps.js';
+import { CURSORS_TABLE, NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
+import { placeholders, quoteIdentifier } from '../../store/sql.js';
+import type { Database, Statement } from '../../store/sqlite/driver.js';
+import type { SqlValue } from '../../core/sql-value.js';
+import { inTransaction } from '../../store/sqlite/transaction.js';
+import { WriteLockYielder } from '../../store/write-lock-yield.js';
 
 class DryRunRollback extends Error {
   constructor(readonly result: ApplyResult) {

@@ -1,0 +1,59 @@
+/**
+ * Names of everything resonance-sync adds to a user's database, and the shape of the notes table as
+ * the user's agents created it (the four variants in the README, or any superset of them). Plain
+ * vocabulary: every transport reads and writes these names, locally or in SQL sent to a remote.
+ */
+import { SyncError } from './errors.js';
+
+export const NOTES_TABLE = 'resonance_notes';
+/** Added, nullable column: the node id an entry came from; NULL means "written on this node". */
+export const ORIGIN_COLUMN = 'sync_origin';
+/** The identity of an entry, compared byte-for-byte with NULL equal to NULL. */
+export const IDENTITY_COLUMNS = ['timestamp', 'content', 'source'] as const;
+
+export const META_TABLE = 'resonance_sync_meta';
+export const NODES_TABLE = 'resonance_sync_nodes';
+export const CURSORS_TABLE = 'resonance_sync_cursors';
+export const PEER_STATE_TABLE = 'resonance_sync_peer_state';
+export const TRACKING_TABLE = 'sync_tracking';
+export const LOG_TABLE = 'sync_log';
+export const ORIGIN_VIEW = 'resonance_notes_origin';
+/** Default dedupe mechanism: a plain index on timestamp; content and source are compared on the few hits. */
+export const TIMESTAMP_INDEX = 'resonance_sync_timestamp_idx';
+/** Optional, the users' original recipe: it also stops agents from writing an exact duplicate. */
+export const UNIQUE_INDEX = 'idx_unique_entry';
+
+export const SCHEMA_VERSION = 1;
+
+export interface NotesTableShape {
+  /** Every column in table order, as PRAGMA table_info reports them. */
+  allColumns: string[];
+  /** The INTEGER PRIMARY KEY alias of rowid, if the table has one (it never travels). */
+  rowidAlias: string | undefined;
+  /** Columns whose values travel: all but the rowid alias and the origin column. */
+  userColumns: string[];
+  hasSource: boolean;
+  hasOrigin: boolean;
+  hasContext: boolean;
+}
+
+/** The table's shape from its PRAGMA table_info rows (read locally, or by a remote sqlite3). */
+export function shapeFromTableInfo(info: ReadonlyArray<{ name: string; type: string; pk: number | bigint }>, path: string): NotesTableShape {
+  const primaryKeys = info.filter((column) => Number(column.pk) > 0);
+  const aliasCandidate = primaryKeys.length === 1 ? primaryKeys[0] : undefined;
+  const rowidAlias = aliasCandidate && aliasCandidate.type.toUpperCase() === 'INTEGER' ? aliasCandidate.name : undefined;
+  const allColumns = info.map((column) => column.name);
+  for (const required of ['timestamp', 'content']) {
+    if (!allColumns.includes(required)) {
+      throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${path}: ${NOTES_TABLE} has no "${required}" column, which every entry needs`);
+    }
+  }
+  return {
+    allColumns,
+    rowidAlias,
+    userColumns: allColumns.filter((name) => name !== rowidAlias && name !== ORIGIN_COLUMN),
+    hasSource: allColumns.includes('source'),
+    hasOrigin: allColumns.includes(ORIGIN_COLUMN),
+    hasContext: allColumns.includes('context'),
+  };
+}
