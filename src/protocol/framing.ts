@@ -109,7 +109,9 @@ export class PreambleScanner {
       if (this.discarded + this.pending.length > MAX_JUNK_BYTES + MAGIC.length) throw this.tooMuchJunk();
       // Keep only a tail that could still be the start of the magic.
       const keep = Math.min(this.pending.length, MAGIC.length - 1);
-      if (this.head.length < JUNK_PREVIEW_BYTES) this.head = Buffer.concat([this.head, this.pending.subarray(0, this.pending.length - keep)]).subarray(0, JUNK_PREVIEW_BYTES);
+      if (this.head.length < JUNK_PREVIEW_BYTES) {
+        this.head = Buffer.concat([this.head, this.pending.subarray(0, this.pending.length - keep)]).subarray(0, JUNK_PREVIEW_BYTES);
+      }
       this.discarded += this.pending.length - keep;
       this.pending = this.pending.subarray(this.pending.length - keep);
       return undefined;

@@ -84,7 +84,8 @@ export function sessionFailure(outcome: SshOutcome, context: SessionContext): Sy
 export function agentInsteadOfScript(location: SshLocation): SyncError {
   return new SyncError(
     'KEY_RESTRICTED',
-    `${destinationOf(location)} started the resonance-sync agent instead of agentless sync: this ssh key is restricted to the agent (a forced command in ~/.ssh/authorized_keys there); set mode = "agent" or "auto" for this peer, or use another key for agentless sync`,
+    `${destinationOf(location)} started the resonance-sync agent instead of agentless sync: this ssh key is restricted to the agent ` +
+      `(a forced command in ~/.ssh/authorized_keys there); set mode = "agent" or "auto" for this peer, or use another key for agentless sync`,
   );
 }
 

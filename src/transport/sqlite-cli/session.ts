@@ -132,7 +132,7 @@ export class CliSession {
       if (this.junk === '' && printed.length > 0) this.junk = visibleExcerpt(printed);
       skipped += got.line.length + 1;
       if (skipped > JUNK_LIMIT) {
-        throw new SyncError('PROTOCOL_ERROR', `the remote shell on ${this.destination} printed more than ${JUNK_LIMIT} bytes (starting ${this.junk}) before agentless sync started; make shell startup files quiet for non-interactive logins`);
+        throw new SyncError('PROTOCOL_ERROR', `the remote shell on ${this.destination} printed more than ${JUNK_LIMIT} bytes (starting ${this.junk === '' ? 'with blank lines' : this.junk}) before agentless sync started; make shell startup files quiet for non-interactive logins`);
       }
     }
   }
