@@ -60,6 +60,11 @@ const codeToExit = {
   HOST_KEY_UNKNOWN: ExitCode.remote,
   /** ssh worked but resonance-sync is not installed (or not on the PATH) on the remote. */
   AGENT_MISSING: ExitCode.remote,
+  /**
+   * The ssh key is restricted to the agent (an authorized_keys forced command, as `authorize` prints)
+   * and the peer is synced agentless (mode "sqlite3"), which needs a shell: the peer needs mode agent or auto.
+   */
+  KEY_RESTRICTED: ExitCode.remote,
   /** The remote serves only one database (authorized_keys forced command) and the peer URL names another. */
   DB_NOT_ALLOWED: ExitCode.remote,
   /** The remote serves its database read-only (`serve --read-only`) and this sync tried to write to it. */

@@ -15,7 +15,7 @@ const HIGH_WATER_FRAMES = 8;
 
 export type PreambleResult =
   | { ok: true; preamble: Preamble; junkBytes: number }
-  /** The stream ended first: the caller decides why, e.g. from the ssh exit code. */
+  /** The stream ended first: the caller decides why, e.g. from the ssh exit code. `junk` is PreambleScanner.junkPreview. */
   | { ok: false; junk: string; junkBytes: number };
 
 interface Waiter {

@@ -5,9 +5,12 @@
  * before buffering it) and by MAX_JUNK_BYTES of banner.
  */
 import { SyncError } from '../core/errors.js';
+import { firstNonBlankLine, visibleExcerpt } from '../core/excerpt.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_JUNK_BYTES, MAX_PREAMBLE_LINE, PREAMBLE_MAGIC, type Frame, type Preamble } from './protocol.js';
 
 const EMPTY = Buffer.alloc(0);
+/** How much of a banner is kept to quote in an error. */
+const JUNK_PREVIEW_BYTES = 200;
 const MAGIC = Buffer.from(PREAMBLE_MAGIC, 'latin1');
 
 export class FrameDecoder {
@@ -83,13 +86,16 @@ export interface PreambleFound {
 export class PreambleScanner {
   private pending = EMPTY;
   private discarded = 0;
-  private preview = '';
+  /** The first bytes discarded, kept raw: an excerpt must show a NUL or an escape, not drop it. */
+  private head = EMPTY;
 
-  /** What was printed before the preamble (or instead of it), first line, for error messages. */
+  /**
+   * What was printed before the preamble (or instead of it): its first line that is not blank,
+   * quoted and escaped for error messages (see core/excerpt.ts); '' when nothing but blanks came.
+   */
   get junkPreview(): string {
-    const text = (this.preview + this.pending.toString('utf8', 0, Math.min(this.pending.length, 200))).replace(/\0.*$/s, '');
-    const line = text.split(/\r?\n/).find((l) => l.trim() !== '') ?? '';
-    return line.length > 80 ? `${line.slice(0, 80)}...` : line;
+    const line = firstNonBlankLine(Buffer.concat([this.head, this.pending]).subarray(0, JUNK_PREVIEW_BYTES));
+    return line.length === 0 ? '' : visibleExcerpt(line);
   }
 
   get junkBytes(): number {
@@ -103,7 +109,9 @@ export class PreambleScanner {
       if (this.discarded + this.pending.length > MAX_JUNK_BYTES + MAGIC.length) throw this.tooMuchJunk();
       // Keep only a tail that could still be the start of the magic.
       const keep = Math.min(this.pending.length, MAGIC.length - 1);
-      if (this.preview.length < 200) this.preview += this.pending.toString('utf8', 0, this.pending.length - keep);
+      if (this.head.length < JUNK_PREVIEW_BYTES) {
+        this.head = Buffer.concat([this.head, this.pending.subarray(0, this.pending.length - keep)]).subarray(0, JUNK_PREVIEW_BYTES);
+      }
       this.discarded += this.pending.length - keep;
       this.pending = this.pending.subarray(this.pending.length - keep);
       return undefined;
@@ -112,23 +120,23 @@ export class PreambleScanner {
     const lineStart = at + MAGIC.length;
     const newline = this.pending.indexOf(0x0a, lineStart);
     if (newline === -1) {
-      if (this.pending.length - lineStart > MAX_PREAMBLE_LINE) throw badPreamble(this.pending.toString('latin1', lineStart, lineStart + 40));
+      if (this.pending.length - lineStart > MAX_PREAMBLE_LINE) throw badPreamble(this.pending.subarray(lineStart, lineStart + 40));
       return undefined;
     }
     const line = this.pending.toString('latin1', lineStart, newline);
     const match = /^([0-9]{1,6}) ([\x21-\x7e]{1,64})$/.exec(line);
-    if (!match) throw badPreamble(line);
+    if (!match) throw badPreamble(this.pending.subarray(lineStart, newline));
     return { preamble: { protocol: Number(match[1]), version: match[2] as string }, rest: this.pending.subarray(newline + 1), junkBytes: this.discarded + at };
   }
 
   private tooMuchJunk(): SyncError {
     return new SyncError(
       'PROTOCOL_ERROR',
-      `the remote printed more than ${MAX_JUNK_BYTES / 1024} KiB before resonance-sync started (a shell banner from ~/.bashrc or similar? make it print only for interactive shells, or check remote_command); it began: ${JSON.stringify(this.junkPreview)}`,
+      `the remote printed more than ${MAX_JUNK_BYTES / 1024} KiB before resonance-sync started (a shell banner from ~/.bashrc or similar? make it print only for interactive shells, or check remote_command); it began: ${this.junkPreview}`,
     );
   }
 }
 
-function badPreamble(line: string): SyncError {
-  return new SyncError('PROTOCOL_ERROR', `the remote agent announced itself in an unknown way (${JSON.stringify(line)}); update resonance-sync on both ends`);
+function badPreamble(line: Buffer): SyncError {
+  return new SyncError('PROTOCOL_ERROR', `the remote agent announced itself in an unknown way (${visibleExcerpt(line)}); update resonance-sync on both ends`);
 }

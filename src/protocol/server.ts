@@ -4,12 +4,12 @@
  * failure goes back as an ERROR frame with its SyncError code; stdout carries nothing but the
  * protocol. The database is opened only after the handshake, so even "not found" travels typed.
  */
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { isNodeName, toNodeName } from '../core/node-name.js';
 import { ExitCode, SyncError, asSyncError, type ExitCodeValue } from '../core/errors.js';
 import type { FeedBatch, Replica } from '../core/replica.js';
+import { requireDatabasePath } from '../store/database-path.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import type { DedupeMode } from '../store/prepare.js';
 import type { NaiveTimestamps } from '../core/timestamps.js';
@@ -112,9 +112,10 @@ class AgentSession {
     const hello = m.decode(frame.payload, m.readHello);
     const path = servedDatabase(hello, this.options);
     const writable = hello.prepare && !this.options.readOnly;
-    if (!existsSync(path)) {
-      throw new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path in the peer URL, or create it there with: resonance-sync init --create --db ${path})`);
-    }
+    // Before the lock: a missing file, a directory or a symlink loop gets its own line and no lock file beside it.
+    requireDatabasePath(path, {
+      notFound: () => new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path in the peer URL, or create it there with: resonance-sync init --create --db ${path})`),
+    });
     const settings = this.options.nodeSettings(path);
     // Like a local peer: one sync per database at a time, and the lock covers preparing it.
     this.lock = writable ? acquireSyncLock(path) : undefined;

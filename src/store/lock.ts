@@ -2,8 +2,11 @@
  * One sync per database at a time. The lock is an exclusive SQLite lock held on a small side file
  * (`<db>-sync.lock`): the operating system drops it when the process dies, even by kill -9, so a
  * crashed run never leaves a stale lock behind, and the user's database itself is never locked.
+ * The file itself stays beside the database between runs (the README lists it); it is the only file
+ * a run leaves, and only beside a database that exists.
  */
 import { SyncError } from '../core/errors.js';
+import { requireDatabasePath } from './database-path.js';
 import { databaseError, sqliteCodeOf, sqliteDriver } from './sqlite/open-database.js';
 import type { Database } from './sqlite/driver.js';
 
@@ -15,7 +18,13 @@ export function lockPathFor(databasePath: string): string {
   return `${databasePath}-sync.lock`;
 }
 
+/**
+ * Takes the lock of an existing database. A path that holds no database (missing, a directory, a
+ * symlink loop) is refused first with the same line opening it would give, so that a typo or a
+ * failed run never leaves a lock file beside something that is not a database.
+ */
 export function acquireSyncLock(databasePath: string): SyncLock {
+  requireDatabasePath(databasePath);
   const path = lockPathFor(databasePath);
   let db: Database;
   try {

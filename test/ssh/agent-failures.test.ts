@@ -1,12 +1,14 @@
 /**
  * Failures through a real sshd, each reported as one line with its exit code, and with nothing lost:
  * unreachable port, changed or unknown host key (never accepted), missing agent, a chatty shell
- * banner (tolerated), protocol version mismatch, and connections dropped in the middle of a big
- * delta in either direction, after which the next run completes with no loss and no duplicates.
+ * banner (tolerated), protocol version mismatch, binary garbage instead of the agent (shown escaped),
+ * remote paths that are a symlink loop, missing or a directory (no lock file left there), and
+ * connections dropped in the middle of a big delta in either direction, after which the next run
+ * completes with no loss and no duplicates.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
@@ -111,6 +113,39 @@ test('a different protocol version fails with one line naming both versions and 
     'PROTOCOL_VERSION',
     new RegExp(`resonance-sync 9\\.0\\.0 on .* speaks agent protocol ${PROTOCOL_VERSION + 1}, this resonance-sync \\S+ speaks ${PROTOCOL_VERSION}; upgrade resonance-sync on this machine`),
   );
+});
+
+test('garbage starting with a NUL byte is named escaped, never as "", whether the remote exits or floods', async (t) => {
+  const server = await sshdFor(t);
+  if (!server) return;
+  const { main, phone } = pair(t);
+  // A broken wrapper printing binary: NUL, a byte that is no UTF-8, a right-to-left override.
+  const exits = await sync(server, main, phone, { remoteCommand: `printf '\\000\\001\\377 \\342\\200\\256garbage\\n'; exit 1; true`, extra: ['--mode', 'agent'] });
+  failedWith(exits, 7, 'PROTOCOL_ERROR', /the remote command on \S+ printed "\\x00\\x01\\xff \\u202egarbage" and ended without starting the resonance-sync agent \(check remote_command/);
+  const floods = await sync(server, main, phone, { remoteCommand: `printf '\\000\\001'; yes garbage | head -c 100000; true`, extra: ['--mode', 'agent'] });
+  failedWith(floods, 7, 'PROTOCOL_ERROR', /printed more than 64 KiB before resonance-sync started .*; it began: "\\x00\\x01garbage" \[PROTOCOL_ERROR\]$/);
+  assert.equal(allRows(phone).length, 1, 'nothing was synced');
+});
+
+test('a remote path that is a symlink loop says ELOOP; a missing one or a directory gets no lock file there', async (t) => {
+  const server = await sshdFor(t);
+  if (!server) return;
+  const { dir, main } = pair(t);
+  const loop = join(dir, 'loop.sqlite3');
+  symlinkSync(loop, loop);
+  const folder = join(dir, 'folder');
+  mkdirSync(folder);
+  const agent = { extra: ['--mode', 'agent'] };
+  failedWith(
+    await sync(server, main, loop, agent),
+    4,
+    'DB_NOT_FOUND',
+    /: \S+@127\.0\.0\.1:\d+: \/\S+\/loop\.sqlite3 is a symlink loop \(ELOOP\): its links never reach a file; fix the link so it points at the database file/,
+  );
+  failedWith(await sync(server, main, folder, agent), 4, 'DB_NOT_FOUND', /\/folder is a directory, not a database file; name the database file inside it/);
+  failedWith(await sync(server, main, join(dir, 'missing.sqlite3'), agent), 4, 'DB_NOT_FOUND', /database not found: \S+missing\.sqlite3 \(check the path in the peer URL/);
+  assert.deepEqual(readdirSync(dir).filter((name) => name.endsWith('-sync.lock')), ['main.sqlite3-sync.lock'], 'only this node\'s own lock');
+  assert.deepEqual(readdirSync(folder), []);
 });
 
 test('a connection cut mid-pull (stream truncated) loses nothing; the next run completes', async (t) => {

@@ -1,12 +1,14 @@
 /**
  * Agentless failures through a real sshd, each one line with the right code, and nothing left
  * behind: sqlite3 missing or too old on the remote, the remote database missing or without notes,
- * locked beyond the busy timeout, another sync holding it, a shell banner on stdout (tolerated), and
+ * locked beyond the busy timeout, another sync holding it, a shell banner on stdout (tolerated), binary
+ * garbage from a shell rc file (shown escaped), a remote path that is a symlink loop, a dangling link
+ * or a directory (no lock file left there), and
  * connections cut in the middle of a download and of an upload, after which the next run completes
  * with nothing lost or duplicated. The remote temp dirs are counted in a private TMPDIR each time.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SyncError } from '../../src/core/errors.js';
@@ -120,6 +122,46 @@ test('a shell rc file printing banners on stdout does not corrupt a download', a
   const result = await cliSync(s.server, s.dir, s.local, s.peer);
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(identityCounts(s.local), identityCounts(s.peer));
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
+for (const ending of ['exits', 'floods'] as const) {
+  test(`a shell rc file that prints binary garbage and ${ending === 'exits' ? 'exits' : 'floods stdout'}: named escaped, never as ""`, async (t) => {
+    // Garbage starting with NUL, with a byte that is no UTF-8 and a right-to-left override; in a
+    // script file, as authorized_keys would mangle the backslashes of printf.
+    const s = await setup(t, (dir) => {
+      const body = ending === 'exits' ? `printf '\\000\\001\\377 \\342\\200\\256garbage\\n'; exit 1` : `printf '\\000\\001'; yes garbage | head -c 100000`;
+      return `${writeExecutable(join(dir, 'rc.sh'), body)} || exit 1`;
+    });
+    if (!s) return;
+    const result = await cliSync(s.server, s.dir, s.local, s.peer);
+    if (ending === 'exits') {
+      failedWith(result, 7, 'PROTOCOL_ERROR', /the remote shell on \S+ printed "\\x00\\x01\\xff \\u202egarbage" and ended without starting agentless sync \(check that shell startup files/);
+    } else {
+      failedWith(result, 7, 'PROTOCOL_ERROR', /the remote shell on \S+ printed more than 65536 bytes \(starting "\\x00\\x01garbage"\) before agentless sync started; make shell startup files quiet/);
+    }
+    assert.equal(allRows(s.local).length, 3, 'nothing was synced');
+    assert.deepEqual(await noLeftovers(s.tmp), []);
+  });
+}
+
+test('a remote path that is a symlink loop says ELOOP; a dangling link is not found; a directory says so; no lock file there', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const loop = join(s.dir, 'loop.sqlite3');
+  symlinkSync(loop, loop);
+  symlinkSync(join(s.dir, 'b.sqlite3'), join(s.dir, 'a.sqlite3'));
+  symlinkSync('a.sqlite3', join(s.dir, 'b.sqlite3'));
+  symlinkSync('nowhere.sqlite3', join(s.dir, 'dangling.sqlite3'));
+  const folder = join(s.dir, 'folder');
+  mkdirSync(folder);
+  const LOOP = /is a symlink loop \(ELOOP\): its links never reach a file; fix the link so it points at the database file/;
+  failedWith(await cliSync(s.server, s.dir, s.local, loop), 4, 'DB_NOT_FOUND', new RegExp(`loop\\.sqlite3 on \\S+@127\\.0\\.0\\.1:\\d+ ${LOOP.source}`));
+  failedWith(await cliSync(s.server, s.dir, s.local, join(s.dir, 'a.sqlite3')), 4, 'DB_NOT_FOUND', LOOP);
+  failedWith(await cliSync(s.server, s.dir, s.local, join(s.dir, 'dangling.sqlite3')), 4, 'DB_NOT_FOUND', /database not found: \S+dangling\.sqlite3 on /);
+  failedWith(await cliSync(s.server, s.dir, s.local, folder), 4, 'DB_NOT_FOUND', /folder on \S+ is a directory, not a database file; name the database file inside it/);
+  assert.deepEqual(readdirSync(s.dir).filter((name) => name.endsWith('-sync.lock')), ['main.sqlite3-sync.lock']);
+  assert.deepEqual(readdirSync(folder), []);
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
 

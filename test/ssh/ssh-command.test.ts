@@ -67,7 +67,7 @@ test('ssh failures map to typed errors with their exit code family', () => {
     [classify(255, 'me@phone: Permission denied (publickey).'), 'AUTH_FAILED', /authorized_keys/],
     [classify(127, 'bash: line 1: resonance-sync: command not found'), 'AGENT_MISSING', /command not found.*remote_command/],
     [classify(2, "error: unknown command 'serve'"), 'PROTOCOL_VERSION', /too old.*upgrade resonance-sync on phone/],
-    [classify(0, '', false, 'Welcome to Termux!'), 'PROTOCOL_ERROR', /Welcome to Termux!.*bashrc/],
+    [classify(0, '', false, '"Welcome to Termux!"'), 'PROTOCOL_ERROR', /printed "Welcome to Termux!" and ended.*bashrc/],
     [classify(1, 'Segmentation fault'), 'REMOTE_ERROR', /Segmentation fault/],
     [classify(255, 'client_loop: send disconnect: Broken pipe', true), 'CONNECTION_LOST', /next sync resumes/],
     [classify(null, '', true), 'CONNECTION_LOST', /killed by SIGKILL/],

@@ -1,10 +1,11 @@
 /** `resonance-sync init`: prepare a database for sync and record it as this node in the config. */
 import { NODE_NAME_RULE, isNodeName } from '../../core/node-name.js';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { saveConfig, withNode } from '../../config/config-file.js';
 import { SyncError } from '../../core/errors.js';
+import { databasePathState } from '../../store/database-path.js';
 import { acquireSyncLock } from '../../store/lock.js';
 import { prepareDatabase, type DedupeMode } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
@@ -44,7 +45,8 @@ function runInit(options: InitOptions): void {
   if (options.node !== undefined && !isNodeName(options.node)) {
     throw new SyncError('USAGE', `--node ${NODE_NAME_RULE}, not ${JSON.stringify(options.node)}`);
   }
-  const creating = !existsSync(dbPath);
+  // A directory or a symlink loop is no missing file: opening it below says what it is instead.
+  const creating = databasePathState(dbPath) === 'missing';
   if (creating && !options.create) {
     throw new SyncError('DB_NOT_FOUND', `database not found: ${dbPath} (check the path, or add --create to make a new one)`);
   }

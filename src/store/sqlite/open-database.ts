@@ -1,6 +1,6 @@
 /** Picks a SQLite binding and opens database files with the checks and pragmas every caller needs. */
-import { existsSync, statSync } from 'node:fs';
 import { SyncError } from '../../core/errors.js';
+import { requireDatabasePath } from '../database-path.js';
 import { loadBetterSqlite3Driver } from './better-sqlite3-driver.js';
 import type { Database, Driver, DriverName } from './driver.js';
 import { loadNodeSqliteDriver } from './node-sqlite-driver.js';
@@ -113,12 +113,7 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database {
   const create = options.create ?? false;
-  if (!create && !existsSync(path)) {
-    throw new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path, or create one with: resonance-sync init --create --db ${path})`);
-  }
-  if (existsSync(path) && statSync(path).isDirectory()) {
-    throw new SyncError('DB_NOT_FOUND', `${path} is a directory, not a database file`);
-  }
+  requireDatabasePath(path, { create });
   let db: Database;
   try {
     db = sqliteDriver().open(path, { readOnly: options.readOnly ?? false, create });

@@ -5,6 +5,7 @@
  * to do; stderr noise from shell rc files is passed over.
  */
 import { SyncError } from '../../core/errors.js';
+import { directoryError, symlinkLoopError } from '../../store/database-path.js';
 import { destinationOf, sshFailure, telltaleLine, type SshLocation, type SshOutcome } from '../ssh/ssh-command.js';
 import { FAILURE_PREFIX, type ScriptFailure } from './remote-script.js';
 
@@ -13,7 +14,7 @@ export interface SessionContext {
   sqlite3Command: string | undefined;
   /** Whether the HELLO line arrived: after it, a cut connection is a lost connection. */
   started: boolean;
-  /** First line printed on stdout before the HELLO line, if anything. */
+  /** First line printed on stdout before the HELLO line, quoted and escaped (core/excerpt.ts); '' if nothing. */
   junk: string;
   /** What the request in flight was doing, for messages ("reading new entries"). */
   action: string;
@@ -53,8 +54,10 @@ export function sessionFailure(outcome: SshOutcome, context: SessionContext): Sy
       );
     case 'DB_NOT_FOUND':
       return new SyncError('DB_NOT_FOUND', `database not found: ${db} (check the peer URL; agentless sync never creates a database)`);
+    case 'DB_SYMLINK_LOOP':
+      return symlinkLoopError(db);
     case 'DB_IS_DIRECTORY':
-      return new SyncError('DB_NOT_FOUND', `${db} is a directory, not a database file`);
+      return directoryError(db);
     case 'TMPDIR_FAILED':
       return new SyncError('REMOTE_ERROR', `${where} cannot create a temporary directory under $TMPDIR, /tmp or $HOME; check free space and permissions there`);
     case undefined:
@@ -64,13 +67,26 @@ export function sessionFailure(outcome: SshOutcome, context: SessionContext): Sy
   if (sqliteError !== undefined) return sqliteFailure(sqliteError, db, context);
   if (!context.started) {
     if (context.junk !== '') {
-      return new SyncError('PROTOCOL_ERROR', `the remote shell on ${where} printed ${JSON.stringify(context.junk)} and ended without starting agentless sync (check that shell startup files such as ~/.bashrc do not fail for non-interactive logins)`);
+      return new SyncError('PROTOCOL_ERROR', `the remote shell on ${where} printed ${context.junk} and ended without starting agentless sync (check that shell startup files such as ~/.bashrc do not fail for non-interactive logins)`);
     }
     const said = telltaleLine(outcome.stderr);
     return new SyncError('REMOTE_ERROR', `agentless sync could not start on ${where} (${said === '' ? exitText(outcome) : said})`);
   }
   // The session was running and ended without sqlite3 saying why: killed, or the connection cut.
   return new SyncError('CONNECTION_LOST', `the connection to ${where} was lost mid-sync (${exitText(outcome)}) while ${context.action}; committed batches are kept and the next sync resumes after them`);
+}
+
+/**
+ * The remote answered with the agent's preamble where the script's HELLO line belongs: sshd ran a
+ * forced command (`resonance-sync authorize` prints one) instead of our script, so this key can only
+ * ever reach the agent, and agentless sync through it cannot work.
+ */
+export function agentInsteadOfScript(location: SshLocation): SyncError {
+  return new SyncError(
+    'KEY_RESTRICTED',
+    `${destinationOf(location)} started the resonance-sync agent instead of agentless sync: this ssh key is restricted to the agent ` +
+      `(a forced command in ~/.ssh/authorized_keys there); set mode = "agent" or "auto" for this peer, or use another key for agentless sync`,
+  );
 }
 
 function exitText(outcome: SshOutcome): string {

@@ -28,7 +28,10 @@ export const LOCK_LINK = 'lock';
 /** The oldest sqlite3 CLI with everything used here (-json output, sqlite_schema, window functions). */
 export const MIN_SQLITE_VERSION: readonly [number, number, number] = [3, 33, 0];
 
-export type ScriptFailure = 'SQLITE3_MISSING' | 'DB_NOT_FOUND' | 'DB_IS_DIRECTORY' | 'TMPDIR_FAILED';
+export type ScriptFailure = 'SQLITE3_MISSING' | 'DB_NOT_FOUND' | 'DB_SYMLINK_LOOP' | 'DB_IS_DIRECTORY' | 'TMPDIR_FAILED';
+
+/** Symlinks the kernel follows before it gives up with ELOOP (Linux, Android; the BSDs allow 32). */
+const MAX_SYMLINKS = 40;
 
 /** `"$HOME"/'rel'` or `'/abs'`: the database path as the remote shell must see it. */
 export function remoteDbWord(location: SshLocation): string {
@@ -48,16 +51,22 @@ export function bootstrapScript(location: SshLocation, sqlite3Command: string | 
     `sq() { ${sqlite3Command ?? 'sqlite3'} "$@"; }`,
     `v=$(sq --version 2>/dev/null) || ${fail('SQLITE3_MISSING', 127)}`,
     `db=${remoteDbWord(location)}`,
-    `[ -e "$db" ] || ${fail('DB_NOT_FOUND', 66)}`,
+    // Missing, or a symlink loop (which test -e cannot tell apart): chase the links, as the kernel
+    // would, and call it a loop when they go on past its limit.
+    `if [ ! -e "$db" ]; then l="$db"; n=0; while [ -L "$l" ] && [ $n -le ${MAX_SYMLINKS} ]; do t=$(readlink "$l" 2>/dev/null) || break; ` +
+      `case $t in /*) l=$t;; *) l="\${l%/*}/$t";; esac; n=$((n + 1)); done; ` +
+      `[ $n -le ${MAX_SYMLINKS} ] || ${fail('DB_SYMLINK_LOOP', 66)}; ${fail('DB_NOT_FOUND', 66)}; fi`,
     `[ ! -d "$db" ] || ${fail('DB_IS_DIRECTORY', 66)}`,
     // The physical directory, so the location we report and the lock file are the real ones.
     `dir=$(cd "\${db%/*}/" && pwd -P) || ${fail('DB_NOT_FOUND', 66)}`,
     `db="\${dir%/}/\${db##*/}"`,
     `d=$(mktemp -d "\${TMPDIR:-/tmp}/resonance-sync.XXXXXX" 2>/dev/null) || d=$(mktemp -d "$HOME/.resonance-sync.XXXXXX") || ${fail('TMPDIR_FAILED', 73)}`,
-    // Signals become exits so the EXIT trap runs for them too.
+    // Signals become exits so the EXIT trap runs for them too. PIPE: a client that went away before
+    // the HELLO line (a timeout, a flood of banner) would otherwise kill the shell at that printf.
     `trap 'cd /; rm -rf "$d"' EXIT`,
     `trap 'exit 129' HUP`,
     `trap 'exit 130' INT`,
+    `trap 'exit 141' PIPE`,
     `trap 'exit 143' TERM`,
     `cd "$d" || exit 73`,
     `printf '%s\\n' ${REPLY_LINES.map(shellQuote).join(' ')} > ${REPLY_SCRIPT}`,

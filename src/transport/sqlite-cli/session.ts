@@ -13,7 +13,9 @@ import { once } from 'node:events';
 import { SyncError } from '../../core/errors.js';
 import { connectTimeoutSeconds, destinationOf, type SshLocation, type SshOutcome } from '../ssh/ssh-command.js';
 import { SshProcess } from '../ssh/ssh-process.js';
-import { sessionFailure } from './failures.js';
+import { firstNonBlankLine, visibleExcerpt } from '../../core/excerpt.js';
+import { PREAMBLE_MAGIC } from '../../protocol/protocol.js';
+import { agentInsteadOfScript, sessionFailure } from './failures.js';
 import { HELLO_WORD, REPLY_SCRIPT, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
 import { StreamEnded, StreamReader } from './stream-reader.js';
 
@@ -33,6 +35,8 @@ export interface SessionOptions {
 export type RequestPart = string | { hex: Uint8Array };
 
 const JUNK_LIMIT = 64 * 1024;
+/** The agent's first bytes: a forced command in authorized_keys answering instead of our script. */
+const AGENT_PREAMBLE = Buffer.from(PREAMBLE_MAGIC, 'latin1');
 const LINE_LIMIT = 1024 * 1024;
 const HEX_CHUNK = 1024 * 1024;
 /** How long an interrupted sync may take to reach a batch boundary before the session is cut. */
@@ -123,10 +127,12 @@ export class CliSession {
         this.started = true;
         return;
       }
-      if (this.junk === '' && text.trim() !== '') this.junk = text.trim().slice(0, 200);
+      if (got.line.includes(AGENT_PREAMBLE)) throw agentInsteadOfScript(this.options.location);
+      const printed = firstNonBlankLine(got.line);
+      if (this.junk === '' && printed.length > 0) this.junk = visibleExcerpt(printed);
       skipped += got.line.length + 1;
       if (skipped > JUNK_LIMIT) {
-        throw new SyncError('PROTOCOL_ERROR', `the remote shell on ${this.destination} printed more than ${JUNK_LIMIT} bytes (starting ${JSON.stringify(this.junk)}) before agentless sync started; make shell startup files quiet for non-interactive logins`);
+        throw new SyncError('PROTOCOL_ERROR', `the remote shell on ${this.destination} printed more than ${JUNK_LIMIT} bytes (starting ${this.junk === '' ? 'with blank lines' : this.junk}) before agentless sync started; make shell startup files quiet for non-interactive logins`);
       }
     }
   }
@@ -218,7 +224,7 @@ export class CliSession {
     const text = got.line.toString('utf8');
     const match = /^@RS (\d+) (json|file)(?: (\d+))?$/.exec(text);
     if (!match || Number(match[1]) !== seq || match[2] !== kind || (kind === 'file') !== (match[3] !== undefined)) {
-      throw new SyncError('PROTOCOL_ERROR', `unexpected output from sqlite3 on ${this.destination}: ${JSON.stringify(text.slice(0, 120))} (expected reply ${seq})`);
+      throw new SyncError('PROTOCOL_ERROR', `unexpected output from sqlite3 on ${this.destination}: ${visibleExcerpt(got.line, 120)} (expected reply ${seq})`);
     }
     return Number(match[3] ?? 0);
   }

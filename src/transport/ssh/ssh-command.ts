@@ -84,7 +84,7 @@ export interface FailureContext {
   location: SshLocation;
   /** Whether the agent had announced itself: after that, a failure is a lost connection. */
   started: boolean;
-  /** First line of what the remote printed on stdout instead of the agent, if anything. */
+  /** First line of what the remote printed on stdout instead of the agent, quoted and escaped (core/excerpt.ts); '' if nothing. */
   junk: string;
   remoteCommand: string | undefined;
 }
@@ -129,7 +129,7 @@ export function sshFailure(outcome: SshOutcome, context: FailureContext): SyncEr
     return new SyncError('PROTOCOL_VERSION', `the resonance-sync on ${where} is too old for ssh sync (it has no serve command): upgrade resonance-sync on ${context.location.host}`);
   }
   if (outcome.code === 0 || context.junk !== '') {
-    const printed = context.junk === '' ? 'nothing' : JSON.stringify(context.junk);
+    const printed = context.junk === '' ? 'nothing' : context.junk;
     return new SyncError('PROTOCOL_ERROR', `the remote command on ${where} printed ${printed} and ended without starting the resonance-sync agent (check remote_command, and that shell startup files such as ~/.bashrc do not print for non-interactive logins)`);
   }
   return new SyncError('REMOTE_ERROR', `the resonance-sync agent on ${where} failed to start (${detail})`);
