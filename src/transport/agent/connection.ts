@@ -223,17 +223,28 @@ export class AgentConnection {
       const reply = new Promise<Frame>((resolve, reject) => (this.pending = { resolve, reject }));
       // If sending fails, the reply is rejected too, with nobody left to await it.
       reply.catch(() => undefined);
-      const action = ACTIONS.get(type) ?? `waiting for ${messageName(answer)}`;
-      const sent = this.send(type, write);
-      const frame = options.scansWholeTable ? (await sent, await reply) : await this.awaitRemote(sent.then(() => reply), action);
-      if (frame.type === MessageType.ERROR) throw this.remoteError(frame);
-      if (frame.type !== answer) throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
-      return m.decode(frame.payload, read);
+      if (options.scansWholeTable) {
+        await this.send(type, write);
+        return this.answer(await reply, answer, read);
+      }
+      // Sending starts a tick later, so this wait is the oldest and names the stall ("writing a batch").
+      const exchange = Promise.resolve().then(async () => {
+        await this.send(type, write);
+        return reply;
+      });
+      return this.answer(await this.awaitRemote(exchange, ACTIONS.get(type) ?? `waiting for ${messageName(answer)}`), answer, read);
     };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
   }
+
+  private answer<T>(frame: Frame, answer: number, read: (reader: Reader) => T): T {
+    if (frame.type === MessageType.ERROR) throw this.remoteError(frame);
+    if (frame.type !== answer) throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
+    return m.decode(frame.payload, read);
+  }
+
 
   async send(type: number, write?: (w: Writer) => void, sizeHint?: number): Promise<void> {
     if (this.broken) throw this.broken;
