@@ -73,7 +73,8 @@ const stallTimeout = z.unknown().transform((value, ctx) => {
   const ms = typeof value === 'string' ? parseStallTimeout(value) : undefined;
   if (ms === undefined) {
     // A bare number is refused too: seconds or minutes? The unit says.
-    ctx.addIssue({ code: 'custom', message: `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${typeof value === 'string' ? JSON.stringify(value) : String(value)}` });
+    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    ctx.addIssue({ code: 'custom', message: `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${shown}` });
     return z.NEVER;
   }
   return ms;

@@ -17,6 +17,8 @@ function expectError(fn: () => unknown, code: string, message: string): void {
   });
 }
 
+const STALL_RULE = 'must be a string of a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d (default "1m")';
+
 const invalidCases: [toml: string, problem: string][] = [
   ['[peers.selesta]\nurl = "h:x"\n[peers.selesta.push]\ninclude_context = ["a", 1]', 'peers.selesta.push.include_context[1]: expected a string'],
   ['[node]\nnaive_timestamps = "utc+2"', 'node.naive_timestamps: expected "utc" or "local"'],
@@ -42,10 +44,10 @@ const invalidCases: [toml: string, problem: string][] = [
   ['[peers."b c"]\nurl = "h:x"', 'peers."b c": invalid peer name; a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"'],
   ['[peers."-bad"]\nurl = "h:x"', 'peers.-bad: invalid peer name; a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"'],
   ['[peers.x]\nurl = "relative.sqlite3"', 'peers.x.url: a local path in the config file must be absolute or start with "~/"'],
-  ['[node]\nstall_timeout = 60', 'node.stall_timeout: must be a string of a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d (default "1m"), not 60'],
-  ['[peers.x]\nurl = "h:x"\nstall_timeout = "500ms"', 'peers.x.stall_timeout: must be a string of a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d (default "1m"), not "500ms"'],
-  ['[peers.x]\nurl = "h:x"\nstall_timeout = "2d"', 'peers.x.stall_timeout: must be a string of a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d (default "1m"), not "2d"'],
-  ['[peers.x]\nurl = "h:x"\nstall_timeout = "soon"', 'peers.x.stall_timeout: must be a string of a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d (default "1m"), not "soon"'],
+  ['[node]\nstall_timeout = 60', `node.stall_timeout: ${STALL_RULE}, not 60`],
+  ['[peers.x]\nurl = "h:x"\nstall_timeout = "500ms"', `peers.x.stall_timeout: ${STALL_RULE}, not "500ms"`],
+  ['[peers.x]\nurl = "h:x"\nstall_timeout = "2d"', `peers.x.stall_timeout: ${STALL_RULE}, not "2d"`],
+  ['[peers.x]\nurl = "h:x"\nstall_timeout = "soon"', `peers.x.stall_timeout: ${STALL_RULE}, not "soon"`],
 ];
 
 test('each validation error names the key path', (t) => {

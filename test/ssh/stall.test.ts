@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
@@ -29,8 +29,9 @@ type Direction = 'pull' | 'push';
 /** Short, so the test is quick; long enough that a loaded machine does not look frozen. */
 const STALL_SECONDS = 4;
 
+const two = (n: number) => String(n).padStart(2, '0');
 const notes = (who: string, n: number, content: (i: number) => string = (i) => `${who} ${i}`): Note[] =>
-  Array.from({ length: n }, (_, i) => ({ timestamp: `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`, content: content(i), context: 'c', source: i % 3 ? who : null }));
+  Array.from({ length: n }, (_, i) => ({ timestamp: `2025-11-30 22:${two(Math.floor(i / 60) % 60)}:${two(i % 60)}`, content: content(i), context: 'c', source: i % 3 ? who : null }));
 
 const countOf = (path: string) => Number(withDb(path, (db) => db.prepare('SELECT count(*) AS n FROM resonance_notes').get()?.n ?? 0));
 
@@ -133,7 +134,8 @@ for (const mode of ['agent', 'sqlite3'] as const) {
       });
 
       let finished = false;
-      const running = sync(s, direction, { batchRows: mode === 'sqlite3' && direction === 'pull' ? 500 : 50, env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } }).finally(() => (finished = true));
+      const batchRows = mode === 'sqlite3' && direction === 'pull' ? 500 : 50;
+      const running = sync(s, direction, { batchRows, env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } }).finally(() => (finished = true));
       const found = await waitFor('the remote process', () => {
         const pids = pgrep(pattern);
         assert.ok(pids.length <= 1, `one remote process, not ${pids.join(', ')}`);
@@ -151,7 +153,8 @@ for (const mode of ['agent', 'sqlite3'] as const) {
 
       const stalled = await running;
       const seconds = (performance.now() - stoppedAt) / 1000;
-      failedWith(stalled, 6, 'PEER_STALLED', new RegExp(`stopped answering: nothing came back for ${STALL_SECONDS} s while [a-z ]+; the connection was closed, committed batches are kept and the next sync resumes after them \\(.*Termux.*stall_timeout`));
+      const said = `stopped answering: nothing came back for ${STALL_SECONDS} s while [a-z ]+; the connection was closed, committed batches are kept and the next sync resumes`;
+      failedWith(stalled, 6, 'PEER_STALLED', new RegExp(`${said} after them \\(.*Termux.*stall_timeout`));
       // Bounded: the timeout, plus what the client still had to do on its own before it waited (an
       // agentless pull consumes up to two downloads already here), plus cutting ssh.
       assert.ok(seconds < STALL_SECONDS + 20, `gave up ${seconds.toFixed(1)} s after the stop`);
@@ -252,11 +255,26 @@ test('sqlite3: a remote sqlite3 that starts and then answers nothing is given up
   const s = await setup(t, 'sqlite3');
   if (!s) return;
   const silent = writeScript(s.dir, 'silent-sqlite3', `if [ "$1" = --version ]; then echo '3.40.1 2022-12-28'; exit 0; fi\nexec cat > /dev/null`);
-  writeFileSync(s.config, `${readFileSync(s.config, 'utf8').replace(/remote_command = .*\n/, '').replace('mode = "sqlite3"', `mode = "sqlite3"\nremote_command = ${JSON.stringify(silent)}`)}`);
+  const config = readFileSync(s.config, 'utf8').replace(/remote_command = .*\n/, '');
+  writeFileSync(s.config, config.replace('mode = "sqlite3"', `mode = "sqlite3"\nremote_command = ${JSON.stringify(silent)}`));
   const started = performance.now();
   const result = await sync(s, 'pull', { env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } });
   const seconds = (performance.now() - started) / 1000;
   failedWith(result, 6, 'PEER_STALLED', new RegExp(`stopped answering: nothing came back for ${STALL_SECONDS} s while reading its schema;`));
   assert.ok(seconds >= STALL_SECONDS && seconds < STALL_SECONDS + 15, `${seconds.toFixed(1)} s`);
   assert.deepEqual(await noLeftovers(s.tmp as string), [], 'the remote temp dir is removed once the connection is cut');
+});
+
+test('a malformed RESONANCE_SYNC_STALL_TIMEOUT is a usage error, found before ssh is started', async (t) => {
+  const dir = tempDir(t);
+  const main = createNotesDb(dir, 'main');
+  const started = join(dir, 'ssh-started');
+  const ssh = writeScript(dir, 'recording-ssh', `touch '${started}'\nexit 255`);
+  for (const mode of ['agent', 'sqlite3']) {
+    const result = await runCli(['sync', 'ssh://phone.invalid/data/phone.sqlite3', '--db', main, '--mode', mode], {
+      env: { RESONANCE_SYNC_SSH: ssh, RESONANCE_SYNC_STALL_TIMEOUT: '60' },
+    });
+    failedWith(result, 2, 'USAGE', /RESONANCE_SYNC_STALL_TIMEOUT must be a whole number with a unit: ms, s, m, h or d \(e\.g\. 30m, 2h, 1d\), from 1s to 1d, not "60"/);
+  }
+  assert.equal(existsSync(started), false, 'ssh never ran');
 });

@@ -57,7 +57,9 @@ export class AgentReplica implements Replica {
 
   digest(request: DigestRequest): Promise<DigestResult> {
     // Verify's digests read the whole table before the agent answers: no stall timeout (connection.ts).
-    return this.connection.request(MessageType.DIGEST, (w) => m.writeDigestRequest(w, request), MessageType.DIGEST_OK, m.readDigestResult, { scansWholeTable: true });
+    return this.connection.request(MessageType.DIGEST, (w) => m.writeDigestRequest(w, request), MessageType.DIGEST_OK, m.readDigestResult, {
+      scansWholeTable: true,
+    });
   }
 
   rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {

@@ -70,10 +70,12 @@ export class AgentConnection {
   private constructor(private readonly options: AgentConnectOptions) {
     const env = options.env ?? process.env;
     this.destination = destinationOf(options.location);
+    // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
+    const timeoutMs = stallTimeoutMs(env, options.stallTimeoutMs);
     this.process = new SshProcess(sshArgv(options.location, { remoteCommand: options.remoteCommand, env }), env);
     this.stream = new FrameStream(this.process.child.stdout, { preamble: true });
     this.watchdog = new StallWatchdog({
-      timeoutMs: stallTimeoutMs(env, options.stallTimeoutMs),
+      timeoutMs,
       output: this.process.child.stdin,
       onStall: (action) => {
         const error = stalledError(this.destination, this.watchdog.timeoutMs, action);
@@ -135,7 +137,8 @@ export class AgentConnection {
     const signal = this.options.signal;
     const stop = new Promise<never>((_, reject) => {
       if (seconds !== undefined) {
-        timer = setTimeout(() => reject(new SyncError('PEER_UNREACHABLE', `no answer from the agent on ${this.destination} within ${seconds} s; skipped`)), seconds * 1000);
+        const unreachable = new SyncError('PEER_UNREACHABLE', `no answer from the agent on ${this.destination} within ${seconds} s; skipped`);
+        timer = setTimeout(() => reject(unreachable), seconds * 1000);
       }
       onAbort = () => reject(new SyncError('INTERRUPTED', `interrupted while connecting to ${this.destination}`));
       if (signal?.aborted) onAbort();

@@ -72,9 +72,11 @@ export class CliSession {
 
   private constructor(private readonly options: SessionOptions) {
     this.destination = destinationOf(options.location);
+    // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
+    const timeoutMs = stallTimeoutMs(options.env, options.stallTimeoutMs);
     this.process = new SshProcess(sqliteCliSshArgv(options.location, options.sqlite3Command, options.env), options.env);
     this.watchdog = new StallWatchdog({
-      timeoutMs: stallTimeoutMs(options.env, options.stallTimeoutMs),
+      timeoutMs,
       output: this.process.child.stdin,
       onStall: (action) => {
         this.broken ??= stalledError(this.destination, this.watchdog.timeoutMs, action);

@@ -220,10 +220,16 @@ export class SqliteCliReplica implements Replica {
     const shape = this.state.shape;
     if (request.buckets === undefined) {
       // Whole-table scans that answer only when done: no stall timeout (session.ts).
-      const rows = await this.session.json<{ bucket: string; count: number; digest: string }>('computing digests', { query: bucketDigestsSql(shape, request.route), scansWholeTable: true });
+      const rows = await this.session.json<{ bucket: string; count: number; digest: string }>('computing digests', {
+        query: bucketDigestsSql(shape, request.route),
+        scansWholeTable: true,
+      });
       return { buckets: rows.map((r) => ({ bucket: String(r.bucket), count: Number(r.count), digest: String(r.digest) })), hashes: [] };
     }
-    const rows = await this.session.json<{ h: string }>('computing digests', { query: entryHashesSql(shape, request.route, request.buckets), scansWholeTable: true });
+    const rows = await this.session.json<{ h: string }>('computing digests', {
+      query: entryHashesSql(shape, request.route, request.buckets),
+      scansWholeTable: true,
+    });
     return { buckets: [], hashes: rows.map((r) => String(r.h)) };
   }
 

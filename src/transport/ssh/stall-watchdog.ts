@@ -31,7 +31,8 @@ export function stalledError(destination: string, timeoutMs: number, action: str
     'PEER_STALLED',
     `${destination} stopped answering: nothing came back for ${timeoutMs / 1000} s while ${action}; the connection was closed, ` +
       `committed batches are kept and the next sync resumes after them (the remote process may be frozen, as Android does to ` +
-      `Termux in the background: keep Termux awake with termux-wake-lock and exempt it from battery optimisation, or raise stall_timeout if that peer is only slow)`,
+      `Termux in the background: keep Termux awake with termux-wake-lock and exempt it from battery optimisation, ` +
+      `or raise stall_timeout if that peer is only slow)`,
   );
 }
 
