@@ -248,7 +248,6 @@ export class AgentConnection {
     return m.decode(frame.payload, read);
   }
 
-
   async send(type: number, write?: (w: Writer) => void, sizeHint?: number): Promise<void> {
     if (this.broken) throw this.broken;
     try {
