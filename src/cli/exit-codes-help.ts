@@ -7,7 +7,7 @@ Exit codes:
   3    config error: the config file is malformed, or a peer is unknown
   4    database error: missing file, not SQLite, no resonance_notes table, read-only, same database twice
   5    locked: another sync of this database is running, or a writer held the database too long
-  6    peer unreachable (skipped; other peers still synced)
+  6    peer unreachable, connection lost, or the peer stopped answering (other peers still synced)
   7    remote or protocol error
   8    partial: peers failed in different ways
   9    no scheduler: crontab missing or refused (install cron/cronie, or use resonance-sync daemon)

@@ -11,6 +11,7 @@ import { SyncError } from '../core/errors.js';
 import type { Route } from '../core/route.js';
 import { expandHome, parsePeerUrl } from '../core/peer-url.js';
 import { isNodeName } from '../core/node-name.js';
+import { formatDuration } from '../core/duration.js';
 import { emptyConfig, PEER_NAME_RULE, validateConfig, type Config, type NodeConfig, type PeerConfig } from './schema.js';
 
 export type { Config, NodeConfig, PeerConfig } from './schema.js';
@@ -94,12 +95,14 @@ function toToml(config: Config): Record<string, unknown> {
   if (config.node.naiveTimestamps !== 'utc') node['naive_timestamps'] = config.node.naiveTimestamps;
   if (!config.node.syncNote) node['sync_note'] = false;
   if (config.node.dedupe !== 'timestamp-index') node['dedupe'] = config.node.dedupe;
+  if (config.node.stallTimeoutMs !== undefined) node['stall_timeout'] = formatDuration(config.node.stallTimeoutMs);
   const peers: Record<string, unknown> = {};
   for (const peer of config.peers) {
     const out: Record<string, unknown> = { url: peer.url };
     if (peer.mode !== 'auto') out['mode'] = peer.mode;
     if (peer.remoteCommand !== undefined) out['remote_command'] = peer.remoteCommand;
     if (!peer.enabled) out['enabled'] = false;
+    if (peer.stallTimeoutMs !== undefined) out['stall_timeout'] = formatDuration(peer.stallTimeoutMs);
     const push = routeToToml(peer.push);
     const pull = routeToToml(peer.pull);
     if (push) out['push'] = push;

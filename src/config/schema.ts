@@ -10,6 +10,8 @@ import { NODE_NAME, NODE_NAME_RULE } from '../core/node-name.js';
 import { SyncError } from '../core/errors.js';
 import type { Route } from '../core/route.js';
 import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation } from '../core/peer-url.js';
+import { formatDuration } from '../core/duration.js';
+import { DEFAULT_STALL_TIMEOUT_MS, STALL_TIMEOUT_RULE, parseStallTimeout } from '../core/stall-timeout.js';
 
 export interface NodeConfig {
   name: string | undefined;
@@ -17,6 +19,8 @@ export interface NodeConfig {
   naiveTimestamps: 'utc' | 'local';
   syncNote: boolean;
   dedupe: 'timestamp-index' | 'unique-index';
+  /** `stall_timeout`: how long an ssh peer may stay silent while we wait on it (default for every peer). */
+  stallTimeoutMs?: number;
 }
 
 export interface PeerConfig {
@@ -30,6 +34,8 @@ export interface PeerConfig {
   push: Route;
   /** Peer -> this node. */
   pull: Route;
+  /** `stall_timeout` for this peer, over the node's. */
+  stallTimeoutMs?: number;
 }
 
 export interface Config {
@@ -61,6 +67,18 @@ function table<S extends z.core.$ZodLooseShape>(shape: S) {
 }
 
 const text = z.string().min(1).refine((s) => !s.includes('\0'), 'must not contain a NUL character');
+
+/** `stall_timeout = "60s"`, in milliseconds. */
+const stallTimeout = z.unknown().transform((value, ctx) => {
+  const ms = typeof value === 'string' ? parseStallTimeout(value) : undefined;
+  if (ms === undefined) {
+    // A bare number is refused too: seconds or minutes? The unit says.
+    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    ctx.addIssue({ code: 'custom', message: `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${shown}` });
+    return z.NEVER;
+  }
+  return ms;
+});
 const patterns = z.array(text);
 
 const route = table({
@@ -85,6 +103,7 @@ const node = table({
   naive_timestamps: z.enum(['utc', 'local']).optional(),
   sync_note: z.boolean().optional(),
   dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
+  stall_timeout: stallTimeout.optional(),
 })
   .optional()
   .transform(
@@ -94,6 +113,7 @@ const node = table({
       naiveTimestamps: raw?.naive_timestamps ?? 'utc',
       syncNote: raw?.sync_note ?? true,
       dedupe: raw?.dedupe ?? 'timestamp-index',
+      ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
     }),
   );
 
@@ -118,6 +138,7 @@ const peer = table({
   mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
   remote_command: text.optional(),
   enabled: z.boolean().optional(),
+  stall_timeout: stallTimeout.optional(),
   push: route,
   pull: route,
 });
@@ -140,6 +161,7 @@ const configSchema = table({ node, peers }).transform(
       enabled: p.enabled ?? true,
       push: p.push,
       pull: p.pull,
+      ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),
     })),
   }),
 );

@@ -48,6 +48,11 @@ const codeToExit = {
   PEER_UNREACHABLE: ExitCode.unreachable,
   /** An ssh connection that worked broke mid-sync (committed batches are kept; the next run resumes). */
   CONNECTION_LOST: ExitCode.unreachable,
+  /**
+   * The remote stopped making progress mid-sync (no bytes for the stall timeout while we waited on it:
+   * say, Android froze Termux while sshd still answered); the connection was cut, committed batches kept.
+   */
+  PEER_STALLED: ExitCode.unreachable,
   PROTOCOL_ERROR: ExitCode.remote,
   /** The two ends speak different agent protocol versions; the message says which side to upgrade. */
   PROTOCOL_VERSION: ExitCode.remote,

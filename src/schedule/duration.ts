@@ -1,31 +1,13 @@
 /**
- * Durations as people type them (`30m`, `2h`, `1d`; `500ms`/`10s` for the daemon's tests and tight
- * loops), and the subset cron can express. Cron has no "every N" beyond steps that divide the next
+ * The intervals the schedule accepts (durations as people type them, see core/duration.ts), and the
+ * subset cron can express. Cron has no "every N" beyond steps that divide the next
  * unit evenly: `*\/45` minutes would run at :00 and :45, then :00 again 15 minutes later, so such
  * intervals are refused rather than silently scheduled unevenly.
  */
 import { SyncError } from '../core/errors.js';
+import { UNIT_MS, parseDuration, formatDuration } from '../core/duration.js';
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-type Unit = keyof typeof UNIT_MS;
-
-/** Milliseconds in `text` (`<whole number><ms|s|m|h|d>`); `what` names the option in the message. */
-export function parseDuration(text: string, what: string): number {
-  const match = /^\s*(\d{1,9})\s*(ms|s|m|h|d)\s*$/.exec(text);
-  const amount = match ? Number(match[1]) : NaN;
-  if (!match || !(amount > 0)) {
-    throw new SyncError('USAGE', `${what} must be a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), not ${JSON.stringify(text)}`);
-  }
-  return amount * UNIT_MS[match[2] as Unit];
-}
-
-/** The shortest exact spelling: 7_200_000 -> "2h", 90_000 -> "90s". */
-export function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm', 's'] as const) {
-    if (ms >= UNIT_MS[unit] && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
-  }
-  return `${ms}ms`;
-}
+export { parseDuration, formatDuration } from '../core/duration.js';
 
 /** Rounded for log lines: "1h 5m", "2.5s". */
 export function describeDelay(ms: number): string {

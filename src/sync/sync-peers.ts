@@ -58,7 +58,13 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
   let transport: string | undefined;
   let opened;
   try {
-    opened = await openPeer(peer, { localDbPath: request.dbPath, prepare: !request.dryRun, naiveTimestamps: request.node.naiveTimestamps, signal: request.signal });
+    opened = await openPeer(peer, {
+      localDbPath: request.dbPath,
+      prepare: !request.dryRun,
+      naiveTimestamps: request.node.naiveTimestamps,
+      signal: request.signal,
+      stallTimeoutMs: request.node.stallTimeoutMs,
+    });
   } catch (thrown) {
     const error = asSyncError(thrown);
     if (!request.dryRun) {

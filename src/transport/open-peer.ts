@@ -27,8 +27,10 @@ export interface OpenPeerOptions {
   naiveTimestamps: NaiveTimestamps;
   /** Aborting cuts a remote peer's connection if the sync has not stopped at a batch boundary soon after. */
   signal?: AbortSignal | undefined;
-  /** For ssh peers: RESONANCE_SYNC_SSH, RESONANCE_SYNC_CONNECT_TIMEOUT (default: process.env). */
+  /** For ssh peers: RESONANCE_SYNC_SSH, RESONANCE_SYNC_CONNECT_TIMEOUT, RESONANCE_SYNC_STALL_TIMEOUT (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** The node's `stall_timeout` (config [node]), for ssh peers without their own. */
+  stallTimeoutMs?: number | undefined;
 }
 
 export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Promise<OpenedPeer> {
@@ -59,7 +61,8 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
 
 async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<OpenedPeer> {
   const nodeName = isNodeName(peer.name) ? peer.name : toNodeName(basename(location.path, extname(location.path)));
-  const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal };
+  const stallTimeoutMs = peer.stallTimeoutMs ?? options.stallTimeoutMs;
+  const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal, stallTimeoutMs };
   const agentless = async (sqlite3Command: string | undefined): Promise<OpenedPeer> => {
     // In mode "sqlite3", remote_command names the remote sqlite3 (default: sqlite3 on its PATH).
     const replica = await SqliteCliReplica.connect({ ...common, sqlite3Command, naiveTimestamps: options.naiveTimestamps });

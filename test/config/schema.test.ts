@@ -1,9 +1,9 @@
 /** Config validation messages (each names the exact key) and the pure peer/node edit helpers. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { addPeer, emptyConfig, findPeer, loadConfig, removePeer, withNode } from '../../src/config/config-file.js';
+import { addPeer, emptyConfig, findPeer, loadConfig, removePeer, saveConfig, withNode } from '../../src/config/config-file.js';
 import { formatKeyPath } from '../../src/config/schema.js';
 import { SyncError } from '../../src/core/errors.js';
 import { tempDir } from '../support/temp.js';
@@ -16,6 +16,8 @@ function expectError(fn: () => unknown, code: string, message: string): void {
     return true;
   });
 }
+
+const STALL_RULE = 'must be a string of a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d (default "1m")';
 
 const invalidCases: [toml: string, problem: string][] = [
   ['[peers.selesta]\nurl = "h:x"\n[peers.selesta.push]\ninclude_context = ["a", 1]', 'peers.selesta.push.include_context[1]: expected a string'],
@@ -42,6 +44,10 @@ const invalidCases: [toml: string, problem: string][] = [
   ['[peers."b c"]\nurl = "h:x"', 'peers."b c": invalid peer name; a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"'],
   ['[peers."-bad"]\nurl = "h:x"', 'peers.-bad: invalid peer name; a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"'],
   ['[peers.x]\nurl = "relative.sqlite3"', 'peers.x.url: a local path in the config file must be absolute or start with "~/"'],
+  ['[node]\nstall_timeout = 60', `node.stall_timeout: ${STALL_RULE}, not 60`],
+  ['[peers.x]\nurl = "h:x"\nstall_timeout = "500ms"', `peers.x.stall_timeout: ${STALL_RULE}, not "500ms"`],
+  ['[peers.x]\nurl = "h:x"\nstall_timeout = "2d"', `peers.x.stall_timeout: ${STALL_RULE}, not "2d"`],
+  ['[peers.x]\nurl = "h:x"\nstall_timeout = "soon"', `peers.x.stall_timeout: ${STALL_RULE}, not "soon"`],
 ];
 
 test('each validation error names the key path', (t) => {
@@ -70,6 +76,24 @@ test('valid local peer URLs in the file: absolute, ~ and file:///', (t) => {
   const peers = loadConfig(path, { mustExist: true }).peers;
   assert.deepEqual(peers.map((p) => p.name), ['a', 'b', 'c']);
   assert.deepEqual(peers[2]?.location, { kind: 'local', path: '/z z.db' });
+});
+
+test('stall_timeout: globally in [node], per peer over it, absent by default, and kept when the file is rewritten', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'config.toml');
+  writeFileSync(path, '[node]\nstall_timeout = "90s"\n[peers.phone]\nurl = "h:x"\nstall_timeout = "2m"\n[peers.laptop]\nurl = "h:y"\n');
+  const config = loadConfig(path, { mustExist: true });
+  assert.equal(config.node.stallTimeoutMs, 90_000);
+  assert.deepEqual(config.peers.map((p) => [p.name, p.stallTimeoutMs]), [['phone', 120_000], ['laptop', undefined]]);
+  // `peer add` rewrites the whole file: the keys must survive it.
+  const copy = join(dir, 'copy.toml');
+  saveConfig(copy, addPeer(config, { name: 'usb', url: '/media/usb/r.sqlite3' }));
+  const again = loadConfig(copy, { mustExist: true });
+  assert.equal(again.node.stallTimeoutMs, 90_000);
+  assert.deepEqual(again.peers.map((p) => [p.name, p.stallTimeoutMs]), [['phone', 120_000], ['laptop', undefined], ['usb', undefined]]);
+  assert.match(readFileSync(copy, 'utf8'), /stall_timeout = "2m"/);
+  writeFileSync(path, '[node]\nname = "a"\n');
+  assert.equal(loadConfig(path, { mustExist: true }).node.stallTimeoutMs, undefined);
 });
 
 test('formatKeyPath quotes keys that are not bare TOML keys', () => {

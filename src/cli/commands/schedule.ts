@@ -31,7 +31,7 @@ interface StatusOptions extends GlobalOptions {
 export const CLI_ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
 
 /** Environment a scheduled sync needs to behave as it does interactively (only if set now). */
-const CARRIED_ENV = ['RESONANCE_SYNC_SSH', 'RESONANCE_SYNC_CONNECT_TIMEOUT', 'RESONANCE_SYNC_SQLITE'];
+const CARRIED_ENV = ['RESONANCE_SYNC_SSH', 'RESONANCE_SYNC_CONNECT_TIMEOUT', 'RESONANCE_SYNC_STALL_TIMEOUT', 'RESONANCE_SYNC_SQLITE'];
 
 /** `$XDG_STATE_HOME/resonance-sync/sync.log`, else `~/.local/state/resonance-sync/sync.log`. */
 export function defaultLogPath(env: NodeJS.ProcessEnv = process.env): string {

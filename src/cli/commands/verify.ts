@@ -41,7 +41,12 @@ async function runVerify(peerArgument: string, options: VerifyCommandOptions): P
   try {
     const local = LocalReplica.open(dbPath, { naiveTimestamps: config.node.naiveTimestamps });
     try {
-      const opened = await openPeer(peer, { localDbPath: dbPath, prepare: options.repair ?? false, naiveTimestamps: config.node.naiveTimestamps });
+      const opened = await openPeer(peer, {
+        localDbPath: dbPath,
+        prepare: options.repair ?? false,
+        naiveTimestamps: config.node.naiveTimestamps,
+        stallTimeoutMs: config.node.stallTimeoutMs,
+      });
       try {
         const report = await verifyReplicas(local, opened.replica, { push: peer.push, pull: peer.pull, repair: options.repair ?? false });
         if (options.json) context.printJson(report);

@@ -56,11 +56,16 @@ export class AgentReplica implements Replica {
   }
 
   digest(request: DigestRequest): Promise<DigestResult> {
-    return this.connection.request(MessageType.DIGEST, (w) => m.writeDigestRequest(w, request), MessageType.DIGEST_OK, m.readDigestResult);
+    // Verify's digests read the whole table before the agent answers: no stall timeout (connection.ts).
+    return this.connection.request(MessageType.DIGEST, (w) => m.writeDigestRequest(w, request), MessageType.DIGEST_OK, m.readDigestResult, {
+      scansWholeTable: true,
+    });
   }
 
   rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
-    return this.connection.request(MessageType.ROWS_BY_HASH, (w) => m.writeRowsByHash(w, { route, columns, hashes }), MessageType.ROWS_BY_HASH_OK, m.readRows);
+    return this.connection.request(MessageType.ROWS_BY_HASH, (w) => m.writeRowsByHash(w, { route, columns, hashes }), MessageType.ROWS_BY_HASH_OK, m.readRows, {
+      scansWholeTable: true,
+    });
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {
@@ -81,7 +86,8 @@ export class AgentReplica implements Replica {
       await this.connection.send(MessageType.FEED_OPEN, (w) => m.writeFeedOpen(w, request, FEED_CREDIT));
       for (;;) {
         signal?.throwIfAborted();
-        const frame = await inbox.next();
+        // We asked for this batch (the agent holds credit for it): silence here is a stalled agent.
+        const frame = await this.connection.awaitRemote(inbox.next(), 'reading new entries');
         if (frame.type === MessageType.FEED_END || frame.type === MessageType.ERROR) {
           ended = true;
           if (frame.type === MessageType.ERROR) throw this.connection.remoteError(frame);
@@ -103,7 +109,7 @@ export class AgentReplica implements Replica {
     try {
       await this.connection.send(MessageType.FEED_CANCEL);
       for (;;) {
-        const frame = await inbox.next();
+        const frame = await this.connection.awaitRemote(inbox.next(), 'ending the feed');
         if (frame.type === MessageType.FEED_END || frame.type === MessageType.ERROR) return;
       }
     } catch {

@@ -2,7 +2,11 @@
  * One ssh connection to a `resonance-sync serve --stdio` agent: the handshake (skip any shell banner,
  * check the protocol version, HELLO/WELCOME), then requests answered in order plus at most one feed
  * running beside them (see src/protocol/protocol.ts). When the connection breaks, every waiting call
- * fails with the same typed error, derived from ssh's exit status and stderr.
+ * fails with the same typed error, derived from ssh's exit status and stderr. Once the agent has
+ * announced itself, every wait on it runs under the stall watchdog (ssh/stall-watchdog.ts), except
+ * verify's whole-table scans (DIGEST, ROWS_BY_HASH): the agent answers those only when done, after a
+ * time that grows with the database (35 s for 1M notes on a desktop, more on a phone), and the protocol
+ * has no way to say "still working" meanwhile.
  */
 import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, type Frame, type Hello, type Welcome } from '../../protocol/protocol.js';
 import { FrameStream, writeFrame } from '../../protocol/channel.js';
@@ -13,6 +17,7 @@ import { packageVersion } from '../../core/version.js';
 import { SyncError, isErrorCode } from '../../core/errors.js';
 import { connectTimeoutSeconds, destinationOf, sshArgv, sshFailure, type SshLocation } from '../ssh/ssh-command.js';
 import { SshProcess } from '../ssh/ssh-process.js';
+import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 
 export interface AgentConnectOptions {
   location: SshLocation;
@@ -24,6 +29,23 @@ export interface AgentConnectOptions {
   env?: NodeJS.ProcessEnv;
   /** Aborting closes the connection at once. */
   signal?: AbortSignal | undefined;
+  /** The configured stall timeout (peer, else global), if any; RESONANCE_SYNC_STALL_TIMEOUT overrides it. */
+  stallTimeoutMs?: number | undefined;
+}
+
+/** What a request's wait is for, in stall messages. */
+const ACTIONS = new Map<number, string>([
+  [MessageType.INFO, 'reading it'],
+  [MessageType.CURSOR, 'reading its cursor'],
+  [MessageType.APPLY, 'writing a batch'],
+  [MessageType.FINISH, 'recording the sync'],
+  [MessageType.DIGEST, 'computing digests'],
+  [MessageType.ROWS_BY_HASH, 'reading entries to repair'],
+]);
+
+export interface RequestOptions {
+  /** The remote reads its whole table before answering (verify): no stall timeout on the answer. */
+  scansWholeTable?: boolean;
 }
 
 /** How long an interrupted sync may take to reach a batch boundary before the connection is cut. */
@@ -36,6 +58,7 @@ export class AgentConnection {
   welcome: Welcome = { location: '', readOnly: false };
   private readonly process: SshProcess;
   private readonly stream: FrameStream;
+  private readonly watchdog: StallWatchdog;
   private pending: Pending | undefined;
   private feedSink: ((frame: Frame | Error) => void) | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -47,8 +70,21 @@ export class AgentConnection {
   private constructor(private readonly options: AgentConnectOptions) {
     const env = options.env ?? process.env;
     this.destination = destinationOf(options.location);
+    // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
+    const timeoutMs = stallTimeoutMs(env, options.stallTimeoutMs);
     this.process = new SshProcess(sshArgv(options.location, { remoteCommand: options.remoteCommand, env }), env);
     this.stream = new FrameStream(this.process.child.stdout, { preamble: true });
+    this.watchdog = new StallWatchdog({
+      timeoutMs,
+      output: this.process.child.stdin,
+      onStall: (action) => {
+        const error = stalledError(this.destination, this.watchdog.timeoutMs, action);
+        void this.breakWith(error);
+        return error;
+      },
+    });
+    // Beside FrameStream's own listener: counts arrivals without changing how the stream flows.
+    this.process.child.stdout.on('data', () => this.watchdog.progress());
   }
 
   static async connect(options: AgentConnectOptions): Promise<AgentConnection> {
@@ -57,6 +93,7 @@ export class AgentConnection {
       await connection.handshake();
       return connection;
     } catch (error) {
+      connection.watchdog.stop();
       await connection.process.kill();
       throw error;
     }
@@ -67,6 +104,8 @@ export class AgentConnection {
     const hello: Hello = { protocol: PROTOCOL_VERSION, clientVersion: packageVersion(), dbPath: location.path, homeRelative: location.homeRelative, nodeName: this.options.nodeName, prepare: this.options.prepare };
     // Sent before the agent answers: ssh buffers it, and the handshake costs one round trip less.
     writeFrame(this.process.child.stdin, m.frameOf(MessageType.HELLO, (w) => m.writeHello(w, hello))).catch(() => undefined);
+    // Until the agent announces itself, ssh is connecting and logging in: nothing can arrive yet, so
+    // that is bounded as a whole (unreachable); after it, the agent must keep making progress.
     const seconds = connectTimeoutSeconds(this.options.env ?? process.env) * 3;
     const found = await this.withinDeadline(this.stream.preamble, seconds);
     if (!found.ok) {
@@ -81,7 +120,9 @@ export class AgentConnection {
       );
     }
     this.started = true;
-    const first = await this.withinDeadline(this.stream.next(), seconds);
+    // Opening the database may prepare it on first contact (7 s for 1M notes on a desktop): a wait on
+    // a working remote, so the stall timeout bounds it rather than the connect deadline.
+    const first = await this.withinDeadline(this.awaitRemote(this.stream.next(), 'opening the database'));
     if (first === undefined) throw await this.failure();
     if (first.type === MessageType.ERROR) throw this.remoteError(first);
     if (first.type !== MessageType.WELCOME) throw new SyncError('PROTOCOL_ERROR', `expected WELCOME from ${this.destination}, got ${messageName(first.type)}`);
@@ -89,13 +130,16 @@ export class AgentConnection {
     void this.dispatch();
   }
 
-  /** Waits for the agent, but not forever: a hung ssh or a silent remote is "unreachable". */
-  private async withinDeadline<T>(promise: Promise<T>, seconds: number): Promise<T> {
+  /** Waits for the agent while connecting, but not forever: a hung ssh or a silent remote is "unreachable". */
+  private async withinDeadline<T>(promise: Promise<T>, seconds?: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const signal = this.options.signal;
     const stop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SyncError('PEER_UNREACHABLE', `no answer from the agent on ${this.destination} within ${seconds} s; skipped`)), seconds * 1000);
+      if (seconds !== undefined) {
+        const unreachable = new SyncError('PEER_UNREACHABLE', `no answer from the agent on ${this.destination} within ${seconds} s; skipped`);
+        timer = setTimeout(() => reject(unreachable), seconds * 1000);
+      }
       onAbort = () => reject(new SyncError('INTERRUPTED', `interrupted while connecting to ${this.destination}`));
       if (signal?.aborted) onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -144,6 +188,7 @@ export class AgentConnection {
   private async breakWith(error: SyncError): Promise<void> {
     if (this.broken) return;
     this.broken = error;
+    this.watchdog.stop();
     this.pending?.reject(error);
     this.pending = undefined;
     this.feedSink?.(error);
@@ -152,6 +197,8 @@ export class AgentConnection {
 
   /** Why the agent went away, from ssh's exit status (waiting for it briefly). */
   private async failure(): Promise<SyncError> {
+    // Cut by us (a stall): that is the reason, whatever ssh's exit status says.
+    if (this.broken) return this.broken;
     const outcome = await Promise.race([this.process.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref())]);
     const final = outcome ?? (await this.process.kill());
     return sshFailure(final, { location: this.options.location, started: this.started, junk: this.junk, remoteCommand: this.options.remoteCommand });
@@ -163,28 +210,49 @@ export class AgentConnection {
     return new SyncError(isErrorCode(error.code) ? error.code : 'REMOTE_ERROR', `${this.destination}: ${error.message}`);
   }
 
+  /**
+   * Waits for something the agent must produce (an answer, a feed frame, room for what we send) under
+   * the stall watchdog: fails with PEER_STALLED, and the connection is cut, if nothing moves for the
+   * stall timeout.
+   */
+  awaitRemote<T>(wait: Promise<T>, action: string): Promise<T> {
+    return this.watchdog.watch(wait, action);
+  }
+
   /** One request and its answer; calls queue up so answers always match their requests. */
-  request<T>(type: number, write: ((w: Writer) => void) | undefined, answer: number, read: (reader: Reader) => T): Promise<T> {
+  request<T>(type: number, write: ((w: Writer) => void) | undefined, answer: number, read: (reader: Reader) => T, options: RequestOptions = {}): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.broken) throw this.broken;
       const reply = new Promise<Frame>((resolve, reject) => (this.pending = { resolve, reject }));
       // If sending fails, the reply is rejected too, with nobody left to await it.
       reply.catch(() => undefined);
-      await this.send(type, write);
-      const frame = await reply;
-      if (frame.type === MessageType.ERROR) throw this.remoteError(frame);
-      if (frame.type !== answer) throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
-      return m.decode(frame.payload, read);
+      if (options.scansWholeTable) {
+        await this.send(type, write);
+        return this.answer(await reply, answer, read);
+      }
+      // Sending starts a tick later, so this wait is the oldest and names the stall ("writing a batch").
+      const exchange = Promise.resolve().then(async () => {
+        await this.send(type, write);
+        return reply;
+      });
+      return this.answer(await this.awaitRemote(exchange, ACTIONS.get(type) ?? `waiting for ${messageName(answer)}`), answer, read);
     };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
   }
 
+  private answer<T>(frame: Frame, answer: number, read: (reader: Reader) => T): T {
+    if (frame.type === MessageType.ERROR) throw this.remoteError(frame);
+    if (frame.type !== answer) throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
+    return m.decode(frame.payload, read);
+  }
+
   async send(type: number, write?: (w: Writer) => void, sizeHint?: number): Promise<void> {
     if (this.broken) throw this.broken;
     try {
-      await writeFrame(this.process.child.stdin, m.frameOf(type, write, sizeHint));
+      // A full pipe waits for the agent to take our bytes: a frozen agent never does.
+      await this.awaitRemote(writeFrame(this.process.child.stdin, m.frameOf(type, write, sizeHint)), 'sending to it');
     } catch {
       // The write side noticed first; the real reason comes from ssh's exit.
       await this.breakWith(await this.failure());
@@ -207,6 +275,7 @@ export class AgentConnection {
     this.closing = true;
     // Let queued requests finish first; then EOF tells the agent to close its database and exit.
     await this.queue;
+    this.watchdog.stop();
     await this.process.close();
   }
 }

@@ -7,6 +7,9 @@
  * sqlite3's own output goes to /dev/null outside a reply, so nothing else can reach stdout.
  * Requests run one at a time. `-bail` ends the session at the first error, so a failed request can
  * never run a later statement (a COMMIT); the session is then broken and every call reports why.
+ * Every request runs under the stall watchdog (ssh/stall-watchdog.ts), except verify's whole-table
+ * scans: sqlite3 prints their answer only when done, after a time that grows faster than the
+ * database (measured: 27 s for 200k notes, 590 s for 1M on a desktop), and cannot say "still working".
  */
 import { closeSync, openSync } from 'node:fs';
 import { once } from 'node:events';
@@ -15,6 +18,7 @@ import { connectTimeoutSeconds, destinationOf, type SshLocation, type SshOutcome
 import { SshProcess } from '../ssh/ssh-process.js';
 import { firstNonBlankLine, visibleExcerpt } from '../../core/excerpt.js';
 import { PREAMBLE_MAGIC } from '../../protocol/protocol.js';
+import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 import { agentInsteadOfScript, sessionFailure } from './failures.js';
 import { HELLO_WORD, REPLY_SCRIPT, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
 import { StreamEnded, StreamReader } from './stream-reader.js';
@@ -26,6 +30,13 @@ export interface SessionOptions {
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal | undefined;
   busyTimeoutMs: number;
+  /** The configured stall timeout (peer, else global), if any; RESONANCE_SYNC_STALL_TIMEOUT overrides it. */
+  stallTimeoutMs?: number | undefined;
+}
+
+export interface ExchangeOptions {
+  /** The remote reads its whole table before answering (verify): no stall timeout on this request. */
+  scansWholeTable?: boolean;
 }
 
 /**
@@ -55,6 +66,7 @@ export class CliSession {
   version = '';
   private readonly process: SshProcess;
   private readonly reader: StreamReader;
+  private readonly watchdog: StallWatchdog;
   private queue: Promise<unknown> = Promise.resolve();
   private seq = 0;
   private broken: SyncError | undefined;
@@ -64,8 +76,19 @@ export class CliSession {
 
   private constructor(private readonly options: SessionOptions) {
     this.destination = destinationOf(options.location);
+    // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
+    const timeoutMs = stallTimeoutMs(options.env, options.stallTimeoutMs);
     this.process = new SshProcess(sqliteCliSshArgv(options.location, options.sqlite3Command, options.env), options.env);
-    this.reader = new StreamReader(this.process.child.stdout);
+    this.watchdog = new StallWatchdog({
+      timeoutMs,
+      output: this.process.child.stdin,
+      onStall: (action) => {
+        this.broken ??= stalledError(this.destination, this.watchdog.timeoutMs, action);
+        void this.process.kill();
+        return this.broken;
+      },
+    });
+    this.reader = new StreamReader(this.process.child.stdout, () => this.watchdog.progress());
   }
 
   static async open(options: SessionOptions): Promise<CliSession> {
@@ -79,6 +102,7 @@ export class CliSession {
       options.signal?.addEventListener('abort', session.onAbort, { once: true });
       return session;
     } catch (error) {
+      session.watchdog.stop();
       await session.process.kill();
       throw error;
     }
@@ -141,8 +165,8 @@ export class CliSession {
    * A request whose reply is the JSON rows of `query`, run after `before` and followed by `after`.
    * Only the query's output reaches stdout; nothing in `before`/`after` can print there.
    */
-  json<T>(action: string, request: { before?: RequestPart[]; query: string; after?: string[]; locking?: boolean }): Promise<T[]> {
-    return this.exchange(action, request.locking ?? false, async (seq) => {
+  json<T>(action: string, request: { before?: RequestPart[]; query: string; after?: string[]; locking?: boolean } & ExchangeOptions): Promise<T[]> {
+    return this.exchange(action, request, async (seq) => {
       const parts: RequestPart[] = [
         ...(request.before ?? []),
         '.output',
@@ -159,8 +183,8 @@ export class CliSession {
   }
 
   /** A request that leaves `remoteFile` in the remote temp dir; its bytes are written to `localPath`. */
-  download(action: string, request: { before: RequestPart[]; remoteFile: string; localPath: string }): Promise<number> {
-    return this.exchange(action, false, async (seq) => {
+  download(action: string, request: { before: RequestPart[]; remoteFile: string; localPath: string } & ExchangeOptions): Promise<number> {
+    return this.exchange(action, request, async (seq) => {
       await this.write([...request.before, `.system sh ${REPLY_SCRIPT} ${seq} ${request.remoteFile}`]);
       const size = await this.header(seq, 'file');
       const fd = openSync(request.localPath, 'w', 0o600);
@@ -173,12 +197,14 @@ export class CliSession {
     });
   }
 
-  private exchange<T>(action: string, locking: boolean, run: (seq: number) => Promise<T>): Promise<T> {
+  private exchange<T>(action: string, options: { locking?: boolean } & ExchangeOptions, run: (seq: number) => Promise<T>): Promise<T> {
+    const locking = options.locking ?? false;
     const attempt = async (): Promise<T> => {
       if (this.broken) throw this.broken;
       const seq = ++this.seq;
       try {
-        return await run(seq);
+        // Writing the request and reading its reply: the remote must keep taking or giving bytes.
+        return options.scansWholeTable ? await run(seq) : await this.watchdog.watch(run(seq), action);
       } catch (error) {
         // The session ended (explained by how it ended), or a frame we cannot parse, or a local
         // failure (say, a full disk under a download); the stream is mid-reply either way, so it is done.
@@ -268,6 +294,7 @@ export class CliSession {
   /** Lets the requests in flight finish, then EOF: sqlite3 exits, the remote temp dir goes, ssh ends. */
   async close(): Promise<void> {
     await this.queue;
+    this.watchdog.stop();
     clearTimeout(this.abortTimer);
     this.options.signal?.removeEventListener('abort', this.onAbort);
     if (this.process.running) await this.process.close();

@@ -53,6 +53,8 @@ export interface SqliteCliConnectOptions {
   busyTimeoutMs?: number;
   naiveTimestamps?: NaiveTimestamps;
   download?: Partial<DownloadLimits>;
+  /** The configured stall timeout (peer, else global), if any; RESONANCE_SYNC_STALL_TIMEOUT overrides it. */
+  stallTimeoutMs?: number | undefined;
 }
 
 export class SqliteCliReplica implements Replica {
@@ -70,6 +72,7 @@ export class SqliteCliReplica implements Replica {
       env: options.env ?? process.env,
       signal: options.signal,
       busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      stallTimeoutMs: options.stallTimeoutMs,
     });
     const scratch = new ScratchDir();
     try {
@@ -216,16 +219,28 @@ export class SqliteCliReplica implements Replica {
   async digest(request: DigestRequest): Promise<DigestResult> {
     const shape = this.state.shape;
     if (request.buckets === undefined) {
-      const rows = await this.session.json<{ bucket: string; count: number; digest: string }>('computing digests', { query: bucketDigestsSql(shape, request.route) });
+      // Whole-table scans that answer only when done: no stall timeout (session.ts).
+      const rows = await this.session.json<{ bucket: string; count: number; digest: string }>('computing digests', {
+        query: bucketDigestsSql(shape, request.route),
+        scansWholeTable: true,
+      });
       return { buckets: rows.map((r) => ({ bucket: String(r.bucket), count: Number(r.count), digest: String(r.digest) })), hashes: [] };
     }
-    const rows = await this.session.json<{ h: string }>('computing digests', { query: entryHashesSql(shape, request.route, request.buckets) });
+    const rows = await this.session.json<{ h: string }>('computing digests', {
+      query: entryHashesSql(shape, request.route, request.buckets),
+      scansWholeTable: true,
+    });
     return { buckets: [], hashes: rows.map((r) => String(r.h)) };
   }
 
   async rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
     const localPath = this.scratch.file('hashes.sqlite3');
-    await this.session.download('reading entries to repair', { before: [hashDownloadSql(this.state.shape, route, columns, hashes)], remoteFile: DOWNLOAD_FILE, localPath });
+    await this.session.download('reading entries to repair', {
+      before: [hashDownloadSql(this.state.shape, route, columns, hashes)],
+      remoteFile: DOWNLOAD_FILE,
+      localPath,
+      scansWholeTable: true,
+    });
     const download = new Download(localPath);
     try {
       const seen = new Set<string>();

@@ -18,7 +18,11 @@ export class StreamReader {
   private pending: Buffer = Buffer.alloc(0);
   private ended = false;
 
-  constructor(stream: Readable) {
+  /** `onBytes` hears of every chunk as it is taken from the stream (the stall watchdog's "progress"). */
+  constructor(
+    stream: Readable,
+    private readonly onBytes: () => void = () => undefined,
+  ) {
     this.chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
 
@@ -30,6 +34,7 @@ export class StreamReader {
       this.ended = true;
       return false;
     }
+    this.onBytes();
     this.pending = this.pending.length === 0 ? next.value : Buffer.concat([this.pending, next.value]);
     return true;
   }
