@@ -1,10 +1,20 @@
 /** Helpers for the few places where an identifier (never a value) must go into SQL text. */
+import type { SqlValue } from '../core/sql-value.js';
 
-/** Quotes an identifier for SQLite. Column names come from PRAGMA table_info, never from user input. */
-export function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+/**
+ * A statement with `?` placeholders and the values for them, in order. A local connection binds
+ * them; the agentless transport inlines them as literals (sqlite-cli/sql-literals.ts inlineParams),
+ * so both run the same statement text. The text holds `?` only as placeholders.
+ */
+export interface BoundSql {
+  sql: string;
+  params: SqlValue[];
 }
 
-export function placeholders(count: number): string {
-  return Array.from({ length: count }, () => '?').join(', ');
+/**
+ * Quotes an identifier for SQLite. Column names come from PRAGMA table_info (ours, or as a remote
+ * sqlite3 reported them), never from user input.
+ */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }

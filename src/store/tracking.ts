@@ -1,47 +1,12 @@
 /**
- * The users' own bookkeeping tables: sync_tracking (one row per remote, as in their original recipe)
- * and sync_log (one row per direction per run), plus what this node last knew of each peer's cursor,
- * so `status` can tell pending entries without connecting.
+ * The history of this node's syncs: sync_log (one row per direction per run), and what this node
+ * last knew of each peer's cursor, so `status` can tell pending entries without connecting. (What a
+ * receiver records when a direction ends, sync_tracking and the sync note, is store/receive-sql.ts.)
  */
 import type { Database } from './sqlite/driver.js';
-import { LOG_TABLE, NOTES_TABLE, PEER_STATE_TABLE, TRACKING_TABLE } from '../core/notes-table.js';
-import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../core/sync-note.js';
-import { sqliteNow } from '../core/timestamps.js';
+import { LOG_TABLE, PEER_STATE_TABLE } from '../core/notes-table.js';
 import { inTransaction } from './sqlite/transaction.js';
 import type { Direction, LogDirection, LogOutcome, PeerState } from '../core/sync-log.js';
-
-/** sync_tracking.last_sync_timestamp is NOT NULL; this is its value until an entry has arrived. */
-export const NOTHING_RECEIVED_YET = '1970-01-01T00:00:00.000Z';
-
-export interface TrackingUpdate {
-  remoteNode: string;
-  newestTimestamp: string | undefined;
-  success: boolean;
-}
-
-export function recordTracking(db: Database, update: TrackingUpdate): void {
-  db.prepare(
-    `INSERT INTO ${TRACKING_TABLE} (remote_node, last_sync_timestamp, last_sync_success, sync_count) VALUES (?, ?, ?, 1)
-     ON CONFLICT (remote_node) DO UPDATE SET
-       last_sync_timestamp = max(last_sync_timestamp, excluded.last_sync_timestamp),
-       last_sync_success = excluded.last_sync_success,
-       sync_count = coalesce(sync_count, 0) + 1`,
-  ).run(update.remoteNode, update.newestTimestamp ?? NOTHING_RECEIVED_YET, update.success ? 1 : 0);
-}
-
-export interface SyncNote {
-  count: number;
-  senderName: string;
-  hasContext: boolean;
-}
-
-export function writeSyncNote(db: Database, note: SyncNote): void {
-  const columns = note.hasContext ? 'timestamp, content, context, source' : 'timestamp, content, source';
-  const values = note.hasContext
-    ? [sqliteNow(), syncNoteText(note.count, note.senderName), SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE]
-    : [sqliteNow(), syncNoteText(note.count, note.senderName), SYNC_NOTE_SOURCE];
-  db.prepare(`INSERT INTO ${NOTES_TABLE} (${columns}) VALUES (${values.map(() => '?').join(', ')})`).run(...values);
-}
 
 /** A row written when a direction starts; one left at 'running' tells `status` a run was cut off. */
 export function startLogEntry(db: Database, peer: string, direction: LogDirection): number {

@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { hexWordLiteral, inlineParams, integerLiteral, textLiteral } from '../../src/transport/sqlite-cli/sql-literals.js';
+import { hexWordLiteral, inlineParams, integerLiteral, textLiteral, valueLiteral } from '../../src/transport/sqlite-cli/sql-literals.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
 import { routePredicate, type Route } from '../../src/core/route.js';
+import type { SqlValue } from '../../src/core/sql-value.js';
 
 const withMemoryDb = <T>(work: (db: ReturnType<typeof openDatabase>) => T): T => {
   const db = openDatabase(':memory:', { create: true });
@@ -52,6 +53,24 @@ test('routes with inlined literals select what bound parameters select', () => {
       { numRuns: 200 },
     );
   });
+});
+
+test('inlined values arrive exactly: NULL, integers to 2^63, BLOBs (empty too), any text', () => {
+  withMemoryDb((db) => {
+    const value = fc.oneof(fc.constant(null), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.integer(), fc.uint8Array(), fc.string({ unit: 'binary' }));
+    const hex = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('hex').toUpperCase();
+    // What SQLite holds, as plain ASCII that no binding can cut: storage class and bytes. A JS number
+    // is inlined as an integer (rowids, flags: the INTEGER columns it goes into would make it one).
+    const expected = (v: SqlValue) =>
+      v === null ? 'null:' : typeof v === 'string' ? `text:${hex(v)}` : typeof v === 'object' ? `blob:${hex(v)}` : `integer:${hex(String(v))}`;
+    fc.assert(
+      fc.property(value, (v) => {
+        assert.equal(db.prepare(inlineParams(`SELECT typeof(?) || ':' || hex(?) AS v`, [v, v])).get()?.v, expected(v));
+      }),
+      { numRuns: 300 },
+    );
+  });
+  assert.throws(() => valueLiteral(0.5), { code: 'INTERNAL' });
 });
 
 test('integers and hex words are checked before they become SQL', () => {

@@ -4,33 +4,37 @@
  * INSERT … SELECT, so the rows never become JavaScript values. That is what makes a local sync about
  * as fast as inserting the same rows straight through the binding.
  *
- * The semantics are exactly those of FeedReader + BatchWriter, batch for batch:
- * - the feed: rowid > cursor, minus echoes, filtered by the route, in rowid order, in batches bounded
- *   by rows and bytes (bytes counted without reading the notes: octet_length needs only the header);
- * - dedupe: a TEMP trigger (never stored in the user's database) skips an entry when an identical one
- *   (timestamp, content, source; NULL equal to NULL) is there, including one this very statement
- *   inserted a moment before (a NOT EXISTS in the SELECT would be evaluated before inserting anything);
- * - OR IGNORE passes over entries the receiver's own constraints refuse, counted as rejected;
- * - the origin: the sender's own entries carry its id; our own entries coming back arrive as ours;
- * - each batch commits with its cursor (store/batch-bookkeeping.ts), so a crash leaves both or neither.
+ * The semantics are exactly those of FeedReader + BatchWriter, batch for batch, because the rules
+ * are the same text:
+ * - the feed: store/feed-filter.ts, in rowid order, in batches bounded by rows and bytes (bytes
+ *   counted without reading the notes: octet_length needs only the header) and by the rowids one
+ *   batch may scan;
+ * - dedupe, OR IGNORE, the origin kept and the bookkeeping committed with each batch:
+ *   store/receive-sql.ts, the dedupe as its TEMP trigger;
+ * - what arrived: core/arrivals.ts, from the rows just stored.
  */
-import type { ApplyResult, FeedRequest } from '../../core/replica.js';
-import { routePredicate } from '../../core/route.js';
-import { SYNC_NOTE_SOURCE, isSyncNote } from '../../core/sync-note.js';
-import { parseTimestamp, type NaiveTimestamps } from '../../core/timestamps.js';
-import { BatchBookkeeping, type BatchReceipt } from '../../store/batch-bookkeeping.js';
+import type { AppliedBatch, ApplyResult, FeedRequest } from '../../core/replica.js';
+import { tallyArrivals, type ArrivedEntry } from '../../core/arrivals.js';
+import { SYNC_NOTE_SOURCE } from '../../core/sync-note.js';
+import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
-import { quoteIdentifier } from '../../store/sql.js';
+import { BatchBookkeeping } from '../../store/batch-bookkeeping.js';
+import { batchTransaction } from '../../store/batch-transaction.js';
+import { columnOrNull, feedFilter, feedOriginSql, SCAN_ROWIDS_PER_BATCH } from '../../store/feed-filter.js';
+import {
+  DEDUPE_SETUP_SQL,
+  DEDUPE_TEARDOWN_SQL,
+  DUPLICATES_SQL,
+  insertEntriesInto,
+  receivedColumns,
+  receivedOrigin,
+  RESET_DUPLICATES_SQL,
+  type BatchReceipt,
+} from '../../store/receive-sql.js';
 import type { Database } from '../../store/sqlite/driver.js';
-import type { SqlValue } from '../../core/sql-value.js';
-import { inTransaction } from '../../store/sqlite/transaction.js';
 import { WriteLockYielder } from '../../store/write-lock-yield.js';
 
 const PEER = 'resonance_sync_peer';
-const DEDUPE_TRIGGER = 'resonance_sync_dedupe';
-const DUPLICATES = 'resonance_sync_duplicates';
-/** Rowids one batch may scan (as FeedReader: 8 windows of 50,000), so a narrow route still moves the cursor. */
-const SCAN_ROWIDS = 400_000;
 
 export interface AttachedTransferRequest {
   senderPath: string;
@@ -42,20 +46,6 @@ export interface AttachedTransferRequest {
   dryRun: boolean;
 }
 
-export interface AttachedBatch {
-  /** Entries the route let through in this batch. */
-  sent: number;
-  bytes: number;
-  throughRowid: number;
-  result: ApplyResult;
-}
-
-class DryRunRollback extends Error {
-  constructor(readonly batch: AttachedBatch) {
-    super('dry run');
-  }
-}
-
 interface Receiver {
   db: Database;
   shape: NotesTableShape;
@@ -64,24 +54,15 @@ interface Receiver {
 }
 
 /** Batches until the sender's feed is exhausted; the sender stays attached only while this runs. */
-export function* attachedTransfer(receiver: Receiver, request: AttachedTransferRequest): Generator<AttachedBatch> {
+export function* attachedTransfer(receiver: Receiver, request: AttachedTransferRequest): Generator<AppliedBatch> {
   const { db } = receiver;
   db.prepare(`ATTACH DATABASE ? AS ${PEER}`).run(request.senderPath);
   try {
-    db.exec(
-      `CREATE TEMP TABLE IF NOT EXISTS ${DUPLICATES} (n INTEGER NOT NULL);
-       DELETE FROM temp.${DUPLICATES};
-       INSERT INTO temp.${DUPLICATES} VALUES (0);
-       CREATE TEMP TRIGGER IF NOT EXISTS ${DEDUPE_TRIGGER} BEFORE INSERT ON main.${NOTES_TABLE}
-         WHEN EXISTS (SELECT 1 FROM main.${NOTES_TABLE} m
-                      WHERE m.timestamp IS NEW.timestamp AND m.content IS NEW.content AND m.source IS NEW.source)
-         -- Unqualified: SQLite refuses schema names in trigger bodies (a TEMP trigger finds its TEMP table).
-         BEGIN UPDATE ${DUPLICATES} SET n = n + 1; SELECT RAISE(IGNORE); END;`,
-    );
+    db.exec(DEDUPE_SETUP_SQL.map((statement) => `${statement};`).join('\n'));
     yield* batches(receiver, request);
   } finally {
     try {
-      db.exec(`DROP TRIGGER IF EXISTS temp.${DEDUPE_TRIGGER}; DROP TABLE IF EXISTS temp.${DUPLICATES}; DETACH DATABASE ${PEER}`);
+      db.exec([...DEDUPE_TEARDOWN_SQL, `DETACH DATABASE ${PEER}`].map((statement) => `${statement};`).join('\n'));
     } catch {
       // Only TEMP objects and an attachment of this connection, gone when it closes; the error that
       // ended the transfer (if any) is the one worth reporting.
@@ -89,32 +70,30 @@ export function* attachedTransfer(receiver: Receiver, request: AttachedTransferR
   }
 }
 
-function* batches(receiver: Receiver, request: AttachedTransferRequest): Generator<AttachedBatch> {
+function* batches(receiver: Receiver, request: AttachedTransferRequest): Generator<AppliedBatch> {
   const { db, shape, selfId } = receiver;
   const { feed } = request;
-  const senderColumn = (name: string) => (request.senderShape.allColumns.includes(name) ? quoteIdentifier(name) : 'NULL');
-  const route = routePredicate(feed.route, senderColumn('context'), senderColumn('source'));
-  const eligible = `rowid > ? AND rowid <= ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})`;
-  const filter = (after: number, through: number): SqlValue[] => [after, through, feed.receiverId, ...route.params];
-  const columns = feed.columns.filter((name) => shape.userColumns.includes(name));
+  const filter = feedFilter(request.senderShape, feed);
+  const senderColumn = (name: string) => columnOrNull(request.senderShape, name);
+  const columns = receivedColumns(shape, feed.columns);
   const byteSize = columns.length ? columns.map((name) => `coalesce(octet_length(${senderColumn(name)}), 0)`).join(' + ') : '0';
 
   const senderEnd = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${PEER}.${NOTES_TABLE}`, { exactIntegers: true });
   const receiverEnd = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`, { exactIntegers: true });
-  const scan = db.prepare(`SELECT rowid AS r, ${byteSize} AS b FROM ${PEER}.${NOTES_TABLE} WHERE ${eligible} ORDER BY rowid LIMIT ?`);
+  const scan = db.prepare(`SELECT rowid AS r, ${byteSize} AS b FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid LIMIT ?`);
+  // Parameters: the sender's id (for its own entries' origin), this node's id, then the filter's.
   const insert = db.prepare(
-    `INSERT OR IGNORE INTO main.${NOTES_TABLE} (${[...columns.map(quoteIdentifier), ORIGIN_COLUMN].join(', ')})
-     SELECT ${[...columns.map(senderColumn), `nullif(CASE WHEN typeof(${ORIGIN_COLUMN}) = 'text' AND ${ORIGIN_COLUMN} <> '' THEN ${ORIGIN_COLUMN} ELSE ? END, ?)`].join(', ')}
-     FROM ${PEER}.${NOTES_TABLE} WHERE ${eligible} ORDER BY rowid`,
+    `${insertEntriesInto(columns)}
+     SELECT ${[...columns.map(senderColumn), receivedOrigin(feedOriginSql(ORIGIN_COLUMN))].join(', ')}
+     FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid`,
   );
-  const duplicates = db.prepare(`SELECT n FROM temp.${DUPLICATES}`);
-  const resetDuplicates = db.prepare(`UPDATE temp.${DUPLICATES} SET n = 0`);
-  // What the row-by-row writer learns from each inserted row, read back from the rows just stored.
-  // The text is read only of the rare rows that may be sync notes, never of the notes themselves.
-  const context = shape.hasContext ? quoteIdentifier('context') : 'NULL';
+  const duplicates = db.prepare(DUPLICATES_SQL);
+  const resetDuplicates = db.prepare(RESET_DUPLICATES_SQL);
+  // What arrived, read back from the rows just stored. The text is read only of the rare rows that
+  // may be sync notes, never of the notes themselves.
+  const context = columnOrNull(shape, 'context');
   const arrived = db.prepare(
-    `SELECT timestamp AS t, ${context} AS c, source AS s,
-            CASE WHEN source = ? AND ${context} IS NULL THEN content END AS p
+    `SELECT timestamp AS t, ${context} AS c, source AS s, CASE WHEN source = ? AND ${context} IS NULL THEN content END AS p
      FROM main.${NOTES_TABLE} WHERE rowid > ?`,
   );
   const bookkeeping = new BatchBookkeeping(db, selfId);
@@ -124,52 +103,30 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
   let resetCursor = request.receipt.resetCursor;
   // A read outside any write transaction: a sync with nothing new never takes the write lock.
   while (after < Number(senderEnd.get()?.m ?? 0)) {
-    const started = performance.now();
-    let batch: AttachedBatch;
-    try {
-      batch = inTransaction(db, 'IMMEDIATE', () => {
-        const windowEnd = Math.min(Number(senderEnd.get()?.m ?? 0), after + SCAN_ROWIDS);
-        let through = windowEnd;
-        let sent = 0;
-        let bytes = 0;
-        for (const row of scan.all(...filter(after, windowEnd), feed.maxRows)) {
-          sent++;
-          bytes += Number(row.b);
-          if (sent >= feed.maxRows || bytes >= feed.maxBytes) {
-            through = Number(row.r);
-            break;
-          }
+    const batch = batchTransaction(db, yielder, request.dryRun, (): AppliedBatch => {
+      const windowEnd = Math.min(Number(senderEnd.get()?.m ?? 0), after + SCAN_ROWIDS_PER_BATCH);
+      let through = windowEnd;
+      let sent = 0;
+      let bytes = 0;
+      for (const row of scan.all(...filter.params(after, windowEnd), feed.maxRows)) {
+        sent++;
+        bytes += Number(row.b);
+        if (sent >= feed.maxRows || bytes >= feed.maxBytes) {
+          through = Number(row.r);
+          break;
         }
-        const before = receiverEnd.get()?.m ?? 0;
-        resetDuplicates.run();
-        const inserted = sent === 0 ? 0 : insert.run(request.senderId, selfId, ...filter(after, through)).changes;
-        const duplicateCount = Number(duplicates.get()?.n ?? 0);
-        const result: ApplyResult = { inserted, duplicates: duplicateCount, rejected: sent - inserted - duplicateCount, syncNotes: 0, newestTimestamp: undefined };
-        if (inserted > 0) readArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before), result, receiver.naive);
-        bookkeeping.record({ ...request.receipt, resetCursor, throughRowid: through });
-        const done: AttachedBatch = { sent, bytes, throughRowid: through, result };
-        if (request.dryRun) throw new DryRunRollback(done);
-        return done;
-      });
-    } catch (error) {
-      if (!(error instanceof DryRunRollback)) throw error;
-      batch = error.batch;
-    } finally {
-      yielder.released(performance.now() - started);
-    }
+      }
+      const before = receiverEnd.get()?.m ?? 0;
+      resetDuplicates.run();
+      const inserted = sent === 0 ? 0 : insert.run(request.senderId, selfId, ...filter.params(after, through)).changes;
+      const duplicateCount = Number(duplicates.get()?.n ?? 0);
+      const arrivals = inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
+      const result: ApplyResult = { inserted, duplicates: duplicateCount, rejected: sent - inserted - duplicateCount, syncNotes: 0, newestTimestamp: undefined, ...arrivals };
+      bookkeeping.record({ ...request.receipt, resetCursor, throughRowid: through });
+      return { sent, bytes, throughRowid: through, result };
+    });
     resetCursor = false;
     after = batch.throughRowid;
     yield batch;
   }
-}
-
-/** Counts arriving sync notes and finds the newest timestamp, as BatchWriter does row by row. */
-function readArrivals(rows: Iterable<SqlValue[]>, result: ApplyResult, naive: NaiveTimestamps): void {
-  let newest = -Infinity;
-  for (const [timestamp = null, context = null, source = null, content = null] of rows) {
-    if (isSyncNote(context, source, content)) result.syncNotes++;
-    const millis = parseTimestamp(timestamp, naive);
-    if (millis !== undefined && millis > newest) newest = millis;
-  }
-  if (newest > -Infinity) result.newestTimestamp = new Date(newest).toISOString();
 }

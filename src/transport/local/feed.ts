@@ -1,23 +1,16 @@
 /**
  * Reads a node's feed: its entries in rowid order (= commit order, since SQLite has one writer at a
- * time and the table is append-only), after a cursor, minus echoes, filtered by a route. Each batch is
- * read in its own short read transaction so agents writing the same file are never held up for long,
- * and the scan proceeds in rowid windows so a route that filters out almost everything still makes
- * steady, bounded progress.
+ * time and the table is append-only), after a cursor, filtered as store/feed-filter.ts says (no
+ * echoes, the route). Each batch is read in its own short read transaction so agents writing the
+ * same file are never held up for long, and the scan proceeds in rowid windows so a route that
+ * filters out almost everything still makes steady, bounded progress.
  */
 import type { FeedBatch, FeedRequest, FeedRow } from '../../core/replica.js';
 import { valueBytes } from '../../core/sql-value.js';
-import { routePredicate } from '../../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
-import { quoteIdentifier } from '../../store/sql.js';
+import { columnOrNull, feedFilter, feedRow, LAST_ROWID, SCAN_WINDOW, WINDOWS_PER_BATCH, type FeedFilter } from '../../store/feed-filter.js';
 import type { Database, Statement } from '../../store/sqlite/driver.js';
-import type { SqlValue } from '../../core/sql-value.js';
 import { inTransaction } from '../../store/sqlite/transaction.js';
-
-/** Rowids examined per query; bounds the time one read transaction can take. */
-const SCAN_WINDOW = 50_000;
-/** Windows one batch may scan before it returns (possibly empty) so the cursor can advance. */
-const WINDOWS_PER_BATCH = 8;
 
 export function maxRowid(db: Database): number {
   const row = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${NOTES_TABLE}`, { exactIntegers: true }).get();
@@ -26,7 +19,7 @@ export function maxRowid(db: Database): number {
 
 export class FeedReader {
   private readonly statement: Statement;
-  private readonly routeParams: string[];
+  private readonly filter: FeedFilter;
 
   constructor(
     private readonly db: Database,
@@ -34,14 +27,10 @@ export class FeedReader {
     private readonly selfId: string,
     private readonly request: FeedRequest,
   ) {
-    const column = (name: string) => (shape.allColumns.includes(name) ? quoteIdentifier(name) : 'NULL');
-    const route = routePredicate(request.route, column('context'), column('source'));
-    this.routeParams = route.params;
-    const selected = request.columns.map((name) => column(name)).join(', ');
+    this.filter = feedFilter(shape, request);
+    const selected = request.columns.map((name) => columnOrNull(shape, name)).join(', ');
     this.statement = db.prepare(
-      `SELECT rowid AS __rowid, ${ORIGIN_COLUMN} AS __origin, ${selected} FROM ${NOTES_TABLE}
-       WHERE rowid > ? AND rowid <= ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})
-       ORDER BY rowid`,
+      `SELECT rowid AS __rowid, ${ORIGIN_COLUMN} AS __origin, ${selected} FROM ${NOTES_TABLE} WHERE ${this.filter.sql} ORDER BY rowid`,
       { exactIntegers: true },
     );
   }
@@ -65,12 +54,12 @@ export class FeedReader {
       let low = after;
       for (let window = 0; window < WINDOWS_PER_BATCH && low < high; window++) {
         const windowEnd = Math.min(high, low + SCAN_WINDOW);
-        for (const row of this.statement.iterateArrays(low, windowEnd, this.request.receiverId, ...this.routeParams)) {
-          const feedRow = this.toFeedRow(row);
-          rows.push(feedRow);
-          bytes += feedRow.values.reduce<number>((sum, value) => sum + valueBytes(value), 0);
+        for (const row of this.statement.iterateArrays(...this.filter.params(low, windowEnd))) {
+          const entry = feedRow(row, this.selfId);
+          rows.push(entry);
+          bytes += entry.values.reduce<number>((sum, value) => sum + valueBytes(value), 0);
           if (rows.length >= this.request.maxRows || bytes >= this.request.maxBytes) {
-            return { batch: { rows, throughRowid: feedRow.rowid, bytes }, exhausted: false };
+            return { batch: { rows, throughRowid: entry.rowid, bytes }, exhausted: false };
           }
         }
         low = windowEnd;
@@ -78,27 +67,11 @@ export class FeedReader {
       return { batch: { rows, throughRowid: Math.max(low, after), bytes }, exhausted: low >= high };
     });
   }
-
-  /** Row layout: rowid, origin, then the requested columns in order. */
-  private toFeedRow(row: SqlValue[]): FeedRow {
-    const origin = row[1];
-    return {
-      rowid: Number(row[0]),
-      origin: typeof origin === 'string' && origin !== '' ? origin : this.selfId,
-      values: row.slice(2),
-    };
-  }
 }
 
-/** How many feed entries a receiver has yet to get (same filter as the feed itself; O(new) by rowid). */
+/** How many feed entries a receiver has yet to get (the feed's own filter, to its end; O(new) by rowid). */
 export function countFeed(db: Database, shape: NotesTableShape, request: Pick<FeedRequest, 'afterRowid' | 'receiverId' | 'route'>): number {
-  const column = (name: string) => (shape.allColumns.includes(name) ? quoteIdentifier(name) : 'NULL');
-  const route = routePredicate(request.route, column('context'), column('source'));
-  const row = db
-    .prepare(
-      `SELECT count(*) AS n FROM ${NOTES_TABLE}
-       WHERE rowid > ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})`,
-    )
-    .get(request.afterRowid, request.receiverId, ...route.params);
+  const filter = feedFilter(shape, request);
+  const row = db.prepare(`SELECT count(*) AS n FROM ${NOTES_TABLE} WHERE ${filter.sql}`).get(...filter.params(request.afterRowid, LAST_ROWID));
   return Number(row?.n ?? 0);
 }

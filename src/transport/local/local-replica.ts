@@ -11,7 +11,8 @@ import { NODES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { inTransaction } from '../../store/sqlite/transaction.js';
-import { finishLogEntry, recordPeerState, recordTracking, startLogEntry, writeSyncNote } from '../../store/tracking.js';
+import { finishLogEntry, recordPeerState, startLogEntry } from '../../store/tracking.js';
+import { finishReceivingSql } from '../../store/receive-sql.js';
 import type { SyncLog } from '../../core/sync-log.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { bucketDigests, entryHashes, rowsByHash } from '../../store/digest.js';
@@ -144,10 +145,7 @@ export class LocalReplica implements LoggedReplica {
   async finishReceiving(report: ReceiveReport): Promise<void> {
     this.guard('recording the sync', () =>
       inTransaction(this.db, 'IMMEDIATE', () => {
-        recordTracking(this.db, { remoteNode: report.trackingName, newestTimestamp: report.newestTimestamp, success: report.success });
-        if (report.writeSyncNote && report.received > 0) {
-          writeSyncNote(this.db, { count: report.received, senderName: report.sender.name, hasContext: this.shape.hasContext });
-        }
+        for (const { sql, params } of finishReceivingSql(this.shape, report)) this.db.prepare(sql).run(...params);
       }),
     );
   }

@@ -1,25 +1,36 @@
 /**
- * SQL that applies an uploaded batch on the remote exactly as store/batch-writer.ts does locally,
- * in one write transaction with the cursor: each entry, in order, is skipped when an identical one
- * (timestamp, content, source; NULL equal to NULL) is already there, including one inserted earlier
- * in the same batch; otherwise it is inserted with OR IGNORE, so one the table's own constraints
- * refuse is counted as rejected and passed over.
+ * SQL that applies an uploaded batch on the remote exactly as local/apply.ts does locally, in one
+ * write transaction with the cursor: the statements are store/receive-sql.ts's, their parameters
+ * inlined as literals. Each entry, in order, is skipped when an identical one is already there,
+ * including one inserted earlier in the same batch (the TEMP dedupe trigger); otherwise it is
+ * inserted with OR IGNORE, so one the table's own constraints refuse is counted as rejected.
  *
- * The per-entry check is a TEMP trigger (never stored in the user's database) that RAISE(IGNORE)s a
- * duplicate: unlike a NOT EXISTS in the INSERT's SELECT, which SQLite evaluates before inserting
- * anything, a trigger sees the rows this very statement inserted before it.
+ * The reply also says how long the batch held the remote's write lock and the remote connection's
+ * PRAGMA data_version, which moves only when other connections commit: what the write-lock yield
+ * policy needs to give the remote's own writers their turn.
  */
-import type { ApplyRequest } from '../../core/replica.js';
-import { CURSORS_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, type NotesTableShape } from '../../core/notes-table.js';
-import { NOTHING_RECEIVED_YET } from '../../store/tracking.js';
-import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../../core/sync-note.js';
-import type { ReceiveReport } from '../../core/replica.js';
+import type { ApplyRequest, ReceiveReport } from '../../core/replica.js';
+import { NOTES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
+import {
+  batchBookkeepingSql,
+  DEDUPE_SETUP_SQL,
+  DEDUPE_TEARDOWN_SQL,
+  DUPLICATES_SQL,
+  finishReceivingSql,
+  insertEntriesInto,
+  receivedColumns,
+  receivedOrigin,
+  sameEntry,
+} from '../../store/receive-sql.js';
+import type { BoundSql } from '../../store/sql.js';
 import { valueColumns } from './delta-file.js';
 import type { RequestPart } from './session.js';
-import { identifier, integerLiteral, textLiteral } from './sql-literals.js';
+import { inlineParams } from './sql-literals.js';
 
 export const UPLOAD_FILE = 'up.sqlite3';
-const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ')`;
+
+/** This connection's PRAGMA data_version: it changes exactly when another connection commits. */
+export const DATA_VERSION_SQL = 'SELECT data_version AS v FROM pragma_data_version';
 
 export interface ApplyPlan {
   /** Which request.columns the remote table has, and where each sits in a row's values. */
@@ -27,9 +38,8 @@ export interface ApplyPlan {
   positions: number[];
 }
 
-/** BatchWriter's column choice: the sender's columns this table has, in the sender's order. */
 export function applyPlan(shape: NotesTableShape, request: Pick<ApplyRequest, 'columns'>): ApplyPlan {
-  const columns = request.columns.filter((name) => shape.userColumns.includes(name));
+  const columns = receivedColumns(shape, request.columns);
   return { columns, positions: columns.map((name) => request.columns.indexOf(name)) };
 }
 
@@ -42,7 +52,13 @@ export interface ApplyResultRow {
    * entry with its identity (the one inserted, unless an earlier identical one was refused).
    */
   new_seqs: string | null;
+  /** Milliseconds from taking the write lock to committing (to answering, in a dry run). */
+  held_ms: number;
+  data_version: number;
 }
+
+/** A statement of store/receive-sql.ts for the remote sqlite3. */
+const inlined = ({ sql, params }: BoundSql): string => `${inlineParams(sql, params)};`;
 
 export function applyRequest(selfId: string, request: ApplyRequest, plan: ApplyPlan, upload: Uint8Array): { before: RequestPart[]; query: string; after: string[] } {
   const delta = valueColumns(plan.columns.length);
@@ -50,70 +66,32 @@ export function applyRequest(selfId: string, request: ApplyRequest, plan: ApplyP
     const index = plan.columns.indexOf(name);
     return index < 0 ? 'NULL' : `u.${delta[index] as string}`;
   };
-  const same = (m: string, value: (name: string) => string) => ['timestamp', 'content', 'source'].map((name) => `${m}.${identifier(name)} IS ${value(name)}`).join(' AND ');
   const statements = [
     `ATTACH '${UPLOAD_FILE}' AS rs_up;`,
     'BEGIN IMMEDIATE;',
-    'CREATE TEMP TABLE rs_dups (x);',
-    'CREATE TEMP TABLE rs_result (before INTEGER, inserted INTEGER, duplicates INTEGER, total INTEGER, new_seqs TEXT);',
-    `INSERT INTO temp.rs_result (before) SELECT coalesce(max(rowid), 0) FROM main.${NOTES_TABLE};`,
-    `CREATE TEMP TRIGGER rs_dedupe BEFORE INSERT ON main.${NOTES_TABLE}
-       WHEN EXISTS (SELECT 1 FROM main.${NOTES_TABLE} m WHERE ${same('m', (name) => `NEW.${identifier(name)}`)})
-       BEGIN INSERT INTO rs_dups VALUES (1); SELECT RAISE(IGNORE); END;`,
-    // An entry of this node's own coming back means it lost it (restored from an older copy): it
-    // returns as "written here".
-    `INSERT OR IGNORE INTO main.${NOTES_TABLE} (${[...plan.columns.map(identifier), ORIGIN_COLUMN].join(', ')})
-       SELECT ${[...delta, `CASE WHEN __origin = (SELECT value FROM main.${META_TABLE} WHERE key = 'node_id') THEN NULL ELSE __origin END`].join(', ')}
-       FROM rs_up.rows ORDER BY __seq;`,
+    'CREATE TEMP TABLE rs_result (locked_at REAL, before INTEGER, inserted INTEGER, duplicates INTEGER, total INTEGER, new_seqs TEXT);',
+    `INSERT INTO temp.rs_result (locked_at, before) SELECT julianday('now'), coalesce(max(rowid), 0) FROM main.${NOTES_TABLE};`,
+    ...DEDUPE_SETUP_SQL.map((sql) => `${sql};`),
+    inlined({ sql: `${insertEntriesInto(plan.columns)} SELECT ${[...delta, receivedOrigin('__origin')].join(', ')} FROM rs_up.rows ORDER BY __seq`, params: [selfId] }),
     'UPDATE temp.rs_result SET inserted = changes();',
-    'DROP TRIGGER temp.rs_dedupe;',
-    `UPDATE temp.rs_result SET duplicates = (SELECT count(*) FROM temp.rs_dups), total = (SELECT count(*) FROM rs_up.rows),
+    `UPDATE temp.rs_result SET duplicates = (${DUPLICATES_SQL}), total = (SELECT count(*) FROM rs_up.rows),
        new_seqs = (SELECT group_concat(s) FROM (SELECT min(u.__seq) AS s FROM rs_up.rows u
-         JOIN main.${NOTES_TABLE} m ON ${same('m', at)} AND m.rowid > (SELECT before FROM temp.rs_result) GROUP BY m.rowid));`,
+         JOIN main.${NOTES_TABLE} m ON ${sameEntry('m', at)} AND m.rowid > (SELECT before FROM temp.rs_result) GROUP BY m.rowid));`,
+    ...DEDUPE_TEARDOWN_SQL.map((sql) => `${sql};`),
+    ...batchBookkeepingSql(selfId, request).map(inlined),
   ];
-  // A repair batch (from verify) carries entries from anywhere in the feed: no cursor moves.
-  if (request.throughRowid >= 0) {
-    statements.push(
-      `INSERT INTO main.${CURSORS_TABLE} (sender_id, route_key, sender_name, through_rowid, updated_at)
-         VALUES (${textLiteral(request.sender.id)}, ${textLiteral(request.routeKey)}, ${textLiteral(request.sender.name)}, ${integerLiteral(request.throughRowid)}, ${NOW})
-         ON CONFLICT (sender_id, route_key) DO UPDATE SET sender_name = excluded.sender_name,
-           through_rowid = CASE WHEN ${request.resetCursor ? 1 : 0} THEN excluded.through_rowid ELSE max(through_rowid, excluded.through_rowid) END,
-           updated_at = excluded.updated_at;`,
-    );
-  }
-  for (const node of [request.sender, ...request.knownNodes]) {
-    if (node.id === selfId) continue;
-    statements.push(
-      `INSERT INTO main.${NODES_TABLE} (node_id, name, first_seen, last_seen) VALUES (${textLiteral(node.id)}, ${textLiteral(node.name)}, ${NOW}, ${NOW})
-         ON CONFLICT (node_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen;`,
-    );
-  }
   // The reply is read after COMMIT, so a commit that fails (ending the session) is never reported as
   // applied; a dry run answers inside the transaction and rolls back.
   if (!request.dryRun) statements.push('COMMIT;');
   return {
     before: [`SELECT writefile('${UPLOAD_FILE}', X'`, { hex: upload }, `');`, ...statements],
-    query: 'SELECT inserted, duplicates, total, new_seqs FROM temp.rs_result',
-    after: [...(request.dryRun ? ['ROLLBACK;'] : []), 'DROP TABLE IF EXISTS temp.rs_dups;', 'DROP TABLE IF EXISTS temp.rs_result;', 'DETACH rs_up;'],
+    query: `SELECT inserted, duplicates, total, new_seqs, CAST((julianday('now') - locked_at) * 86400000 AS INTEGER) AS held_ms,
+      (${DATA_VERSION_SQL}) AS data_version FROM temp.rs_result`,
+    after: [...(request.dryRun ? ['ROLLBACK;'] : []), 'DROP TABLE IF EXISTS temp.rs_result;', 'DETACH rs_up;'],
   };
 }
 
 /** After a direction towards the remote ends: sync_tracking, and the sync note when entries arrived. */
 export function finishSql(shape: NotesTableShape, report: ReceiveReport): string {
-  const statements = [
-    'BEGIN IMMEDIATE;',
-    `INSERT INTO main.${TRACKING_TABLE} (remote_node, last_sync_timestamp, last_sync_success, sync_count)
-       VALUES (${textLiteral(report.trackingName)}, ${textLiteral(report.newestTimestamp ?? NOTHING_RECEIVED_YET)}, ${report.success ? 1 : 0}, 1)
-       ON CONFLICT (remote_node) DO UPDATE SET last_sync_timestamp = max(last_sync_timestamp, excluded.last_sync_timestamp),
-         last_sync_success = excluded.last_sync_success, sync_count = coalesce(sync_count, 0) + 1;`,
-  ];
-  if (report.writeSyncNote && report.received > 0) {
-    // The remote's clock, as on a node that writes its own note (sqliteNow there).
-    const names = shape.hasContext ? 'timestamp, content, context, source' : 'timestamp, content, source';
-    const text = textLiteral(syncNoteText(report.received, report.sender.name));
-    const values = shape.hasContext ? `${text}, ${textLiteral(SYNC_NOTE_CONTEXT)}` : text;
-    statements.push(`INSERT INTO main.${NOTES_TABLE} (${names}) VALUES (strftime('%Y-%m-%d %H:%M:%S', 'now'), ${values}, ${textLiteral(SYNC_NOTE_SOURCE)});`);
-  }
-  statements.push('COMMIT;');
-  return statements.join('\n');
+  return ['BEGIN IMMEDIATE;', ...finishReceivingSql(shape, report).map(inlined), 'COMMIT;'].join('\n');
 }

@@ -169,9 +169,3 @@ export class Download {
     rmSync(this.path, { force: true });
   }
 }
-
-/** The origin a sender reports: its own id for entries written there (NULL or empty origin). */
-export function feedRow(row: SqlValue[], selfId: string, offset = 0): FeedRow {
-  const origin = row[offset + 1];
-  return { rowid: Number(row[offset]), origin: typeof origin === 'string' && origin !== '' ? origin : selfId, values: row.slice(offset + 2) };
-}

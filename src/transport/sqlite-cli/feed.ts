@@ -1,24 +1,21 @@
 /**
  * SQL that reads a remote feed into a delta database in the remote temp dir (`dl.sqlite3`, sent
- * back by the reply helper, which then deletes it). The semantics are store/feed-reader.ts's: rowid
- * order after a cursor, echo filter, the route (routePredicate, literals inlined), one read
- * transaction per download so rows and the snapshot's max rowid agree. A download is bounded in rows,
- * in bytes (by a running sum, always at least one row) and in rowids scanned, and says in its `meta`
- * table whether it was cut short, so the receiver knows which cursor its last batch may commit.
+ * back by the reply helper, which then deletes it). The semantics are local/feed.ts's: rowid order
+ * after a cursor, filtered by store/feed-filter.ts (its parameters inlined), one read transaction per
+ * download so rows and the snapshot's max rowid agree. A download is bounded in rows, in bytes (by a
+ * running sum, always at least one row) and in rowids scanned, and says in its `meta` table whether
+ * it was cut short, so the receiver knows which cursor its last batch may commit.
  */
 import type { Route } from '../../core/route.js';
 import { routePredicate } from '../../core/route.js';
 import { identityKeySql } from '../../store/digest.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
+import { columnOrNull, feedFilter } from '../../store/feed-filter.js';
+import { quoteIdentifier } from '../../store/sql.js';
 import { valueColumns } from './delta-file.js';
-import { hexWordLiteral, identifier, inlineParams, integerLiteral, textLiteral } from './sql-literals.js';
+import { hexWordLiteral, inlineParams, integerLiteral } from './sql-literals.js';
 
 export const DOWNLOAD_FILE = 'dl.sqlite3';
-
-/** A column of the remote notes table, or NULL where it lacks it (as FeedReader does). */
-export function columnOrNull(shape: NotesTableShape, name: string, prefix = ''): string {
-  return shape.allColumns.includes(name) ? `${prefix}${identifier(name)}` : 'NULL';
-}
 
 export function routeSql(shape: NotesTableShape, route: Route): string {
   const predicate = routePredicate(route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
@@ -50,7 +47,11 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload): 
   const cap = integerLiteral(request.maxBytes);
   const selected = request.columns.map((name) => columnOrNull(shape, name, 'n.'));
   const present = request.columns.filter((name) => shape.allColumns.includes(name));
-  const bytes = present.length === 0 ? '0' : present.map((name) => `coalesce(length(CAST(${identifier(name)} AS BLOB)), 0)`).join(' + ');
+  const bytes = present.length === 0 ? '0' : present.map((name) => `coalesce(length(CAST(${quoteIdentifier(name)} AS BLOB)), 0)`).join(' + ');
+  // The window ends at the snapshot's end or `scanRowids` further, whichever comes first; in the same
+  // read transaction no row lies beyond that end, so the window's far bound needs no min().
+  const filter = feedFilter(shape, request);
+  const where = inlineParams(filter.sql, filter.params(request.afterRowid, BigInt(request.afterRowid) + BigInt(request.scanRowids)));
   return [
     ...openDownload(['__rowid', '__origin', ...valueColumns(request.columns.length)]),
     'CREATE TABLE rs_dl.meta (high, window_end, cut);',
@@ -61,10 +62,7 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload): 
     // Which rows go, by rowid only; the values are copied once the cut is known.
     `INSERT INTO rs_dl.pick (r, k, before)
        SELECT r, row_number() OVER w, sum(b) OVER w - b FROM (
-         SELECT rowid AS r, ${bytes} AS b FROM main.${NOTES_TABLE}
-         WHERE rowid > ${integerLiteral(request.afterRowid)} AND rowid <= (SELECT window_end FROM rs_dl.meta)
-           AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ${textLiteral(request.receiverId)})
-           AND (${routeSql(shape, request.route)})
+         SELECT rowid AS r, ${bytes} AS b FROM main.${NOTES_TABLE} WHERE ${where}
          ORDER BY rowid LIMIT ${n} + 1)
        WINDOW w AS (ORDER BY r ROWS UNBOUNDED PRECEDING);`,
     `UPDATE rs_dl.meta SET cut = EXISTS (SELECT 1 FROM rs_dl.pick WHERE k > ${n} OR (k > 1 AND before >= ${cap}));`,

@@ -11,7 +11,8 @@ import { prepareDatabase } from '../../store/prepare.js';
 import { META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../core/notes-table.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import type { RemoteInfo, RemoteProbe } from './remote-schema.js';
-import { identifier, textLiteral } from './sql-literals.js';
+import { quoteIdentifier } from '../../store/sql.js';
+import { textLiteral } from './sql-literals.js';
 
 /** Statements to run inside one write transaction on the remote. */
 export function preparePlan(probe: RemoteProbe, info: RemoteInfo, nodeName: string, scratchDir: string): string[] {
@@ -29,7 +30,7 @@ export function preparePlan(probe: RemoteProbe, info: RemoteInfo, nodeName: stri
 function planOn(path: string, probe: RemoteProbe, info: RemoteInfo, nodeName: string): string[] {
   const db = openDatabase(path, { create: true });
   try {
-    db.exec(`CREATE TABLE ${NOTES_TABLE} (${probe.shape.allColumns.map(identifier).join(', ')})`);
+    db.exec(`CREATE TABLE ${NOTES_TABLE} (${probe.shape.allColumns.map(quoteIdentifier).join(', ')})`);
     prepareDatabase(db, path, { nodeName });
     const created = db
       .prepare(`SELECT type, name, sql FROM sqlite_master WHERE name <> ? AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL ORDER BY rowid`)
@@ -45,7 +46,7 @@ function planOn(path: string, probe: RemoteProbe, info: RemoteInfo, nodeName: st
     for (const column of columns) {
       const name = String(column.name);
       // Spelt as prepare.ts spells it (our own names), so the table's SQL reads the same either way.
-      const spelt = /^[a-z_][a-z0-9_]*$/.test(name) ? name : identifier(name);
+      const spelt = /^[a-z_][a-z0-9_]*$/.test(name) ? name : quoteIdentifier(name);
       if (!probe.shape.allColumns.includes(name)) statements.push(`ALTER TABLE main.${NOTES_TABLE} ADD COLUMN ${spelt} ${String(column.type)};`);
     }
     // Indexes and the view come after the columns they use.

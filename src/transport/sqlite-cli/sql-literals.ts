@@ -5,6 +5,7 @@
  * dot-command can ever be smuggled in, and the bytes arrive exactly (UTF-8, as SQLite stores text).
  */
 import { SyncError } from '../../core/errors.js';
+import type { SqlValue } from '../../core/sql-value.js';
 
 /** `CAST(X'…' AS TEXT)`: the exact UTF-8 bytes of `value` as a TEXT value. */
 export function textLiteral(value: string): string {
@@ -21,22 +22,26 @@ export function integerLiteral(value: number | bigint): string {
   return BigInt(value).toString();
 }
 
-/** Quotes an identifier (a column name read from the remote's PRAGMA table_info). */
-export function identifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
+/** A value as a literal: TEXT as textLiteral, integers exactly, BLOBs as hex. REALs are never inlined. */
+export function valueLiteral(value: SqlValue): string {
+  if (value === null) return 'NULL';
+  if (typeof value === 'string') return textLiteral(value);
+  if (typeof value === 'number' || typeof value === 'bigint') return integerLiteral(value);
+  return `X'${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex').toUpperCase()}'`;
 }
 
 /**
- * Inlines `params` into SQL made with `?` placeholders (routePredicate's output), so routes keep
- * one definition for every transport. The SQL given must hold `?` only as placeholders, which is
- * true of routePredicate: its column expressions are quoted identifiers of fixed names or NULL.
+ * Inlines `params` into SQL made with `?` placeholders, so the statements a local connection binds
+ * (routePredicate, store/feed-filter.ts, store/receive-sql.ts) keep one definition for every
+ * transport. The SQL given must hold `?` only as placeholders, which is true of those: their column
+ * expressions are quoted identifiers of fixed names or NULL, and their own literals hold no `?`.
  */
-export function inlineParams(sql: string, params: readonly string[]): string {
+export function inlineParams(sql: string, params: readonly SqlValue[]): string {
   const parts = sql.split('?');
   if (parts.length !== params.length + 1) {
     throw new SyncError('INTERNAL', `SQL has ${parts.length - 1} placeholders for ${params.length} values`);
   }
-  return parts.map((part, index) => (index === 0 ? part : `${textLiteral(params[index - 1] as string)}${part}`)).join('');
+  return parts.map((part, index) => (index === 0 ? part : `${valueLiteral(params[index - 1] as SqlValue)}${part}`)).join('');
 }
 
 /** A hex string from our own code (a digest bucket or entry hash), checked before it becomes SQL. */

@@ -14,17 +14,19 @@ import { toNodeName } from '../../core/node-name.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../../store/sqlite/open-database.js';
 import { valueBytes } from '../../core/sql-value.js';
 import type { Route } from '../../core/route.js';
-import { isSyncNote } from '../../core/sync-note.js';
-import { parseTimestamp, type NaiveTimestamps } from '../../core/timestamps.js';
+import { tallyArrivals, type ArrivedEntry } from '../../core/arrivals.js';
+import type { NaiveTimestamps } from '../../core/timestamps.js';
+import { feedRow } from '../../store/feed-filter.js';
+import { cursorSql } from '../../store/receive-sql.js';
+import { WriteLockYieldPolicy } from '../../store/write-lock-yield.js';
 import type { SshLocation } from '../ssh/ssh-command.js';
-import { applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
-import { Download, ScratchDir, buildUpload, feedRow } from './delta-file.js';
+import { DATA_VERSION_SQL, applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
+import { Download, ScratchDir, buildUpload } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
 import { RemoteState, type DownloadLimits } from './remote-state.js';
 import { CliSession } from './session.js';
-import { textLiteral } from './sql-literals.js';
-import { CURSORS_TABLE } from '../../core/notes-table.js';
+import { inlineParams } from './sql-literals.js';
 import type {
   ApplyRequest,
   ApplyResult,
@@ -58,6 +60,11 @@ export interface SqliteCliConnectOptions {
 }
 
 export class SqliteCliReplica implements Replica {
+  /** Fairness towards the remote's own writers, which share its write lock with our batches. */
+  private readonly yieldPolicy = new WriteLockYieldPolicy();
+  /** The remote connection's PRAGMA data_version as last seen; undefined before the first batch. */
+  private dataVersion: number | undefined;
+
   private constructor(
     private readonly session: CliSession,
     private readonly scratch: ScratchDir,
@@ -111,9 +118,8 @@ export class SqliteCliReplica implements Replica {
   async cursor(senderId: string, routeKey: string): Promise<number> {
     const cached = this.state.cachedCursor(senderId, routeKey);
     if (cached !== undefined) return cached;
-    const rows = await this.session.json<{ t: number }>('reading its cursor', {
-      query: `SELECT through_rowid AS t FROM main.${CURSORS_TABLE} WHERE sender_id = ${textLiteral(senderId)} AND route_key = ${textLiteral(routeKey)}`,
-    });
+    const { sql, params } = cursorSql(senderId, routeKey);
+    const rows = await this.session.json<{ t: number }>('reading its cursor', { query: inlineParams(sql, params) });
     return Number(rows[0]?.t ?? 0);
   }
 
@@ -183,33 +189,43 @@ export class SqliteCliReplica implements Replica {
     const plan = applyPlan(this.state.shape, request);
     const upload = buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
     this.state.forgetCursors();
-    const started = performance.now();
     const [row] = await this.session.json<ApplyResultRow>('writing a batch', applyRequest(this.state.node.id, request, plan, upload));
-    // As BatchWriter does: stay off the remote's write lock for a fifth of the time we may have held it,
-    // so its agents (polling a busy lock) get their turn between back-to-back batches.
-    await sleep(Math.min(50, Math.max(1, (performance.now() - started) / 5)));
     if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
-    // As BatchWriter does, from the values sent: the newest time and the sync notes among the new entries.
+    await this.yieldWriteLock(Number(row.held_ms ?? 0), row.data_version);
+    // What arrived, from the values sent: the entries the remote reports as newly stored.
     const [timestampAt, contextAt, sourceAt, contentAt] = ['timestamp', 'context', 'source', 'content'].map((name) => request.columns.indexOf(name)) as [number, number, number, number];
-    let newest = -Infinity;
-    let syncNotes = 0;
-    for (const seq of (row.new_seqs ?? '').split(',').filter((s) => s !== '')) {
-      const values = request.rows[Number(seq)]?.values ?? [];
-      const at = (index: number) => (index < 0 ? null : (values[index] ?? null));
-      if (isSyncNote(at(contextAt), at(sourceAt), at(contentAt))) syncNotes++;
-      const millis = parseTimestamp(at(timestampAt), this.options.naiveTimestamps ?? 'utc');
-      // Beyond what a Date can hold (a numeric "timestamp" of 1e20) is no time at all.
-      if (millis !== undefined && Math.abs(millis) <= 8.64e15 && millis > newest) newest = millis;
-    }
+    const arrived = (row.new_seqs ?? '')
+      .split(',')
+      .filter((seq) => seq !== '')
+      .map((seq): ArrivedEntry => {
+        const values = request.rows[Number(seq)]?.values ?? [];
+        const at = (index: number) => (index < 0 ? null : (values[index] ?? null));
+        return [at(timestampAt), at(contextAt), at(sourceAt), at(contentAt)];
+      });
     const inserted = Number(row.inserted ?? 0);
     const duplicates = Number(row.duplicates ?? 0);
-    return {
-      inserted,
-      duplicates,
-      rejected: Number(row.total ?? 0) - inserted - duplicates,
-      syncNotes,
-      newestTimestamp: newest > -Infinity ? new Date(newest).toISOString() : undefined,
-    };
+    return { inserted, duplicates, rejected: Number(row.total ?? 0) - inserted - duplicates, ...tallyArrivals(arrived, this.options.naiveTimestamps ?? 'utc') };
+  }
+
+  /**
+   * Stays off the remote's write lock as long as the policy says, as a local receiver would: told
+   * how long the batch held it and whether the remote's other writers committed, which between
+   * batches only the remote can tell (its PRAGMA data_version, read by our long-lived sqlite3).
+   */
+  private async yieldWriteLock(heldMs: number, dataVersion: number): Promise<void> {
+    let gap = this.yieldPolicy.released(heldMs, this.othersCommitted(dataVersion));
+    while (gap > 0) {
+      await sleep(gap);
+      const [now] = await this.session.json<{ v: number }>('letting its other writers in', { query: DATA_VERSION_SQL });
+      gap = this.yieldPolicy.stayedOff(this.othersCommitted(now?.v));
+    }
+  }
+
+  private othersCommitted(dataVersion: number | undefined): boolean {
+    if (dataVersion === undefined) return false;
+    const moved = this.dataVersion !== undefined && dataVersion !== this.dataVersion;
+    this.dataVersion = dataVersion;
+    return moved;
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {

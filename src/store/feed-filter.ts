@@ -1,0 +1,56 @@
+/**
+ * Which entries of a node's feed a receiver gets, written once for every reader: the local feed
+ * reader, the attached transfer, the agentless download and the pending counts of `status`.
+ * An entry qualifies when its rowid lies in the window being read (the feed is the table in rowid
+ * order, which is commit order), it did not originate at the receiver (no echo), and the route lets
+ * it through. The sender's own SQLite evaluates all of it; a column the sender's table lacks reads
+ * as NULL, which matches no route pattern.
+ */
+import type { FeedRequest, FeedRow } from '../core/replica.js';
+import { routePredicate } from '../core/route.js';
+import { ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
+import type { SqlValue } from '../core/sql-value.js';
+import { quoteIdentifier } from './sql.js';
+
+/** Rowids examined per query; bounds the time one read transaction can take. */
+export const SCAN_WINDOW = 50_000;
+/** Windows one batch may scan before it returns (possibly empty) so the cursor can advance. */
+export const WINDOWS_PER_BATCH = 8;
+/** Rowids one batch may scan, whatever the route lets through: a narrow route still moves the cursor. */
+export const SCAN_ROWIDS_PER_BATCH = SCAN_WINDOW * WINDOWS_PER_BATCH;
+/** The largest rowid SQLite can hand out: a window ending here has no upper end. */
+export const LAST_ROWID = 9223372036854775807n;
+
+/** A column of the sender's notes table, or NULL where it has none. */
+export function columnOrNull(shape: NotesTableShape, name: string, prefix = ''): string {
+  return shape.allColumns.includes(name) ? `${prefix}${quoteIdentifier(name)}` : 'NULL';
+}
+
+export interface FeedFilter {
+  /** A WHERE condition over the sender's notes table, with `?` placeholders. */
+  sql: string;
+  /** Its values for the window `after < rowid <= through`. */
+  params(after: SqlValue, through: SqlValue): SqlValue[];
+}
+
+export function feedFilter(shape: NotesTableShape, request: Pick<FeedRequest, 'receiverId' | 'route'>): FeedFilter {
+  const route = routePredicate(request.route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
+  return {
+    sql: `rowid > ? AND rowid <= ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})`,
+    params: (after, through) => [after, through, request.receiverId, ...route.params],
+  };
+}
+
+/**
+ * The origin a sender reports for a stored entry: the origin column, or the sender's own id for
+ * entries written there (NULL, or empty). As SQL over `column`, with the sender's id bound.
+ */
+export function feedOriginSql(column: string): string {
+  return `CASE WHEN typeof(${column}) = 'text' AND ${column} <> '' THEN ${column} ELSE ? END`;
+}
+
+/** feedOriginSql() for a row read out: [rowid, origin, values…] from `offset` on. */
+export function feedRow(row: SqlValue[], senderId: string, offset = 0): FeedRow {
+  const origin = row[offset + 1];
+  return { rowid: Number(row[offset]), origin: typeof origin === 'string' && origin !== '' ? origin : senderId, values: row.slice(offset + 2) };
+}
