@@ -66,6 +66,11 @@ export const MAX_JUNK_BYTES = 64 * 1024;
 export const MAX_PREAMBLE_LINE = 128;
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export const FRAME_HEADER_BYTES = 5;
+/**
+ * Entries in one message, at most: far above any real batch (the 4 MB byte limit cuts a batch of
+ * notes long before), and low enough that decoding one frame of tiny rows cannot fill memory.
+ */
+export const MAX_MESSAGE_ROWS = 1_000_000;
 /** Batches the server may send ahead of the client's reading: enough to overlap network and disk. */
 export const FEED_CREDIT = 2;
 
