@@ -195,23 +195,27 @@ function isTimestamp(text: unknown): boolean {
   return typeof text === 'string' && ISO_TIMESTAMP.test(text) && !Number.isNaN(Date.parse(text));
 }
 
-/** Entries for `verify --repair`: no more than the hashes asked for, each as wide as asked, in rowid order. */
+/**
+ * Entries for `verify --repair`: no more than the hashes asked for, each as wide as asked. Their
+ * rowids are not checked: a repair finds entries anywhere, below any cursor, even at rowid 0 or
+ * below, and the receiver never uses them.
+ */
 export function checkRepairRows(expect: RowsExpectation, rows: readonly FeedRow[], from: string): void {
   checkRowsShape(expect, rows.length, rows[0]?.values.length ?? expect.width, from);
-  checkRowids(rows, 0, Number.MAX_SAFE_INTEGER, from);
   for (const row of rows) checkRow(row, expect.width, from);
 }
 
 /**
  * A batch a client asks the agent to store (the agent's side of APPLY): the sender's identity, rows
- * as wide as the columns named, origins that are node ids, a cursor or the repair marker -1. Comes
- * back with the unusable known nodes dropped.
+ * as wide as the columns named, origins that are node ids, a cursor covering its rows or the repair
+ * marker -1. Comes back with the unusable known nodes dropped.
  */
 export function checkedApplyRequest(request: ApplyRequest, from: string): ApplyRequest {
   checkIdentity(request.sender, from, "the sender's");
   if (new Set(request.columns).size !== request.columns.length) throw refused(from, 'a column list with repeated names');
   if (!(Number.isSafeInteger(request.throughRowid) && request.throughRowid >= -1)) throw refused(from, `${quoted(request.throughRowid)} as a cursor`);
-  checkRowids(request.rows, 0, Number.MAX_SAFE_INTEGER, from);
+  // A feed's entries come in rowid order up to their cursor; a repair's (-1) from anywhere.
+  if (request.throughRowid >= 0) checkRowids(request.rows, 0, request.throughRowid, from);
   for (const row of request.rows) checkRow(row, request.columns.length, from);
   return { ...request, knownNodes: usableKnownNodes(request.knownNodes, from) };
 }
