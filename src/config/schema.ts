@@ -98,7 +98,8 @@ const route = table({
   );
 
 const node = table({
-  name: text.optional(),
+  // The name other nodes file this one under and write in their sync notes; they refuse any other form.
+  name: text.regex(NODE_NAME, NODE_NAME_RULE).optional(),
   db: text.refine(isAnchoredPath, 'must be an absolute path or start with "~/"').optional(),
   naive_timestamps: z.enum(['utc', 'local']).optional(),
   sync_note: z.boolean().optional(),

@@ -4,10 +4,11 @@
  */
 import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, NodeIdentity, ReceiveReport, ReplicaInfo } from '../core/replica.js';
 import { SyncError } from '../core/errors.js';
+import { checkRowsShape, type RowsExpectation } from '../core/feed-checks.js';
 import type { Route } from '../core/route.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
-import { ErrorScope, type ErrorMessage, type Hello, type Welcome } from './protocol.js';
+import { ErrorScope, MAX_MESSAGE_ROWS, type ErrorMessage, type Hello, type Welcome } from './protocol.js';
 
 export function frameOf(type: number, write?: (writer: Writer) => void, sizeHint?: number): Buffer {
   const writer = new Writer(sizeHint);
@@ -51,7 +52,7 @@ function writeNodes(w: Writer, nodes: readonly NodeIdentity[]): void {
   for (const node of nodes) writeNode(w, node);
 }
 function readNodes(r: Reader): NodeIdentity[] {
-  const count = r.uint();
+  const count = r.count(2, 'nodes');
   const nodes: NodeIdentity[] = [];
   for (let i = 0; i < count; i++) nodes.push(readNode(r));
   return nodes;
@@ -70,6 +71,7 @@ export const readCursorRequest = (r: Reader) => ({ senderId: r.string(), routeKe
 
 /** Rows with a per-message origin table and rowid deltas (see protocol.ts). */
 export function writeRows(w: Writer, rows: readonly FeedRow[]): void {
+  if (rows.length > MAX_MESSAGE_ROWS) throw new SyncError('PROTOCOL_ERROR', `a message would carry more than ${MAX_MESSAGE_ROWS} entries; lower the batch size (--batch-rows)`);
   const width = rows[0]?.values.length ?? 0;
   const origins = new Map<string, number>();
   for (const row of rows) if (!origins.has(row.origin)) origins.set(row.origin, origins.size);
@@ -82,10 +84,21 @@ export function writeRows(w: Writer, rows: readonly FeedRow[]): void {
     for (const value of row.values) w.value(value);
   }
 }
-export function readRows(r: Reader): FeedRow[] {
+/**
+ * Rows, checked against what the receiver asked for (`expect`: at most that many, exactly that wide)
+ * and against the bytes left, before any row is built: each row takes at least a rowid delta, an
+ * origin index and a tag byte per value, so a frame announcing millions of empty rows fails here,
+ * not after filling memory with them.
+ */
+export function readRows(r: Reader, expect?: RowsExpectation, from = 'the other end'): FeedRow[] {
   const count = r.uint();
   const width = r.uint();
-  const origins = r.strings();
+  if (expect) checkRowsShape(expect, count, width, from);
+  if (count > MAX_MESSAGE_ROWS || count * (2 + width) > r.remaining) {
+    throw new SyncError('PROTOCOL_ERROR', `malformed agent message (${count} rows of ${width} values cannot fit in ${r.remaining} bytes)`);
+  }
+  // Every origin in the table is some row's: a longer table is padding.
+  const origins = r.strings(count);
   const rows: FeedRow[] = [];
   let rowid = 0;
   for (let i = 0; i < count; i++) {
@@ -112,16 +125,14 @@ export function writeApply(w: Writer, a: ApplyRequest): void {
   writeNodes(w, a.knownNodes);
   w.bool(a.dryRun);
 }
-export const readApply = (r: Reader): ApplyRequest => ({
-  sender: readNode(r),
-  routeKey: r.string(),
-  columns: r.strings(),
-  rows: readRows(r),
-  throughRowid: Number(r.sint()),
-  resetCursor: r.bool(),
-  knownNodes: readNodes(r),
-  dryRun: r.bool(),
-});
+export function readApply(r: Reader): ApplyRequest {
+  const sender = readNode(r);
+  const routeKey = r.string();
+  const columns = r.strings();
+  // As wide as the columns it names; as many as the frame and MAX_MESSAGE_ROWS allow.
+  const rows = readRows(r, { maxRows: MAX_MESSAGE_ROWS, width: columns.length }, 'the client');
+  return { sender, routeKey, columns, rows, throughRowid: Number(r.sint()), resetCursor: r.bool(), knownNodes: readNodes(r), dryRun: r.bool() };
+}
 
 export function writeDigestRequest(w: Writer, request: DigestRequest): void {
   writeRoute(w, request.route);
@@ -139,7 +150,7 @@ export function writeDigestResult(w: Writer, result: DigestResult): void {
   w.strings(result.hashes);
 }
 export function readDigestResult(r: Reader): DigestResult {
-  const buckets = Array.from({ length: r.uint() }, () => ({ bucket: r.string(), count: r.uint(), digest: r.string() }));
+  const buckets = Array.from({ length: r.count(3, 'digest buckets') }, () => ({ bucket: r.string(), count: r.uint(), digest: r.string() }));
   return { buckets, hashes: r.strings() };
 }
 export function writeRowsByHash(w: Writer, request: { route: Route; columns: string[]; hashes: string[] }): void {
@@ -185,7 +196,7 @@ export function writeBatch(w: Writer, batch: FeedBatch): void {
   writeRows(w, batch.rows);
   w.uint(batch.throughRowid).uint(batch.bytes);
 }
-export const readBatch = (r: Reader): FeedBatch => ({ rows: readRows(r), throughRowid: r.uint(), bytes: r.uint() });
+export const readBatch = (r: Reader, expect?: RowsExpectation, from?: string): FeedBatch => ({ rows: readRows(r, expect, from), throughRowid: r.uint(), bytes: r.uint() });
 
 /** A size hint for a batch's frame, so the writer rarely has to grow (and copy) its buffer. */
 export function batchSizeHint(bytes: number, rows: number): number {

@@ -52,6 +52,11 @@
  * exactly one FEED_END or ERROR(scope 1), even after FEED_CANCEL, so both ends stay in step. The
  * server sends a batch only while it holds credit, so a slow receiver never makes it read (or the
  * client buffer) more than a couple of batches ahead: memory stays flat however large the delta.
+The client holds the server to it: a FEED_BATCH beyond the credit granted ends the connection with a
+PROTOCOL_ERROR. A message of rows is checked before any row is built: no more rows than were asked
+(a feed's maxRows, a ROWS_BY_HASH's hashes, MAX_MESSAGE_ROWS for APPLY), each as wide as the columns
+asked, and no more rows than the bytes left can hold; what the rows mean (origins, rowids, cursors)
+is checked by the receiver whatever the transport (src/core/feed-checks.ts).
  * Any request may fail with ERROR(scope 0) carrying a SyncError code; the client re-throws the same
  * code. The client ends the session by closing stdin; the server then closes the database and exits.
  */
@@ -66,6 +71,11 @@ export const MAX_JUNK_BYTES = 64 * 1024;
 export const MAX_PREAMBLE_LINE = 128;
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export const FRAME_HEADER_BYTES = 5;
+/**
+ * Entries in one message, at most: far above any real batch (the 4 MB byte limit cuts a batch of
+ * notes long before), and low enough that decoding one frame of tiny rows cannot fill memory.
+ */
+export const MAX_MESSAGE_ROWS = 1_000_000;
 /** Batches the server may send ahead of the client's reading: enough to overlap network and disk. */
 export const FEED_CREDIT = 2;
 

@@ -18,6 +18,21 @@ export class Reader {
     this.view = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   }
 
+  /** Bytes of the payload not read yet. */
+  get remaining(): number {
+    return this.view.length - this.offset;
+  }
+
+  /**
+   * A count of things that each take at least `minBytes` of what follows: refused before anything is
+   * allocated for them when the rest of the payload cannot hold that many.
+   */
+  count(minBytes: number, what: string): number {
+    const count = this.uint();
+    if (count * minBytes > this.remaining) throw malformed(`${count} ${what} cannot fit in the ${this.remaining} bytes left`);
+    return count;
+  }
+
   private take(bytes: number, what: string): number {
     if (bytes > this.view.length - this.offset) throw malformed(`${what} runs past the end of the frame`);
     const at = this.offset;
@@ -81,8 +96,10 @@ export class Reader {
     return this.bool() ? this.string() : undefined;
   }
 
-  strings(): string[] {
-    const count = this.uint();
+  /** A list of strings; `max`, when given, bounds how many (checked before reading any). */
+  strings(max = Number.MAX_SAFE_INTEGER): string[] {
+    const count = this.count(1, 'strings');
+    if (count > max) throw malformed(`${count} strings where at most ${max} fit`);
     const values: string[] = [];
     for (let i = 0; i < count; i++) values.push(this.string());
     return values;

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { isNodeName, toNodeName } from '../core/node-name.js';
+import { checkReport, checkedApplyRequest } from '../core/feed-checks.js';
 import { ExitCode, SyncError, asSyncError, type ExitCodeValue } from '../core/errors.js';
 import type { FeedBatch, Replica } from '../core/replica.js';
 import { requireDatabasePath } from '../store/database-path.js';
@@ -146,7 +147,8 @@ class AgentSession {
           return await this.send(MessageType.CURSOR_OK, (w) => w.uint(cursor));
         }
         case MessageType.APPLY: {
-          const request = m.decode(frame.payload, m.readApply);
+          // What a client asks us to store is checked like any batch a receiver gets (core/feed-checks.ts).
+          const request = checkedApplyRequest(m.decode(frame.payload, m.readApply), 'the client');
           this.refuseIfReadOnly('receive entries');
           const result = await replica.apply(request);
           return await this.send(MessageType.APPLY_OK, (w) => m.writeApplyResult(w, result));
@@ -163,6 +165,7 @@ class AgentSession {
         }
         case MessageType.FINISH: {
           const report = m.decode(frame.payload, m.readReport);
+          checkReport(report, 'the client');
           this.refuseIfReadOnly('record a sync');
           await replica.finishReceiving(report);
           return await this.send(MessageType.FINISH_OK);

@@ -8,6 +8,7 @@ import type { AppliedBatch, DirectReceiveRequest, FeedRequest, LoggedReplica, No
 import { type Direction } from '../core/sync-log.js';
 import { describeRoute, routeKey, type Route } from '../core/route.js';
 import { laterOf } from '../core/timestamps.js';
+import { FeedCheck, checkedApplyResult, checkedCursor, checkedInfo } from '../core/feed-checks.js';
 
 export interface BatchLimits {
   maxRows: number;
@@ -71,8 +72,8 @@ export interface SyncSummary {
 }
 
 export async function syncReplicas(local: LoggedReplica, remote: Replica, options: SyncOptions): Promise<SyncSummary> {
-  const localInfo = await local.info();
-  const remoteInfo = await remote.info();
+  const localInfo = checkedInfo(await local.info());
+  const remoteInfo = checkedInfo(await remote.info());
   if (localInfo.location === remoteInfo.location) {
     throw new SyncError('SAME_DATABASE', `the peer ${options.peerName} is this node's own database (${localInfo.location}); name another database`);
   }
@@ -94,7 +95,7 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
   }
   if (options.push) {
     // Re-read: the pull may have added entries to this node's feed that the push must consider.
-    const freshLocal = await local.info();
+    const freshLocal = checkedInfo(await local.info());
     const ends = { from: local, fromInfo: freshLocal, to: remote, toInfo: remoteInfo, trackingName: localInfo.node.name, resendAll: remoteRestored };
     summary.directions.push(await runDirection(local, 'push', ends, options.push, options));
   }
@@ -164,7 +165,7 @@ function counts(summary: DirectionSummary) {
 /** Streams the sender's feed into the receiver; returns the cursor reached. */
 async function transfer(ends: Ends, route: Route, options: SyncOptions, summary: DirectionSummary): Promise<number> {
   const key = routeKey(route);
-  let after = await ends.to.cursor(ends.fromInfo.node.id, key);
+  let after = checkedCursor(await ends.to.cursor(ends.fromInfo.node.id, key), ends.toInfo.location);
   if (after > ends.fromInfo.maxRowid || ends.resendAll) {
     // The sender's feed is shorter than what we already read (it was replaced or restored from an
     // older copy), or the receiver was restored: re-read it all; dedupe makes that safe.
@@ -210,12 +211,18 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
   return through;
 }
 
-/** The general path: the engine reads the sender's feed and hands each batch to the receiver. */
+/**
+ * The general path: the engine reads the sender's feed and hands each batch to the receiver. Every
+ * batch is checked before the receiver sees it, and every result after (core/feed-checks.ts).
+ */
 async function* movedBatches(ends: Ends, feed: FeedRequest, receipt: DirectReceiveRequest['receipt'], options: SyncOptions): AsyncIterable<AppliedBatch> {
   let resetCursor = receipt.resetCursor;
+  const check = new FeedCheck(feed, ends.fromInfo, () => ends.from.info());
   for await (const batch of ends.from.readFeed(feed, options.signal)) {
     options.signal?.throwIfAborted();
-    const result = await ends.to.apply({ ...receipt, columns: feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, resetCursor, dryRun: options.dryRun });
+    await check.batch(batch);
+    const applied = await ends.to.apply({ ...receipt, columns: feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, resetCursor, dryRun: options.dryRun });
+    const result = checkedApplyResult(batch.rows.length, applied, ends.toInfo.location);
     resetCursor = false;
     yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };
   }

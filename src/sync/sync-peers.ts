@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { asSyncError, type SyncError } from '../core/errors.js';
+import { toNodeName } from '../core/node-name.js';
 import type { NodeConfig, PeerConfig } from '../config/schema.js';
 import { LocalReplica } from '../transport/local/local-replica.js';
 import { openPeer } from '../transport/open-peer.js';
@@ -36,7 +37,7 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
   const lock = request.dryRun ? undefined : acquireSyncLock(request.dbPath);
   try {
     const local = LocalReplica.open(request.dbPath, {
-      prepareAs: request.dryRun ? undefined : { nodeName: request.node.name ?? hostname(), dedupe: request.node.dedupe },
+      prepareAs: request.dryRun ? undefined : { nodeName: request.node.name ?? toNodeName(hostname()), dedupe: request.node.dedupe },
       naiveTimestamps: request.node.naiveTimestamps,
     });
     try {

@@ -7,6 +7,7 @@
  */
 import type { DigestResult, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
 import { routeKey, type Route } from '../core/route.js';
+import { checkRepairRows, checkedApplyResult, checkedInfo } from '../core/feed-checks.js';
 
 export interface VerifyOptions {
   /** Entries this node sends (this node -> peer) and receives (peer -> this node). */
@@ -41,7 +42,7 @@ export interface VerifyReport {
 const bytesOf = (value: DigestResult) => JSON.stringify(value).length;
 
 export async function verifyReplicas(local: Replica, remote: Replica, options: VerifyOptions): Promise<VerifyReport> {
-  const [localInfo, remoteInfo] = [await local.info(), await remote.info()];
+  const [localInfo, remoteInfo] = [checkedInfo(await local.info()), checkedInfo(await remote.info())];
   const report: VerifyReport = { local: localInfo.node, remote: remoteInfo.node, bucketsCompared: 0, bucketsDiffering: 0, bytesExchanged: 0, directions: [], equalAfterRepair: undefined };
   const push = { from: local, fromInfo: localInfo, to: remote, toInfo: remoteInfo, route: options.push, direction: 'push' as const };
   const pull = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, route: options.pull, direction: 'pull' as const };
@@ -121,8 +122,10 @@ async function compare(side: Side, report: VerifyReport): Promise<Difference> {
 async function repair(side: Side, difference: Difference, batchRows: number): Promise<void> {
   const columns = side.fromInfo.columns.filter((name) => side.toInfo.columns.includes(name));
   for (let start = 0; start < difference.hashes.length; start += batchRows) {
-    const rows = await side.from.rowsByHash(side.route, columns, difference.hashes.slice(start, start + batchRows));
-    const result = await side.to.apply({
+    const hashes = difference.hashes.slice(start, start + batchRows);
+    const rows = await side.from.rowsByHash(side.route, columns, hashes);
+    checkRepairRows({ maxRows: hashes.length, width: columns.length }, rows, side.fromInfo.location);
+    const applied = await side.to.apply({
       sender: side.fromInfo.node,
       routeKey: routeKey(side.route),
       columns,
@@ -132,6 +135,7 @@ async function repair(side: Side, difference: Difference, batchRows: number): Pr
       knownNodes: side.fromInfo.knownNodes,
       dryRun: false,
     });
+    const result = checkedApplyResult(rows.length, applied, side.toInfo.location);
     difference.summary.repaired += result.inserted;
     difference.summary.rejected += result.rejected;
   }

@@ -25,6 +25,8 @@ const invalidCases: [toml: string, problem: string][] = [
   ['[node]\ndedupe = "none"', 'node.dedupe: expected "timestamp-index" or "unique-index"'],
   ['[node]\nsync_note = "yes"', 'node.sync_note: expected true or false'],
   ['[node]\nname = ""', 'node.name: must not be empty'],
+  // Other nodes refuse a name of any other form, so the config cannot give one.
+  [`[node]\nname = "Anna's phone"`, `node.name: ${'must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'}`],
   ['[node]\ndb = "relative.sqlite3"', 'node.db: must be an absolute path or start with "~/"'],
   ['node = 1979-05-27', 'node: expected a table'],
   ['peers = ["x"]', 'peers: expected a table'],
@@ -41,8 +43,9 @@ const invalidCases: [toml: string, problem: string][] = [
   ['[peers.x]\nurl = "h:x"\n[peers.x.pull]\nexclude_source = [""]', 'peers.x.pull.exclude_source[0]: must not be empty'],
   ['[peers.x]\nurl = "h:x"\n[peers.x.push]\ninclude_source = ["a\\u0000"]', 'peers.x.push.include_source[0]: must not contain a NUL character'],
   ['[peers.x]\nurl = "h:x"\n[peers.x.push]\ninclude_contexts = []', 'peers.x.push: unknown key "include_contexts"'],
-  ['[peers."b c"]\nurl = "h:x"', 'peers."b c": invalid peer name; a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"'],
-  ['[peers."-bad"]\nurl = "h:x"', 'peers.-bad: invalid peer name; a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"'],
+  ['[peers."b c"]\nurl = "h:x"', 'peers."b c": invalid peer name; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'],
+  [`[peers.${'p'.repeat(256)}]\nurl = "h:x"`, `peers.${'p'.repeat(256)}: invalid peer name; a peer name ${'must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'}`],
+  ['[peers."-bad"]\nurl = "h:x"', 'peers.-bad: invalid peer name; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'],
   ['[peers.x]\nurl = "relative.sqlite3"', 'peers.x.url: a local path in the config file must be absolute or start with "~/"'],
   ['[node]\nstall_timeout = 60', `node.stall_timeout: ${STALL_RULE}, not 60`],
   ['[peers.x]\nurl = "h:x"\nstall_timeout = "500ms"', `peers.x.stall_timeout: ${STALL_RULE}, not "500ms"`],
@@ -109,7 +112,7 @@ test('addPeer appends with defaults, rejects duplicates and bad input', () => {
   assert.equal(config.peers[0]?.enabled, true);
   assert.deepEqual(emptyConfig().peers, [], 'the input config is not mutated');
   expectError(() => addPeer(config, { name: 'phone', url: 'x:y' }), 'PEER_EXISTS', 'peer "phone" already exists; remove it first or pick another name');
-  expectError(() => addPeer(config, { name: '.hidden', url: 'x:y' }), 'USAGE', 'invalid peer name ".hidden"; a peer name must start with a letter or digit and contain only letters, digits, "_", "." and "-"');
+  expectError(() => addPeer(config, { name: '.hidden', url: 'x:y' }), 'USAGE', 'invalid peer name ".hidden"; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters');
   expectError(() => addPeer(config, { name: 'p', url: 'x:y', pull: { excludeSource: [''] } }), 'USAGE', 'invalid pattern "": patterns must be non-empty and contain no NUL');
   assert.throws(() => addPeer(config, { name: 'p', url: '$(id):x' }), (e: unknown) => e instanceof SyncError && e.code === 'PEER_URL_INVALID');
   // A relative local path is pinned to where the command ran.

@@ -1,7 +1,8 @@
 /**
  * Hostile values through the agentless transport change nothing: database paths with spaces,
- * quotes, `$(…)`, backticks and `;` work (a newline is refused by the URL parser), and route
- * patterns, node names and ids holding `'`, `"`, `;`, `--` and `$(…)` reach SQL as data only. A marker
+ * quotes, `$(…)`, backticks and `;` work (a newline is refused by the URL parser), route patterns
+ * and peer names holding `'`, `"`, `;`, `--` and `$(…)` reach SQL as data only, and so do node names,
+ * which a sync refuses unless they are node names (core/node-name.ts). A marker
  * file that any shell or SQL injection would create never appears, and the SQL did what it should.
  */
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { syncReplicas } from '../../src/sync/engine.js';
 import { EVERYTHING, routeKey, type Route } from '../../src/core/route.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, openReplica, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
+import { isSyncError } from '../../src/core/errors.js';
 import { TEST_SQLITE3, connect, sshdFor } from './sqlite-cli-support.js';
 import { SqliteCliReplica } from '../../src/transport/sqlite-cli/sqlite-cli-replica.js';
 
@@ -77,27 +79,43 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
   // GLOB metacharacters escaped, so the pattern matches the hostile context literally.
   const literal = evil.replace(/[*?[]/g, (c) => `[${c}]`);
   const route: Route = { ...EVERYTHING, includeContext: [literal, `it'*`], excludeSource: [`${evil}`, `'; DROP TABLE resonance_notes; --`] };
-  const localReplica = openReplica(local, evil);
-  const remote = await connect(server, peer, { nodeName: evil });
+  const localReplica = openReplica(local, 'main');
+  t.after(() => localReplica.close());
+  const options = { peerName: evil, pull: route, push: route, dryRun: false, writeSyncNote: true };
+
+  // Prepared under that name, the remote keeps it byte for byte; a sync then refuses it (a node name
+  // ends up in notes and logs: it must be one), before anything moves.
+  const named = await connect(server, peer, { nodeName: evil });
   try {
-    const info = await remote.info();
+    const info = await named.info();
     assert.equal(info.node.name, evil, 'the remote node is named exactly that');
-    const summary = await syncReplicas(localReplica, remote, { peerName: evil, pull: route, push: route, dryRun: false, writeSyncNote: true });
+    await assert.rejects(syncReplicas(localReplica, named, options), (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && /is not a node name/.test(error.message));
+  } finally {
+    await named.close();
+  }
+  withDb(peer, (db) => assert.equal(db.prepare(`SELECT value FROM resonance_sync_meta WHERE key = 'node_name'`).get()?.value, evil));
+  assert.equal(allRows(local).length, 3, 'nothing moved');
+  withDb(peer, (db) => db.prepare(`UPDATE resonance_sync_meta SET value = 'phone' WHERE key = 'node_name'`).run());
+
+  const remote = await connect(server, peer);
+  try {
+    const summary = await syncReplicas(localReplica, remote, options);
     // Only the "it's" entry passes: the hostile one matches the include but its source is excluded.
     assert.deepEqual(summary.directions.map((d) => d.received), [1, 1]);
+    // Names and ids a sync never sends any more still reach the remote's SQL as data only.
+    const [id, relay] = ['5e5e5e5e-0000-4000-8000-000000000001', '5e5e5e5e-0000-4000-8000-000000000002'];
+    await remote.apply({ sender: { id, name: evil }, routeKey: evil, columns: ['timestamp', 'content'], rows: [], throughRowid: 1, resetCursor: false, knownNodes: [{ id: relay, name: evil }], dryRun: false });
   } finally {
     await remote.close();
-    await localReplica.close();
   }
   const contents = (path: string) => allRows(path).map((row) => row.content);
-  assert.deepEqual(contents(peer), ['phone evil', 'phone plain', 'phone quote', 'main quote', `Synced 1 entry from ${evil}`]);
-  assert.deepEqual(contents(local), ['main evil', 'main plain', 'main quote', 'phone quote', `Synced 1 entry from ${evil}`]);
+  assert.deepEqual(contents(peer), ['phone evil', 'phone plain', 'phone quote', 'main quote', 'Synced 1 entry from main']);
+  assert.deepEqual(contents(local), ['main evil', 'main plain', 'main quote', 'phone quote', 'Synced 1 entry from phone']);
   withDb(peer, (db) => {
-    assert.equal(db.prepare(`SELECT value FROM resonance_sync_meta WHERE key = 'node_name'`).get()?.value, evil);
-    const cursor = db.prepare(`SELECT sender_name, route_key FROM resonance_sync_cursors`).get();
-    assert.deepEqual({ ...cursor }, { sender_name: evil, route_key: routeKey(route) });
-    assert.equal(db.prepare(`SELECT name FROM resonance_sync_nodes`).get()?.name, evil);
-    assert.equal(db.prepare(`SELECT remote_node FROM sync_tracking`).get()?.remote_node, evil);
+    const cursors = db.prepare(`SELECT sender_name, route_key FROM resonance_sync_cursors ORDER BY sender_name`).all().map((row) => ({ ...row }));
+    assert.deepEqual(cursors, [{ sender_name: evil, route_key: evil }, { sender_name: 'main', route_key: routeKey(route) }]);
+    assert.deepEqual(db.prepare(`SELECT name FROM resonance_sync_nodes ORDER BY name`).all().map((row) => row.name), [evil, evil, 'main']);
+    assert.equal(db.prepare(`SELECT remote_node FROM sync_tracking`).get()?.remote_node, 'main');
     assert.equal(db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'x'`).get()?.n, 0);
   });
   // The pull's tracking row on this side is filed under the hostile peer name, byte for byte.

@@ -128,7 +128,8 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
   insertNotes(path, Array.from({ length: 700 }, (_, i) => ({ timestamp: `2025-11-30 ${String(i)}`, content: i % 50 === 0 ? 'Ω'.repeat(3000) : `n${i}`, source: i % 4 ? `s${i % 3}` : null, resonance_score: i / 7 })));
   const local = LocalReplica.open(path, { prepareAs: { nodeName: 'phone' } });
   // Some entries came from the receiver (echoes), which the feed must skip.
-  withDb(path, (d) => d.prepare(`UPDATE resonance_notes SET sync_origin = 'receiver' WHERE rowid % 9 = 0`).run());
+  const receiverId = '0e0e0e0e-0000-4000-8000-000000000009';
+  withDb(path, (d) => d.prepare(`UPDATE resonance_notes SET sync_origin = ? WHERE rowid % 9 = 0`).run(receiverId));
   const log = join(dir, 'ssh.log');
   const ssh = writeExecutable(join(dir, 'ssh-logged'), `echo "$$" >> '${log}'\nexec ssh "$@"`);
   const env = { ...server.env, RESONANCE_SYNC_SSH: `${ssh} -F ${server.sshConfigPath}` };
@@ -137,7 +138,7 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
     await remote.close();
     await local.close();
   });
-  const request: FeedRequest = { afterRowid: 20, receiverId: 'receiver', route: { ...EVERYTHING, excludeSource: ['s1'] }, columns: ['timestamp', 'content', 'source', 'resonance_score', 'missing'], maxRows: 25, maxBytes: 5000 };
+  const request: FeedRequest = { afterRowid: 20, receiverId, route: { ...EVERYTHING, excludeSource: ['s1'] }, columns: ['timestamp', 'content', 'source', 'resonance_score', 'missing'], maxRows: 25, maxBytes: 5000 };
   const [mine, theirs] = [await collect(local, request), await collect(remote, request)];
   const rows = (batches: FeedBatch[]) => batches.flatMap((b) => b.rows);
   assert.deepEqual(rows(theirs), rows(mine));
@@ -154,7 +155,7 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
   try {
     const summary = await syncReplicas(receiver, remote, { peerName: 'phone', pull: EVERYTHING, push: EVERYTHING, dryRun: false, writeSyncNote: false, limits: { maxRows: 100, maxBytes: 1 << 20 } });
     assert.equal(summary.directions[0]?.received, 700);
-    // Relayed entries (origin "receiver", not the phone) go back and are recognised as duplicates.
+    // Relayed entries (origin receiverId, not the phone) go back and are recognised as duplicates.
     assert.deepEqual([summary.directions[1]?.sent, summary.directions[1]?.duplicates, summary.directions[1]?.received], [77, 77, 0]);
   } finally {
     await receiver.close();

@@ -5,7 +5,7 @@
  * replica, and the agentless transport's local delta files.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { emptyConfig, type PeerConfig } from '../../src/config/schema.js';
@@ -111,12 +111,9 @@ test('a damaged delta file of the agentless transport is a typed error naming it
   const db = openDatabase(path, { create: true });
   db.exec('CREATE TABLE unrelated (x)');
   db.close();
-  const download = new Download(path);
-  try {
-    const typed = (error: unknown) => isSyncError(error) && error.code === 'DB_ERROR' && error.message.includes(path);
-    assert.throws(() => download.meta(), typed);
-    assert.throws(() => [...download.rows()], typed);
-  } finally {
-    download.close();
-  }
+  const shape = { columns: ['__rowid', '__origin', 'c0'], meta: true, from: 'x.sqlite3 on phone' };
+  // Not what was asked for: the remote's doing, refused before anything is read.
+  assert.throws(() => new Download(path, shape), (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && error.message.includes(path));
+  writeFileSync(path, 'not a database at all, just text long enough to be read as a header...........................');
+  assert.throws(() => new Download(path, shape), (error: unknown) => isSyncError(error) && error.code.startsWith('DB_') && error.message.includes(path));
 });

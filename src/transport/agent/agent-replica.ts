@@ -63,7 +63,9 @@ export class AgentReplica implements Replica {
   }
 
   rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
-    return this.connection.request(MessageType.ROWS_BY_HASH, (w) => m.writeRowsByHash(w, { route, columns, hashes }), MessageType.ROWS_BY_HASH_OK, m.readRows, {
+    // No more entries than hashes asked for, each as wide as the columns: checked before any is built.
+    const expect = { maxRows: hashes.length, width: columns.length };
+    return this.connection.request(MessageType.ROWS_BY_HASH, (w) => m.writeRowsByHash(w, { route, columns, hashes }), MessageType.ROWS_BY_HASH_OK, (r) => m.readRows(r, expect, this.peer), {
       scansWholeTable: true,
     });
   }
@@ -74,28 +76,44 @@ export class AgentReplica implements Replica {
 
   /**
    * Streams the remote feed. The agent runs ahead by at most FEED_CREDIT batches: each batch taken
-   * from here grants it one more, so a slow consumer slows the sender instead of filling memory.
+   * from here grants it one more, so a slow consumer slows the sender instead of filling memory. The
+   * credit is enforced as frames arrive: a batch beyond it, or one that is not what was asked for
+   * (more rows, other widths: checked before any row is built), breaks the connection with a
+   * PROTOCOL_ERROR, so what an agent sends can never pile up here.
    */
   async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
     if (this.feedOpen) throw new SyncError('INTERNAL', 'one feed at a time per agent connection');
     this.feedOpen = true;
     const inbox = new Inbox();
-    this.connection.setFeedSink((item) => inbox.push(item));
+    const expect = { maxRows: request.maxRows, width: request.columns.length };
+    let credit = FEED_CREDIT;
+    // Runs as each frame arrives; what it throws ends the connection with that error (AgentConnection).
+    this.connection.setFeedSink((item) => {
+      if (item instanceof Error || item.type !== MessageType.FEED_BATCH) return inbox.push(item);
+      if (credit === 0) throw new SyncError('PROTOCOL_ERROR', `${this.peer} sent a feed batch beyond the ${FEED_CREDIT} it was given room for (flow control); refused`);
+      credit--;
+      inbox.push(m.decode(item.payload, (r) => m.readBatch(r, expect, this.peer)));
+    });
     let ended = false;
     try {
       await this.connection.send(MessageType.FEED_OPEN, (w) => m.writeFeedOpen(w, request, FEED_CREDIT));
       for (;;) {
         signal?.throwIfAborted();
         // We asked for this batch (the agent holds credit for it): silence here is a stalled agent.
-        const frame = await this.connection.awaitRemote(inbox.next(), 'reading new entries');
-        if (frame.type === MessageType.FEED_END || frame.type === MessageType.ERROR) {
+        const item = await this.connection.awaitRemote(inbox.next(), 'reading new entries');
+        if (!('type' in item)) {
+          yield item;
+          // Counted before it is sent: the agent may answer with a batch before send() returns.
+          credit++;
+          await this.connection.send(MessageType.FEED_CREDIT, (w) => w.uint(1));
+          continue;
+        }
+        if (item.type === MessageType.FEED_END || item.type === MessageType.ERROR) {
           ended = true;
-          if (frame.type === MessageType.ERROR) throw this.connection.remoteError(frame);
+          if (item.type === MessageType.ERROR) throw this.connection.remoteError(item);
           return;
         }
-        if (frame.type !== MessageType.FEED_BATCH) throw new SyncError('PROTOCOL_ERROR', `unexpected ${messageName(frame.type)} in a feed`);
-        yield m.decode(frame.payload, m.readBatch);
-        await this.connection.send(MessageType.FEED_CREDIT, (w) => w.uint(1));
+        throw new SyncError('PROTOCOL_ERROR', `unexpected ${messageName(item.type)} in a feed`);
       }
     } finally {
       if (!ended && !this.connection.brokenError) await this.cancelFeed(inbox);
@@ -104,13 +122,18 @@ export class AgentReplica implements Replica {
     }
   }
 
+  /** How messages name the agent. */
+  private get peer(): string {
+    return `the agent on ${this.connection.destination}`;
+  }
+
   /** The consumer stopped early: tell the agent, and skip what it sent meanwhile up to the feed's end. */
   private async cancelFeed(inbox: Inbox): Promise<void> {
     try {
       await this.connection.send(MessageType.FEED_CANCEL);
       for (;;) {
-        const frame = await this.connection.awaitRemote(inbox.next(), 'ending the feed');
-        if (frame.type === MessageType.FEED_END || frame.type === MessageType.ERROR) return;
+        const item = await this.connection.awaitRemote(inbox.next(), 'ending the feed');
+        if ('type' in item && (item.type === MessageType.FEED_END || item.type === MessageType.ERROR)) return;
       }
     } catch {
       // The connection broke meanwhile; every later call reports that.
@@ -122,20 +145,23 @@ export class AgentReplica implements Replica {
   }
 }
 
-/** The feed's frames in arrival order; a connection failure is delivered as an Error and thrown. */
+/** A feed batch (decoded on arrival) or the frame that ends the feed. */
+type FeedItem = FeedBatch | Frame;
+
+/** The feed's items in arrival order; a connection failure is delivered as an Error and thrown. */
 class Inbox {
-  private readonly items: Array<Frame | Error> = [];
+  private readonly items: Array<FeedItem | Error> = [];
   private wake: (() => void) | undefined;
 
-  push(item: Frame | Error): void {
+  push(item: FeedItem | Error): void {
     this.items.push(item);
     this.wake?.();
     this.wake = undefined;
   }
 
-  async next(): Promise<Frame> {
+  async next(): Promise<FeedItem> {
     while (this.items.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
-    const item = this.items.shift() as Frame | Error;
+    const item = this.items.shift() as FeedItem | Error;
     if (item instanceof Error) {
       // Keep it: whoever asks next (say, cancelFeed) must see the failure too, not wait forever.
       this.items.unshift(item);

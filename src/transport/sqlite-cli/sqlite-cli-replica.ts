@@ -10,18 +10,18 @@ import { basename, extname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatPeerUrl } from '../../core/peer-url.js';
 import { SyncError } from '../../core/errors.js';
+import { quoted } from '../../core/feed-checks.js';
 import { toNodeName } from '../../core/node-name.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../../store/sqlite/open-database.js';
 import { valueBytes } from '../../core/sql-value.js';
 import type { Route } from '../../core/route.js';
 import { tallyArrivals, type ArrivedEntry } from '../../core/arrivals.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
-import { feedRow } from '../../store/feed-filter.js';
 import { cursorSql } from '../../store/receive-sql.js';
 import { WriteLockYieldPolicy } from '../../store/write-lock-yield.js';
 import type { SshLocation } from '../ssh/ssh-command.js';
 import { DATA_VERSION_SQL, applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
-import { Download, ScratchDir, buildUpload } from './delta-file.js';
+import { Download, ScratchDir, buildUpload, valueColumns } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
 import { RemoteState, type DownloadLimits } from './remote-state.js';
@@ -136,12 +136,7 @@ export class SqliteCliReplica implements Replica {
         const current = await coming;
         next = undefined;
         try {
-          const meta = current.meta();
-          const last = current.lastRowid();
-          // Cut short: the feed continues right after the last row sent. Otherwise everything up to
-          // the end of the scanned window was considered.
-          const through = meta.cut && last !== undefined ? last : Math.max(meta.windowEnd, after);
-          const more = meta.cut || meta.windowEnd < meta.high;
+          const { through, more } = current.feedWindow(after, this.state.limits.maxRows);
           if (more) next = coming = this.download(request, through);
           for (const batch of this.batches(current, request, after, through)) {
             signal?.throwIfAborted();
@@ -164,7 +159,7 @@ export class SqliteCliReplica implements Replica {
     let bytes = 0;
     let reached = after;
     for (const values of download.rows()) {
-      const row = feedRow(values, this.state.node.id);
+      const row = download.feedRow(values, this.state.node.id);
       rows.push(row);
       bytes += row.values.reduce<number>((sum, value) => sum + valueBytes(value), 0);
       if (rows.length >= request.maxRows || bytes >= request.maxBytes) {
@@ -182,7 +177,12 @@ export class SqliteCliReplica implements Replica {
     const limits = this.state.limits;
     const before = feedDownloadSql(this.state.shape, { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids });
     await this.session.download('reading new entries', { before: [before], remoteFile: DOWNLOAD_FILE, localPath });
-    return new Download(localPath);
+    return new Download(localPath, { columns: ['__rowid', '__origin', ...valueColumns(request.columns.length)], meta: true, from: this.where });
+  }
+
+  /** The remote database, for messages. */
+  private get where(): string {
+    return describeRemoteDb(this.options.location);
   }
 
   async apply(request: ApplyRequest): Promise<ApplyResult> {
@@ -257,15 +257,22 @@ export class SqliteCliReplica implements Replica {
       localPath,
       scansWholeTable: true,
     });
-    const download = new Download(localPath);
+    const download = new Download(localPath, { columns: ['__h', '__rowid', '__origin', ...valueColumns(columns.length)], meta: false, from: this.where });
     try {
+      // Entries sharing a hash (duplicates the database held before sync came) come once; the rest
+      // must be hashes asked for, so the answer holds at most one entry per hash.
+      download.checkSize(Number.MAX_SAFE_INTEGER);
+      const asked = new Set(hashes);
       const seen = new Set<string>();
       const rows: FeedRow[] = [];
       for (const values of download.rows()) {
-        const hash = String(values[0]);
+        const hash = values[0];
+        if (typeof hash !== 'string' || !asked.has(hash)) {
+          throw new SyncError('PROTOCOL_ERROR', `${this.where} answered with an entry of hash ${quoted(hash)}, which was not asked for; refused, nothing was repaired`);
+        }
         if (seen.has(hash)) continue;
         seen.add(hash);
-        rows.push(feedRow(values, this.state.node.id, 1));
+        rows.push(download.feedRow(values, this.state.node.id, 1));
       }
       return rows;
     } finally {
