@@ -346,6 +346,8 @@ export function replicaMethods(transport: PeerTransport): void {
           { timestamp: at(4), content: new Uint8Array([0, 1, 255]), context: 'other', source: 'bin' },
           { timestamp: at(5), content: 'no context', context: null, source: 'agent' },
           { timestamp: at(6), content: 'scored', context: 'leo_c', source: 'agent' },
+          // Enough entries that buckets hold several, whose order then matters to their digest.
+          ...range(1, 60).map((i) => ({ timestamp: at(100 + i), content: `many ${i}`, context: 'other', source: 'agent' })),
         ];
         const path = createNotesDb(c.dir, 'peer');
         insertNotes(path, [...entries, entries[0] as Note]); // a duplicate counts once
@@ -357,6 +359,7 @@ export function replicaMethods(transport: PeerTransport): void {
         const whole = await peer.digest({ route: EVERYTHING });
         assert.deepEqual(whole, await twin.digest({ route: EVERYTHING }));
         assert.equal(whole.buckets.reduce((n, b) => n + b.count, 0), entries.length);
+        assert.ok(whole.buckets.some((b) => b.count > 1), 'some bucket holds several entries');
         const buckets = whole.buckets.map((b) => b.bucket);
         // The entry hashes are a set: their order is the database's.
         const hashesIn = async (replica: Replica) => {
