@@ -3,6 +3,7 @@ import { replicaContract } from './replica-contract.js';
 
 replicaContract({
   name: 'local',
+  receivesDirect: true,
   async start() {
     return { url: (path: string) => path, mode: 'auto', remoteCommand: undefined, env: {}, async stop() {} };
   },

@@ -1,15 +1,15 @@
 /**
  * One contract suite, run against every transport (local file, ssh agent, ssh sqlite3): the core's
- * scenarios through the production path (sync-peers -> open-peer -> the transport's Replica), and
- * the real CLI killed with SIGKILL mid-sync. A transport only says how to name a database file as a
- * peer URL, and what environment the CLI needs to reach it.
+ * scenarios through the production path (sync-peers -> open-peer -> the transport's Replica), the
+ * real CLI killed with SIGKILL mid-sync, and the seam itself method by method (replica-methods.ts).
+ * A transport only says how to name a database file as a peer URL, what environment the CLI needs to
+ * reach it, and whether its receivers read a local sender themselves (transport.ts).
  */
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { emptyConfig, type PeerConfig } from '../../src/config/schema.js';
-import { parsePeerUrl } from '../../src/core/peer-url.js';
+import { emptyConfig } from '../../src/config/schema.js';
 import type { SyncError } from '../../src/core/errors.js';
 import { EVERYTHING, type Route } from '../../src/core/route.js';
 import { syncPeers, type PeerOutcome } from '../../src/sync/sync-peers.js';
@@ -17,22 +17,10 @@ import type { BatchLimits } from '../../src/sync/engine.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, withDb, type Note } from '../support/notes-db.js';
 import { runCli, spawnCli } from '../support/cli.js';
 import { tempDir } from '../support/temp.js';
+import { replicaMethods } from './replica-methods.js';
+import { peerConfig, type PeerTransport, type TransportSession } from './transport.js';
 
-export interface TransportSession {
-  /** The peer URL for a database file on the "remote" side. */
-  url(path: string): string;
-  mode: PeerConfig['mode'];
-  remoteCommand: string | undefined;
-  /** Environment the product needs to reach the peer (e.g. RESONANCE_SYNC_SSH); set for in-process runs too. */
-  env: NodeJS.ProcessEnv;
-  stop(): Promise<void>;
-}
-
-export interface PeerTransport {
-  name: string;
-  /** Returns undefined when the transport cannot run here (the caller has already failed or skipped). */
-  start(t: TestContext): Promise<TransportSession | undefined>;
-}
+export type { PeerTransport, TransportSession } from './transport.js';
 
 interface SyncViaOptions {
   pull?: boolean;
@@ -44,17 +32,7 @@ interface SyncViaOptions {
 }
 
 export async function syncVia(session: TransportSession, localPath: string, peerPath: string, options: SyncViaOptions = {}): Promise<PeerOutcome> {
-  const url = session.url(peerPath);
-  const peer: PeerConfig = {
-    name: basename(peerPath, '.sqlite3'),
-    url,
-    location: parsePeerUrl(url),
-    mode: session.mode,
-    remoteCommand: session.remoteCommand,
-    enabled: true,
-    push: options.route ?? EVERYTHING,
-    pull: options.route ?? EVERYTHING,
-  };
+  const peer = peerConfig(session, peerPath, options.route);
   const saved = { ...process.env };
   Object.assign(process.env, session.env);
   try {
@@ -219,6 +197,8 @@ export function replicaContract(transport: PeerTransport): void {
         assert.ok([...counts.values()].every((n) => n === 1), `${basename(path)} holds each entry once`);
       }
     }));
+
+  replicaMethods(transport);
 }
 
 /** sync_log rows so far (0 before the database is prepared). */

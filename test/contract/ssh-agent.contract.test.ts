@@ -5,6 +5,7 @@ import { replicaContract } from './replica-contract.js';
 
 replicaContract({
   name: 'ssh agent',
+  receivesDirect: false,
   async start(t) {
     if (!requireSshdOrSkip(t)) return undefined;
     const server = await startSshd();

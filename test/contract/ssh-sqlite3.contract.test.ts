@@ -8,6 +8,7 @@ import { TEST_SQLITE3, sqliteUrl, sshdFor } from '../ssh/sqlite-cli-support.js';
 
 replicaContract({
   name: 'ssh sqlite3',
+  receivesDirect: false,
   async start(t) {
     const server = await sshdFor(t);
     if (!server) return undefined;

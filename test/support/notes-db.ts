@@ -25,9 +25,14 @@ export interface Note {
 }
 
 export function createNotesDb(dir: string, name: string, variant: Variant = 'b'): string {
+  return createNotesDbWith(dir, name, VARIANT_DDL[variant]);
+}
+
+/** A database whose notes table is made by `ddl` (a shape beyond the four variants). */
+export function createNotesDbWith(dir: string, name: string, ddl: string): string {
   const path = join(dir, `${name}.sqlite3`);
   const db = openDatabase(path, { create: true });
-  db.exec(VARIANT_DDL[variant]);
+  db.exec(ddl);
   db.close();
   return path;
 }
