@@ -8,7 +8,7 @@ function directionLine(direction: DirectionSummary, dryRun: boolean): string {
   const parts = [`${direction.direction} ${arrow}: ${verb} ${direction.received}`];
   if (direction.duplicates) parts.push(`${direction.duplicates} already there`);
   if (direction.rejected) parts.push(`${direction.rejected} refused by the receiver's schema`);
-  if (direction.restarted) parts.push('sender was replaced or restored: re-read from the start');
+  if (direction.rewound) parts.push('sender was replaced or restored: re-read from the start');
   return `  ${parts.join(', ')} (${direction.sent} sent in ${direction.batches} batches; route: ${direction.route})`;
 }
 
@@ -45,11 +45,11 @@ export function summaryJson(outcomes: PeerOutcome[], dryRun: boolean) {
         route: direction.route,
         sent: direction.sent,
         received: direction.received,
-        duplicatesSkipped: direction.duplicates,
+        duplicates: direction.duplicates,
         rejected: direction.rejected,
         batches: direction.batches,
         bytes: direction.bytes,
-        restarted: direction.restarted,
+        rewound: direction.rewound,
         newestTimestamp: direction.newestTimestamp ?? null,
       })),
     })),

@@ -7,6 +7,7 @@
  *
  * The total is an estimate: the sender's rowids still ahead of the cursor, which routes may skip.
  */
+import type { TransportKind } from '../core/replica.js';
 import { createRequire } from 'node:module';
 import type { MultiBar, SingleBar } from 'cli-progress';
 import type { PeerConfig } from '../config/schema.js';
@@ -30,7 +31,7 @@ export interface ProgressOptions {
 
 /** Arrow-function members, so they can be handed to syncPeers unbound. */
 export interface ProgressReporter {
-  onPeerStart: (peer: PeerConfig, transport: string) => void;
+  onPeerStart: (peer: PeerConfig, transport: TransportKind) => void;
   onProgress: (event: ProgressEvent) => void;
   /** Removes the bars (call before printing the summary); idempotent. */
   finish: () => void;
@@ -67,7 +68,7 @@ function payloadOf(state: DirectionState, now: number) {
     sentText: number.format(event.sent),
     totalText: number.format(event.sent + event.remainingRowids),
     rate: number.format(Math.round(event.sent / seconds)),
-    inserted: number.format(event.inserted),
+    inserted: number.format(event.received),
     duplicates: number.format(event.duplicates),
   };
 }
@@ -114,7 +115,7 @@ export function createProgress(context: ProgressContext, options: ProgressOption
     state.bar?.update(done, payloadOf(state, now()));
   };
 
-  const onPeerStart = (peer: PeerConfig, transport: string) => {
+  const onPeerStart = (peer: PeerConfig, transport: TransportKind) => {
     for (const state of directions.values()) complete(state);
     peerStartedAt = lastActivity = now();
     if (context.verbose) detail(`${peer.name}: ${transport} ${peer.url}`);

@@ -178,15 +178,15 @@ export class FeedCheck {
   }
 }
 
-/** What a receiver reports of a batch of `sent` entries: each inserted, a duplicate, or rejected. */
+/** What a receiver reports of a batch of `sent` entries: each received, a duplicate, or rejected. */
 export function checkedApplyResult(sent: number, result: ApplyResult, from: string): ApplyResult {
-  const { inserted, duplicates, rejected, syncNotes, newestTimestamp } = result;
-  const counted = [inserted, duplicates, rejected, syncNotes].every(isCount) && inserted + duplicates + rejected === sent && syncNotes <= inserted;
+  const { received, duplicates, rejected, syncNotes, newestTimestamp } = result;
+  const counted = [received, duplicates, rejected, syncNotes].every(isCount) && received + duplicates + rejected === sent && syncNotes <= received;
   if (!counted) {
-    throw refused(from, `a result of ${quoted(inserted)} inserted, ${quoted(duplicates)} duplicates, ${quoted(rejected)} rejected, ${quoted(syncNotes)} sync notes for ${sent} entries`);
+    throw refused(from, `a result of ${quoted(received)} received, ${quoted(duplicates)} duplicates, ${quoted(rejected)} rejected, ${quoted(syncNotes)} sync notes for ${sent} entries`);
   }
-  if (newestTimestamp !== undefined && !(inserted > 0 && isTimestamp(newestTimestamp))) {
-    throw refused(from, `${quoted(newestTimestamp)} as the newest time of ${inserted} inserted entries`);
+  if (newestTimestamp !== undefined && !(received > 0 && isTimestamp(newestTimestamp))) {
+    throw refused(from, `${quoted(newestTimestamp)} as the newest time of ${received} received entries`);
   }
   return result;
 }

@@ -10,6 +10,9 @@ import type { SqlValue } from './sql-value.js';
 import type { Route } from './route.js';
 import type { SyncLog } from './sync-log.js';
 
+/** How a peer is reached: shown to people, and a stable value of `transport` in the JSON output. */
+export type TransportKind = 'local file' | 'ssh agent' | 'ssh sqlite3';
+
 export interface NodeIdentity {
   id: string;
   name: string;
@@ -62,15 +65,19 @@ export interface ApplyRequest {
   rows: FeedRow[];
   /** The cursor to commit with the rows; negative for a repair batch (verify --repair), which moves no cursor. */
   throughRowid: number;
-  /** Set on the first batch after the sender was found replaced or restored: the cursor may go down. */
-  resetCursor: boolean;
+  /**
+   * Set on the first batch of a rewound direction (the sender's feed read again from the start, because
+   * the sender was replaced or restored, or the receiver was): the cursor may go down.
+   */
+  rewound: boolean;
   knownNodes: NodeIdentity[];
   /** Check and count, then roll back. */
   dryRun: boolean;
 }
 
 export interface ApplyResult {
-  inserted: number;
+  /** Entries this database stored (new to it). */
+  received: number;
   duplicates: number;
   /** Entries this database's own constraints refuse (e.g. NULL into a NOT NULL column), passed over. */
   rejected: number;
@@ -113,7 +120,7 @@ export interface AttachableSource {
 export interface DirectReceiveRequest {
   feed: FeedRequest;
   /** Everything of an ApplyRequest but the rows and their cursor, which the receiver finds itself. */
-  receipt: Pick<ApplyRequest, 'sender' | 'routeKey' | 'resetCursor' | 'knownNodes'>;
+  receipt: Pick<ApplyRequest, 'sender' | 'routeKey' | 'rewound' | 'knownNodes'>;
   dryRun: boolean;
 }
 

@@ -121,7 +121,7 @@ export function writeApply(w: Writer, a: ApplyRequest): void {
   writeNode(w, a.sender);
   w.string(a.routeKey).strings(a.columns);
   writeRows(w, a.rows);
-  w.sint(BigInt(a.throughRowid)).bool(a.resetCursor);
+  w.sint(BigInt(a.throughRowid)).bool(a.rewound);
   writeNodes(w, a.knownNodes);
   w.bool(a.dryRun);
 }
@@ -131,7 +131,7 @@ export function readApply(r: Reader): ApplyRequest {
   const columns = r.strings();
   // As wide as the columns it names; as many as the frame and MAX_MESSAGE_ROWS allow.
   const rows = readRows(r, { maxRows: MAX_MESSAGE_ROWS, width: columns.length }, 'the client');
-  return { sender, routeKey, columns, rows, throughRowid: Number(r.sint()), resetCursor: r.bool(), knownNodes: readNodes(r), dryRun: r.bool() };
+  return { sender, routeKey, columns, rows, throughRowid: Number(r.sint()), rewound: r.bool(), knownNodes: readNodes(r), dryRun: r.bool() };
 }
 
 export function writeDigestRequest(w: Writer, request: DigestRequest): void {
@@ -160,9 +160,9 @@ export function writeRowsByHash(w: Writer, request: { route: Route; columns: str
 export const readRowsByHash = (r: Reader) => ({ route: readRoute(r), columns: r.strings(), hashes: r.strings() });
 
 export const writeApplyResult = (w: Writer, a: ApplyResult) =>
-  w.uint(a.inserted).uint(a.duplicates).uint(a.rejected).uint(a.syncNotes).optionalString(a.newestTimestamp);
+  w.uint(a.received).uint(a.duplicates).uint(a.rejected).uint(a.syncNotes).optionalString(a.newestTimestamp);
 export const readApplyResult = (r: Reader): ApplyResult => ({
-  inserted: r.uint(),
+  received: r.uint(),
   duplicates: r.uint(),
   rejected: r.uint(),
   syncNotes: r.uint(),

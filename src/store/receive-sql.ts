@@ -84,12 +84,12 @@ export function receivedOrigin(origin: string): string {
 
 // Bookkeeping committed with each batch ---------------------------------------------------------
 
-export type BatchReceipt = Pick<ApplyRequest, 'sender' | 'routeKey' | 'throughRowid' | 'resetCursor' | 'knownNodes'>;
+export type BatchReceipt = Pick<ApplyRequest, 'sender' | 'routeKey' | 'throughRowid' | 'rewound' | 'knownNodes'>;
 
 const NODE_UPSERT = `INSERT INTO main.${NODES_TABLE} (node_id, name, first_seen, last_seen) VALUES (?, ?, ${NOW}, ${NOW})
   ON CONFLICT (node_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen`;
 
-/** The cursor only moves forward, unless the sender was found replaced or restored (resetCursor). */
+/** The cursor only moves forward, unless the sender was found replaced or restored (rewound). */
 const CURSOR_UPSERT = `INSERT INTO main.${CURSORS_TABLE} (sender_id, route_key, sender_name, through_rowid, updated_at) VALUES (?, ?, ?, ?, ${NOW})
   ON CONFLICT (sender_id, route_key) DO UPDATE SET
     sender_name = excluded.sender_name,
@@ -109,7 +109,7 @@ export function batchBookkeepingSql(selfId: string, receipt: BatchReceipt): Boun
   if (receipt.throughRowid >= 0) {
     statements.push({
       sql: CURSOR_UPSERT,
-      params: [receipt.sender.id, receipt.routeKey, receipt.sender.name, receipt.throughRowid, receipt.resetCursor ? 1 : 0],
+      params: [receipt.sender.id, receipt.routeKey, receipt.sender.name, receipt.throughRowid, receipt.rewound ? 1 : 0],
     });
   }
   return statements;

@@ -22,7 +22,7 @@ export interface ProgressEvent {
   direction: Direction;
   peer: string;
   sent: number;
-  inserted: number;
+  received: number;
   duplicates: number;
   bytes: number;
   /** Upper bound of entries still to scan, from rowids (routes may skip many of them). */
@@ -58,8 +58,8 @@ export interface DirectionSummary {
   rejected: number;
   batches: number;
   bytes: number;
-  /** The sender was replaced or restored, so its feed was re-read from the start. */
-  restarted: boolean;
+  /** Rewound: the sender's feed was read again from the start (the sender or the receiver was replaced or restored). */
+  rewound: boolean;
   newestTimestamp: string | undefined;
 }
 
@@ -90,13 +90,13 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
   const remoteRestored = options.pull !== undefined && (await local.cursor(remoteInfo.node.id, routeKey(options.pull))) > remoteInfo.maxRowid;
   const localRestored = options.push !== undefined && (await remote.cursor(localInfo.node.id, routeKey(options.push))) > localInfo.maxRowid;
   if (options.pull) {
-    const ends = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, trackingName: options.peerName, resendAll: localRestored };
+    const ends = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, trackingName: options.peerName, receiverRestored: localRestored };
     summary.directions.push(await runDirection(local, 'pull', ends, options.pull, options));
   }
   if (options.push) {
     // Re-read: the pull may have added entries to this node's feed that the push must consider.
     const freshLocal = checkedInfo(await local.info());
-    const ends = { from: local, fromInfo: freshLocal, to: remote, toInfo: remoteInfo, trackingName: localInfo.node.name, resendAll: remoteRestored };
+    const ends = { from: local, fromInfo: freshLocal, to: remote, toInfo: remoteInfo, trackingName: localInfo.node.name, receiverRestored: remoteRestored };
     summary.directions.push(await runDirection(local, 'push', ends, options.push, options));
   }
   return summary;
@@ -109,7 +109,7 @@ interface Ends {
   toInfo: ReplicaInfo;
   trackingName: string;
   /** The receiver was restored from an older copy: send its whole feed again, its own entries too. */
-  resendAll: boolean;
+  receiverRestored: boolean;
 }
 
 /** One direction, logged in the local database's sync_log whatever happens. */
@@ -127,7 +127,7 @@ async function runDirection(local: LoggedReplica, direction: Direction, ends: En
     rejected: 0,
     batches: 0,
     bytes: 0,
-    restarted: false,
+    rewound: false,
     newestTimestamp: undefined,
   };
   try {
@@ -166,22 +166,22 @@ function counts(summary: DirectionSummary) {
 async function transfer(ends: Ends, route: Route, options: SyncOptions, summary: DirectionSummary): Promise<number> {
   const key = routeKey(route);
   let after = checkedCursor(await ends.to.cursor(ends.fromInfo.node.id, key), ends.toInfo.location);
-  if (after > ends.fromInfo.maxRowid || ends.resendAll) {
+  if (after > ends.fromInfo.maxRowid || ends.receiverRestored) {
     // The sender's feed is shorter than what we already read (it was replaced or restored from an
     // older copy), or the receiver was restored: re-read it all; dedupe makes that safe.
     after = 0;
-    summary.restarted = true;
+    summary.rewound = true;
   }
   const limits = options.limits ?? DEFAULT_BATCH_LIMITS;
   const feed: FeedRequest = {
     afterRowid: after,
-    receiverId: ends.resendAll ? '' : ends.toInfo.node.id,
+    receiverId: ends.receiverRestored ? '' : ends.toInfo.node.id,
     route,
     columns: ends.fromInfo.columns.filter((name) => ends.toInfo.columns.includes(name)),
     maxRows: limits.maxRows,
     maxBytes: limits.maxBytes,
   };
-  const receipt = { sender: ends.fromInfo.node, routeKey: key, resetCursor: summary.restarted, knownNodes: ends.fromInfo.knownNodes };
+  const receipt = { sender: ends.fromInfo.node, routeKey: key, rewound: summary.rewound, knownNodes: ends.fromInfo.knownNodes };
   const batches =
     ends.to.receiveDirect(ends.from, { feed, receipt, dryRun: options.dryRun }, options.signal) ??
     movedBatches(ends, feed, receipt, options);
@@ -193,7 +193,7 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     summary.batches++;
     summary.sent += batch.sent;
     summary.bytes += batch.bytes;
-    summary.received += result.inserted;
+    summary.received += result.received;
     summary.syncNotesReceived += result.syncNotes;
     summary.duplicates += result.duplicates;
     summary.rejected += result.rejected;
@@ -202,7 +202,7 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
       direction: summary.direction,
       peer: options.peerName,
       sent: summary.sent,
-      inserted: summary.received,
+      received: summary.received,
       duplicates: summary.duplicates,
       bytes: summary.bytes,
       remainingRowids: Math.max(0, ends.fromInfo.maxRowid - through),
@@ -216,14 +216,14 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
  * batch is checked before the receiver sees it, and every result after (core/feed-checks.ts).
  */
 async function* movedBatches(ends: Ends, feed: FeedRequest, receipt: DirectReceiveRequest['receipt'], options: SyncOptions): AsyncIterable<AppliedBatch> {
-  let resetCursor = receipt.resetCursor;
+  let rewound = receipt.rewound;
   const check = new FeedCheck(feed, ends.fromInfo, () => ends.from.info());
   for await (const batch of ends.from.readFeed(feed, options.signal)) {
     options.signal?.throwIfAborted();
     await check.batch(batch);
-    const applied = await ends.to.apply({ ...receipt, columns: feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, resetCursor, dryRun: options.dryRun });
+    const applied = await ends.to.apply({ ...receipt, columns: feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, rewound, dryRun: options.dryRun });
     const result = checkedApplyResult(batch.rows.length, applied, ends.toInfo.location);
-    resetCursor = false;
+    rewound = false;
     yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };
   }
 }

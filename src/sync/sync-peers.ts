@@ -2,6 +2,7 @@
  * One `sync` run: lock this node's database, then sync each chosen peer in turn. A peer that fails
  * is recorded in sync_log and the next peer still runs; the caller turns the outcomes into an exit code.
  */
+import type { TransportKind } from '../core/replica.js';
 import { hostname } from 'node:os';
 import { asSyncError, type SyncError } from '../core/errors.js';
 import { toNodeName } from '../core/node-name.js';
@@ -22,12 +23,12 @@ export interface SyncPeersRequest {
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
   /** Called as each peer starts, with how it is reached. */
-  onPeerStart?: (peer: PeerConfig, transport: string) => void;
+  onPeerStart?: (peer: PeerConfig, transport: TransportKind) => void;
 }
 
 export interface PeerOutcome {
   peer: PeerConfig;
-  transport: string | undefined;
+  transport: TransportKind | undefined;
   summary: SyncSummary | undefined;
   error: SyncError | undefined;
 }
@@ -56,7 +57,7 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
 }
 
 async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncPeersRequest): Promise<PeerOutcome> {
-  let transport: string | undefined;
+  let transport: TransportKind | undefined;
   let opened;
   try {
     opened = await openPeer(peer, {

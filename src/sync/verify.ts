@@ -131,12 +131,12 @@ async function repair(side: Side, difference: Difference, batchRows: number): Pr
       columns,
       rows,
       throughRowid: -1,
-      resetCursor: false,
+      rewound: false,
       knownNodes: side.fromInfo.knownNodes,
       dryRun: false,
     });
     const result = checkedApplyResult(rows.length, applied, side.toInfo.location);
-    difference.summary.repaired += result.inserted;
+    difference.summary.repaired += result.received;
     difference.summary.rejected += result.rejected;
   }
 }

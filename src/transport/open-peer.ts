@@ -9,13 +9,13 @@ import { AgentReplica } from './agent/agent-replica.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import type { NaiveTimestamps } from '../core/timestamps.js';
 import { LocalReplica } from './local/local-replica.js';
-import { SQLITE_CLI_TRANSPORT, SqliteCliReplica } from './sqlite-cli/sqlite-cli-replica.js';
-import type { Replica } from '../core/replica.js';
+import { SqliteCliReplica } from './sqlite-cli/sqlite-cli-replica.js';
+import type { Replica, TransportKind } from '../core/replica.js';
 
 export interface OpenedPeer {
   replica: Replica;
   /** How the peer was reached, for humans ("local file", later "ssh agent", "ssh sqlite3"). */
-  transport: string;
+  transport: TransportKind;
   close(): Promise<void>;
 }
 
@@ -66,7 +66,7 @@ async function openSshPeer(peer: PeerConfig, location: SshLocation, options: Ope
   const agentless = async (sqlite3Command: string | undefined): Promise<OpenedPeer> => {
     // In mode "sqlite3", remote_command names the remote sqlite3 (default: sqlite3 on its PATH).
     const replica = await SqliteCliReplica.connect({ ...common, sqlite3Command, naiveTimestamps: options.naiveTimestamps });
-    return { replica, transport: SQLITE_CLI_TRANSPORT, close: () => replica.close() };
+    return { replica, transport: 'ssh sqlite3', close: () => replica.close() };
   };
   if (peer.mode === 'sqlite3') return agentless(peer.remoteCommand);
   let replica: AgentReplica;

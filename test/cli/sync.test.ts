@@ -30,7 +30,7 @@ test('sync PATH both ways with --json, then again: nothing new; log and tracking
   assert.equal(pull.direction, 'pull');
   assert.equal(pull.received, 1);
   assert.equal(push.received, 3, 'two notes, and the sync note the pull just wrote (sync notes travel like any entry)');
-  assert.equal(push.duplicatesSkipped, 0);
+  assert.equal(push.duplicates, 0);
   assert.equal(summary.peers[0].remote.name, 'phone');
   // The second run brings back only the phone's own sync note; arriving sync notes beget no new note.
   const again = JSON.parse((await runCli(['sync', phone, '--json', '--config', config])).stdout);

@@ -26,7 +26,7 @@ class FakeTerminal extends Writable {
 
 const plain = (text: string) => text.replace(/\x1B\[[0-9;?]*[A-Za-z]|\x1B[78]/g, '');
 const peer: PeerConfig = { name: 'phone', url: '/x/phone.sqlite3', location: parsePeerUrl('/x/phone.sqlite3'), mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING };
-const event = (direction: 'pull' | 'push', sent: number, remainingRowids: number): ProgressEvent => ({ direction, peer: 'phone', sent, inserted: sent - 10, duplicates: 10, bytes: sent * 100, remainingRowids });
+const event = (direction: 'pull' | 'push', sent: number, remainingRowids: number): ProgressEvent => ({ direction, peer: 'phone', sent, received: sent - 10, duplicates: 10, bytes: sent * 100, remainingRowids });
 
 function drive(context: ProgressContext, steps: Array<[number, ProgressEvent]>) {
   const stream = new FakeTerminal();

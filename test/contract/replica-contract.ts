@@ -156,7 +156,7 @@ export function replicaContract(transport: PeerTransport): void {
       copyFileSync(`${dir}/backup`, peer);
       insertNotes(peer, [note(4)]);
       const result = ok(await syncVia(session, local, peer));
-      assert.equal(result.pull?.restarted, true);
+      assert.equal(result.pull?.rewound, true);
       assert.equal(result.pull?.received, 1);
       assert.equal(allRows(local).length, 4);
       assert.equal(allRows(peer).length, 4, 'push brought the lost entries back to the restored peer');

@@ -55,7 +55,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 const feedRow = (origin: string, ...values: SqlValue[]): FeedRow => ({ rowid: 0, origin, values });
 
 function applyRequest(rows: FeedRow[], extra: Partial<ApplyRequest> = {}): ApplyRequest {
-  return { sender: SENDER, routeKey: 'r1', columns: COLUMNS, rows, throughRowid: 0, resetCursor: false, knownNodes: [], dryRun: false, ...extra };
+  return { sender: SENDER, routeKey: 'r1', columns: COLUMNS, rows, throughRowid: 0, rewound: false, knownNodes: [], dryRun: false, ...extra };
 }
 
 function feed(extra: Partial<FeedRequest> = {}): FeedRequest {
@@ -64,7 +64,7 @@ function feed(extra: Partial<FeedRequest> = {}): FeedRequest {
 
 interface ReceiptOptions {
   routeKey?: string;
-  resetCursor?: boolean;
+  rewound?: boolean;
   knownNodes?: NodeIdentity[];
   dryRun?: boolean;
 }
@@ -72,14 +72,14 @@ interface ReceiptOptions {
 function receiveRequest(sender: NodeIdentity, feedRequest: Partial<FeedRequest> = {}, options: ReceiptOptions = {}): DirectReceiveRequest {
   return {
     feed: feed(feedRequest),
-    receipt: { sender, routeKey: options.routeKey ?? 'r1', resetCursor: options.resetCursor ?? false, knownNodes: options.knownNodes ?? [] },
+    receipt: { sender, routeKey: options.routeKey ?? 'r1', rewound: options.rewound ?? false, knownNodes: options.knownNodes ?? [] },
     dryRun: options.dryRun ?? false,
   };
 }
 
 /**
  * The sender's feed into the receiver on one path. The general path is the engine's: each batch of
- * readFeed goes to apply with its cursor, and resetCursor goes with the first batch only.
+ * readFeed goes to apply with its cursor, and rewound goes with the first batch only.
  */
 async function* receive(path: ReceivePath, receiver: Replica, sender: Replica, request: DirectReceiveRequest): AsyncIterable<AppliedBatch> {
   if (path === 'direct') {
@@ -90,10 +90,10 @@ async function* receive(path: ReceivePath, receiver: Replica, sender: Replica, r
   }
   const hidden = new UnattachableReplica(sender);
   assert.equal(receiver.receiveDirect(hidden, request), undefined, 'a sender it cannot attach leaves moving the rows to the engine');
-  let resetCursor = request.receipt.resetCursor;
+  let rewound = request.receipt.rewound;
   for await (const batch of hidden.readFeed(request.feed)) {
-    const result = await receiver.apply({ ...request.receipt, columns: request.feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, resetCursor, dryRun: request.dryRun });
-    resetCursor = false;
+    const result = await receiver.apply({ ...request.receipt, columns: request.feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, rewound, dryRun: request.dryRun });
+    rewound = false;
     yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };
   }
 }
@@ -114,7 +114,7 @@ function totals(batches: AppliedBatch[]) {
   const sum = (pick: (batch: AppliedBatch) => number) => batches.reduce((n, batch) => n + pick(batch), 0);
   return {
     sent: sum((b) => b.sent),
-    inserted: sum((b) => b.result.inserted),
+    received: sum((b) => b.result.received),
     duplicates: sum((b) => b.result.duplicates),
     rejected: sum((b) => b.result.rejected),
   };
@@ -228,7 +228,7 @@ export function replicaMethods(transport: PeerTransport): void {
         assert.equal((await peer.info()).maxRowid, 2, 'entries an agent wrote meanwhile');
         const columns = ['timestamp', 'content', 'source', 'mood'];
         const rows = [feedRow(SENDER.id, at(3), 'c', null, 'calm'), feedRow(RELAY.id, at(4), 'd', 's', null), feedRow(SENDER.id, at(5), 'e', 's', 'x')];
-        assert.equal((await peer.apply(applyRequest(rows, { columns, throughRowid: 3, knownNodes: [RELAY] }))).inserted, 3);
+        assert.equal((await peer.apply(applyRequest(rows, { columns, throughRowid: 3, knownNodes: [RELAY] }))).received, 3);
         const grown = await peer.info();
         assert.equal(grown.maxRowid, 5);
         assert.deepEqual(grown.node, fresh.node);
@@ -278,10 +278,10 @@ export function replicaMethods(transport: PeerTransport): void {
         await peer.apply(applyRequest([feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(2), 'two', 'c', 's')], { throughRowid: 5 }));
         assert.equal(await peer.cursor(SENDER.id, 'r1'), 5);
         const repair = await peer.apply(applyRequest([feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(3), 'three', 'c', 's')], { throughRowid: -1 }));
-        assert.deepEqual([repair.inserted, repair.duplicates], [1, 1]);
+        assert.deepEqual([repair.received, repair.duplicates], [1, 1]);
         assert.equal(await peer.cursor(SENDER.id, 'r1'), 5, 'the cursor stays');
         // From a sender never synced with before: no cursor comes into being.
-        assert.equal((await peer.apply(applyRequest([feedRow(OTHER_SENDER.id, at(4), 'four', 'c', 's')], { sender: OTHER_SENDER, throughRowid: -1 }))).inserted, 1);
+        assert.equal((await peer.apply(applyRequest([feedRow(OTHER_SENDER.id, at(4), 'four', 'c', 's')], { sender: OTHER_SENDER, throughRowid: -1 }))).received, 1);
         assert.equal(await peer.cursor(OTHER_SENDER.id, 'r1'), 0);
         assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 5]]);
         assert.equal(identityCounts(path).size, 4);
@@ -301,9 +301,9 @@ export function replicaMethods(transport: PeerTransport): void {
         ];
         const raising = applyRequest(rows, { sender: OTHER_SENDER, throughRowid: 20, knownNodes: [{ id: 'relay-2', name: 'relay two' }], dryRun: true });
         const dry = await peer.apply(raising);
-        assert.deepEqual([dry.inserted, dry.duplicates, dry.rejected], [2, 1, 1]);
+        assert.deepEqual([dry.received, dry.duplicates, dry.rejected], [2, 1, 1]);
         assert.deepEqual(contentOf(path), before, 'a dry run with a new sender, new nodes and a new cursor wrote nothing');
-        await peer.apply(applyRequest(rows, { throughRowid: 1, resetCursor: true, dryRun: true }));
+        await peer.apply(applyRequest(rows, { throughRowid: 1, rewound: true, dryRun: true }));
         assert.deepEqual(contentOf(path), before, 'a dry run that would lower the cursor wrote nothing');
         assert.equal(await peer.cursor(SENDER.id, 'r1'), 10);
         assert.deepEqual(await peer.apply({ ...raising, dryRun: false }), dry, 'the real run does what the dry run counted');
@@ -385,7 +385,7 @@ export function replicaMethods(transport: PeerTransport): void {
       });
 
       for (const path of paths) {
-        await run(`[${path} receive] each batch's cursor is committed with it and read back; a lower one never lowers it, unless resetCursor`, async (c) => {
+        await run(`[${path} receive] each batch's cursor is committed with it and read back; a lower one never lowers it, unless rewound`, async (c) => {
           const senderPath = createNotesDb(c.dir, 'sender');
           insertNotes(senderPath, range(1, 10).map((i) => ({ timestamp: at(i), content: `n${i}`, context: 'c', source: 's' })));
           const sender = c.local(senderPath, 'sender');
@@ -400,8 +400,8 @@ export function replicaMethods(transport: PeerTransport): void {
           const firstBatch = (options: ReceiptOptions) => first(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, options)));
           assert.equal((await firstBatch({})).throughRowid, 2);
           assert.equal(await receiver.cursor(from.id, 'r1'), 10, 'a lower throughRowid never lowers the cursor');
-          assert.equal((await firstBatch({ resetCursor: true })).throughRowid, 2);
-          assert.equal(await receiver.cursor(from.id, 'r1'), 2, 'resetCursor lets it go down');
+          assert.equal((await firstBatch({ rewound: true })).throughRowid, 2);
+          assert.equal(await receiver.cursor(from.id, 'r1'), 2, 'rewound lets it go down');
           assert.equal(await receiver.cursor(from.id, 'r2'), 0, 'another route has its own cursor');
           assert.equal(await receiver.cursor(OTHER_SENDER.id, 'r1'), 0);
         });
@@ -422,9 +422,9 @@ export function replicaMethods(transport: PeerTransport): void {
           const key = (n: Note) => identityKey(n.timestamp, n.content, n.source ?? null);
           const cases = [
             // Variant c: NULL timestamps allowed, source and content NOT NULL.
-            { variant: 'c' as const, there: already, expect: { sent: 9, inserted: 2, duplicates: 3, rejected: 4 }, holds: [already, twice, fresh] },
+            { variant: 'c' as const, there: already, expect: { sent: 9, received: 2, duplicates: 3, rejected: 4 }, holds: [already, twice, fresh] },
             // Variant b: timestamp and content NOT NULL, source may be NULL (and stays NULL, not its DEFAULT).
-            { variant: 'b' as const, there: alreadyNoSource, expect: { sent: 9, inserted: 2, duplicates: 2, rejected: 5 }, holds: [alreadyNoSource, noSource, fresh] },
+            { variant: 'b' as const, there: alreadyNoSource, expect: { sent: 9, received: 2, duplicates: 2, rejected: 5 }, holds: [alreadyNoSource, noSource, fresh] },
           ];
           for (const { variant, there, expect, holds } of cases) {
             const receiverPath = createNotesDb(c.dir, `peer-${variant}`, variant);
@@ -449,9 +449,9 @@ export function replicaMethods(transport: PeerTransport): void {
           insertNotes(receiverPath, [{ timestamp: at(1), content: 'there', context: 'c', source: null }]);
           const receiver = await c.open(receiverPath);
           const before = contentOf(receiverPath);
-          const options = { resetCursor: true, knownNodes: [RELAY] };
+          const options = { rewound: true, knownNodes: [RELAY] };
           const dry = totals(await all(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, { ...options, dryRun: true }))));
-          assert.deepEqual(dry, { sent: 6, inserted: 4, duplicates: 1, rejected: 1 });
+          assert.deepEqual(dry, { sent: 6, received: 4, duplicates: 1, rejected: 1 });
           assert.deepEqual(contentOf(receiverPath), before, 'notes, cursors and nodes as they were');
           const real = totals(await all(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, options))));
           assert.deepEqual(real, dry);
@@ -471,7 +471,7 @@ export function replicaMethods(transport: PeerTransport): void {
           const sizes = [0, ...limitsFeed().map((n) => rowBytes(COLUMNS.map((name) => n[name as keyof Note] ?? null)))];
           const batches = await all(receive(path, receiver, sender, receiveRequest(from, LIMITS)));
           assert.equal(assertLimits(batches, sizes, 0).at(-1), 20);
-          assert.equal(totals(batches).inserted, 20);
+          assert.equal(totals(batches).received, 20);
           for (const big of BIG) {
             const alone = await first(receive(path, receiver, sender, receiveRequest(from, { ...LIMITS, afterRowid: big - 1 }, { routeKey: 'again' })));
             assert.deepEqual([alone.sent, alone.throughRowid], [1, big], `entry ${big} travels alone`);
@@ -486,7 +486,7 @@ export function replicaMethods(transport: PeerTransport): void {
           assert.deepEqual(originsOf(receiverPath, 'f'), [['f1', relayerId], ['f3', RELAY.id]], "the sender's own entries carry its id, relayed ones keep theirs");
           // The receiver was restored (the engine then asks for everything): its own entries come back as written here.
           const resent = await all(receive(path, receiver, relayer, receiveRequest({ id: relayerId, name: 'relayer' }, { receiverId: '' }, { routeKey: 'all' })));
-          assert.deepEqual(totals(resent), { sent: 7, inserted: 5, duplicates: 2, rejected: 0 });
+          assert.deepEqual(totals(resent), { sent: 7, received: 5, duplicates: 2, rejected: 0 });
           assert.deepEqual(originsOf(receiverPath, 'f'), [
             ['f1', relayerId],
             ['f3', RELAY.id],

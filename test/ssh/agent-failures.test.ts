@@ -173,7 +173,7 @@ ssh.on('exit', (code) => process.exit(code ?? 1));`);
 
   const again = await sync(server, main, phone);
   assert.equal(again.code, 0, again.stderr);
-  assert.equal(directionCounts(again.stdout)[0]?.duplicatesSkipped, 0, 'resumed after the last committed batch');
+  assert.equal(directionCounts(again.stdout)[0]?.duplicates, 0, 'resumed after the last committed batch');
   assertConverged(main, phone, 20_001);
 });
 

@@ -320,7 +320,7 @@ test('the agent refuses what a client asks it to store unless it is well formed:
   insertNotes(db, [{ timestamp: '2025-11-30 22:00:00', content: 'phone own', context: 'c', source: 's' }]);
   openReplica(db, 'phone').close();
   const before = allRows(db);
-  const good: ApplyRequest = { sender: { id: SENDER_ID, name: 'main' }, routeKey: routeKey(EVERYTHING), columns: COLUMNS, rows: entries(3), throughRowid: 3, resetCursor: false, knownNodes: [], dryRun: false };
+  const good: ApplyRequest = { sender: { id: SENDER_ID, name: 'main' }, routeKey: routeKey(EVERYTHING), columns: COLUMNS, rows: entries(3), throughRowid: 3, rewound: false, knownNodes: [], dryRun: false };
   const bad: Array<[Partial<ApplyRequest>, RegExp]> = [
     [{ rows: entries(3).map((row) => ({ ...row, values: row.values.slice(0, 3) })) }, /entries of 3 values where 4 columns were asked/],
     [{ rows: entries(3).map((row, i) => (i === 2 ? { ...row, origin: 'o'.repeat(1 << 20) } : row)) }, /is not a node id/],

@@ -89,7 +89,7 @@ test('errors travel as typed ERROR frames and the session goes on; --read-only r
   const session = startSession({ db, readOnly: true });
   session.send(MessageType.HELLO, hello(db));
   assert.equal(m.decode((await session.next()).payload, m.readWelcome).readOnly, true);
-  const apply = { sender: { id: '0a0a0a0a-0000-4000-8000-00000000000a', name: 'main' }, routeKey: 'k', columns: ['timestamp', 'content'], rows: [], throughRowid: 0, resetCursor: false, knownNodes: [], dryRun: false };
+  const apply = { sender: { id: '0a0a0a0a-0000-4000-8000-00000000000a', name: 'main' }, routeKey: 'k', columns: ['timestamp', 'content'], rows: [], throughRowid: 0, rewound: false, knownNodes: [], dryRun: false };
   session.send(MessageType.APPLY, (w) => m.writeApply(w, apply));
   const refused = errorOf(await session.next());
   assert.equal(refused.code, 'REMOTE_READ_ONLY');

@@ -34,8 +34,8 @@ test('sync ssh://user@127.0.0.1:PORT/abs/path both ways; exact values; the secon
   assert.equal(first.code, 0, first.stderr);
   assert.equal(JSON.parse(first.stdout).peers[0].transport, 'ssh agent');
   assert.deepEqual(directionCounts(first.stdout), [
-    { direction: 'pull', sent: 1, received: 1, duplicatesSkipped: 0 },
-    { direction: 'push', sent: 3, received: 3, duplicatesSkipped: 0 },
+    { direction: 'pull', sent: 1, received: 1, duplicates: 0 },
+    { direction: 'push', sent: 3, received: 3, duplicates: 0 },
   ]);
   const second = await runCli(args, { env: server.env });
   assert.equal(second.code, 0, second.stderr);

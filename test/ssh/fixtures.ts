@@ -72,13 +72,13 @@ export interface Counts {
   direction: string;
   sent: number;
   received: number;
-  duplicatesSkipped: number;
+  duplicates: number;
 }
 
 /** The per-direction counts from `sync --json` output. */
 export function directionCounts(stdout: string): Counts[] {
   const parsed = JSON.parse(stdout) as { peers: Array<{ directions: Counts[] }> };
-  return (parsed.peers[0]?.directions ?? []).map(({ direction, sent, received, duplicatesSkipped }) => ({ direction, sent, received, duplicatesSkipped }));
+  return (parsed.peers[0]?.directions ?? []).map(({ direction, sent, received, duplicates }) => ({ direction, sent, received, duplicates }));
 }
 
 /** The CLI failed as documented: exit code, one line on stderr, ending in the stable error code. */

@@ -80,7 +80,7 @@ test('apply requests and feed batches round-trip (rows, origins, routes, cursors
     fc.property(rows, node, fc.array(node, { maxLength: 3 }), fc.nat(), fc.boolean(), fc.option(fc.string(), { nil: undefined }), (feedRows, sender, knownNodes, through, flag, newest) => {
       // As wide as the columns named: the codec refuses anything else before building rows.
       const columns = feedRows[0] ? feedRows[0].values.map((_, i) => `c${i}`) : ['timestamp', 'content'];
-      const apply: ApplyRequest = { sender, routeKey: 'k', columns, rows: feedRows, throughRowid: through, resetCursor: flag, knownNodes, dryRun: !flag };
+      const apply: ApplyRequest = { sender, routeKey: 'k', columns, rows: feedRows, throughRowid: through, rewound: flag, knownNodes, dryRun: !flag };
       const back = viaWire((w) => m.writeApply(w, apply), m.readApply);
       assert.equal(back.rows.length, apply.rows.length);
       back.rows.forEach((row, i) => {
@@ -92,7 +92,7 @@ test('apply requests and feed batches round-trip (rows, origins, routes, cursors
       assert.deepEqual({ ...back, rows: [] }, { ...apply, rows: [] });
       const batch: FeedBatch = { rows: [], throughRowid: through, bytes: 7 };
       assert.deepEqual(viaWire((w) => m.writeBatch(w, batch), m.readBatch), batch);
-      const result = { inserted: through, duplicates: 1, rejected: 0, syncNotes: 2, newestTimestamp: newest };
+      const result = { received: through, duplicates: 1, rejected: 0, syncNotes: 2, newestTimestamp: newest };
       assert.deepEqual(viaWire((w) => m.writeApplyResult(w, result), m.readApplyResult), result);
     }),
     { numRuns: 300 },

@@ -104,7 +104,7 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
     assert.deepEqual(summary.directions.map((d) => d.received), [1, 1]);
     // Names and ids a sync never sends any more still reach the remote's SQL as data only.
     const [id, relay] = ['5e5e5e5e-0000-4000-8000-000000000001', '5e5e5e5e-0000-4000-8000-000000000002'];
-    await remote.apply({ sender: { id, name: evil }, routeKey: evil, columns: ['timestamp', 'content'], rows: [], throughRowid: 1, resetCursor: false, knownNodes: [{ id: relay, name: evil }], dryRun: false });
+    await remote.apply({ sender: { id, name: evil }, routeKey: evil, columns: ['timestamp', 'content'], rows: [], throughRowid: 1, rewound: false, knownNodes: [{ id: relay, name: evil }], dryRun: false });
   } finally {
     await remote.close();
   }

@@ -83,7 +83,7 @@ test('a batch applies like BatchWriter: duplicates in the table and in the batch
       row('sender-1', 1764540000n, new Uint8Array([0, 1, 255]), 'b', 9007199254740993n, -0.5), // epoch seconds
     ],
     throughRowid: through,
-    resetCursor: false,
+    rewound: false,
     knownNodes: [{ id: 'relay-9', name: "relay 'nine'" }, { id: remoteId, name: 'ignored' }],
     dryRun: false,
     ...extra,
@@ -101,13 +101,13 @@ test('a batch applies like BatchWriter: duplicates in the table and in the batch
   assert.deepEqual(state(path), state(copy));
   const [js, cli] = await both(request(10));
   assert.deepEqual(cli, js);
-  assert.deepEqual({ ...cli, newestTimestamp: undefined }, { inserted: 5, duplicates: 2, rejected: 1, syncNotes: 1, newestTimestamp: undefined });
+  assert.deepEqual({ ...cli, newestTimestamp: undefined }, { received: 5, duplicates: 2, rejected: 1, syncNotes: 1, newestTimestamp: undefined });
   assert.notEqual(cli.newestTimestamp, undefined);
   assert.deepEqual(state(path), state(copy));
   await both(request(5)); // a lower cursor never moves it back...
   await both(request(-1)); // ...a repair batch moves none...
   assert.deepEqual(state(path).cursors.map((c) => c.through_rowid), [10]);
-  await both(request(7, { resetCursor: true })); // ...and a restarted sender may.
+  await both(request(7, { rewound: true })); // ...and a rewound sender may.
   assert.deepEqual(state(path), state(copy));
   assert.deepEqual(state(path).cursors.map((c) => c.through_rowid), [7]);
   assert.equal(await remote.cursor('sender-1', 'r1'), 7);

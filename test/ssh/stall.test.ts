@@ -179,7 +179,7 @@ for (const mode of ['agent', 'sqlite3'] as const) {
 
       const again = await sync(s, direction);
       assert.equal(again.code, 0, again.stderr);
-      assert.equal(directionCounts(again.stdout)[0]?.duplicatesSkipped, 0, 'resumed after the last committed batch');
+      assert.equal(directionCounts(again.stdout)[0]?.duplicates, 0, 'resumed after the last committed batch');
       const counts = identityCounts(to);
       assert.deepEqual(counts, identityCounts(from), 'every entry arrived');
       assert.ok([...counts.values()].every((n) => n === 1), 'each exactly once');

@@ -95,7 +95,7 @@ test('a local replica whose bookkeeping tables vanished under it reports typed e
       columns: ['timestamp', 'content'],
       rows: [{ rowid: 1, origin: 'f'.repeat(32), values: ['2025-11-30 22:00:00', 'x'] }],
       throughRowid: 1,
-      resetCursor: false,
+      rewound: false,
       knownNodes: [],
       dryRun: false,
     };

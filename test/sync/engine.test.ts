@@ -233,7 +233,7 @@ test('a restored (older) copy of the sender is detected and re-read without dupl
   copyFileSync(`${dir}/b-backup`, b);
   insertNotes(b, [{ timestamp: '9', content: 'after restore', context: 'c', source: 's' }]);
   const summary = await syncPair(a, b, { push: undefined });
-  assert.equal(direction(summary, 'pull').restarted, true);
+  assert.equal(direction(summary, 'pull').rewound, true);
   assert.equal(direction(summary, 'pull').received, 1);
   assert.equal(allRows(a).length, 5);
 });

@@ -41,7 +41,7 @@ export interface AttachedTransferRequest {
   senderShape: NotesTableShape;
   senderId: string;
   feed: FeedRequest;
-  /** Cursor bookkeeping for every batch; resetCursor applies to the first one only. */
+  /** Cursor bookkeeping for every batch; rewound applies to the first one only. */
   receipt: Omit<BatchReceipt, 'throughRowid'>;
   dryRun: boolean;
 }
@@ -100,7 +100,7 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
   const yielder = new WriteLockYielder(db);
 
   let after = feed.afterRowid;
-  let resetCursor = request.receipt.resetCursor;
+  let rewound = request.receipt.rewound;
   // A read outside any write transaction: a sync with nothing new never takes the write lock.
   while (after < Number(senderEnd.get()?.m ?? 0)) {
     const batch = batchTransaction(db, yielder, request.dryRun, (): AppliedBatch => {
@@ -121,11 +121,11 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
       const inserted = sent === 0 ? 0 : insert.run(request.senderId, selfId, ...filter.params(after, through)).changes;
       const duplicateCount = Number(duplicates.get()?.n ?? 0);
       const arrivals = inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
-      const result: ApplyResult = { inserted, duplicates: duplicateCount, rejected: sent - inserted - duplicateCount, syncNotes: 0, newestTimestamp: undefined, ...arrivals };
-      bookkeeping.record({ ...request.receipt, resetCursor, throughRowid: through });
+      const result: ApplyResult = { received: inserted, duplicates: duplicateCount, rejected: sent - inserted - duplicateCount, syncNotes: 0, newestTimestamp: undefined, ...arrivals };
+      bookkeeping.record({ ...request.receipt, rewound, throughRowid: through });
       return { sent, bytes, throughRowid: through, result };
     });
-    resetCursor = false;
+    rewound = false;
     after = batch.throughRowid;
     yield batch;
   }

@@ -65,7 +65,7 @@ export class BatchWriter {
       inserted++;
       arrived.push([at(timestampAt), at(contextAt), at(sourceAt), at(contentAt)]);
     }
-    return { inserted, duplicates, rejected, ...tallyArrivals(arrived, this.naive) };
+    return { received: inserted, duplicates, rejected, ...tallyArrivals(arrived, this.naive) };
   }
 
   private insertStatement(columns: string[]): Statement {

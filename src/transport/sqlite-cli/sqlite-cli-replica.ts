@@ -40,7 +40,6 @@ import type {
   ReplicaInfo,
 } from '../../core/replica.js';
 
-export const SQLITE_CLI_TRANSPORT = 'ssh sqlite3';
 
 export interface SqliteCliConnectOptions {
   location: SshLocation;
@@ -204,7 +203,7 @@ export class SqliteCliReplica implements Replica {
       });
     const inserted = Number(row.inserted ?? 0);
     const duplicates = Number(row.duplicates ?? 0);
-    return { inserted, duplicates, rejected: Number(row.total ?? 0) - inserted - duplicates, ...tallyArrivals(arrived, this.options.naiveTimestamps ?? 'utc') };
+    return { received: inserted, duplicates, rejected: Number(row.total ?? 0) - inserted - duplicates, ...tallyArrivals(arrived, this.options.naiveTimestamps ?? 'utc') };
   }
 
   /**
