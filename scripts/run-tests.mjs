@@ -4,7 +4,7 @@
 // Usage: node scripts/run-tests.mjs [filter substring...]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -18,8 +18,10 @@ function testFiles(dir) {
   });
 }
 
-const files = testFiles(join(root, 'dist', 'test'))
-  .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
+const testRoot = join(root, 'dist', 'test');
+// Filters match the path below dist/test, not the checkout's own folder name.
+const files = testFiles(testRoot)
+  .filter((file) => filters.length === 0 || filters.some((filter) => relative(testRoot, file).includes(filter)))
   .sort();
 if (files.length === 0) {
   console.error('no test files matched');

@@ -92,7 +92,8 @@ async function* receive(path: ReceivePath, receiver: Replica, sender: Replica, r
   assert.equal(receiver.receiveDirect(hidden, request), undefined, 'a sender it cannot attach leaves moving the rows to the engine');
   let rewound = request.receipt.rewound;
   for await (const batch of hidden.readFeed(request.feed)) {
-    const result = await receiver.apply({ ...request.receipt, columns: request.feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, rewound, dryRun: request.dryRun });
+    const { columns } = request.feed;
+    const result = await receiver.apply({ ...request.receipt, columns, rows: batch.rows, throughRowid: batch.throughRowid, rewound, dryRun: request.dryRun });
     rewound = false;
     yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };
   }
@@ -177,10 +178,12 @@ function assertLimits(batches: Array<{ sent: number; throughRowid: number }>, si
     assert.equal(batch.sent, batch.throughRowid - through, `the batch through ${batch.throughRowid} holds every entry it covers`);
     assert.ok(batch.sent <= LIMITS.maxRows, `at most maxRows entries (got ${batch.sent})`);
     const beforeLast = range(through + 1, batch.throughRowid - 1).reduce((sum, rowid) => sum + (sizes[rowid] ?? 0), 0);
-    assert.ok(beforeLast < LIMITS.maxBytes, `the batch through ${batch.throughRowid} went on after reaching maxBytes (${beforeLast} bytes before its last entry)`);
+    assert.ok(beforeLast < LIMITS.maxBytes, `the batch through ${batch.throughRowid} went on after reaching maxBytes (${beforeLast} bytes before its end)`);
     through = batch.throughRowid;
   }
-  for (const big of BIG) if (big > afterRowid) assert.ok(batches.some((b) => b.throughRowid === big), `the entry bigger than maxBytes (rowid ${big}) ends its batch`);
+  for (const big of BIG.filter((rowid) => rowid > afterRowid)) {
+    assert.ok(batches.some((b) => b.throughRowid === big), `the entry bigger than maxBytes (rowid ${big}) ends its batch`);
+  }
   return batches.map((b) => b.throughRowid);
 }
 
@@ -218,7 +221,9 @@ export function replicaMethods(transport: PeerTransport): void {
     try {
       await run('info: the columns that travel (no rowid alias, no origin column), a maxRowid that grows, the nodes it heard of', async (c) => {
         // A rowid alias not named id, not first, and a column beyond the variants.
-        const path = createNotesDbWith(c.dir, 'peer', `CREATE TABLE resonance_notes (timestamp TEXT NOT NULL, entry_no INTEGER PRIMARY KEY AUTOINCREMENT, content TEXT NOT NULL, source TEXT, mood TEXT)`);
+        const ddl = `CREATE TABLE resonance_notes (
+          timestamp TEXT NOT NULL, entry_no INTEGER PRIMARY KEY AUTOINCREMENT, content TEXT NOT NULL, source TEXT, mood TEXT)`;
+        const path = createNotesDbWith(c.dir, 'peer', ddl);
         const peer = await c.open(path);
         const fresh = await peer.info();
         assert.deepEqual(fresh.columns, ['timestamp', 'content', 'source', 'mood']);
@@ -253,7 +258,7 @@ export function replicaMethods(transport: PeerTransport): void {
         }
       });
 
-      await run('readFeed: no echoes of the receiver (all of them with receiverId ""), the route, origins filled in, the cursor past what is left out', async (c) => {
+      await run('readFeed: no echoes of the receiver (all with receiverId ""), the route, origins filled in, the cursor past what is left out', async (c) => {
         const path = createNotesDb(c.dir, 'peer');
         const peer = await c.open(path);
         const self = (await peer.info()).node.id;
@@ -277,11 +282,13 @@ export function replicaMethods(transport: PeerTransport): void {
         const peer = await c.open(path);
         await peer.apply(applyRequest([feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(2), 'two', 'c', 's')], { throughRowid: 5 }));
         assert.equal(await peer.cursor(SENDER.id, 'r1'), 5);
-        const repair = await peer.apply(applyRequest([feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(3), 'three', 'c', 's')], { throughRowid: -1 }));
+        const again = [feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(3), 'three', 'c', 's')];
+        const repair = await peer.apply(applyRequest(again, { throughRowid: -1 }));
         assert.deepEqual([repair.received, repair.duplicates], [1, 1]);
         assert.equal(await peer.cursor(SENDER.id, 'r1'), 5, 'the cursor stays');
         // From a sender never synced with before: no cursor comes into being.
-        assert.equal((await peer.apply(applyRequest([feedRow(OTHER_SENDER.id, at(4), 'four', 'c', 's')], { sender: OTHER_SENDER, throughRowid: -1 }))).received, 1);
+        const stranger = applyRequest([feedRow(OTHER_SENDER.id, at(4), 'four', 'c', 's')], { sender: OTHER_SENDER, throughRowid: -1 });
+        assert.equal((await peer.apply(stranger)).received, 1);
         assert.equal(await peer.cursor(OTHER_SENDER.id, 'r1'), 0);
         assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 5]]);
         assert.equal(identityCounts(path).size, 4);
@@ -322,10 +329,9 @@ export function replicaMethods(transport: PeerTransport): void {
           success,
           writeSyncNote,
         });
-        const notes = () =>
-          withDb(path, (db) => db.prepare(`SELECT content, context, source FROM resonance_notes ORDER BY rowid`).all().map((row) => [row.content, row.context, row.source]));
-        const tracking = () =>
-          withDb(path, (db) => db.prepare(`SELECT remote_node, last_sync_success, sync_count FROM sync_tracking`).all().map((row) => [row.remote_node, Number(row.last_sync_success), Number(row.sync_count)]));
+        const select = (sql: string) => withDb(path, (db) => db.prepare(sql).all().map((row) => Object.values(row)));
+        const notes = () => select(`SELECT content, context, source FROM resonance_notes ORDER BY rowid`);
+        const tracking = () => select(`SELECT remote_node, last_sync_success, sync_count FROM sync_tracking`);
         await peer.finishReceiving(report(0, true));
         await peer.finishReceiving(report(4, false));
         assert.deepEqual(notes(), [], 'nothing arrived, or no note wanted: no note');
@@ -406,7 +412,7 @@ export function replicaMethods(transport: PeerTransport): void {
           assert.equal(await receiver.cursor(OTHER_SENDER.id, 'r1'), 0);
         });
 
-        await run(`[${path} receive] dedupe by identity with NULL equal to NULL, within and across batches; duplicates and refused entries counted`, async (c) => {
+        await run(`[${path} receive] dedupe by identity, NULL equal to NULL, within and across batches; duplicates and refused entries counted`, async (c) => {
           const senderPath = createNotesDbWith(c.dir, 'sender', NULLABLE_DDL);
           const already = { timestamp: null, content: 'already', source: 's' };
           const twice = { timestamp: null, content: 'twice', source: 's' };
@@ -424,7 +430,12 @@ export function replicaMethods(transport: PeerTransport): void {
             // Variant c: NULL timestamps allowed, source and content NOT NULL.
             { variant: 'c' as const, there: already, expect: { sent: 9, received: 2, duplicates: 3, rejected: 4 }, holds: [already, twice, fresh] },
             // Variant b: timestamp and content NOT NULL, source may be NULL (and stays NULL, not its DEFAULT).
-            { variant: 'b' as const, there: alreadyNoSource, expect: { sent: 9, received: 2, duplicates: 2, rejected: 5 }, holds: [alreadyNoSource, noSource, fresh] },
+            {
+              variant: 'b' as const,
+              there: alreadyNoSource,
+              expect: { sent: 9, received: 2, duplicates: 2, rejected: 5 },
+              holds: [alreadyNoSource, noSource, fresh],
+            },
           ];
           for (const { variant, there, expect, holds } of cases) {
             const receiverPath = createNotesDb(c.dir, `peer-${variant}`, variant);
@@ -481,11 +492,12 @@ export function replicaMethods(transport: PeerTransport): void {
           const relayer = c.local(filteredPath, 'relayer');
           const relayerId = (await relayer.info()).node.id;
           writeFiltered(filteredPath, 'f', self);
-          const routed = await all(receive(path, receiver, relayer, receiveRequest({ id: relayerId, name: 'relayer' }, { receiverId: self, route: LEO_NOT_BOT })));
+          const relayerNode = { id: relayerId, name: 'relayer' };
+          const routed = await all(receive(path, receiver, relayer, receiveRequest(relayerNode, { receiverId: self, route: LEO_NOT_BOT })));
           assert.deepEqual([totals(routed).sent, routed.at(-1)?.throughRowid], [2, 7], 'no echoes, the route, the cursor past what it leaves out');
-          assert.deepEqual(originsOf(receiverPath, 'f'), [['f1', relayerId], ['f3', RELAY.id]], "the sender's own entries carry its id, relayed ones keep theirs");
+          assert.deepEqual(originsOf(receiverPath, 'f'), [['f1', relayerId], ['f3', RELAY.id]], "the sender's entries carry its id, relayed ones keep theirs");
           // The receiver was restored (the engine then asks for everything): its own entries come back as written here.
-          const resent = await all(receive(path, receiver, relayer, receiveRequest({ id: relayerId, name: 'relayer' }, { receiverId: '' }, { routeKey: 'all' })));
+          const resent = await all(receive(path, receiver, relayer, receiveRequest(relayerNode, { receiverId: '' }, { routeKey: 'all' })));
           assert.deepEqual(totals(resent), { sent: 7, received: 5, duplicates: 2, rejected: 0 });
           assert.deepEqual(originsOf(receiverPath, 'f'), [
             ['f1', relayerId],
