@@ -149,7 +149,7 @@ function deltaFile(dir: string, rows: string): string {
   return path;
 }
 
-const shape = { columns: ['__rowid', '__origin', 'c0', 'c1'], meta: true, from: 'phone.sqlite3 on phone' };
+const shape = { kind: 'feed' as const, columns: ['__rowid', '__origin', 'c0', 'c1'], from: 'phone.sqlite3 on phone' };
 const refusedWith = (pattern: RegExp) => (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && pattern.test(error.message);
 
 test('a delta file: an entry larger than the agent protocol carries is refused from its size in SQL, before it is read', (t) => {

@@ -137,10 +137,10 @@ export interface DownloadMeta {
   cut: boolean;
 }
 
-/** What a download must be: its `rows` table's columns, in order, and whether it carries a `meta` table. */
+/** What a download must be: a feed's (with a `meta` table) or a hash lookup's, and its `rows` table's columns in order. */
 export interface DownloadShape {
+  kind: 'feed' | 'hashes';
   columns: readonly string[];
-  meta: boolean;
   /** The remote, for messages. */
   from: string;
 }
@@ -178,7 +178,7 @@ export class Download {
     if (rows.join('\u0000') !== this.shape.columns.join('\u0000')) {
       throw this.refused(`rows(${rows.map(quoted).join(', ')}) where rows(${this.shape.columns.join(', ')}) was asked`);
     }
-    if (this.shape.meta && columnsOf('meta').join(',') !== 'high,window_end,cut') throw this.refused('no proper meta table');
+    if (this.shape.kind === 'feed' && columnsOf('meta').join(',') !== 'high,window_end,cut') throw this.refused('no proper meta table');
   }
 
   /** The download's meta row: integers, one row, the window within the snapshot. */
@@ -232,9 +232,14 @@ export class Download {
     return row?.m === null || row?.m === undefined ? undefined : this.rowid(row.m);
   }
 
-  /** A rowid as the download holds it: an INTEGER that is a positive safe integer, nothing else. */
-  rowid(value: SqlValue | undefined): number {
-    if (typeof value !== 'bigint' || value < 1n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw this.refused(`a rowid of ${quoted(String(value))}`);
+  /**
+   * A rowid as the download holds it: an INTEGER, nothing else. A feed's rowids become cursors, so
+   * they must be positive safe integers; a hash download's (verify --repair) may be anything SQLite
+   * allows, 0 and below included, and only label the entry.
+   */
+  private rowid(value: SqlValue | undefined): number {
+    const feed = this.shape.kind === 'feed';
+    if (typeof value !== 'bigint' || (feed && (value < 1n || value > BigInt(Number.MAX_SAFE_INTEGER)))) throw this.refused(`a rowid of ${quoted(String(value))}`);
     return Number(value);
   }
 

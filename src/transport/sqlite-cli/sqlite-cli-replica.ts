@@ -176,7 +176,7 @@ export class SqliteCliReplica implements Replica {
     const limits = this.state.limits;
     const before = feedDownloadSql(this.state.shape, { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids });
     await this.session.download('reading new entries', { before: [before], remoteFile: DOWNLOAD_FILE, localPath });
-    return new Download(localPath, { columns: ['__rowid', '__origin', ...valueColumns(request.columns.length)], meta: true, from: this.where });
+    return new Download(localPath, { kind: 'feed', columns: ['__rowid', '__origin', ...valueColumns(request.columns.length)], from: this.where });
   }
 
   /** The remote database, for messages. */
@@ -256,7 +256,7 @@ export class SqliteCliReplica implements Replica {
       localPath,
       scansWholeTable: true,
     });
-    const download = new Download(localPath, { columns: ['__h', '__rowid', '__origin', ...valueColumns(columns.length)], meta: false, from: this.where });
+    const download = new Download(localPath, { kind: 'hashes', columns: ['__h', '__rowid', '__origin', ...valueColumns(columns.length)], from: this.where });
     try {
       // Entries sharing a hash (duplicates the database held before sync came) come once; the rest
       // must be hashes asked for, so the answer holds at most one entry per hash.
