@@ -141,11 +141,10 @@ export function finishReceivingSql(shape: Pick<NotesTableShape, 'hasContext'>, r
   ];
   if (report.writeSyncNote && report.received > 0) {
     const text = syncNoteText(report.received, report.sender.name);
-    statements.push(
-      shape.hasContext
-        ? { sql: `INSERT INTO main.${NOTES_TABLE} (timestamp, content, context, source) VALUES (${SYNC_NOTE_NOW}, ?, ?, ?)`, params: [text, SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE] }
-        : { sql: `INSERT INTO main.${NOTES_TABLE} (timestamp, content, source) VALUES (${SYNC_NOTE_NOW}, ?, ?)`, params: [text, SYNC_NOTE_SOURCE] },
-    );
+    const [columns, params] = shape.hasContext
+      ? ['timestamp, content, context, source', [text, SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE]]
+      : ['timestamp, content, source', [text, SYNC_NOTE_SOURCE]];
+    statements.push({ sql: `INSERT INTO main.${NOTES_TABLE} (${columns}) VALUES (${SYNC_NOTE_NOW}, ${params.map(() => '?').join(', ')})`, params });
   }
   return statements;
 }

@@ -15,7 +15,8 @@ for (const journal of ['delete', 'wal'] as const) {
   // A rollback journal needs agents that write with BEGIN IMMEDIATE (two bare INSERTs can fail each
   // other at once, sync or not); in WAL mode even bare INSERTs are safe.
   const style = journal === 'wal' ? 'autocommit' : 'immediate';
-  test(`agents (${style} writes, ${journal} journal) keep writing during a long sync, waiting under two seconds; every note survives and syncs next time`, async (t) => {
+  const name = `agents (${style} writes, ${journal} journal) keep writing during a long sync, waiting under two seconds; every note survives and syncs`;
+  test(name, async (t) => {
     const dir = tempDir(t);
     const main = createNotesDb(dir, 'main');
     withDb(main, (db) => db.exec(`PRAGMA journal_mode = ${journal}`));
@@ -28,7 +29,7 @@ for (const journal of ['delete', 'wal'] as const) {
     // Only the agents' notes go to the phone: main's own would take long to dedupe there.
     assert.equal((await runCli(['peer', 'add', 'phone', phone, '--push-context', 'agent', '--config', config])).code, 0);
     const [sync, ...writers] = await Promise.all([
-      runCli(['sync', 'phone', '--batch-rows', '200', '--config', config]),
+      runCli(['sync', 'phone', '--batch-rows', '100', '--config', config]),
       ...Array.from({ length: AGENTS }, () => runWriter(main, AGENT_NOTES, style)),
     ]);
     assert.equal(sync.code, 0, sync.stderr);

@@ -26,8 +26,16 @@ test('agents writing the remote database during a long agentless push wait under
   insertNotes(phone, crowdedNotes('phone', 16_000));
   insertNotes(main, crowdedNotes('main', 6_000));
   const config = join(dir, 'config.toml');
-  const remote = TEST_SQLITE3 ? `remote_command = ${JSON.stringify(TEST_SQLITE3)}\n` : '';
-  writeFileSync(config, `[node]\nname = "main"\ndb = ${JSON.stringify(main)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(server, phone))}\nmode = "sqlite3"\n${remote}\n[peers.phone.pull]\ninclude_context = ["agent"]\n`);
+  const remote = TEST_SQLITE3 ? `remote_command = ${JSON.stringify(TEST_SQLITE3)}` : '';
+  writeFileSync(
+    config,
+    [
+      ...['[node]', 'name = "main"', `db = ${JSON.stringify(main)}`, 'sync_note = false', ''],
+      ...['[peers.phone]', `url = ${JSON.stringify(sqliteUrl(server, phone))}`, 'mode = "sqlite3"', remote, ''],
+      // Only the agents' notes come back: the phone's own would take long to dedupe against these crowded timestamps.
+      ...['[peers.phone.pull]', 'include_context = ["agent"]', ''],
+    ].join('\n'),
+  );
   const sync = (direction: string) => runCli(['sync', direction, '--batch-rows', '200', '--config', config], { env: server.env });
 
   // The phone's agents write with BEGIN IMMEDIATE into its rollback-journal database, as careful agents there do.
@@ -42,7 +50,6 @@ test('agents writing the remote database during a long agentless push wait under
   const written = agentNotes(phone, 'main');
   assert.equal(written.total, AGENTS * AGENT_NOTES);
   assert.ok(written.amidSynced > 0, 'the agents wrote while the push was writing');
-  // Only the agents' notes come back: the phone's own would take long to dedupe against these crowded timestamps.
   const pull = await sync('--pull-only');
   assert.equal(pull.code, 0, pull.stderr);
   assert.equal(agentNotes(main, 'main').total, AGENTS * AGENT_NOTES);

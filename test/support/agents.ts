@@ -58,7 +58,9 @@ export function runWriter(db: string, count: number, style: WriteStyle, pauseMs 
   const child = spawn(process.execPath, [WRITER, db, String(count), '5000', style, String(pauseMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as WriterReport) : reject(new Error(`writer exited ${code}`)))));
+  return new Promise((resolve, reject) =>
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as WriterReport) : reject(new Error(`writer exited ${code}`)))),
+  );
 }
 
 const count = (db: Database, where: string): number => Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE ${where}`).get()?.n);

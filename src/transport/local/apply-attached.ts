@@ -32,7 +32,7 @@ import {
   type BatchReceipt,
 } from '../../store/receive-sql.js';
 import type { Database } from '../../store/sqlite/driver.js';
-import { WriteLockYielder } from '../../store/write-lock-yield.js';
+import type { WriteLockYielder } from '../../store/write-lock-yield.js';
 
 const PEER = 'resonance_sync_peer';
 
@@ -51,6 +51,8 @@ interface Receiver {
   shape: NotesTableShape;
   selfId: string;
   naive: NaiveTimestamps;
+  /** The connection's one yielder, as BatchWriter's. */
+  yielder: WriteLockYielder;
 }
 
 /** Batches until the sender's feed is exhausted; the sender stays attached only while this runs. */
@@ -71,7 +73,7 @@ export function* attachedTransfer(receiver: Receiver, request: AttachedTransferR
 }
 
 function* batches(receiver: Receiver, request: AttachedTransferRequest): Generator<AppliedBatch> {
-  const { db, shape, selfId } = receiver;
+  const { db, shape, selfId, yielder } = receiver;
   const { feed } = request;
   const filter = feedFilter(request.senderShape, feed);
   const senderColumn = (name: string) => columnOrNull(request.senderShape, name);
@@ -97,7 +99,6 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
      FROM main.${NOTES_TABLE} WHERE rowid > ?`,
   );
   const bookkeeping = new BatchBookkeeping(db, selfId);
-  const yielder = new WriteLockYielder(db);
 
   let after = feed.afterRowid;
   let rewound = request.receipt.rewound;
@@ -121,7 +122,8 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
       const inserted = sent === 0 ? 0 : insert.run(request.senderId, selfId, ...filter.params(after, through)).changes;
       const duplicateCount = Number(duplicates.get()?.n ?? 0);
       const arrivals = inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
-      const result: ApplyResult = { received: inserted, duplicates: duplicateCount, rejected: sent - inserted - duplicateCount, syncNotes: 0, newestTimestamp: undefined, ...arrivals };
+      const rejected = sent - inserted - duplicateCount;
+      const result: ApplyResult = { received: inserted, duplicates: duplicateCount, rejected, syncNotes: 0, newestTimestamp: undefined, ...arrivals };
       bookkeeping.record({ ...request.receipt, rewound, throughRowid: through });
       return { sent, bytes, throughRowid: through, result };
     });

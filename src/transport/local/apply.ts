@@ -14,23 +14,23 @@ import { batchTransaction } from '../../store/batch-transaction.js';
 import { cursorSql, FIND_ENTRY_SQL, insertEntriesInto, receivedColumns, receivedOrigin } from '../../store/receive-sql.js';
 import type { Database, Statement } from '../../store/sqlite/driver.js';
 import type { SqlValue } from '../../core/sql-value.js';
-import { WriteLockYielder } from '../../store/write-lock-yield.js';
+import type { WriteLockYielder } from '../../store/write-lock-yield.js';
 
 export class BatchWriter {
   private readonly findEntry: Statement;
   private readonly insertStatements = new Map<string, Statement>();
   private readonly bookkeeping: BatchBookkeeping;
-  private readonly yielder: WriteLockYielder;
 
   constructor(
     private readonly db: Database,
     private readonly shape: NotesTableShape,
     private readonly selfId: string,
     private readonly naive: NaiveTimestamps,
+    /** The connection's one yielder: the lock and its other writers are the same for every batch. */
+    private readonly yielder: WriteLockYielder,
   ) {
     this.findEntry = db.prepare(FIND_ENTRY_SQL);
     this.bookkeeping = new BatchBookkeeping(db, selfId);
-    this.yielder = new WriteLockYielder(db);
   }
 
   apply(request: ApplyRequest): ApplyResult {

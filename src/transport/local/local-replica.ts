@@ -18,6 +18,7 @@ import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { bucketDigests, entryHashes, rowsByHash } from '../../store/digest.js';
 import type { Route } from '../../core/route.js';
 import { attachedTransfer } from './apply-attached.js';
+import { WriteLockYielder } from '../../store/write-lock-yield.js';
 import type {
   AppliedBatch,
   ApplyRequest,
@@ -50,6 +51,11 @@ export class LocalReplica implements LoggedReplica {
   readonly shape: NotesTableShape;
   private readonly naive: NaiveTimestamps;
   private writer: BatchWriter | undefined;
+  /**
+   * Fairness towards the database's other writers, for every batch this connection receives. Made
+   * at open, so agents seen committing while the sync starts make it polite from its first batch.
+   */
+  private readonly yielder: WriteLockYielder;
 
   private constructor(path: string, db: Database, node: NodeIdentity, shape: NotesTableShape, naive: NaiveTimestamps) {
     this.path = path;
@@ -57,6 +63,7 @@ export class LocalReplica implements LoggedReplica {
     this.node = node;
     this.shape = shape;
     this.naive = naive;
+    this.yielder = new WriteLockYielder(db);
   }
 
   static open(path: string, options: LocalReplicaOptions = {}): LocalReplica {
@@ -108,7 +115,7 @@ export class LocalReplica implements LoggedReplica {
 
   private async *receiveAttached(source: AttachableSource, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> {
     const batches = attachedTransfer(
-      { db: this.db, shape: this.shape, selfId: this.node.id, naive: this.naive },
+      { db: this.db, shape: this.shape, selfId: this.node.id, naive: this.naive, yielder: this.yielder },
       { senderPath: source.path, senderShape: source.shape, senderId: source.nodeId, feed: request.feed, receipt: request.receipt, dryRun: request.dryRun },
     );
     yield* this.paced('receiving new entries', batches, signal);
@@ -137,7 +144,7 @@ export class LocalReplica implements LoggedReplica {
   async apply(request: ApplyRequest): Promise<ApplyResult> {
     return this.guard('writing a batch', () => {
       // Created on first use, inside the guard: its statements are prepared against the schema.
-      this.writer ??= new BatchWriter(this.db, this.shape, this.node.id, this.naive);
+      this.writer ??= new BatchWriter(this.db, this.shape, this.node.id, this.naive, this.yielder);
       return this.writer.apply(request);
     });
   }

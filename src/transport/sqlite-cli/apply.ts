@@ -24,13 +24,12 @@ import {
 } from '../../store/receive-sql.js';
 import type { BoundSql } from '../../store/sql.js';
 import { valueColumns } from './delta-file.js';
+import { DATA_VERSION_SQL } from './remote-schema.js';
 import type { RequestPart } from './session.js';
 import { inlineParams } from './sql-literals.js';
 
 export const UPLOAD_FILE = 'up.sqlite3';
 
-/** This connection's PRAGMA data_version: it changes exactly when another connection commits. */
-export const DATA_VERSION_SQL = 'SELECT data_version AS v FROM pragma_data_version';
 
 export interface ApplyPlan {
   /** Which request.columns the remote table has, and where each sits in a row's values. */
@@ -72,7 +71,10 @@ export function applyRequest(selfId: string, request: ApplyRequest, plan: ApplyP
     'CREATE TEMP TABLE rs_result (locked_at REAL, before INTEGER, inserted INTEGER, duplicates INTEGER, total INTEGER, new_seqs TEXT);',
     `INSERT INTO temp.rs_result (locked_at, before) SELECT julianday('now'), coalesce(max(rowid), 0) FROM main.${NOTES_TABLE};`,
     ...DEDUPE_SETUP_SQL.map((sql) => `${sql};`),
-    inlined({ sql: `${insertEntriesInto(plan.columns)} SELECT ${[...delta, receivedOrigin('__origin')].join(', ')} FROM rs_up.rows ORDER BY __seq`, params: [selfId] }),
+    inlined({
+      sql: `${insertEntriesInto(plan.columns)} SELECT ${[...delta, receivedOrigin('__origin')].join(', ')} FROM rs_up.rows ORDER BY __seq`,
+      params: [selfId],
+    }),
     'UPDATE temp.rs_result SET inserted = changes();',
     `UPDATE temp.rs_result SET duplicates = (${DUPLICATES_SQL}), total = (SELECT count(*) FROM rs_up.rows),
        new_seqs = (SELECT group_concat(s) FROM (SELECT min(u.__seq) AS s FROM rs_up.rows u

@@ -58,7 +58,7 @@ function shapeOf(table: { type: string; sql: string | null } | undefined, info: 
 }
 
 export interface InfoRow {
-  k: 'max' | 'meta' | 'node' | 'cursor';
+  k: 'max' | 'meta' | 'node' | 'cursor' | 'version';
   a: string | null;
   b: string | null;
   c: number | null;
@@ -70,13 +70,21 @@ export interface RemoteInfo {
   knownNodes: NodeIdentity[];
   /** Every cursor, by `senderId \0 routeKey`: the engine asks for one or two right after info. */
   cursors: Map<string, number>;
+  /** The session's PRAGMA data_version (DATA_VERSION_SQL) when read. */
+  dataVersion: number | undefined;
 }
+
+/** The session connection's PRAGMA data_version: it changes exactly when another connection commits. */
+export const DATA_VERSION_SQL = 'SELECT data_version AS v FROM pragma_data_version';
 
 export const cursorKey = (senderId: string, routeKey: string): string => `${senderId}\u0000${routeKey}`;
 
 /** Only the bookkeeping tables that exist are named (see the file comment). */
 export function infoQuery(objects: ReadonlyMap<string, unknown>): string {
-  const parts = [`SELECT 'max' AS k, NULL AS a, NULL AS b, (SELECT coalesce(max(rowid), 0) FROM main.${NOTES_TABLE}) AS c`];
+  const parts = [
+    `SELECT 'max' AS k, NULL AS a, NULL AS b, (SELECT coalesce(max(rowid), 0) FROM main.${NOTES_TABLE}) AS c`,
+    `SELECT 'version', NULL, NULL, (${DATA_VERSION_SQL})`,
+  ];
   if (objects.has(META_TABLE)) parts.push(`SELECT 'meta', key, value, NULL FROM main.${META_TABLE}`);
   if (objects.has(NODES_TABLE)) parts.push(`SELECT 'node', node_id, name, NULL FROM main.${NODES_TABLE}`);
   if (objects.has(CURSORS_TABLE)) parts.push(`SELECT 'cursor', sender_id, route_key, through_rowid FROM main.${CURSORS_TABLE}`);
@@ -84,12 +92,13 @@ export function infoQuery(objects: ReadonlyMap<string, unknown>): string {
 }
 
 export function readInfo(rows: InfoRow[]): RemoteInfo {
-  const info: RemoteInfo = { meta: {}, maxRowid: 0, knownNodes: [], cursors: new Map() };
+  const info: RemoteInfo = { meta: {}, maxRowid: 0, knownNodes: [], cursors: new Map(), dataVersion: undefined };
   for (const row of rows) {
     if (row.k === 'max') info.maxRowid = Number(row.c ?? 0);
     if (row.k === 'meta' && row.a !== null) info.meta[row.a] = String(row.b);
     if (row.k === 'node' && row.a !== null) info.knownNodes.push({ id: row.a, name: String(row.b) });
     if (row.k === 'cursor' && row.a !== null) info.cursors.set(cursorKey(row.a, String(row.b)), Number(row.c ?? 0));
+    if (row.k === 'version' && row.c !== null) info.dataVersion = Number(row.c);
   }
   return info;
 }

@@ -50,6 +50,8 @@ export interface LoadOptions {
 
 export class RemoteState {
   readonly limits: DownloadLimits;
+  /** Where the session's PRAGMA data_version stood once connected: other writers' commits move it. */
+  readonly connectedDataVersion: number | undefined;
   private fresh: RemoteInfo | undefined;
   private cursors: Map<string, number> | undefined;
 
@@ -61,6 +63,7 @@ export class RemoteState {
   ) {
     this.fresh = info;
     this.cursors = info.cursors;
+    this.connectedDataVersion = info.dataVersion;
     this.limits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.download };
   }
 

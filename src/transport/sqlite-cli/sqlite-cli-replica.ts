@@ -20,10 +20,11 @@ import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { cursorSql } from '../../store/receive-sql.js';
 import { WriteLockYieldPolicy } from '../../store/write-lock-yield.js';
 import type { SshLocation } from '../ssh/ssh-command.js';
-import { DATA_VERSION_SQL, applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
+import { applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
 import { Download, ScratchDir, buildUpload, valueColumns } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
+import { DATA_VERSION_SQL } from './remote-schema.js';
 import { RemoteState, type DownloadLimits } from './remote-state.js';
 import { CliSession } from './session.js';
 import { inlineParams } from './sql-literals.js';
@@ -61,7 +62,7 @@ export interface SqliteCliConnectOptions {
 export class SqliteCliReplica implements Replica {
   /** Fairness towards the remote's own writers, which share its write lock with our batches. */
   private readonly yieldPolicy = new WriteLockYieldPolicy();
-  /** The remote connection's PRAGMA data_version as last seen; undefined before the first batch. */
+  /** The remote connection's PRAGMA data_version as last seen (first, when connecting). */
   private dataVersion: number | undefined;
 
   private constructor(
@@ -69,7 +70,10 @@ export class SqliteCliReplica implements Replica {
     private readonly scratch: ScratchDir,
     private readonly state: RemoteState,
     private readonly options: SqliteCliConnectOptions,
-  ) {}
+  ) {
+    // Agents seen committing while the sync starts make it polite from its first batch, as locally.
+    this.dataVersion = state.connectedDataVersion;
+  }
 
   static async connect(options: SqliteCliConnectOptions): Promise<SqliteCliReplica> {
     const session = await CliSession.open({
