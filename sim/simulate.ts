@@ -29,6 +29,16 @@ export interface SimulationOptions {
   /** How node `index` is reached as a peer (default: its path); lets tests put some nodes behind ssh. */
   peerUrl?: (index: number, path: string) => { url: string; mode: PeerConfig['mode']; remoteCommand: string | undefined };
   log?: (line: string) => void;
+  /** Share of notes also written on a second node (an entry written twice independently); default 0.05. */
+  twins?: number;
+}
+
+/** What crossed one link (both directions), and how much of it the receiver already held. */
+export interface LinkTraffic {
+  edge: [number, number];
+  sent: number;
+  /** Entries sent that the receiver already had (counted as duplicates there): traffic a relay could have saved. */
+  alreadyThere: number;
 }
 
 export interface SimulationResult {
@@ -39,6 +49,9 @@ export interface SimulationResult {
   crashes: number;
   finalRounds: number;
   seconds: number;
+  links: LinkTraffic[];
+  /** alreadyThere / sent over all links. */
+  alreadyThereRatio: number;
 }
 
 const VARIANTS = [
@@ -80,7 +93,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   let written = 0;
   let syncs = 0;
   let crashes = 0;
+  const links: LinkTraffic[] = edges.map((edge) => ({ edge, sent: 0, alreadyThere: 0 }));
   const syncEdge = async ([a, b]: [number, number], crash: boolean) => {
+    const link = links.find(({ edge }) => edge[0] === a && edge[1] === b) as LinkTraffic;
     const [local, remote] = next() < 0.5 ? [a, b] : [b, a];
     const reach = options.peerUrl?.(remote, paths[remote] as string) ?? { url: paths[remote] as string, mode: 'auto' as const, remoteCommand: undefined };
     const controller = new AbortController();
@@ -100,6 +115,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       },
     });
     syncs++;
+    for (const direction of outcome?.summary?.directions ?? []) {
+      link.sent += direction.sent;
+      link.alreadyThere += direction.duplicates;
+    }
     if (outcome?.error) {
       if (!crash) throw outcome.error;
       crashes++;
@@ -110,7 +129,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const rounds = Math.max(4, Math.ceil(Math.sqrt(options.notes / 50)));
   for (let round = 0; round < rounds; round++) {
     const count = round === rounds - 1 ? options.notes - written : Math.floor(options.notes / rounds);
-    writeNotes(paths, written, count, next);
+    writeNotes(paths, written, count, next, options.twins ?? 0.05);
     written += count;
     for (const edge of edges) if (next() < 0.5) await syncEdge(edge, next() < 0.2);
   }
@@ -124,17 +143,24 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   checkConverged(paths, written);
   if (!options.dir) rmSync(dir, { recursive: true, force: true });
   const seconds = (performance.now() - started) / 1000;
+  const sent = links.reduce((sum, link) => sum + link.sent, 0);
+  const alreadyThere = links.reduce((sum, link) => sum + link.alreadyThere, 0);
+  const alreadyThereRatio = sent === 0 ? 0 : alreadyThere / sent;
   log(`converged: ${written} entries on each of ${options.nodes} nodes after ${syncs} syncs (${crashes} crashed), ${finalRounds} final rounds, ${seconds.toFixed(1)} s`);
-  return { nodes: options.nodes, edges, entries: written, syncs, crashes, finalRounds, seconds };
+  log(`traffic: ${sent} entries sent over ${links.length} links, ${alreadyThere} of them already there (${(alreadyThereRatio * 100).toFixed(2)} %)`);
+  for (const link of links) {
+    log(`  node${link.edge[0]} <-> node${link.edge[1]}: ${link.sent} sent, ${link.alreadyThere} already there`);
+  }
+  return { nodes: options.nodes, edges, entries: written, syncs, crashes, finalRounds, seconds, links, alreadyThereRatio };
 }
 
 /** Each note is written on one random node; about one in twenty also on a second node (the same entry twice). */
-function writeNotes(paths: string[], first: number, count: number, next: () => number): void {
+function writeNotes(paths: string[], first: number, count: number, next: () => number, twins: number): void {
   const byNode = new Map<number, number[]>();
   for (let serial = first; serial < first + count; serial++) {
     const node = Math.floor(next() * paths.length);
     byNode.set(node, [...(byNode.get(node) ?? []), serial]);
-    if (next() < 0.05) {
+    if (next() < twins) {
       const twin = Math.floor(next() * paths.length);
       if (twin !== node) byNode.set(twin, [...(byNode.get(twin) ?? []), serial]);
     }
@@ -193,6 +219,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     notes: Number(argument('notes', '5000')),
     topology: argument('topology', 'random') as Topology,
     seed: Number(argument('seed', '1')),
+    twins: Number(argument('twins', '0.05')),
     log: (line) => console.log(line),
   });
   console.log(JSON.stringify(result));
