@@ -15,6 +15,12 @@ export const META_TABLE = 'resonance_sync_meta';
 export const NODES_TABLE = 'resonance_sync_nodes';
 export const CURSORS_TABLE = 'resonance_sync_cursors';
 export const PEER_STATE_TABLE = 'resonance_sync_peer_state';
+/**
+ * Relay marks: for each received batch that inserted rows, the rowid range it inserted and the node
+ * it came from, so a feed never sends an entry back over the link it arrived on (store/feed-filter.ts).
+ * Kept beside the user's table rather than as a column in it.
+ */
+export const ARRIVALS_TABLE = 'resonance_sync_arrivals';
 export const TRACKING_TABLE = 'sync_tracking';
 export const LOG_TABLE = 'sync_log';
 export const ORIGIN_VIEW = 'resonance_notes_origin';
@@ -23,7 +29,20 @@ export const TIMESTAMP_INDEX = 'resonance_sync_timestamp_idx';
 /** Optional, the users' original recipe: it also stops agents from writing an exact duplicate. */
 export const UNIQUE_INDEX = 'idx_unique_entry';
 
-export const SCHEMA_VERSION = 1;
+/**
+ * What prepare.ts makes a database into. 2 added ARRIVALS_TABLE; a database at an older version still
+ * syncs (read-only and dry runs leave it as it is, and its feed then simply has no relay marks), and
+ * the next open that may write brings it up to date, additively.
+ */
+export const SCHEMA_VERSION = 2;
+/** The oldest prepared schema this version still reads and writes. */
+export const OLDEST_USABLE_SCHEMA_VERSION = 1;
+
+/** Whether a database stamped `version` (its meta schema_version) can be synced as it is. */
+export function isUsableSchemaVersion(version: string | undefined): boolean {
+  const number = Number(version);
+  return version !== undefined && Number.isInteger(number) && number >= OLDEST_USABLE_SCHEMA_VERSION && number <= SCHEMA_VERSION;
+}
 
 export interface NotesTableShape {
   /** Every column in table order, as PRAGMA table_info reports them. */

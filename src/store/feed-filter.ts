@@ -2,13 +2,14 @@
  * Which entries of a node's feed a receiver gets, written once for every reader: the local feed
  * reader, the attached transfer, the agentless download and the pending counts of `status`.
  * An entry qualifies when its rowid lies in the window being read (the feed is the table in rowid
- * order, which is commit order), it did not originate at the receiver (no echo), and the route lets
- * it through. The sender's own SQLite evaluates all of it; a column the sender's table lacks reads
- * as NULL, which matches no route pattern.
+ * order, which is commit order), it did not originate at the receiver (no echo), the route lets it
+ * through, and it did not arrive from the receiver (no bounce: the relay marks of ARRIVALS_TABLE,
+ * written by store/receive-sql.ts). The sender's own SQLite evaluates all of it; a column the
+ * sender's table lacks reads as NULL, which matches no route pattern.
  */
 import type { FeedRequest, FeedRow } from '../core/replica.js';
 import { routePredicate } from '../core/route.js';
-import { ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
+import { ARRIVALS_TABLE, NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
 import type { SqlValue } from '../core/sql-value.js';
 import { quoteIdentifier } from './sql.js';
 
@@ -33,12 +34,37 @@ export interface FeedFilter {
   params(after: SqlValue, through: SqlValue): SqlValue[];
 }
 
-export function feedFilter(shape: NotesTableShape, request: Pick<FeedRequest, 'receiverId' | 'route'>): FeedFilter {
+/**
+ * The schema holding the sender's ARRIVALS_TABLE (`main`, or the name a sender is ATTACHed as), or
+ * undefined when the sender has none: a database prepared before relay marks existed, read by a
+ * dry run or a read-only agent. Its feed then only lacks the bounce filter; dedupe keeps it correct.
+ */
+export type ArrivalsSchema = string | undefined;
+
+/**
+ * The filter over the sender's notes table (named `resonance_notes`, in whatever schema, without an
+ * alias, in the FROM clause of the query it goes in).
+ */
+export function feedFilter(shape: NotesTableShape, request: Pick<FeedRequest, 'receiverId' | 'route'>, arrivals: ArrivalsSchema): FeedFilter {
   const route = routePredicate(request.route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
+  // A receiver being sent everything again (restored: receiverId '') is excluded nothing.
+  const relay = arrivals !== undefined && request.receiverId !== '';
   return {
-    sql: `rowid > ? AND rowid <= ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})`,
-    params: (after, through) => [after, through, request.receiverId, ...route.params],
+    sql: `rowid > ? AND rowid <= ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})${relay ? ` AND ${notArrivedVia(arrivals)}` : ''}`,
+    params: (after, through) => [after, through, request.receiverId, ...route.params, ...(relay ? [request.receiverId] : [])],
   };
+}
+
+/**
+ * The row did not arrive from the receiver (`?`): no range of the receiver's holds it. Ranges never
+ * overlap, so the receiver's range with the greatest first_rowid at or below the row's rowid is the
+ * only candidate: one seek in the arrivals table's primary key (via, first_rowid) per row. Inside
+ * the subquery an unqualified `rowid` would be the arrivals table's, hence the notes table named.
+ */
+function notArrivedVia(schema: string): string {
+  const row = `${NOTES_TABLE}.rowid`;
+  return `NOT coalesce((SELECT a.last_rowid >= ${row} FROM ${quoteIdentifier(schema)}.${ARRIVALS_TABLE} a
+    WHERE a.via = ? AND a.first_rowid <= ${row} ORDER BY a.first_rowid DESC LIMIT 1), 0)`;
 }
 
 /**

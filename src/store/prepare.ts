@@ -10,7 +10,7 @@ import { SyncError } from '../core/errors.js';
 import type { Database } from './sqlite/driver.js';
 import { inTransaction } from './sqlite/transaction.js';
 import { indexExists, probeNotesTable, tableExists } from './schema.js';
-import { CURSORS_TABLE, LOG_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, ORIGIN_VIEW, PEER_STATE_TABLE, SCHEMA_VERSION, TIMESTAMP_INDEX, TRACKING_TABLE, UNIQUE_INDEX } from '../core/notes-table.js';
+import { ARRIVALS_TABLE, CURSORS_TABLE, isUsableSchemaVersion, LOG_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, ORIGIN_VIEW, PEER_STATE_TABLE, SCHEMA_VERSION, TIMESTAMP_INDEX, TRACKING_TABLE, UNIQUE_INDEX } from '../core/notes-table.js';
 import { readMeta, writeMeta } from './meta.js';
 
 export type DedupeMode = 'timestamp-index' | 'unique-index';
@@ -49,6 +49,11 @@ const bookkeepingTables: Record<string, string> = {
   [PEER_STATE_TABLE]: `CREATE TABLE ${PEER_STATE_TABLE} (
     peer TEXT NOT NULL, direction TEXT NOT NULL, peer_node_id TEXT, route_key TEXT, through_rowid INTEGER,
     updated_at TEXT NOT NULL, PRIMARY KEY (peer, direction)) WITHOUT ROWID`,
+  // Ranges never overlap (each batch's rows lie above everything before it), so the range with the
+  // greatest first_rowid at or below a rowid is the only one that can hold it: one index seek.
+  [ARRIVALS_TABLE]: `CREATE TABLE ${ARRIVALS_TABLE} (
+    first_rowid INTEGER NOT NULL, last_rowid INTEGER NOT NULL, via TEXT NOT NULL,
+    PRIMARY KEY (via, first_rowid)) WITHOUT ROWID`,
   // Exactly the users' own table, so their queries keep working.
   [TRACKING_TABLE]: `CREATE TABLE ${TRACKING_TABLE} (remote_node TEXT PRIMARY KEY, last_sync_timestamp TEXT NOT NULL, last_sync_success BOOLEAN, sync_count INTEGER DEFAULT 0)`,
   [LOG_TABLE]: `CREATE TABLE ${LOG_TABLE} (
@@ -155,9 +160,17 @@ function defaultNodeName(): string {
   return toNodeName(hostname());
 }
 
-/** True when the database has been prepared by this version (cheap: one meta read). */
+/**
+ * True when the database has been prepared, by this version or an older one it still syncs (cheap:
+ * one meta read). Read-only and dry-run opens take it as it is; see isUpToDate for the others.
+ */
 export function isPrepared(db: Database): boolean {
   if (!tableExists(db, META_TABLE)) return false;
   const meta = readMeta(db);
-  return meta.node_id !== undefined && meta.schema_version === String(SCHEMA_VERSION) && tableExists(db, ORIGIN_VIEW);
+  return meta.node_id !== undefined && isUsableSchemaVersion(meta.schema_version) && tableExists(db, ORIGIN_VIEW);
+}
+
+/** True when prepareDatabase would add nothing this version needs: an open that may write runs it otherwise. */
+export function isUpToDate(db: Database): boolean {
+  return isPrepared(db) && readMeta(db).schema_version === String(SCHEMA_VERSION);
 }

@@ -6,7 +6,7 @@
  * origin kept on arrival, the cursor and node bookkeeping, sync_tracking and the sync note cannot
  * drift apart between transports.
  */
-import { CURSORS_TABLE, IDENTITY_COLUMNS, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, type NotesTableShape } from '../core/notes-table.js';
+import { ARRIVALS_TABLE, CURSORS_TABLE, IDENTITY_COLUMNS, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, type NotesTableShape } from '../core/notes-table.js';
 import type { ApplyRequest, ReceiveReport } from '../core/replica.js';
 import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../core/sync-note.js';
 import { quoteIdentifier, type BoundSql } from './sql.js';
@@ -98,10 +98,12 @@ const CURSOR_UPSERT = `INSERT INTO main.${CURSORS_TABLE} (sender_id, route_key, 
 
 /**
  * What every received batch commits besides its rows, in the same transaction: the names of the
- * nodes the sender has heard of (so relayed origins keep a human name), and the receiver-owned cursor
- * into the sender's feed, which is what makes each batch exactly-once.
+ * nodes the sender has heard of (so relayed origins keep a human name), the receiver-owned cursor
+ * into the sender's feed, which is what makes each batch exactly-once, and the batch's relay mark
+ * (recordArrivalSql) when `arrivedAfter` is given: undefined where this database has no
+ * ARRIVALS_TABLE yet (an older schema in a dry run, which writes nothing anyway).
  */
-export function batchBookkeepingSql(selfId: string, receipt: BatchReceipt): BoundSql[] {
+export function batchBookkeepingSql(selfId: string, receipt: BatchReceipt, arrivedAfter: RowidBefore | undefined): BoundSql[] {
   const statements = [receipt.sender, ...receipt.knownNodes]
     .filter((node) => node.id !== selfId)
     .map((node): BoundSql => ({ sql: NODE_UPSERT, params: [node.id, node.name] }));
@@ -112,7 +114,32 @@ export function batchBookkeepingSql(selfId: string, receipt: BatchReceipt): Boun
       params: [receipt.sender.id, receipt.routeKey, receipt.sender.name, receipt.throughRowid, receipt.rewound ? 1 : 0],
     });
   }
+  if (arrivedAfter !== undefined) statements.push(recordArrivalSql(receipt.sender.id, arrivedAfter));
   return statements;
+}
+
+/** The receiving table's max rowid (0 when empty): read as a batch's transaction begins, for its relay mark. */
+export const TABLE_END_SQL = `SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`;
+
+/** The table's max rowid before a batch: a value, or an SQL expression where only the remote knows it. */
+export type RowidBefore = number | { sql: string };
+
+/**
+ * The relay mark of a batch, run in its write transaction after its rows: the rowid range the batch
+ * inserted, and the node it came from, so this node's feed never sends those rows back to it
+ * (store/feed-filter.ts). Within the transaction no other writer can insert, so the rows above the
+ * table's max rowid before the batch (`before`: a value, or an SQL expression where only the remote
+ * knows it) are exactly the batch's. Nothing is recorded when nothing was inserted. OR REPLACE: a
+ * range can only meet an older one of the same sender at the same rowid if someone deleted the
+ * table's last rows and SQLite handed their rowids out again; the new range is then the true one.
+ */
+export function recordArrivalSql(senderId: string, before: RowidBefore): BoundSql {
+  const after = typeof before === 'object' ? before.sql : '?';
+  return {
+    sql: `INSERT OR REPLACE INTO main.${ARRIVALS_TABLE} (first_rowid, last_rowid, via)
+      SELECT min(rowid), max(rowid), ? FROM main.${NOTES_TABLE} WHERE rowid > ${after} HAVING count(*) > 0`,
+    params: typeof before === 'object' ? [senderId] : [senderId, before],
+  };
 }
 
 /** How far into a sender's feed this database has committed, under one route (no row: 0). */

@@ -3,11 +3,18 @@
  * the user's agents created it (the four variants in the README, or any superset of them).
  */
 import { SyncError } from '../core/errors.js';
-import { NOTES_TABLE, shapeFromTableInfo, type NotesTableShape } from '../core/notes-table.js';
+import { ARRIVALS_TABLE, NOTES_TABLE, shapeFromTableInfo, type NotesTableShape } from '../core/notes-table.js';
+import { quoteIdentifier } from './sql.js';
 import type { Database } from './sqlite/driver.js';
 
-export function tableExists(db: Database, name: string): boolean {
-  return db.prepare(`SELECT 1 AS x FROM sqlite_schema WHERE type IN ('table','view') AND name = ?`).get(name) !== undefined;
+/** A table or view `name` in `schema` (main, or an ATTACHed database's name). */
+export function tableExists(db: Database, name: string, schema = 'main'): boolean {
+  return db.prepare(`SELECT 1 AS x FROM ${quoteIdentifier(schema)}.sqlite_schema WHERE type IN ('table','view') AND name = ?`).get(name) !== undefined;
+}
+
+/** Where a feed read from `schema` finds the sender's relay marks (store/feed-filter.ts), if it has them. */
+export function arrivalsSchema(db: Database, schema = 'main'): string | undefined {
+  return tableExists(db, ARRIVALS_TABLE, schema) ? schema : undefined;
 }
 
 export function indexExists(db: Database, name: string): boolean {

@@ -19,6 +19,8 @@ import { runCli, spawnCli } from '../support/cli.js';
 import { tempDir } from '../support/temp.js';
 import { replicaMethods } from './replica-methods.js';
 import { peerConfig, type PeerTransport, type TransportSession } from './transport.js';
+import { syncPair } from '../support/sync-pair.js';
+import { downgradeToSchemaV1, hasArrivalsTable } from '../support/old-schema.js';
 
 export type { PeerTransport, TransportSession } from './transport.js';
 
@@ -29,6 +31,7 @@ interface SyncViaOptions {
   limits?: BatchLimits;
   signal?: AbortSignal;
   onBatch?: () => void;
+  dryRun?: boolean;
 }
 
 export async function syncVia(session: TransportSession, localPath: string, peerPath: string, options: SyncViaOptions = {}): Promise<PeerOutcome> {
@@ -42,7 +45,7 @@ export async function syncVia(session: TransportSession, localPath: string, peer
       peers: [peer],
       pull: options.pull ?? true,
       push: options.push ?? true,
-      dryRun: false,
+      dryRun: options.dryRun ?? false,
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onBatch ? { onProgress: options.onBatch } : {}),
@@ -160,6 +163,80 @@ export function replicaContract(transport: PeerTransport): void {
       assert.equal(result.pull?.received, 1);
       assert.equal(allRows(local).length, 4);
       assert.equal(allRows(peer).length, 4, 'push brought the lost entries back to the restored peer');
+    }));
+
+  // Relay: the hub is this node, the leaves are peers over the transport. z's entries reach the hub
+  // through a, so only the relay mark (not the origin) keeps them from going back to a.
+  test(`[${transport.name}] relay: an entry never travels back over the link it arrived on`, (t) =>
+    withSession(t, async (session, dir) => {
+      const hub = createNotesDb(dir, 'hub');
+      const a = createNotesDb(dir, 'a');
+      const b = createNotesDb(dir, 'b', 'd');
+      const z = createNotesDb(dir, 'z');
+      insertNotes(z, [note(1), note(2, { source: null }), note(3)]);
+      await syncPair(a, z);
+      insertNotes(a, [note(4), note(5), note(6, { source: null }), note(7)]);
+
+      const fromA = ok(await syncVia(session, hub, a));
+      assert.equal(fromA.pull?.received, 7);
+      assert.equal(fromA.push?.sent, 0, "nothing goes back to a: its own entries by origin, z's by where they came from");
+      const toB = ok(await syncVia(session, hub, b));
+      assert.equal(toB.push?.received, 7);
+      const again = ok(await syncVia(session, hub, b));
+      assert.equal(again.pull?.sent, 0, 'b sends back none of what the hub relayed to it');
+      assert.equal(again.pull?.duplicates, 0);
+      assert.equal(again.push?.sent, 0);
+      const backToA = ok(await syncVia(session, hub, a));
+      assert.equal(backToA.pull?.sent, 0);
+      assert.equal(backToA.push?.sent, 0);
+      // b's own entry goes out to a once, and comes back from nobody.
+      insertNotes(b, [note(8)]);
+      assert.equal(ok(await syncVia(session, hub, b)).pull?.received, 1);
+      assert.equal(ok(await syncVia(session, hub, a)).push?.received, 1);
+      const settled = ok(await syncVia(session, hub, a));
+      assert.equal(settled.pull?.sent, 0);
+      for (const path of [hub, a, b]) assert.equal(identityCounts(path).size, 8, `${basename(path)} holds every entry`);
+    }));
+
+  test(`[${transport.name}] relay: a peer restored from an older copy gets back even what arrived from it`, (t) =>
+    withSession(t, async (session, dir) => {
+      const hub = createNotesDb(dir, 'hub');
+      const leaf = createNotesDb(dir, 'leaf');
+      insertNotes(leaf, [note(1)]);
+      ok(await syncVia(session, hub, leaf));
+      copyFileSync(leaf, `${dir}/backup`);
+      insertNotes(leaf, [note(2), note(3)]);
+      ok(await syncVia(session, hub, leaf));
+      copyFileSync(`${dir}/backup`, leaf);
+      const result = ok(await syncVia(session, hub, leaf));
+      assert.equal(result.push?.rewound, true);
+      assert.equal(result.push?.received, 2, 'the entries the hub got from the leaf itself are sent back to it');
+      assert.equal(identityCounts(leaf).size, 3);
+    }));
+
+  test(`[${transport.name}] a database prepared by the previous version: a dry run syncs it as it is, a sync brings it up to date`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local');
+      const peer = createNotesDb(dir, 'peer', 'd');
+      insertNotes(local, [note(1), note(2)]);
+      insertNotes(peer, [note(3)]);
+      await syncPair(local, createNotesDb(dir, 'other'));
+      await syncPair(peer, createNotesDb(dir, 'another'));
+      for (const path of [local, peer]) downgradeToSchemaV1(path);
+
+      const dry = ok(await syncVia(session, local, peer, { dryRun: true }));
+      assert.equal(dry.pull?.received, 1);
+      assert.equal(dry.push?.received, 2);
+      for (const path of [local, peer]) assert.equal(hasArrivalsTable(path), false, `${basename(path)}: a dry run changes nothing`);
+
+      const real = ok(await syncVia(session, local, peer));
+      assert.equal(real.pull?.received, 1);
+      assert.equal(real.push?.received, 2);
+      for (const path of [local, peer]) assert.equal(hasArrivalsTable(path), true, `${basename(path)} is brought up to date`);
+      assert.deepEqual(identityCounts(local), identityCounts(peer));
+      const again = ok(await syncVia(session, local, peer));
+      assert.equal(again.pull?.sent, 0);
+      assert.equal(again.push?.sent, 0);
     }));
 
   test(`[${transport.name}] kill -9 of the real CLI at random moments, then a normal run: converged, nothing lost or duplicated`, (t) =>

@@ -11,6 +11,23 @@ for (const topology of ['star', 'chain', 'mesh', 'random'] as const satisfies re
   });
 }
 
+// Relay: an entry never travels back over the link it arrived on, so in a tree (star, chain) each
+// entry crosses each link once and a receiver never gets what it already has (no twins: no entry is
+// written twice independently). A mesh still delivers some entries along several paths.
+for (const topology of ['star', 'chain'] as const) {
+  test(`simulation: 5 nodes in a ${topology}, no twins: each entry crosses each link once`, async () => {
+    const result = await runSimulation({ nodes: 5, notes: 1000, topology, seed: 3, twins: 0 });
+    assert.equal(result.entries, 1000);
+    assert.ok(result.alreadyThereRatio <= 0.01, `${(result.alreadyThereRatio * 100).toFixed(2)} % of the traffic was already there`);
+  });
+}
+
+test('simulation: 5 nodes in a mesh, no twins: traffic already there reported', async (t) => {
+  const result = await runSimulation({ nodes: 5, notes: 1000, topology: 'mesh', seed: 3, twins: 0 });
+  assert.equal(result.entries, 1000);
+  t.diagnostic(`mesh: ${(result.alreadyThereRatio * 100).toFixed(2)} % of the traffic was already there`);
+});
+
 test('topologies are connected and have the expected shape', () => {
   const next = random(3);
   assert.equal(topologyEdges('star', 5, next).length, 4);

@@ -282,3 +282,19 @@ test('a peer database rotated (replaced by a fresh file) gets everything again, 
   assert.equal(allRows(a).length, 5);
   assert.equal(allRows(b).length, 5);
 });
+
+test('relay: in a star, a leaf sends back none of what the hub relayed to it', async (t) => {
+  const dir = tempDir(t);
+  const hub = createNotesDb(dir, 'hub');
+  const a = createNotesDb(dir, 'a');
+  const b = createNotesDb(dir, 'b');
+  insertNotes(a, Array.from({ length: 5 }, (_, i) => ({ timestamp: `2025-01-01 00:00:0${i}`, content: `from a ${i}`, context: 'c', source: i % 2 ? null : 's' })));
+  assert.equal(direction(await syncPair(hub, a), 'pull').received, 5);
+  assert.equal(direction(await syncPair(hub, b), 'push').received, 5);
+  const again = await syncPair(hub, b);
+  assert.equal(direction(again, 'pull').sent, 0, "b sends back none of a's entries");
+  assert.equal(direction(again, 'pull').duplicates, 0);
+  const marks = withDb(b, (db) => db.prepare('SELECT first_rowid, last_rowid, via FROM resonance_sync_arrivals').all());
+  const hubId = withDb(hub, (db) => db.prepare(`SELECT value FROM resonance_sync_meta WHERE key = 'node_id'`).get()?.value);
+  assert.deepEqual(marks, [{ first_rowid: 1, last_rowid: 5, via: hubId }], "b's one batch, marked as from the hub");
+});

@@ -9,8 +9,8 @@
  * - the feed: store/feed-filter.ts, in rowid order, in batches bounded by rows and bytes (bytes
  *   counted without reading the notes: octet_length needs only the header) and by the rowids one
  *   batch may scan;
- * - dedupe, OR IGNORE, the origin kept and the bookkeeping committed with each batch:
- *   store/receive-sql.ts, the dedupe as its TEMP trigger;
+ * - dedupe, OR IGNORE, the origin kept and the bookkeeping committed with each batch (the relay
+ *   mark among it): store/receive-sql.ts, the dedupe as its TEMP trigger;
  * - what arrived: core/arrivals.ts, from the rows just stored.
  */
 import type { AppliedBatch, ApplyResult, FeedRequest } from '../../core/replica.js';
@@ -29,10 +29,12 @@ import {
   receivedColumns,
   receivedOrigin,
   RESET_DUPLICATES_SQL,
+  TABLE_END_SQL,
   type BatchReceipt,
 } from '../../store/receive-sql.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import type { WriteLockYielder } from '../../store/write-lock-yield.js';
+import { arrivalsSchema } from '../../store/schema.js';
 
 const PEER = 'resonance_sync_peer';
 
@@ -75,13 +77,13 @@ export function* attachedTransfer(receiver: Receiver, request: AttachedTransferR
 function* batches(receiver: Receiver, request: AttachedTransferRequest): Generator<AppliedBatch> {
   const { db, shape, selfId, yielder } = receiver;
   const { feed } = request;
-  const filter = feedFilter(request.senderShape, feed);
+  const filter = feedFilter(request.senderShape, feed, arrivalsSchema(db, PEER));
   const senderColumn = (name: string) => columnOrNull(request.senderShape, name);
   const columns = receivedColumns(shape, feed.columns);
   const byteSize = columns.length ? columns.map((name) => `coalesce(octet_length(${senderColumn(name)}), 0)`).join(' + ') : '0';
 
   const senderEnd = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${PEER}.${NOTES_TABLE}`, { exactIntegers: true });
-  const receiverEnd = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`, { exactIntegers: true });
+  const receiverEnd = db.prepare(TABLE_END_SQL, { exactIntegers: true });
   const scan = db.prepare(`SELECT rowid AS r, ${byteSize} AS b FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid LIMIT ?`);
   // Parameters: the sender's id (for its own entries' origin), this node's id, then the filter's.
   const insert = db.prepare(
@@ -124,7 +126,7 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
       const arrivals = inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
       const rejected = sent - inserted - duplicateCount;
       const result: ApplyResult = { received: inserted, duplicates: duplicateCount, rejected, syncNotes: 0, newestTimestamp: undefined, ...arrivals };
-      bookkeeping.record({ ...request.receipt, rewound, throughRowid: through });
+      bookkeeping.record({ ...request.receipt, rewound, throughRowid: through }, Number(before), inserted);
       return { sent, bytes, throughRowid: through, result };
     });
     rewound = false;

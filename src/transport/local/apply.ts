@@ -11,13 +11,14 @@ import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { IDENTITY_COLUMNS, type NotesTableShape } from '../../core/notes-table.js';
 import { BatchBookkeeping } from '../../store/batch-bookkeeping.js';
 import { batchTransaction } from '../../store/batch-transaction.js';
-import { cursorSql, FIND_ENTRY_SQL, insertEntriesInto, receivedColumns, receivedOrigin } from '../../store/receive-sql.js';
+import { cursorSql, FIND_ENTRY_SQL, insertEntriesInto, receivedColumns, receivedOrigin, TABLE_END_SQL } from '../../store/receive-sql.js';
 import type { Database, Statement } from '../../store/sqlite/driver.js';
 import type { SqlValue } from '../../core/sql-value.js';
 import type { WriteLockYielder } from '../../store/write-lock-yield.js';
 
 export class BatchWriter {
   private readonly findEntry: Statement;
+  private readonly tableEnd: Statement;
   private readonly insertStatements = new Map<string, Statement>();
   private readonly bookkeeping: BatchBookkeeping;
 
@@ -30,13 +31,15 @@ export class BatchWriter {
     private readonly yielder: WriteLockYielder,
   ) {
     this.findEntry = db.prepare(FIND_ENTRY_SQL);
+    this.tableEnd = db.prepare(TABLE_END_SQL);
     this.bookkeeping = new BatchBookkeeping(db, selfId);
   }
 
   apply(request: ApplyRequest): ApplyResult {
     return batchTransaction(this.db, this.yielder, request.dryRun, () => {
+      const before = Number(this.tableEnd.get()?.m ?? 0);
       const result = this.applyRows(request);
-      this.bookkeeping.record(request);
+      this.bookkeeping.record(request, before, result.received);
       return result;
     });
   }

@@ -1,7 +1,7 @@
 /**
  * Reads a node's feed: its entries in rowid order (= commit order, since SQLite has one writer at a
  * time and the table is append-only), after a cursor, filtered as store/feed-filter.ts says (no
- * echoes, the route). Each batch is read in its own short read transaction so agents writing the
+ * echoes, no bounces, the route). Each batch is read in its own short read transaction so agents writing the
  * same file are never held up for long, and the scan proceeds in rowid windows so a route that
  * filters out almost everything still makes steady, bounded progress.
  */
@@ -11,6 +11,7 @@ import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/not
 import { columnOrNull, feedFilter, feedRow, LAST_ROWID, SCAN_WINDOW, WINDOWS_PER_BATCH, type FeedFilter } from '../../store/feed-filter.js';
 import type { Database, Statement } from '../../store/sqlite/driver.js';
 import { inTransaction } from '../../store/sqlite/transaction.js';
+import { arrivalsSchema } from '../../store/schema.js';
 
 export function maxRowid(db: Database): number {
   const row = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${NOTES_TABLE}`, { exactIntegers: true }).get();
@@ -27,7 +28,8 @@ export class FeedReader {
     private readonly selfId: string,
     private readonly request: FeedRequest,
   ) {
-    this.filter = feedFilter(shape, request);
+    // Probed once per reader: a database at an older schema, opened without preparing, has no relay marks.
+    this.filter = feedFilter(shape, request, arrivalsSchema(db));
     const selected = request.columns.map((name) => columnOrNull(shape, name)).join(', ');
     this.statement = db.prepare(
       `SELECT rowid AS __rowid, ${ORIGIN_COLUMN} AS __origin, ${selected} FROM ${NOTES_TABLE} WHERE ${this.filter.sql} ORDER BY rowid`,
@@ -71,7 +73,7 @@ export class FeedReader {
 
 /** How many feed entries a receiver has yet to get (the feed's own filter, to its end; O(new) by rowid). */
 export function countFeed(db: Database, shape: NotesTableShape, request: Pick<FeedRequest, 'afterRowid' | 'receiverId' | 'route'>): number {
-  const filter = feedFilter(shape, request);
+  const filter = feedFilter(shape, request, arrivalsSchema(db));
   const row = db.prepare(`SELECT count(*) AS n FROM ${NOTES_TABLE} WHERE ${filter.sql}`).get(...filter.params(request.afterRowid, LAST_ROWID));
   return Number(row?.n ?? 0);
 }

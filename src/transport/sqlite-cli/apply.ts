@@ -21,6 +21,7 @@ import {
   receivedColumns,
   receivedOrigin,
   sameEntry,
+  TABLE_END_SQL,
 } from '../../store/receive-sql.js';
 import type { BoundSql } from '../../store/sql.js';
 import { valueColumns } from './delta-file.js';
@@ -56,10 +57,20 @@ export interface ApplyResultRow {
   data_version: number;
 }
 
+/** The notes table's max rowid as the batch's transaction began, kept in the batch's result row. */
+const BEFORE_BATCH = '(SELECT before FROM temp.rs_result)';
+
 /** A statement of store/receive-sql.ts for the remote sqlite3. */
 const inlined = ({ sql, params }: BoundSql): string => `${inlineParams(sql, params)};`;
 
-export function applyRequest(selfId: string, request: ApplyRequest, plan: ApplyPlan, upload: Uint8Array): { before: RequestPart[]; query: string; after: string[] } {
+/** `relayMarks`: the remote has ARRIVALS_TABLE (an older schema read by a dry run has not). */
+export function applyRequest(
+  selfId: string,
+  request: ApplyRequest,
+  plan: ApplyPlan,
+  upload: Uint8Array,
+  relayMarks: boolean,
+): { before: RequestPart[]; query: string; after: string[] } {
   const delta = valueColumns(plan.columns.length);
   const at = (name: string) => {
     const index = plan.columns.indexOf(name);
@@ -69,7 +80,7 @@ export function applyRequest(selfId: string, request: ApplyRequest, plan: ApplyP
     `ATTACH '${UPLOAD_FILE}' AS rs_up;`,
     'BEGIN IMMEDIATE;',
     'CREATE TEMP TABLE rs_result (locked_at REAL, before INTEGER, inserted INTEGER, duplicates INTEGER, total INTEGER, new_seqs TEXT);',
-    `INSERT INTO temp.rs_result (locked_at, before) SELECT julianday('now'), coalesce(max(rowid), 0) FROM main.${NOTES_TABLE};`,
+    `INSERT INTO temp.rs_result (locked_at, before) SELECT julianday('now'), (${TABLE_END_SQL});`,
     ...DEDUPE_SETUP_SQL.map((sql) => `${sql};`),
     inlined({
       sql: `${insertEntriesInto(plan.columns)} SELECT ${[...delta, receivedOrigin('__origin')].join(', ')} FROM rs_up.rows ORDER BY __seq`,
@@ -78,9 +89,10 @@ export function applyRequest(selfId: string, request: ApplyRequest, plan: ApplyP
     'UPDATE temp.rs_result SET inserted = changes();',
     `UPDATE temp.rs_result SET duplicates = (${DUPLICATES_SQL}), total = (SELECT count(*) FROM rs_up.rows),
        new_seqs = (SELECT group_concat(s) FROM (SELECT min(u.__seq) AS s FROM rs_up.rows u
-         JOIN main.${NOTES_TABLE} m ON ${sameEntry('m', at)} AND m.rowid > (SELECT before FROM temp.rs_result) GROUP BY m.rowid));`,
+         JOIN main.${NOTES_TABLE} m ON ${sameEntry('m', at)} AND m.rowid > ${BEFORE_BATCH} GROUP BY m.rowid));`,
     ...DEDUPE_TEARDOWN_SQL.map((sql) => `${sql};`),
-    ...batchBookkeepingSql(selfId, request).map(inlined),
+    // The relay mark's statement records nothing when the batch inserted nothing.
+    ...batchBookkeepingSql(selfId, request, relayMarks ? { sql: BEFORE_BATCH } : undefined).map(inlined),
   ];
   // The reply is read after COMMIT, so a commit that fails (ending the session) is never reported as
   // applied; a dry run answers inside the transaction and rolls back.

@@ -10,7 +10,7 @@ import type { Route } from '../../core/route.js';
 import { routePredicate } from '../../core/route.js';
 import { identityKeySql } from '../../store/digest.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
-import { columnOrNull, feedFilter } from '../../store/feed-filter.js';
+import { columnOrNull, feedFilter, type ArrivalsSchema } from '../../store/feed-filter.js';
 import { quoteIdentifier } from '../../store/sql.js';
 import { valueColumns } from './delta-file.js';
 import { hexWordLiteral, inlineParams, integerLiteral } from './sql-literals.js';
@@ -42,7 +42,7 @@ export interface FeedDownload {
   scanRowids: number;
 }
 
-export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload): string {
+export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, arrivals: ArrivalsSchema): string {
   const n = integerLiteral(request.maxRows);
   const cap = integerLiteral(request.maxBytes);
   const selected = request.columns.map((name) => columnOrNull(shape, name, 'n.'));
@@ -50,7 +50,7 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload): 
   const bytes = present.length === 0 ? '0' : present.map((name) => `coalesce(length(CAST(${quoteIdentifier(name)} AS BLOB)), 0)`).join(' + ');
   // The window ends at the snapshot's end or `scanRowids` further, whichever comes first; in the same
   // read transaction no row lies beyond that end, so the window's far bound needs no min().
-  const filter = feedFilter(shape, request);
+  const filter = feedFilter(shape, request, arrivals);
   const where = inlineParams(filter.sql, filter.params(request.afterRowid, BigInt(request.afterRowid) + BigInt(request.scanRowids)));
   return [
     ...openDownload(['__rowid', '__origin', ...valueColumns(request.columns.length)]),

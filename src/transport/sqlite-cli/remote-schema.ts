@@ -5,7 +5,7 @@
  * only name tables that exist (an error ends the session), hence probe first, then info.
  */
 import { SyncError } from '../../core/errors.js';
-import { CURSORS_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, shapeFromTableInfo, ORIGIN_VIEW, SCHEMA_VERSION, type NotesTableShape } from '../../core/notes-table.js';
+import { CURSORS_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, isUsableSchemaVersion, shapeFromTableInfo, ORIGIN_VIEW, SCHEMA_VERSION, type NotesTableShape } from '../../core/notes-table.js';
 import type { NodeIdentity } from '../../core/replica.js';
 import { textLiteral } from './sql-literals.js';
 
@@ -105,5 +105,10 @@ export function readInfo(rows: InfoRow[]): RemoteInfo {
 
 /** store/prepare.ts isPrepared, from what probe and info found. */
 export function isPreparedRemote(probe: RemoteProbe, info: RemoteInfo): boolean {
-  return info.meta.node_id !== undefined && info.meta.schema_version === String(SCHEMA_VERSION) && probe.objects.has(ORIGIN_VIEW);
+  return info.meta.node_id !== undefined && isUsableSchemaVersion(info.meta.schema_version) && probe.objects.has(ORIGIN_VIEW);
+}
+
+/** store/prepare.ts isUpToDate, from what probe and info found. */
+export function isUpToDateRemote(probe: RemoteProbe, info: RemoteInfo): boolean {
+  return isPreparedRemote(probe, info) && info.meta.schema_version === String(SCHEMA_VERSION);
 }

@@ -7,7 +7,7 @@
  */
 import { SyncError } from '../../core/errors.js';
 import type { NodeIdentity } from '../../core/replica.js';
-import type { NotesTableShape } from '../../core/notes-table.js';
+import { ARRIVALS_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { ScratchDir } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { preparePlan } from './prepare-plan.js';
@@ -16,6 +16,7 @@ import {
   cursorKey,
   infoQuery,
   isPreparedRemote,
+  isUpToDateRemote,
   probeQuery,
   readInfo,
   readProbe,
@@ -71,6 +72,11 @@ export class RemoteState {
     return this.probe.shape;
   }
 
+  /** Whether the remote has relay marks: a database at an older schema read by a dry run has none. */
+  get hasArrivals(): boolean {
+    return this.probe.objects.has(ARRIVALS_TABLE);
+  }
+
   static async load(session: CliSession, scratch: ScratchDir, options: LoadOptions): Promise<RemoteState> {
     const where = describeRemoteDb(options.location);
     // Probe first: it is what loads the schema, so a database locked by a writer fails here as
@@ -78,13 +84,17 @@ export class RemoteState {
     let probe = await RemoteState.readProbe(session, where);
     if (options.prepare) await RemoteState.lock(session, options.busyTimeoutMs);
     let info = await RemoteState.readInfo(session, probe);
-    if (!isPreparedRemote(probe, info)) {
-      if (!options.prepare) {
-        throw new SyncError('DB_NOT_INITIALIZED', `${where} has not been prepared for sync yet; a sync without --dry-run prepares it on first contact`);
-      }
+    const prepared = isPreparedRemote(probe, info);
+    if (!prepared && !options.prepare) {
+      throw new SyncError('DB_NOT_INITIALIZED', `${where} has not been prepared for sync yet; a sync without --dry-run prepares it on first contact`);
+    }
+    // A database prepared by an older version is brought up to date by a sync that may write (keeping
+    // its node's name); a dry run syncs it as it is.
+    if (options.prepare && !isUpToDateRemote(probe, info)) {
       // Again under the lock: another first sync may have prepared it meanwhile.
       probe = await RemoteState.readProbe(session, where);
-      const statements = preparePlan(probe, info, options.nodeName, scratch.path);
+      const nodeName = prepared ? (info.meta.node_name ?? options.nodeName) : options.nodeName;
+      const statements = preparePlan(probe, info, nodeName, scratch.path);
       await session.json('preparing it for sync', { before: ['BEGIN IMMEDIATE;', ...statements, 'COMMIT;'], query: 'SELECT 1 AS ok' });
       probe = await RemoteState.readProbe(session, where);
       info = await RemoteState.readInfo(session, probe);

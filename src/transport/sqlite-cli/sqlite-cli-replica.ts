@@ -178,7 +178,8 @@ export class SqliteCliReplica implements Replica {
   private async download(request: FeedRequest, after: number): Promise<Download> {
     const localPath = this.scratch.file(`feed-${after}.sqlite3`);
     const limits = this.state.limits;
-    const before = feedDownloadSql(this.state.shape, { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids });
+    const download = { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids };
+    const before = feedDownloadSql(this.state.shape, download, this.state.hasArrivals ? 'main' : undefined);
     await this.session.download('reading new entries', { before: [before], remoteFile: DOWNLOAD_FILE, localPath });
     return new Download(localPath, { kind: 'feed', columns: ['__rowid', '__origin', ...valueColumns(request.columns.length)], from: this.where });
   }
@@ -192,7 +193,7 @@ export class SqliteCliReplica implements Replica {
     const plan = applyPlan(this.state.shape, request);
     const upload = buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
     this.state.forgetCursors();
-    const [row] = await this.session.json<ApplyResultRow>('writing a batch', applyRequest(this.state.node.id, request, plan, upload));
+    const [row] = await this.session.json<ApplyResultRow>('writing a batch', applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals));
     if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
     await this.yieldWriteLock(Number(row.held_ms ?? 0), row.data_version);
     // What arrived, from the values sent: the entries the remote reports as newly stored.
