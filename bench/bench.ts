@@ -25,7 +25,11 @@ const N_LARGE = Math.round(1_000_000 * scale);
 const N_INCREMENT = 1_000;
 const work = mkdtempSync(join(tmpdir(), 'resonance-bench-'));
 const childScript = fileURLToPath(new URL('./sync-child.js', import.meta.url));
-const results: Record<string, unknown> = { machine: machine(), quick, sizes: { initial: N_INITIAL, large: N_LARGE, increment: N_INCREMENT } };
+const results: Record<string, unknown> = {
+  machine: machine(),
+  quick,
+  sizes: { initial: N_INITIAL, large: N_LARGE, increment: N_INCREMENT },
+};
 const rows: Array<[string, string, string]> = [];
 
 function machine() {
@@ -51,7 +55,8 @@ function bookkeepingBytes(path: string): { total: number; bookkeeping: number; n
       const bytes = Number(row.bytes);
       total += bytes;
       if (name === 'resonance_notes') notes += bytes;
-      else if (/^(resonance_sync|sync_|idx_unique_entry|sqlite_autoindex_resonance_sync|sqlite_autoindex_sync_)/.test(name)) bookkeeping += bytes;
+      else if (/^(resonance_sync|sync_|idx_unique_entry|sqlite_autoindex_resonance_sync|sqlite_autoindex_sync_)/.test(name))
+        bookkeeping += bytes;
     }
     return { total, bookkeeping, notes };
   } finally {
@@ -62,19 +67,25 @@ function bookkeepingBytes(path: string): { total: number; bookkeeping: number; n
 /** The reference: the same rows inserted in one transaction with the same dedupe lookup, straight through the binding. */
 function rawInsertLimit(sourcePath: string, mode: DedupeMode): number {
   const source = openDatabase(sourcePath, { readOnly: true });
-  const rows = source.prepare('SELECT timestamp, content, context, source FROM resonance_notes ORDER BY rowid', { exactIntegers: true }).all();
+  const rows = source
+    .prepare('SELECT timestamp, content, context, source FROM resonance_notes ORDER BY rowid', { exactIntegers: true })
+    .all();
   source.close();
   const path = join(work, `raw-${mode}.sqlite3`);
   createBenchDb(path, 'b', 0);
   const db = openDatabase(path);
-  db.exec(mode === 'unique-index' ? 'CREATE UNIQUE INDEX u ON resonance_notes(timestamp, content, source)' : 'CREATE INDEX t ON resonance_notes(timestamp)');
+  db.exec(
+    mode === 'unique-index'
+      ? 'CREATE UNIQUE INDEX u ON resonance_notes(timestamp, content, source)'
+      : 'CREATE INDEX t ON resonance_notes(timestamp)',
+  );
   const find = db.prepare('SELECT 1 AS f FROM resonance_notes WHERE timestamp IS ? AND content IS ? AND source IS ? LIMIT 1');
   const insert = db.prepare('INSERT INTO resonance_notes (timestamp, content, context, source) VALUES (?, ?, ?, ?)');
   const [, elapsed] = seconds(() =>
     inTransaction(db, 'IMMEDIATE', () => {
       for (const row of rows) {
         const values = [row.timestamp, row.content, row.context, row.source] as SqlValue[];
-        if (!find.get(values[0] ?? null, values[1] ?? null, values[3] ?? null)) insert.run(...(values.map((v) => v ?? null)));
+        if (!find.get(values[0] ?? null, values[1] ?? null, values[3] ?? null)) insert.run(...values.map((v) => v ?? null));
       }
     }),
   );
@@ -98,7 +109,11 @@ async function initialSyncInProcess(sourcePath: string, mode: DedupeMode): Promi
   return { seconds: elapsed, path };
 }
 
-function syncChild(localDb: string, peer: string, which: 'pull' | 'push' | 'both'): { seconds: number; maxRssMb: number; received: number } {
+function syncChild(
+  localDb: string,
+  peer: string,
+  which: 'pull' | 'push' | 'both',
+): { seconds: number; maxRssMb: number; received: number } {
   const result = spawnSync(process.execPath, [childScript, localDb, peer, which], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (result.status !== 0) throw new Error(`sync child failed: ${result.stderr}`);
   return JSON.parse(result.stdout);
@@ -108,7 +123,11 @@ function syncChild(localDb: string, peer: string, which: 'pull' | 'push' | 'both
 function notesBytes(path: string): number {
   const db = openDatabase(path, { readOnly: true });
   try {
-    const row = db.prepare(`SELECT sum(length(CAST(timestamp AS BLOB)) + length(CAST(content AS BLOB)) + coalesce(length(CAST(context AS BLOB)), 0) + coalesce(length(CAST(source AS BLOB)), 0)) AS bytes FROM resonance_notes`).get();
+    const row = db
+      .prepare(
+        `SELECT sum(length(CAST(timestamp AS BLOB)) + length(CAST(content AS BLOB)) + coalesce(length(CAST(context AS BLOB)), 0) + coalesce(length(CAST(source AS BLOB)), 0)) AS bytes FROM resonance_notes`,
+      )
+      .get();
     return Number(row?.bytes ?? 0);
   } finally {
     db.close();
@@ -129,9 +148,23 @@ async function main() {
     const raw = rawInsertLimit(source, mode);
     const synced = await initialSyncInProcess(source, mode);
     const size = bookkeepingBytes(synced.path);
-    dedupe[mode] = { rawSeconds: raw, syncSeconds: synced.seconds, ratio: raw / synced.seconds, ...size, bookkeepingShare: size.bookkeeping / size.total };
-    rows.push([`initial ${N_INITIAL} local, ${mode}`, `${(N_INITIAL / synced.seconds).toFixed(0)} notes/s (${synced.seconds.toFixed(2)} s)`, `${(raw / synced.seconds).toFixed(2)}x raw insert limit (${raw.toFixed(2)} s)`]);
-    rows.push([`bookkeeping, ${mode}`, `${(size.bookkeeping / 1024 / 1024).toFixed(1)} MB of ${(size.total / 1024 / 1024).toFixed(1)} MB`, `${((100 * size.bookkeeping) / size.total).toFixed(1)} %`]);
+    dedupe[mode] = {
+      rawSeconds: raw,
+      syncSeconds: synced.seconds,
+      ratio: raw / synced.seconds,
+      ...size,
+      bookkeepingShare: size.bookkeeping / size.total,
+    };
+    rows.push([
+      `initial ${N_INITIAL} local, ${mode}`,
+      `${(N_INITIAL / synced.seconds).toFixed(0)} notes/s (${synced.seconds.toFixed(2)} s)`,
+      `${(raw / synced.seconds).toFixed(2)}x raw insert limit (${raw.toFixed(2)} s)`,
+    ]);
+    rows.push([
+      `bookkeeping, ${mode}`,
+      `${(size.bookkeeping / 1024 / 1024).toFixed(1)} MB of ${(size.total / 1024 / 1024).toFixed(1)} MB`,
+      `${((100 * size.bookkeeping) / size.total).toFixed(1)} %`,
+    ]);
   }
   results.dedupe = dedupe;
 
@@ -143,13 +176,21 @@ async function main() {
   const full = syncChild(receiver, big, 'pull');
   syncChild(receiver, big, 'both'); // the first push scans the received feed once for echoes; not part of "incremental"
 
-  rows.push([`initial ${N_LARGE} local (child process)`, `${(N_LARGE / full.seconds).toFixed(0)} notes/s (${full.seconds.toFixed(1)} s)`, `peak RSS ${full.maxRssMb.toFixed(0)} MB`]);
+  rows.push([
+    `initial ${N_LARGE} local (child process)`,
+    `${(N_LARGE / full.seconds).toFixed(0)} notes/s (${full.seconds.toFixed(1)} s)`,
+    `peak RSS ${full.maxRssMb.toFixed(0)} MB`,
+  ]);
   const sourceDb = openDatabase(big);
   appendNotes(sourceDb, 'b', N_INCREMENT, 2_000_000_000);
   sourceDb.close();
   const increment = syncChild(receiver, big, 'both');
   const noop = syncChild(receiver, big, 'both');
-  rows.push([`incremental ${N_INCREMENT} into ${N_LARGE}`, `${increment.seconds.toFixed(3)} s (received ${increment.received})`, `peak RSS ${increment.maxRssMb.toFixed(0)} MB`]);
+  rows.push([
+    `incremental ${N_INCREMENT} into ${N_LARGE}`,
+    `${increment.seconds.toFixed(3)} s (received ${increment.received})`,
+    `peak RSS ${increment.maxRssMb.toFixed(0)} MB`,
+  ]);
   rows.push([`no-op on ${N_LARGE}`, `${noop.seconds.toFixed(3)} s`, `peak RSS ${noop.maxRssMb.toFixed(0)} MB`]);
   const rss: Record<string, number> = { [String(N_LARGE)]: full.maxRssMb };
   for (const size of [Math.round(10_000 * scale), N_INITIAL]) {
@@ -159,7 +200,13 @@ async function main() {
     createBenchDb(target, 'b', 0);
     rss[String(size)] = syncChild(target, from, 'pull').maxRssMb;
   }
-  rows.push(['peak RSS by delta size', Object.entries(rss).map(([n, mb]) => `${n}: ${mb.toFixed(0)} MB`).join(', '), 'flat = memory does not grow with the delta']);
+  rows.push([
+    'peak RSS by delta size',
+    Object.entries(rss)
+      .map(([n, mb]) => `${n}: ${mb.toFixed(0)} MB`)
+      .join(', '),
+    'flat = memory does not grow with the delta',
+  ]);
   results.large = { fileMb: fileMb(big), initial: full, increment, noop, peakRssMbByDelta: rss };
 
   // 3. Over ssh, through a real sshd on loopback.
@@ -169,7 +216,11 @@ async function main() {
   } else {
     try {
       const roundTrip = ssh.roundTrip();
-      rows.push(['ssh HOST true (reference)', `${roundTrip.seconds.toFixed(3)} s, wire ${formatWire(roundTrip.wire)}`, 'the floor under any ssh sync; its wire is the handshake alone']);
+      rows.push([
+        'ssh HOST true (reference)',
+        `${roundTrip.seconds.toFixed(3)} s, wire ${formatWire(roundTrip.wire)}`,
+        'the floor under any ssh sync; its wire is the handshake alone',
+      ]);
       const raw = (dedupe['timestamp-index'] as { rawSeconds: number }).rawSeconds;
       const noteBytes = notesBytes(source);
       const sshResults: Record<string, unknown> = { roundTrip, noteBytes, noteBytesPerNote: noteBytes / N_INITIAL };
@@ -209,8 +260,16 @@ async function main() {
       const noopTrial = median(trials, (t) => t.noop.seconds / t.roundTrip);
       const sshIncrement = incrementTrial.increment;
       const sshNoop = noopTrial.noop;
-      rows.push([`incremental ${N_INCREMENT} into ${N_LARGE} over ssh agent`, `${sshIncrement.seconds.toFixed(3)} s, wire ${formatWire(sshIncrement.wire)}`, `round trip (${incrementTrial.roundTrip.toFixed(3)} s) + ${(sshIncrement.seconds - incrementTrial.roundTrip).toFixed(3)} s; median of 3`]);
-      rows.push([`no-op on ${N_LARGE} over ssh agent`, `${sshNoop.seconds.toFixed(3)} s, wire ${formatWire(sshNoop.wire)}`, `${(sshNoop.seconds / noopTrial.roundTrip).toFixed(2)}x the round trip (${noopTrial.roundTrip.toFixed(3)} s); median of 3`]);
+      rows.push([
+        `incremental ${N_INCREMENT} into ${N_LARGE} over ssh agent`,
+        `${sshIncrement.seconds.toFixed(3)} s, wire ${formatWire(sshIncrement.wire)}`,
+        `round trip (${incrementTrial.roundTrip.toFixed(3)} s) + ${(sshIncrement.seconds - incrementTrial.roundTrip).toFixed(3)} s; median of 3`,
+      ]);
+      rows.push([
+        `no-op on ${N_LARGE} over ssh agent`,
+        `${sshNoop.seconds.toFixed(3)} s, wire ${formatWire(sshNoop.wire)}`,
+        `${(sshNoop.seconds / noopTrial.roundTrip).toFixed(2)}x the round trip (${noopTrial.roundTrip.toFixed(3)} s); median of 3`,
+      ]);
       sshResults.incrementTrials = trials;
       sshResults.increment = sshIncrement;
       sshResults.noop = sshNoop;
@@ -221,7 +280,13 @@ async function main() {
       try {
         const verified = ssh.verify(receiver, big);
         const share = wireRatio(verified.wire, bigNoteBytes);
-        sshResults.verify = { ...verified, noteBytes: bigNoteBytes, fileBytes: bigFileBytes, wireToNotes: share, wireToFile: wireRatio(verified.wire, bigFileBytes) };
+        sshResults.verify = {
+          ...verified,
+          noteBytes: bigNoteBytes,
+          fileBytes: bigFileBytes,
+          wireToNotes: share,
+          wireToFile: wireRatio(verified.wire, bigFileBytes),
+        };
         rows.push([
           `verify identical ${N_LARGE} over ssh agent`,
           `${verified.seconds.toFixed(3)} s, wire ${formatWire(verified.wire)}`,
@@ -234,8 +299,15 @@ async function main() {
 
       if (rsyncAvailable()) {
         const rsync = ssh.rsync(big, bigBeforeSsh);
-        const bytes = sshIncrement.wire.kind === 'counted' && rsync.wire.kind === 'counted' ? `${(rsync.wire.bytes / sshIncrement.wire.bytes).toFixed(2)}x its bytes` : 'bytes not comparable (a count is missing)';
-        rows.push([`rsync -az of the ${fileMb(big).toFixed(0)} MB file (reference)`, `${rsync.seconds.toFixed(3)} s, wire ${formatWire(rsync.wire)}`, `against the incremental ssh sync: ${(rsync.seconds / sshIncrement.seconds).toFixed(2)}x its time, ${bytes}`]);
+        const bytes =
+          sshIncrement.wire.kind === 'counted' && rsync.wire.kind === 'counted'
+            ? `${(rsync.wire.bytes / sshIncrement.wire.bytes).toFixed(2)}x its bytes`
+            : 'bytes not comparable (a count is missing)';
+        rows.push([
+          `rsync -az of the ${fileMb(big).toFixed(0)} MB file (reference)`,
+          `${rsync.seconds.toFixed(3)} s, wire ${formatWire(rsync.wire)}`,
+          `against the incremental ssh sync: ${(rsync.seconds / sshIncrement.seconds).toFixed(2)}x its time, ${bytes}`,
+        ]);
         sshResults.rsync = rsync;
       }
       results.ssh = sshResults;

@@ -16,7 +16,15 @@ export type BenchVariant = keyof typeof VARIANTS;
 
 const EN = 'the memory is slow and reflective so every note matters resonance field agent observed synthesis development'.split(' ');
 const RU = 'память медленная и задумчивая поэтому каждая заметка важна резонанс поле агент наблюдение синтез'.split(' ');
-const CONTEXTS = ['leo_development', 'consilium_synthesis', 'field4_observation', 'claudecode_development', 'maternal_conversation', 'config_update', 'diary'];
+const CONTEXTS = [
+  'leo_development',
+  'consilium_synthesis',
+  'field4_observation',
+  'claudecode_development',
+  'maternal_conversation',
+  'config_update',
+  'diary',
+];
 const SOURCES = ['leo', 'consilium', 'field4', 'claudecode', 'scribe', 'telegram'];
 
 /** Small fast deterministic PRNG (mulberry32). */
@@ -48,10 +56,14 @@ function timestamp(next: () => number, serial: number): string {
   const when = new Date(Date.UTC(2025, 0, 1) + serial * 7_000 + Math.floor(next() * 1000));
   const iso = when.toISOString();
   switch (serial % 4) {
-    case 0: return iso.replace('T', ' ').slice(0, 19);
-    case 1: return `${iso.slice(0, 19)}.${String(Math.floor(next() * 1e6)).padStart(6, '0')}`;
-    case 2: return `${iso.slice(0, 19)}.${String(Math.floor(next() * 1e6)).padStart(6, '0')}+00:00`;
-    default: return iso.slice(0, 19);
+    case 0:
+      return iso.replace('T', ' ').slice(0, 19);
+    case 1:
+      return `${iso.slice(0, 19)}.${String(Math.floor(next() * 1e6)).padStart(6, '0')}`;
+    case 2:
+      return `${iso.slice(0, 19)}.${String(Math.floor(next() * 1e6)).padStart(6, '0')}+00:00`;
+    default:
+      return iso.slice(0, 19);
   }
 }
 

@@ -63,7 +63,10 @@ export function readWire(log: string): Wire {
   if (sessions === 0 && transferred.length === 0) return { kind: 'missing', reason: 'no ssh session logged in' };
   if (transferred.length < sessions) {
     const killed = /^Killed by signal \d+/m.exec(text)?.[0];
-    return { kind: 'missing', reason: `${sessions - transferred.length} of ${sessions} ssh sessions ended without a Transferred line${killed ? ` (${killed})` : ''}` };
+    return {
+      kind: 'missing',
+      reason: `${sessions - transferred.length} of ${sessions} ssh sessions ended without a Transferred line${killed ? ` (${killed})` : ''}`,
+    };
   }
   const sent = transferred.reduce((sum, match) => sum + Number(match[1]), 0);
   const received = transferred.reduce((sum, match) => sum + Number(match[2]), 0);
@@ -157,15 +160,25 @@ export class SshBench {
   verify(localDb: string, remoteDb: string): VerifyRun {
     const config = join(this.work, 'verify-config.toml');
     // JSON string literals are valid TOML basic strings for these paths (quotes and backslashes escaped).
-    const toml = ['[peers.bench-peer]', `url = ${JSON.stringify(this.url(remoteDb))}`, 'mode = "agent"', `remote_command = ${JSON.stringify(AGENT_COMMAND)}`];
+    const toml = [
+      '[peers.bench-peer]',
+      `url = ${JSON.stringify(this.url(remoteDb))}`,
+      'mode = "agent"',
+      `remote_command = ${JSON.stringify(AGENT_COMMAND)}`,
+    ];
     writeFileSync(config, `${toml.join('\n')}\n`);
     const log = this.newLog('verify');
     const env = { ...process.env, ...this.server.env, RESONANCE_SYNC_SSH: this.sshWords(log).join(' ') };
     const started = performance.now();
-    const result = spawnSync(process.execPath, [CLI, '--config', config, 'verify', 'bench-peer', '--db', localDb, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+    const result = spawnSync(process.execPath, [CLI, '--config', config, 'verify', 'bench-peer', '--db', localDb, '--json'], {
+      env,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
     const seconds = (performance.now() - started) / 1000;
     const { wire, tail } = this.finish(log);
-    if (result.status !== 0) throw new Error(`verify exited ${result.status ?? result.signal}: ${result.stdout.slice(0, 500)} ${result.stderr}\nssh log: ${tail}`);
+    if (result.status !== 0)
+      throw new Error(`verify exited ${result.status ?? result.signal}: ${result.stdout.slice(0, 500)} ${result.stderr}\nssh log: ${tail}`);
     return { seconds, report: JSON.parse(result.stdout) as VerifyReport, wire };
   }
 
@@ -180,7 +193,9 @@ export class SshBench {
     const log = this.newLog('rsync');
     const started = performance.now();
     // rsync splits -e on whitespace itself; the log path has none (newLog checks).
-    const output = execFileSync('rsync', ['-az', '--stats', '-e', this.sshWords(log).join(' '), source, `127.0.0.1:${target}`], { encoding: 'utf8' });
+    const output = execFileSync('rsync', ['-az', '--stats', '-e', this.sshWords(log).join(' '), source, `127.0.0.1:${target}`], {
+      encoding: 'utf8',
+    });
     const seconds = (performance.now() - started) / 1000;
     const number = (label: string) => Number(new RegExp(`${label}: ([\\d,]+)`).exec(output)?.[1]?.replaceAll(',', '') ?? 0);
     return { seconds, wire: this.finish(log).wire, rsyncStatsBytes: number('Total bytes sent') + number('Total bytes received') };

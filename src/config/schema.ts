@@ -60,13 +60,13 @@ function isTable(value: unknown): value is Record<string, unknown> {
 }
 
 function table<S extends z.core.$ZodLooseShape>(shape: S) {
-  return z
-    .unknown()
-    .refine(isTable, { message: 'expected a table', abort: true })
-    .pipe(z.strictObject(shape));
+  return z.unknown().refine(isTable, { message: 'expected a table', abort: true }).pipe(z.strictObject(shape));
 }
 
-const text = z.string().min(1).refine((s) => !s.includes('\0'), 'must not contain a NUL character');
+const text = z
+  .string()
+  .min(1)
+  .refine((s) => !s.includes('\0'), 'must not contain a NUL character');
 
 /** `stall_timeout = "60s"`, in milliseconds. */
 const stallTimeout = z.unknown().transform((value, ctx) => {
@@ -74,7 +74,10 @@ const stallTimeout = z.unknown().transform((value, ctx) => {
   if (ms === undefined) {
     // A bare number is refused too: seconds or minutes? The unit says.
     const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    ctx.addIssue({ code: 'custom', message: `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${shown}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${shown}`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -191,7 +194,9 @@ function messageFor(issue: z.core.$ZodRawIssue): string | undefined {
       return `expected ${alternatives(issue.values.map((v) => JSON.stringify(v)))}`;
     case 'unrecognized_keys': {
       const keys = issue.keys.map((k) => JSON.stringify(k));
-      return issue.path?.length ? `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}` : `unknown top-level key ${keys.join(', ')}`;
+      return issue.path?.length
+        ? `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`
+        : `unknown top-level key ${keys.join(', ')}`;
     }
     case 'invalid_key':
       return `invalid peer name; ${PEER_NAME_RULE}`;

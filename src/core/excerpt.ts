@@ -10,7 +10,7 @@
 const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Letters, marks, digits, punctuation and symbols: characters that show as themselves. */
 const VISIBLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
-const NAMED: Record<number, string> = { 0x09: '\\t', 0x0a: '\\n', 0x0d: '\\r', 0x22: '\\"', 0x5c: '\\\\' };
+const NAMED: Record<number, string> = { 9: '\\t', 10: '\\n', 13: '\\r', 34: '\\"', 92: '\\\\' };
 
 /** Bytes in a UTF-8 sequence led by `lead` (0 for a byte that cannot lead one). */
 function sequenceLength(lead: number): number {
@@ -56,7 +56,11 @@ export function visibleExcerpt(bytes: Uint8Array, maxChars = 80): string {
       continue;
     }
     const codePoint = character.codePointAt(0) as number;
-    out += VISIBLE.test(character) ? character : codePoint > 0xffff ? `\\u{${codePoint.toString(16)}}` : `\\u${codePoint.toString(16).padStart(4, '0')}`;
+    out += VISIBLE.test(character)
+      ? character
+      : codePoint > 0xffff
+        ? `\\u{${codePoint.toString(16)}}`
+        : `\\u${codePoint.toString(16).padStart(4, '0')}`;
     at += sequenceLength(byte);
   }
   return `"${out}"${at < bytes.length ? '...' : ''}`;

@@ -40,7 +40,10 @@ export function quoted(value: unknown): string {
 }
 
 function refused(from: string, what: string): SyncError {
-  return new SyncError('PROTOCOL_ERROR', `${from} sent ${what}; refused, nothing of it was kept (is resonance-sync there damaged or modified?)`);
+  return new SyncError(
+    'PROTOCOL_ERROR',
+    `${from} sent ${what}; refused, nothing of it was kept (is resonance-sync there damaged or modified?)`,
+  );
 }
 
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
@@ -54,7 +57,10 @@ export function isRowid(value: unknown): value is number {
 export function checkIdentity(node: NodeIdentity, from: string, whose: string): void {
   if (!isNodeId(node.id)) throw refused(from, `${whose} node id ${quoted(node.id)}, which is not a node id`);
   if (typeof node.name !== 'string' || !isNodeName(node.name)) {
-    throw refused(from, `${whose} node name ${quoted(node.name)}, which is not a node name (rename that node with: resonance-sync init --node NAME)`);
+    throw refused(
+      from,
+      `${whose} node name ${quoted(node.name)}, which is not a node name (rename that node with: resonance-sync init --node NAME)`,
+    );
   }
 }
 
@@ -128,7 +134,12 @@ function rowBytes(row: FeedRow): number {
  */
 export function checkFeedBatch(request: FeedRequest, after: number, batch: FeedBatch, from: string): void {
   const { rows } = batch;
-  checkRowsShape({ maxRows: request.maxRows, width: request.columns.length }, rows.length, rows[0]?.values.length ?? request.columns.length, from);
+  checkRowsShape(
+    { maxRows: request.maxRows, width: request.columns.length },
+    rows.length,
+    rows[0]?.values.length ?? request.columns.length,
+    from,
+  );
   if (!isRowid(batch.throughRowid) || batch.throughRowid <= after) {
     throw refused(from, `a batch whose cursor ${quoted(batch.throughRowid)} does not move forward from ${after}`);
   }
@@ -136,9 +147,11 @@ export function checkFeedBatch(request: FeedRequest, after: number, batch: FeedB
   let bytes = 0;
   for (const [index, row] of rows.entries()) {
     // The reader stops as soon as a batch reaches maxBytes: only the last row may carry it past.
-    if (index > 0 && bytes >= request.maxBytes) throw refused(from, `more entries after ${bytes} bytes in one batch where ${request.maxBytes} were asked`);
+    if (index > 0 && bytes >= request.maxBytes)
+      throw refused(from, `more entries after ${bytes} bytes in one batch where ${request.maxBytes} were asked`);
     checkRow(row, request.columns.length, from);
-    if (request.receiverId !== '' && row.origin === request.receiverId) throw refused(from, "an entry of this node's own, which it asked not to get back");
+    if (request.receiverId !== '' && row.origin === request.receiverId)
+      throw refused(from, "an entry of this node's own, which it asked not to get back");
     bytes += rowBytes(row);
   }
   if (batch.bytes !== bytes) throw refused(from, `a batch declared as ${quoted(batch.bytes)} bytes holding ${bytes}`);
@@ -172,7 +185,8 @@ export class FeedCheck {
       const fresh = checkedInfo(await this.rereadInfo());
       if (fresh.node.id !== this.sender.node.id) throw refused(this.from, `a new identity (${fresh.node.id}) in the middle of a sync`);
       this.feedEnd = Math.max(this.feedEnd, fresh.maxRowid);
-      if (batch.throughRowid > this.feedEnd) throw refused(this.from, `a batch whose cursor ${batch.throughRowid} is beyond the end of its own feed (${this.feedEnd})`);
+      if (batch.throughRowid > this.feedEnd)
+        throw refused(this.from, `a batch whose cursor ${batch.throughRowid} is beyond the end of its own feed (${this.feedEnd})`);
     }
     this.through = batch.throughRowid;
   }
@@ -181,9 +195,13 @@ export class FeedCheck {
 /** What a receiver reports of a batch of `sent` entries: each received, a duplicate, or rejected. */
 export function checkedApplyResult(sent: number, result: ApplyResult, from: string): ApplyResult {
   const { received, duplicates, rejected, syncNotes, newestTimestamp } = result;
-  const counted = [received, duplicates, rejected, syncNotes].every(isCount) && received + duplicates + rejected === sent && syncNotes <= received;
+  const counted =
+    [received, duplicates, rejected, syncNotes].every(isCount) && received + duplicates + rejected === sent && syncNotes <= received;
   if (!counted) {
-    throw refused(from, `a result of ${quoted(received)} received, ${quoted(duplicates)} duplicates, ${quoted(rejected)} rejected, ${quoted(syncNotes)} sync notes for ${sent} entries`);
+    throw refused(
+      from,
+      `a result of ${quoted(received)} received, ${quoted(duplicates)} duplicates, ${quoted(rejected)} rejected, ${quoted(syncNotes)} sync notes for ${sent} entries`,
+    );
   }
   if (newestTimestamp !== undefined && !(received > 0 && isTimestamp(newestTimestamp))) {
     throw refused(from, `${quoted(newestTimestamp)} as the newest time of ${received} received entries`);
@@ -213,7 +231,8 @@ export function checkRepairRows(expect: RowsExpectation, rows: readonly FeedRow[
 export function checkedApplyRequest(request: ApplyRequest, from: string): ApplyRequest {
   checkIdentity(request.sender, from, "the sender's");
   if (new Set(request.columns).size !== request.columns.length) throw refused(from, 'a column list with repeated names');
-  if (!(Number.isSafeInteger(request.throughRowid) && request.throughRowid >= -1)) throw refused(from, `${quoted(request.throughRowid)} as a cursor`);
+  if (!(Number.isSafeInteger(request.throughRowid) && request.throughRowid >= -1))
+    throw refused(from, `${quoted(request.throughRowid)} as a cursor`);
   // A feed's entries come in rowid order up to their cursor; a repair's (-1) from anywhere.
   if (request.throughRowid >= 0) checkRowids(request.rows, 0, request.throughRowid, from);
   for (const row of request.rows) checkRow(row, request.columns.length, from);
@@ -225,5 +244,6 @@ export function checkReport(report: ReceiveReport, from: string): void {
   checkIdentity(report.sender, from, "the sender's");
   if (!isNodeName(report.trackingName)) throw refused(from, `${quoted(report.trackingName)} as the name to file the sync under`);
   if (!isCount(report.received)) throw refused(from, `${quoted(report.received)} as a number of entries`);
-  if (report.newestTimestamp !== undefined && !isTimestamp(report.newestTimestamp)) throw refused(from, `${quoted(report.newestTimestamp)} as a time`);
+  if (report.newestTimestamp !== undefined && !isTimestamp(report.newestTimestamp))
+    throw refused(from, `${quoted(report.newestTimestamp)} as a time`);
 }

@@ -57,7 +57,10 @@ export interface NotesTableShape {
 }
 
 /** The table's shape from its PRAGMA table_info rows (read locally, or by a remote sqlite3). */
-export function shapeFromTableInfo(info: ReadonlyArray<{ name: string; type: string; pk: number | bigint }>, path: string): NotesTableShape {
+export function shapeFromTableInfo(
+  info: ReadonlyArray<{ name: string; type: string; pk: number | bigint }>,
+  path: string,
+): NotesTableShape {
   const primaryKeys = info.filter((column) => Number(column.pk) > 0);
   const aliasCandidate = primaryKeys.length === 1 ? primaryKeys[0] : undefined;
   const rowidAlias = aliasCandidate && aliasCandidate.type.toUpperCase() === 'INTEGER' ? aliasCandidate.name : undefined;

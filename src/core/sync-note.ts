@@ -14,5 +14,7 @@ export function syncNoteText(count: number, senderName: string): string {
 export function isSyncNote(context: unknown, source: unknown, content: unknown): boolean {
   if (source !== SYNC_NOTE_SOURCE) return false;
   // A table without a context column (or a receiver that drops it) still knows our notes by their text.
-  return context === SYNC_NOTE_CONTEXT || (context === null && typeof content === 'string' && /^Synced \d+ entr(y|ies) from /.test(content));
+  return (
+    context === SYNC_NOTE_CONTEXT || (context === null && typeof content === 'string' && /^Synced \d+ entr(y|ies) from /.test(content))
+  );
 }

@@ -7,8 +7,7 @@ import type { SqlValue } from './sql-value.js';
 /** How to read a time with no zone: SQLite's CURRENT_TIMESTAMP is UTC, Python's datetime.now() is local. */
 export type NaiveTimestamps = 'utc' | 'local';
 
-const isoLike =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/;
+const isoLike = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/;
 
 /** The range a JS Date can hold; anything beyond is no time an agent meant. */
 const MAX_DATE_MS = 8.64e15;

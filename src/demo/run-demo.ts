@@ -38,12 +38,19 @@ export async function runDemo(dirArgument: string): Promise<DemoResult> {
     createDatabase(mainPath, 'main_device', `source TEXT DEFAULT 'scribe'`, MAIN_NOTES);
     createDatabase(selestaPath, 'selesta', undefined, SELESTA_NOTES);
     let config: Config = withNode(loadConfig(configPath, { mustExist: false }), { name: 'main_device', db: mainPath });
-    config = addPeer(config, { name: 'selesta', url: selestaPath, push: route(DEMO_ROUTES.toSelesta), pull: route(DEMO_ROUTES.fromSelesta) });
+    config = addPeer(config, {
+      name: 'selesta',
+      url: selestaPath,
+      push: route(DEMO_ROUTES.toSelesta),
+      pull: route(DEMO_ROUTES.fromSelesta),
+    });
     saveConfig(configPath, config);
   } else {
     const now = sqliteNow();
     appendNotes(mainPath, [{ timestamp: now, content: `Leo: a fresh note at ${now}.`, context: 'leo_development', source: 'leo' }]);
-    appendNotes(selestaPath, [{ timestamp: now, content: `Maternal conversation at ${now}.`, context: 'maternal_conversation', source: null }]);
+    appendNotes(selestaPath, [
+      { timestamp: now, content: `Maternal conversation at ${now}.`, context: 'maternal_conversation', source: null },
+    ]);
   }
   const config = loadConfig(configPath, { mustExist: true });
   const outcomes = await syncPeers({ dbPath: mainPath, node: config.node, peers: config.peers, pull: true, push: true, dryRun: false });
@@ -89,9 +96,15 @@ function receivedNotes(...paths: string[]) {
     const db = openDatabase(path, { readOnly: true });
     try {
       return db
-        .prepare(`SELECT content, context, origin_name FROM ${ORIGIN_VIEW} WHERE sync_origin IS NOT NULL AND context IS NOT 'sync' ORDER BY id DESC LIMIT 3`)
+        .prepare(
+          `SELECT content, context, origin_name FROM ${ORIGIN_VIEW} WHERE sync_origin IS NOT NULL AND context IS NOT 'sync' ORDER BY id DESC LIMIT 3`,
+        )
         .all()
-        .map((row) => ({ content: String(row.content), context: String(row.context), origin: `${String(row.origin_name)} -> ${path.endsWith('selesta.sqlite3') ? 'selesta' : 'main_device'}` }));
+        .map((row) => ({
+          content: String(row.content),
+          context: String(row.context),
+          origin: `${String(row.origin_name)} -> ${path.endsWith('selesta.sqlite3') ? 'selesta' : 'main_device'}`,
+        }));
     } finally {
       db.close();
     }

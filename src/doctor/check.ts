@@ -39,7 +39,13 @@ export function failFrom(check: string, thrown: unknown, peer?: string, hint?: s
 }
 
 /** `code` is an errors.ts code, or a code with its own exit code for problems errors.ts has no code for yet. */
-export function fail(check: string, detail: string, hint: string | undefined, code: ErrorCode | { code: string; exitCode: number }, peer?: string): CheckResult {
+export function fail(
+  check: string,
+  detail: string,
+  hint: string | undefined,
+  code: ErrorCode | { code: string; exitCode: number },
+  peer?: string,
+): CheckResult {
   const { code: name, exitCode } = typeof code === 'string' ? { code, exitCode: exitCodeOf(code) } : code;
   return withPeer({ check, status: 'fail', detail, ...(hint === undefined ? {} : { hint }), code: name, exitCode }, peer);
 }
@@ -69,5 +75,5 @@ export function summaryLine(results: CheckResult[]): string {
 export function reportExitCode(results: CheckResult[]): number {
   const codes = new Set(results.flatMap((r) => (r.status === 'fail' && r.exitCode !== undefined ? [r.exitCode] : [])));
   if (codes.size === 0) return ExitCode.ok;
-  return codes.size === 1 ? [...codes][0] ?? ExitCode.partial : ExitCode.partial;
+  return codes.size === 1 ? ([...codes][0] ?? ExitCode.partial) : ExitCode.partial;
 }

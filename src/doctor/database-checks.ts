@@ -25,13 +25,22 @@ function openChecked(path: string, results: CheckResult[], peer: string | undefi
     probeNotesTable(db, path);
     const entries = Number(db.prepare(`SELECT count(*) AS n FROM ${NOTES_TABLE}`).get()?.n ?? 0);
     // quick_check: the structural half of integrity_check, in O(N) rather than O(N log N).
-    const problems = db.prepare('PRAGMA quick_check(3)').all().map((row) => String(Object.values(row)[0]));
+    const problems = db
+      .prepare('PRAGMA quick_check(3)')
+      .all()
+      .map((row) => String(Object.values(row)[0]));
     if (problems.length === 1 && problems[0] === 'ok') {
       results.push(ok('database', `${path}: ${entries} entries, quick_check ok`, peer));
       return db;
     }
     results.push(
-      fail('database', `${path} fails quick_check: ${problems.join('; ')}`, `stop its writers and restore a copy, or salvage it with: sqlite3 ${path} .recover | sqlite3 recovered.sqlite3`, 'DB_CORRUPT', peer),
+      fail(
+        'database',
+        `${path} fails quick_check: ${problems.join('; ')}`,
+        `stop its writers and restore a copy, or salvage it with: sqlite3 ${path} .recover | sqlite3 recovered.sqlite3`,
+        'DB_CORRUPT',
+        peer,
+      ),
     );
   } catch (error) {
     results.push(failFrom('database', databaseError(error, path, 'checking it'), peer));
@@ -50,10 +59,22 @@ export function checkLocalDatabase(path: string): CheckResult[] {
     results.push(
       mode === 'wal'
         ? ok('journal mode', 'wal (agents can write while a sync reads)')
-        : warn('journal mode', `${mode}: agents and syncs wait on each other's writes more than they need to`, `sqlite3 ${path} 'PRAGMA journal_mode=WAL' once (not on network or Android shared storage, where WAL cannot work)`),
+        : warn(
+            'journal mode',
+            `${mode}: agents and syncs wait on each other's writes more than they need to`,
+            `sqlite3 ${path} 'PRAGMA journal_mode=WAL' once (not on network or Android shared storage, where WAL cannot work)`,
+          ),
     );
     if (!isPrepared(db)) {
-      results.push(fail('identity', `${path} has not been prepared for sync`, `resonance-sync init --db ${path} --node NAME`, 'DB_NOT_INITIALIZED', undefined));
+      results.push(
+        fail(
+          'identity',
+          `${path} has not been prepared for sync`,
+          `resonance-sync init --db ${path} --node NAME`,
+          'DB_NOT_INITIALIZED',
+          undefined,
+        ),
+      );
       results.push(skip('dedupe', 'skipped until the database is prepared'));
     } else {
       const meta = readMeta(db);
@@ -64,7 +85,11 @@ export function checkLocalDatabase(path: string): CheckResult[] {
     results.push(
       duplicates.extraRows === 0
         ? ok('duplicates', 'none')
-        : warn('duplicates', `${duplicates.extraRows} extra copies in ${duplicates.groups} groups were already there (kept; a sync never adds more)`, 'none needed; they only rule out dedupe = "unique-index"'),
+        : warn(
+            'duplicates',
+            `${duplicates.extraRows} extra copies in ${duplicates.groups} groups were already there (kept; a sync never adds more)`,
+            'none needed; they only rule out dedupe = "unique-index"',
+          ),
     );
   } catch (error) {
     results.push(failFrom('database details', databaseError(error, path, 'checking it')));
@@ -77,7 +102,8 @@ export function checkLocalDatabase(path: string): CheckResult[] {
 function dedupeCheck(db: Database, path: string, mode: string): CheckResult {
   const index = mode === 'unique-index' ? UNIQUE_INDEX : TIMESTAMP_INDEX;
   // The unique index also serves lookups by timestamp, so it satisfies the default mode too.
-  if (indexExists(db, index) || indexExists(db, UNIQUE_INDEX)) return ok('dedupe', `${mode} (index ${indexExists(db, index) ? index : UNIQUE_INDEX})`);
+  if (indexExists(db, index) || indexExists(db, UNIQUE_INDEX))
+    return ok('dedupe', `${mode} (index ${indexExists(db, index) ? index : UNIQUE_INDEX})`);
   return fail(
     'dedupe',
     `the index ${index} is missing: every arriving entry would scan the whole table to find duplicates`,

@@ -21,8 +21,10 @@ export function doctorSshArgv(location: SshLocation, remoteCommand: string, env:
   return [
     ...sshBaseCommand(env),
     '-T',
-    '-o', 'BatchMode=yes',
-    '-o', `ConnectTimeout=${DOCTOR_CONNECT_TIMEOUT_SECONDS}`,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${DOCTOR_CONNECT_TIMEOUT_SECONDS}`,
     ...(location.port === undefined ? [] : ['-p', String(location.port)]),
     ...(location.user === undefined ? [] : ['-l', location.user]),
     location.host,
@@ -62,5 +64,11 @@ export function runRemote(location: SshLocation, remoteCommand: string, env: Nod
 
 /** The last non-empty line of stdout: shell startup files may print before the command does. */
 export function lastLine(text: string): string {
-  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '').at(-1) ?? '';
+  return (
+    text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== '')
+      .at(-1) ?? ''
+  );
 }

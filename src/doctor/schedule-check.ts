@@ -4,12 +4,12 @@
  * `resonance-sync daemon` under a service manager is an equally good way to run unattended.
  */
 import { NO_SCHEDULER_EXIT, SchedulerUnavailable } from '../schedule/crontab-program.js';
-import { scheduleState } from '../schedule/schedule-state.js';
+import { scheduleState, type ScheduleState } from '../schedule/schedule-state.js';
 import { cronStartHint } from '../schedule/scheduler-hints.js';
 import { fail, ok, warn, type CheckResult } from './check.js';
 
 export async function checkSchedule(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult[]> {
-  let state;
+  let state: ScheduleState;
   try {
     state = await scheduleState(configPath, env);
   } catch (error) {
@@ -17,17 +17,29 @@ export async function checkSchedule(configPath: string, env: NodeJS.ProcessEnv =
     return [warn('schedule', `cannot read the crontab: ${error instanceof Error ? error.message : String(error)}`, undefined)];
   }
   if (!state.installed) {
-    return [warn('schedule', `no crontab entry syncs ${configPath}`, 'resonance-sync schedule install --every 2h, or run resonance-sync daemon under a service manager')];
+    return [
+      warn(
+        'schedule',
+        `no crontab entry syncs ${configPath}`,
+        'resonance-sync schedule install --every 2h, or run resonance-sync daemon under a service manager',
+      ),
+    ];
   }
   if (state.missing.length > 0) {
     return [
-      fail('schedule', `the crontab entry runs ${state.missing.join(' and ')}, which no longer exist`, 'resonance-sync schedule install (rewrites the entry with the current paths)', {
-        code: 'NO_SCHEDULER',
-        exitCode: NO_SCHEDULER_EXIT,
-      }),
+      fail(
+        'schedule',
+        `the crontab entry runs ${state.missing.join(' and ')}, which no longer exist`,
+        'resonance-sync schedule install (rewrites the entry with the current paths)',
+        {
+          code: 'NO_SCHEDULER',
+          exitCode: NO_SCHEDULER_EXIT,
+        },
+      ),
     ];
   }
   const results = [ok('schedule', `every ${state.every} (${state.expression}) via cron; output to ${state.logPath ?? '?'}`)];
-  if (state.cronDaemonRunning === false) results.push(warn('cron daemon', 'no cron daemon is running, so the entry never runs', cronStartHint(env)));
+  if (state.cronDaemonRunning === false)
+    results.push(warn('cron daemon', 'no cron daemon is running, so the entry never runs', cronStartHint(env)));
   return results;
 }

@@ -24,13 +24,20 @@ export async function checkSshPeer(peer: PeerConfig, location: SshLocation, env:
   if (result.code === 255 || result.spawnError) {
     const error = sshFailure(result, { location, started: false, junk: '', remoteCommand: peer.remoteCommand });
     // The transport's message ends "; skipped" (meaning the sync); the doctor only reports.
-    return [failFrom('ssh', new SyncError(error.code, error.message.replace(/; skipped$/, '')), name), skip('remote checks', 'skipped: no ssh login', name)];
+    return [
+      failFrom('ssh', new SyncError(error.code, error.message.replace(/; skipped$/, '')), name),
+      skip('remote checks', 'skipped: no ssh login', name),
+    ];
   }
   const answers = parseProbe(result.stdout);
   const seconds = ((result.endedAt - result.startedAt) / 1000).toFixed(1);
   if (!answers) {
-    if (result.code !== 0 && result.stdout.trim() === '') return [failFrom('ssh', loginButFailed(where, result), name), skip('remote checks', 'skipped', name)];
-    return [ok('ssh', `logged in to ${where} (${seconds}s)`, name), skip('remote checks', 'skipped: this key runs a forced command (authorized_keys command=...), so no other command can run', name)];
+    if (result.code !== 0 && result.stdout.trim() === '')
+      return [failFrom('ssh', loginButFailed(where, result), name), skip('remote checks', 'skipped', name)];
+    return [
+      ok('ssh', `logged in to ${where} (${seconds}s)`, name),
+      skip('remote checks', 'skipped: this key runs a forced command (authorized_keys command=...), so no other command can run', name),
+    ];
   }
   return [
     ok('ssh', `logged in to ${where} (${seconds}s for all checks)`, name),
@@ -41,7 +48,10 @@ export async function checkSshPeer(peer: PeerConfig, location: SshLocation, env:
 }
 
 function loginButFailed(where: string, result: RemoteResult): SyncError {
-  return new SyncError('REMOTE_ERROR', `ssh logged in to ${where} but could not run sh (exit ${result.code}: ${telltaleLine(result.stderr) || 'no message'}); check the login shell and its startup files`);
+  return new SyncError(
+    'REMOTE_ERROR',
+    `ssh logged in to ${where} but could not run sh (exit ${result.code}: ${telltaleLine(result.stderr) || 'no message'}); check the login shell and its startup files`,
+  );
 }
 
 interface Tool {
@@ -56,8 +66,13 @@ function agentOf(answer: ProbeAnswer | undefined, remoteCommand: string): Tool {
     return { present: true, version, detail: `resonance-sync ${version}` };
   }
   if (answer?.status === 'serve') return { present: true, version: undefined, detail: 'resonance-sync (version not reported)' };
-  if (answer?.status === '126' || answer?.status === '127') return { present: false, version: undefined, detail: `${remoteCommand}: not found` };
-  return { present: false, version: undefined, detail: `${remoteCommand} has no serve command (too old?): ${lastLine(answer?.text ?? '')}` };
+  if (answer?.status === '126' || answer?.status === '127')
+    return { present: false, version: undefined, detail: `${remoteCommand}: not found` };
+  return {
+    present: false,
+    version: undefined,
+    detail: `${remoteCommand} has no serve command (too old?): ${lastLine(answer?.text ?? '')}`,
+  };
 }
 
 function sqliteOf(answer: ProbeAnswer | undefined): Tool {
@@ -68,12 +83,20 @@ function sqliteOf(answer: ProbeAnswer | undefined): Tool {
 
 function modeCheck(peer: PeerConfig, agent: Tool, sqlite: Tool): CheckResult {
   const local = packageVersion();
-  const agentText = agent.present ? `agent ${agent.detail}${agent.version && agent.version !== local ? ` (this machine: ${local})` : ''}` : `no agent (${agent.detail})`;
+  const agentText = agent.present
+    ? `agent ${agent.detail}${agent.version && agent.version !== local ? ` (this machine: ${local})` : ''}`
+    : `no agent (${agent.detail})`;
   const detail = `mode ${peer.mode}: ${agentText}; sqlite3 ${sqlite.detail}`;
   if (peer.mode === 'sqlite3') {
     return sqlite.present
       ? ok('remote mode', detail, peer.name)
-      : fail('remote mode', detail, 'install the sqlite3 command there (Termux: pkg install sqlite; Debian: apt-get install sqlite3)', 'REMOTE_ERROR', peer.name);
+      : fail(
+          'remote mode',
+          detail,
+          'install the sqlite3 command there (Termux: pkg install sqlite; Debian: apt-get install sqlite3)',
+          'REMOTE_ERROR',
+          peer.name,
+        );
   }
   // Until the agentless transport exists, auto needs the agent just as agent mode does.
   if (agent.present) return ok('remote mode', detail, peer.name);
@@ -89,21 +112,41 @@ function modeCheck(peer: PeerConfig, agent: Tool, sqlite: Tool): CheckResult {
 function databaseCheck(peer: PeerConfig, location: SshLocation, answers: Map<string, ProbeAnswer>): CheckResult {
   const shown = location.homeRelative ? `~/${location.path}` : location.path;
   if (answers.get('file')?.status !== '0') {
-    return fail('remote database', `no file ${shown} on ${destinationOf(location)}`, 'check the peer URL (resonance-sync peer list), or create the database there (resonance-sync init --create --db PATH)', 'DB_NOT_FOUND', peer.name);
+    return fail(
+      'remote database',
+      `no file ${shown} on ${destinationOf(location)}`,
+      'check the peer URL (resonance-sync peer list), or create the database there (resonance-sync init --create --db PATH)',
+      'DB_NOT_FOUND',
+      peer.name,
+    );
   }
   const table = answers.get('table');
   if (!table) return ok('remote database', `${shown} exists (its table is checked when a sync connects: no sqlite3 there)`, peer.name);
   if (table.status === '0' && lastLine(table.text) === '1') return ok('remote database', `${shown} has resonance_notes`, peer.name);
-  if (table.status === '0') return fail('remote database', `${shown} has no resonance_notes table`, 'check the peer URL: is this the right database?', 'DB_NO_NOTES_TABLE', peer.name);
+  if (table.status === '0')
+    return fail(
+      'remote database',
+      `${shown} has no resonance_notes table`,
+      'check the peer URL: is this the right database?',
+      'DB_NO_NOTES_TABLE',
+      peer.name,
+    );
   const said = lastLine(table.text);
   if (/locked|busy/i.test(said)) return warn('remote database', `${shown} is locked right now (${said})`, undefined, peer.name);
   const code = /not a database|file is encrypted/i.test(said) ? 'DB_NOT_SQLITE' : 'DB_ERROR';
-  return fail('remote database', `${shown}: ${said || `sqlite3 exit code ${table.status}`}`, 'check the peer URL and the file', code, peer.name);
+  return fail(
+    'remote database',
+    `${shown}: ${said || `sqlite3 exit code ${table.status}`}`,
+    'check the peer URL and the file',
+    code,
+    peer.name,
+  );
 }
 
 function clockCheck(name: string, answer: ProbeAnswer | undefined, result: RemoteResult): CheckResult {
   const remote = Number(answer?.status);
-  if (!answer || !Number.isInteger(remote)) return warn('clock skew', `could not read the remote clock (${answer?.status ?? 'no answer'})`, undefined, name);
+  if (!answer || !Number.isInteger(remote))
+    return warn('clock skew', `could not read the remote clock (${answer?.status ?? 'no answer'})`, undefined, name);
   // `date` ran last, just before ssh exited: compare with our clock then, allowing for the trip back.
   const skew = Math.round(remote - result.endedAt / 1000);
   if (Math.abs(skew) <= SKEW_WARN_SECONDS + 2) return ok('clock skew', `${Math.abs(skew)}s (within ${SKEW_WARN_SECONDS}s)`, name);

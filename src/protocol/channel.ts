@@ -49,7 +49,9 @@ export class FrameStream {
     if (!this.scanner) this.settlePreamble?.({ ok: true, preamble: { protocol: 0, version: '' }, junkBytes: 0 });
     input.on('data', (chunk: Buffer) => this.onData(chunk));
     input.once('end', () => this.onEnd());
-    input.once('error', (error: Error) => this.fail(new SyncError('CONNECTION_LOST', `reading from the agent failed: ${error.message}`, { cause: error })));
+    input.once('error', (error: Error) =>
+      this.fail(new SyncError('CONNECTION_LOST', `reading from the agent failed: ${error.message}`, { cause: error })),
+    );
   }
 
   /** Frames received and not yet taken. */
@@ -104,7 +106,9 @@ export class FrameStream {
       this.scanner = undefined;
     }
     if (this.decoder.pendingBytes > 0) {
-      this.fail(new SyncError('CONNECTION_LOST', `the agent's output ended in the middle of a message (${this.decoder.pendingBytes} bytes)`));
+      this.fail(
+        new SyncError('CONNECTION_LOST', `the agent's output ended in the middle of a message (${this.decoder.pendingBytes} bytes)`),
+      );
       return;
     }
     this.ended = true;
@@ -132,7 +136,10 @@ export function writeFrame(output: Writable, frame: Uint8Array): Promise<void> {
   const compressed = compressFrame(frame);
   const previous = lastWrite.get(output) ?? Promise.resolve();
   const written = Promise.all([compressed, previous]).then(([bytes]) => writeNow(output, bytes));
-  lastWrite.set(output, written.catch(() => undefined));
+  lastWrite.set(
+    output,
+    written.catch(() => undefined),
+  );
   return written;
 }
 
@@ -151,7 +158,8 @@ function writeNow(output: Writable, frame: Uint8Array): Promise<void> {
     };
     const onDrain = () => done();
     const onClose = () => done(new SyncError('CONNECTION_LOST', 'the connection to the agent closed while sending'));
-    const onError = (error: Error) => done(new SyncError('CONNECTION_LOST', `sending to the agent failed: ${error.message}`, { cause: error }));
+    const onError = (error: Error) =>
+      done(new SyncError('CONNECTION_LOST', `sending to the agent failed: ${error.message}`, { cause: error }));
     output.once('drain', onDrain);
     output.once('close', onClose);
     output.once('error', onError);

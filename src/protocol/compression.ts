@@ -39,6 +39,10 @@ export async function decompressFrame(frame: Frame): Promise<Frame> {
   try {
     return { type, payload: await inflate(frame.payload, { maxOutputLength: MAX_FRAME_BYTES }) };
   } catch (error) {
-    throw new SyncError('PROTOCOL_ERROR', `a compressed ${messageName(type)} frame from the agent is corrupt or too large (${(error as Error).message})`, { cause: error });
+    throw new SyncError(
+      'PROTOCOL_ERROR',
+      `a compressed ${messageName(type)} frame from the agent is corrupt or too large (${(error as Error).message})`,
+      { cause: error },
+    );
   }
 }

@@ -6,7 +6,15 @@
  */
 import { SyncError } from '../core/errors.js';
 import { firstNonBlankLine, visibleExcerpt } from '../core/excerpt.js';
-import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_JUNK_BYTES, MAX_PREAMBLE_LINE, PREAMBLE_MAGIC, type Frame, type Preamble } from './protocol.js';
+import {
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_JUNK_BYTES,
+  MAX_PREAMBLE_LINE,
+  PREAMBLE_MAGIC,
+  type Frame,
+  type Preamble,
+} from './protocol.js';
 
 const EMPTY = Buffer.alloc(0);
 /** How much of a banner is kept to quote in an error. */
@@ -36,7 +44,10 @@ export class FrameDecoder {
         const length = this.peekHeader().readUInt32BE(0);
         if (length < 1) throw new SyncError('PROTOCOL_ERROR', 'agent frame without a message type');
         if (length > MAX_FRAME_BYTES) {
-          throw new SyncError('PROTOCOL_ERROR', `agent frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES} byte limit; the stream is corrupt or not from resonance-sync`);
+          throw new SyncError(
+            'PROTOCOL_ERROR',
+            `agent frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES} byte limit; the stream is corrupt or not from resonance-sync`,
+          );
         }
         this.expected = 4 + length;
       }
@@ -126,7 +137,11 @@ export class PreambleScanner {
     const line = this.pending.toString('latin1', lineStart, newline);
     const match = /^([0-9]{1,6}) ([\x21-\x7e]{1,64})$/.exec(line);
     if (!match) throw badPreamble(this.pending.subarray(lineStart, newline));
-    return { preamble: { protocol: Number(match[1]), version: match[2] as string }, rest: this.pending.subarray(newline + 1), junkBytes: this.discarded + at };
+    return {
+      preamble: { protocol: Number(match[1]), version: match[2] as string },
+      rest: this.pending.subarray(newline + 1),
+      junkBytes: this.discarded + at,
+    };
   }
 
   private tooMuchJunk(): SyncError {
@@ -138,5 +153,8 @@ export class PreambleScanner {
 }
 
 function badPreamble(line: Buffer): SyncError {
-  return new SyncError('PROTOCOL_ERROR', `the remote agent announced itself in an unknown way (${visibleExcerpt(line)}); update resonance-sync on both ends`);
+  return new SyncError(
+    'PROTOCOL_ERROR',
+    `the remote agent announced itself in an unknown way (${visibleExcerpt(line)}); update resonance-sync on both ends`,
+  );
 }

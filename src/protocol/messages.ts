@@ -2,7 +2,18 @@
  * Encoders and decoders for every agent message (the table is in protocol.ts). Each decoder reads its
  * payload to the last byte, so a message from a differently-built peer fails loudly, not subtly.
  */
-import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, NodeIdentity, ReceiveReport, ReplicaInfo } from '../core/replica.js';
+import type {
+  ApplyRequest,
+  ApplyResult,
+  DigestRequest,
+  DigestResult,
+  FeedBatch,
+  FeedRequest,
+  FeedRow,
+  NodeIdentity,
+  ReceiveReport,
+  ReplicaInfo,
+} from '../core/replica.js';
 import { SyncError } from '../core/errors.js';
 import { checkRowsShape, type RowsExpectation } from '../core/feed-checks.js';
 import type { Route } from '../core/route.js';
@@ -40,7 +51,8 @@ export const readWelcome = (r: Reader): Welcome => ({ location: r.string(), read
 export const writeError = (w: Writer, m: ErrorMessage) => w.u8(m.scope).string(m.code).string(m.message);
 export const readError = (r: Reader): ErrorMessage => {
   const scope = r.u8();
-  if (scope !== ErrorScope.request && scope !== ErrorScope.feed) throw new SyncError('PROTOCOL_ERROR', `malformed agent message (error scope ${scope})`);
+  if (scope !== ErrorScope.request && scope !== ErrorScope.feed)
+    throw new SyncError('PROTOCOL_ERROR', `malformed agent message (error scope ${scope})`);
   return { scope, code: r.string(), message: r.string() };
 };
 
@@ -64,18 +76,30 @@ export function writeInfo(w: Writer, info: ReplicaInfo): void {
   writeNodes(w, info.knownNodes);
   w.string(info.location);
 }
-export const readInfo = (r: Reader): ReplicaInfo => ({ node: readNode(r), columns: r.strings(), maxRowid: r.uint(), knownNodes: readNodes(r), location: r.string() });
+export const readInfo = (r: Reader): ReplicaInfo => ({
+  node: readNode(r),
+  columns: r.strings(),
+  maxRowid: r.uint(),
+  knownNodes: readNodes(r),
+  location: r.string(),
+});
 
 export const writeCursorRequest = (w: Writer, m: { senderId: string; routeKey: string }) => w.string(m.senderId).string(m.routeKey);
 export const readCursorRequest = (r: Reader) => ({ senderId: r.string(), routeKey: r.string() });
 
 /** Rows with a per-message origin table and rowid deltas (see protocol.ts). */
 export function writeRows(w: Writer, rows: readonly FeedRow[]): void {
-  if (rows.length > MAX_MESSAGE_ROWS) throw new SyncError('PROTOCOL_ERROR', `a message would carry more than ${MAX_MESSAGE_ROWS} entries; lower the batch size (--batch-rows)`);
+  if (rows.length > MAX_MESSAGE_ROWS)
+    throw new SyncError(
+      'PROTOCOL_ERROR',
+      `a message would carry more than ${MAX_MESSAGE_ROWS} entries; lower the batch size (--batch-rows)`,
+    );
   const width = rows[0]?.values.length ?? 0;
   const origins = new Map<string, number>();
   for (const row of rows) if (!origins.has(row.origin)) origins.set(row.origin, origins.size);
-  w.uint(rows.length).uint(width).strings([...origins.keys()]);
+  w.uint(rows.length)
+    .uint(width)
+    .strings([...origins.keys()]);
   let previous = 0;
   for (const row of rows) {
     if (row.values.length !== width) throw new SyncError('INTERNAL', `feed rows of different widths (${row.values.length} and ${width})`);
@@ -104,7 +128,8 @@ export function readRows(r: Reader, expect?: RowsExpectation, from = 'the other 
   for (let i = 0; i < count; i++) {
     rowid += Number(r.sint());
     const origin = origins[r.uint()];
-    if (origin === undefined || !Number.isSafeInteger(rowid)) throw new SyncError('PROTOCOL_ERROR', 'malformed agent message (bad row header)');
+    if (origin === undefined || !Number.isSafeInteger(rowid))
+      throw new SyncError('PROTOCOL_ERROR', 'malformed agent message (bad row header)');
     const values = [];
     for (let j = 0; j < width; j++) values.push(r.value());
     rows.push({ rowid, origin, values });
@@ -115,7 +140,12 @@ export function readRows(r: Reader, expect?: RowsExpectation, from = 'the other 
 function writeRoute(w: Writer, route: Route): void {
   w.strings(route.includeContext).strings(route.excludeContext).strings(route.includeSource).strings(route.excludeSource);
 }
-const readRoute = (r: Reader): Route => ({ includeContext: r.strings(), excludeContext: r.strings(), includeSource: r.strings(), excludeSource: r.strings() });
+const readRoute = (r: Reader): Route => ({
+  includeContext: r.strings(),
+  excludeContext: r.strings(),
+  includeSource: r.strings(),
+  excludeSource: r.strings(),
+});
 
 export function writeApply(w: Writer, a: ApplyRequest): void {
   writeNode(w, a.sender);
@@ -171,7 +201,11 @@ export const readApplyResult = (r: Reader): ApplyResult => ({
 
 export function writeReport(w: Writer, report: ReceiveReport): void {
   writeNode(w, report.sender);
-  w.string(report.trackingName).uint(report.received).optionalString(report.newestTimestamp).bool(report.success).bool(report.writeSyncNote);
+  w.string(report.trackingName)
+    .uint(report.received)
+    .optionalString(report.newestTimestamp)
+    .bool(report.success)
+    .bool(report.writeSyncNote);
 }
 export const readReport = (r: Reader): ReceiveReport => ({
   sender: readNode(r),
@@ -188,7 +222,14 @@ export function writeFeedOpen(w: Writer, request: FeedRequest, credit: number): 
   w.strings(request.columns).uint(request.maxRows).uint(request.maxBytes).uint(credit);
 }
 export const readFeedOpen = (r: Reader): { request: FeedRequest; credit: number } => ({
-  request: { afterRowid: r.uint(), receiverId: r.string(), route: readRoute(r), columns: r.strings(), maxRows: r.uint(), maxBytes: r.uint() },
+  request: {
+    afterRowid: r.uint(),
+    receiverId: r.string(),
+    route: readRoute(r),
+    columns: r.strings(),
+    maxRows: r.uint(),
+    maxBytes: r.uint(),
+  },
   credit: r.uint(),
 });
 
@@ -196,7 +237,11 @@ export function writeBatch(w: Writer, batch: FeedBatch): void {
   writeRows(w, batch.rows);
   w.uint(batch.throughRowid).uint(batch.bytes);
 }
-export const readBatch = (r: Reader, expect?: RowsExpectation, from?: string): FeedBatch => ({ rows: readRows(r, expect, from), throughRowid: r.uint(), bytes: r.uint() });
+export const readBatch = (r: Reader, expect?: RowsExpectation, from?: string): FeedBatch => ({
+  rows: readRows(r, expect, from),
+  throughRowid: r.uint(),
+  bytes: r.uint(),
+});
 
 /** A size hint for a batch's frame, so the writer rarely has to grow (and copy) its buffer. */
 export function batchSizeHint(bytes: number, rows: number): number {

@@ -20,7 +20,10 @@ export function servedDatabase(hello: Hello, options: { db: string | undefined; 
     throw new SyncError('DB_NOT_ALLOWED', `this agent may only serve ${allowed}, not ${served}`);
   }
   if (!sameFile(requested, served)) {
-    throw new SyncError('DB_NOT_ALLOWED', `this ssh login may only sync ${served} (forced command in authorized_keys on the remote), not ${requested}; fix the peer URL`);
+    throw new SyncError(
+      'DB_NOT_ALLOWED',
+      `this ssh login may only sync ${served} (forced command in authorized_keys on the remote), not ${requested}; fix the peer URL`,
+    );
   }
   return served;
 }

@@ -104,18 +104,26 @@ class AgentSession {
   }
 
   private async open(frame: Frame): Promise<void> {
-    if (frame.type !== MessageType.HELLO) throw new SyncError('PROTOCOL_ERROR', `expected HELLO from the client, got ${messageName(frame.type)}`);
+    if (frame.type !== MessageType.HELLO)
+      throw new SyncError('PROTOCOL_ERROR', `expected HELLO from the client, got ${messageName(frame.type)}`);
     // The version comes first and is read alone: the rest of a foreign HELLO may mean something else.
     const protocol = new Reader(frame.payload).uint();
     if (protocol !== PROTOCOL_VERSION) {
-      throw new SyncError('PROTOCOL_VERSION', `the client speaks agent protocol ${protocol}, this agent (resonance-sync ${packageVersion()}) speaks ${PROTOCOL_VERSION}; install the same resonance-sync version on both machines`);
+      throw new SyncError(
+        'PROTOCOL_VERSION',
+        `the client speaks agent protocol ${protocol}, this agent (resonance-sync ${packageVersion()}) speaks ${PROTOCOL_VERSION}; install the same resonance-sync version on both machines`,
+      );
     }
     const hello = m.decode(frame.payload, m.readHello);
     const path = servedDatabase(hello, this.options);
     const writable = hello.prepare && !this.options.readOnly;
     // Before the lock: a missing file, a directory or a symlink loop gets its own line and no lock file beside it.
     requireDatabasePath(path, {
-      notFound: () => new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path in the peer URL, or create it there with: resonance-sync init --create --db ${path})`),
+      notFound: () =>
+        new SyncError(
+          'DB_NOT_FOUND',
+          `database not found: ${path} (check the path in the peer URL, or create it there with: resonance-sync init --create --db ${path})`,
+        ),
     });
     const settings = this.options.nodeSettings(path);
     // Like a local peer: one sync per database at a time, and the lock covers preparing it.
@@ -224,7 +232,10 @@ class AgentSession {
     const batch = next.value;
     // Not awaited at once: the next batch is read while this one is compressed and sent (writeFrame
     // keeps frames in order). One write in flight at a time keeps memory at a couple of batches.
-    const written = writeFrame(this.options.output, m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, batch), m.batchSizeHint(batch.bytes, batch.rows.length)));
+    const written = writeFrame(
+      this.options.output,
+      m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, batch), m.batchSizeHint(batch.bytes, batch.rows.length)),
+    );
     written.catch(() => undefined); // awaited below, on the next batch
     const previous = this.feedWrite;
     this.feedWrite = written;
@@ -233,7 +244,10 @@ class AgentSession {
 
   private refuseIfReadOnly(action: string): void {
     if (this.options.readOnly) {
-      throw new SyncError('REMOTE_READ_ONLY', `the remote serves ${this.location ?? 'its database'} read-only (serve --read-only), so it cannot ${action}; sync this peer with --pull-only`);
+      throw new SyncError(
+        'REMOTE_READ_ONLY',
+        `the remote serves ${this.location ?? 'its database'} read-only (serve --read-only), so it cannot ${action}; sync this peer with --pull-only`,
+      );
     }
   }
 

@@ -25,7 +25,10 @@ export class Writer {
     const needed = this.length + bytes;
     if (needed <= this.buffer.length) return;
     if (needed > MAX_FRAME_BYTES + FRAME_HEADER_BYTES) {
-      throw new SyncError('PROTOCOL_ERROR', `a message would exceed the ${MAX_FRAME_BYTES / 1024 / 1024} MiB frame limit; lower the batch size (--batch-rows)`);
+      throw new SyncError(
+        'PROTOCOL_ERROR',
+        `a message would exceed the ${MAX_FRAME_BYTES / 1024 / 1024} MiB frame limit; lower the batch size (--batch-rows)`,
+      );
     }
     const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
     this.buffer.copy(grown, 0, 0, this.length);

@@ -46,9 +46,16 @@ function cronUnescape(text: string): string {
 }
 
 export function buildEntryLine(spec: EntrySpec): string {
-  for (const [what, value] of Object.entries({ node: spec.nodePath, cli: spec.cliPath, config: spec.configPath, log: spec.logPath, PATH: spec.pathEnv })) {
+  for (const [what, value] of Object.entries({
+    node: spec.nodePath,
+    cli: spec.cliPath,
+    config: spec.configPath,
+    log: spec.logPath,
+    PATH: spec.pathEnv,
+  })) {
     // A newline would end the cron line and leave the rest as a line of its own.
-    if (/[\r\n\0]/.test(value)) throw new SyncError('USAGE', `the ${what} path ${JSON.stringify(value)} contains a newline or NUL, which a crontab line cannot hold`);
+    if (/[\r\n\0]/.test(value))
+      throw new SyncError('USAGE', `the ${what} path ${JSON.stringify(value)} contains a newline or NUL, which a crontab line cannot hold`);
   }
   const env = Object.entries({ PATH: spec.pathEnv, ...spec.env }).map(([name, value]) => `${name}=${shellQuote(value)}`);
   const command = [

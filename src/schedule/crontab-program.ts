@@ -22,7 +22,10 @@ export class SchedulerUnavailable extends SyncError {
 export const NO_SCHEDULER_EXIT = ExitCode.scheduler;
 
 export function crontabCommand(env: NodeJS.ProcessEnv = process.env): string[] {
-  const words = (env[CRONTAB_ENV] ?? '').trim().split(/\s+/).filter((word) => word !== '');
+  const words = (env[CRONTAB_ENV] ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((word) => word !== '');
   return words.length > 0 ? words : ['crontab'];
 }
 
@@ -47,7 +50,11 @@ function runCrontab(args: string[], input: string | undefined, env: NodeJS.Proce
     child.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(deadline);
       if (error.code === 'ENOENT' || error.code === 'EACCES') {
-        reject(new SchedulerUnavailable(`there is no crontab program here (${file ?? 'crontab'}: ${error.code}); ${schedulerHint(env)}`, { cause: error }));
+        reject(
+          new SchedulerUnavailable(`there is no crontab program here (${file ?? 'crontab'}: ${error.code}); ${schedulerHint(env)}`, {
+            cause: error,
+          }),
+        );
       } else {
         reject(error);
       }

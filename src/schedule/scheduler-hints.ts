@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 /** Termux sets TERMUX_VERSION, and its prefix lives under com.termux. */
 export function isTermux(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env['TERMUX_VERSION'] !== undefined || (env['PREFIX'] ?? '').includes('com.termux');
+  return env.TERMUX_VERSION !== undefined || (env.PREFIX ?? '').includes('com.termux');
 }
 
 export function schedulerHint(env: NodeJS.ProcessEnv = process.env, options: { short?: boolean } = {}): string {

@@ -35,7 +35,10 @@ export class BatchBookkeeping {
 
   private statement(sql: string): Statement {
     let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
     return statement;
   }
 }

@@ -29,12 +29,18 @@ export function directoryError(where: string): SyncError {
 }
 
 export function symlinkLoopError(where: string): SyncError {
-  return new SyncError('DB_NOT_FOUND', `${where} is a symlink loop (ELOOP): its links never reach a file; fix the link so it points at the database file`);
+  return new SyncError(
+    'DB_NOT_FOUND',
+    `${where} is a symlink loop (ELOOP): its links never reach a file; fix the link so it points at the database file`,
+  );
 }
 
 /** The not-found line for a database on this machine. */
 export function localNotFoundError(path: string): SyncError {
-  return new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path, or create one with: resonance-sync init --create --db ${path})`);
+  return new SyncError(
+    'DB_NOT_FOUND',
+    `database not found: ${path} (check the path, or create one with: resonance-sync init --create --db ${path})`,
+  );
 }
 
 /**

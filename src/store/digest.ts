@@ -62,7 +62,10 @@ function hashesByBucket(db: Database, shape: NotesTableShape, route: Route, only
     const bucket = hash.slice(0, BUCKET_CHARS);
     if (only && !only.has(bucket)) continue;
     let hashes = byBucket.get(bucket);
-    if (!hashes) byBucket.set(bucket, (hashes = new Set()));
+    if (!hashes) {
+      hashes = new Set();
+      byBucket.set(bucket, hashes);
+    }
     hashes.add(hash);
   }
   return new Map([...byBucket].map(([bucket, hashes]) => [bucket, [...hashes].sort()]));
@@ -70,10 +73,16 @@ function hashesByBucket(db: Database, shape: NotesTableShape, route: Route, only
 
 /** One digest per non-empty bucket: SHA3-256 of the bucket's sorted entry hashes, concatenated. */
 export function bucketDigests(db: Database, shape: NotesTableShape, route: Route): BucketDigest[] {
-  return [...hashesByBucket(db, shape, route)]
-    // 128 bits of digest per bucket are plenty, and halve what travels.
-    .map(([bucket, hashes]) => ({ bucket, count: hashes.length, digest: createHash('sha3-256').update(hashes.join(''), 'utf8').digest('hex').slice(0, 32) }))
-    .sort((a, b) => a.bucket.localeCompare(b.bucket));
+  return (
+    [...hashesByBucket(db, shape, route)]
+      // 128 bits of digest per bucket are plenty, and halve what travels.
+      .map(([bucket, hashes]) => ({
+        bucket,
+        count: hashes.length,
+        digest: createHash('sha3-256').update(hashes.join(''), 'utf8').digest('hex').slice(0, 32),
+      }))
+      .sort((a, b) => a.bucket.localeCompare(b.bucket))
+  );
 }
 
 /** The entry hashes in the given buckets. */
@@ -82,7 +91,14 @@ export function entryHashes(db: Database, shape: NotesTableShape, route: Route, 
 }
 
 /** The entries whose hashes are given, as feed rows (origin filled in), for a repair. */
-export function rowsByHash(db: Database, shape: NotesTableShape, selfId: string, route: Route, columns: string[], hashes: Set<string>): FeedRow[] {
+export function rowsByHash(
+  db: Database,
+  shape: NotesTableShape,
+  selfId: string,
+  route: Route,
+  columns: string[],
+  hashes: Set<string>,
+): FeedRow[] {
   const predicate = routed(shape, route);
   const selected = columns.map((name) => columnOrNull(shape, name)).join(', ');
   const statement = db.prepare(
@@ -96,7 +112,11 @@ export function rowsByHash(db: Database, shape: NotesTableShape, selfId: string,
     if (!hashes.has(hash) || seen.has(hash)) continue;
     seen.add(hash);
     const origin = row[2];
-    rows.push({ rowid: Number(row[1]), origin: typeof origin === 'string' && origin ? origin : selfId, values: row.slice(3) as SqlValue[] });
+    rows.push({
+      rowid: Number(row[1]),
+      origin: typeof origin === 'string' && origin ? origin : selfId,
+      values: row.slice(3) as SqlValue[],
+    });
   }
   return rows;
 }

@@ -45,7 +45,11 @@ export type ArrivalsSchema = string | undefined;
  * The filter over the sender's notes table (named `resonance_notes`, in whatever schema, without an
  * alias, in the FROM clause of the query it goes in).
  */
-export function feedFilter(shape: NotesTableShape, request: Pick<FeedRequest, 'receiverId' | 'route'>, arrivals: ArrivalsSchema): FeedFilter {
+export function feedFilter(
+  shape: NotesTableShape,
+  request: Pick<FeedRequest, 'receiverId' | 'route'>,
+  arrivals: ArrivalsSchema,
+): FeedFilter {
   const route = routePredicate(request.route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
   // A receiver being sent everything again (restored: receiverId '') is excluded nothing.
   const relay = arrivals !== undefined && request.receiverId !== '';
@@ -78,5 +82,9 @@ export function feedOriginSql(column: string): string {
 /** feedOriginSql() for a row read out: [rowid, origin, values…] from `offset` on. */
 export function feedRow(row: SqlValue[], senderId: string, offset = 0): FeedRow {
   const origin = row[offset + 1];
-  return { rowid: Number(row[offset]), origin: typeof origin === 'string' && origin !== '' ? origin : senderId, values: row.slice(offset + 2) };
+  return {
+    rowid: Number(row[offset]),
+    origin: typeof origin === 'string' && origin !== '' ? origin : senderId,
+    values: row.slice(offset + 2),
+  };
 }

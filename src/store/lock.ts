@@ -40,7 +40,9 @@ export function acquireSyncLock(databasePath: string): SyncLock {
     db.close();
     const code = sqliteCodeOf(error);
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-      throw new SyncError('SYNC_RUNNING', `another resonance-sync is already syncing ${databasePath}; wait for it to finish`, { cause: error });
+      throw new SyncError('SYNC_RUNNING', `another resonance-sync is already syncing ${databasePath}; wait for it to finish`, {
+        cause: error,
+      });
     }
     throw databaseError(error, path, 'taking the sync lock');
   }

@@ -10,7 +10,22 @@ import { SyncError } from '../core/errors.js';
 import type { Database } from './sqlite/driver.js';
 import { inTransaction } from './sqlite/transaction.js';
 import { indexExists, probeNotesTable, tableExists } from './schema.js';
-import { ARRIVALS_TABLE, CURSORS_TABLE, isUsableSchemaVersion, LOG_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, ORIGIN_VIEW, PEER_STATE_TABLE, SCHEMA_VERSION, TIMESTAMP_INDEX, TRACKING_TABLE, UNIQUE_INDEX } from '../core/notes-table.js';
+import {
+  ARRIVALS_TABLE,
+  CURSORS_TABLE,
+  isUsableSchemaVersion,
+  LOG_TABLE,
+  META_TABLE,
+  NODES_TABLE,
+  NOTES_TABLE,
+  ORIGIN_COLUMN,
+  ORIGIN_VIEW,
+  PEER_STATE_TABLE,
+  SCHEMA_VERSION,
+  TIMESTAMP_INDEX,
+  TRACKING_TABLE,
+  UNIQUE_INDEX,
+} from '../core/notes-table.js';
 import { readMeta, writeMeta } from './meta.js';
 
 export type DedupeMode = 'timestamp-index' | 'unique-index';
@@ -121,7 +136,13 @@ export function prepareDatabase(db: Database, path: string, options: PrepareOpti
     if (meta.schema_version !== String(SCHEMA_VERSION)) writeMeta(db, 'schema_version', String(SCHEMA_VERSION));
 
     const duplicates = countDuplicates(db);
-    const dedupe = ensureDedupeIndex(db, path, options.dedupe ?? (meta.dedupe as DedupeMode | undefined) ?? 'timestamp-index', duplicates, changes);
+    const dedupe = ensureDedupeIndex(
+      db,
+      path,
+      options.dedupe ?? (meta.dedupe as DedupeMode | undefined) ?? 'timestamp-index',
+      duplicates,
+      changes,
+    );
     if (meta.dedupe !== dedupe) writeMeta(db, 'dedupe', dedupe);
 
     if (!tableExists(db, ORIGIN_VIEW)) {

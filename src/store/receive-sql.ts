@@ -6,7 +6,16 @@
  * origin kept on arrival, the cursor and node bookkeeping, sync_tracking and the sync note cannot
  * drift apart between transports.
  */
-import { ARRIVALS_TABLE, CURSORS_TABLE, IDENTITY_COLUMNS, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE, type NotesTableShape } from '../core/notes-table.js';
+import {
+  ARRIVALS_TABLE,
+  CURSORS_TABLE,
+  IDENTITY_COLUMNS,
+  NODES_TABLE,
+  NOTES_TABLE,
+  ORIGIN_COLUMN,
+  TRACKING_TABLE,
+  type NotesTableShape,
+} from '../core/notes-table.js';
 import type { ApplyRequest, ReceiveReport } from '../core/replica.js';
 import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../core/sync-note.js';
 import { quoteIdentifier, type BoundSql } from './sql.js';
@@ -59,7 +68,10 @@ export const DEDUPE_SETUP_SQL: readonly string[] = [
 /** The entries the trigger skipped since the setup or the last reset. */
 export const DUPLICATES_SQL = `SELECT n FROM temp.${DUPLICATES}`;
 export const RESET_DUPLICATES_SQL = `UPDATE temp.${DUPLICATES} SET n = 0`;
-export const DEDUPE_TEARDOWN_SQL: readonly string[] = [`DROP TRIGGER IF EXISTS temp.${DEDUPE_TRIGGER}`, `DROP TABLE IF EXISTS temp.${DUPLICATES}`];
+export const DEDUPE_TEARDOWN_SQL: readonly string[] = [
+  `DROP TRIGGER IF EXISTS temp.${DEDUPE_TRIGGER}`,
+  `DROP TABLE IF EXISTS temp.${DUPLICATES}`,
+];
 
 // Inserting ------------------------------------------------------------------------------------
 
@@ -144,7 +156,10 @@ export function recordArrivalSql(senderId: string, before: RowidBefore): BoundSq
 
 /** How far into a sender's feed this database has committed, under one route (no row: 0). */
 export function cursorSql(senderId: string, routeKey: string): BoundSql {
-  return { sql: `SELECT through_rowid AS t FROM main.${CURSORS_TABLE} WHERE sender_id = ? AND route_key = ?`, params: [senderId, routeKey] };
+  return {
+    sql: `SELECT through_rowid AS t FROM main.${CURSORS_TABLE} WHERE sender_id = ? AND route_key = ?`,
+    params: [senderId, routeKey],
+  };
 }
 
 // After a direction ends -------------------------------------------------------------------------
@@ -171,7 +186,10 @@ export function finishReceivingSql(shape: Pick<NotesTableShape, 'hasContext'>, r
     const [columns, params] = shape.hasContext
       ? ['timestamp, content, context, source', [text, SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE]]
       : ['timestamp, content, source', [text, SYNC_NOTE_SOURCE]];
-    statements.push({ sql: `INSERT INTO main.${NOTES_TABLE} (${columns}) VALUES (${SYNC_NOTE_NOW}, ${params.map(() => '?').join(', ')})`, params });
+    statements.push({
+      sql: `INSERT INTO main.${NOTES_TABLE} (${columns}) VALUES (${SYNC_NOTE_NOW}, ${params.map(() => '?').join(', ')})`,
+      params,
+    });
   }
   return statements;
 }

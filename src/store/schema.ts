@@ -9,7 +9,10 @@ import type { Database } from './sqlite/driver.js';
 
 /** A table or view `name` in `schema` (main, or an ATTACHed database's name). */
 export function tableExists(db: Database, name: string, schema = 'main'): boolean {
-  return db.prepare(`SELECT 1 AS x FROM ${quoteIdentifier(schema)}.sqlite_schema WHERE type IN ('table','view') AND name = ?`).get(name) !== undefined;
+  return (
+    db.prepare(`SELECT 1 AS x FROM ${quoteIdentifier(schema)}.sqlite_schema WHERE type IN ('table','view') AND name = ?`).get(name) !==
+    undefined
+  );
 }
 
 /** Where a feed read from `schema` finds the sender's relay marks (store/feed-filter.ts), if it has them. */
@@ -22,9 +25,7 @@ export function indexExists(db: Database, name: string): boolean {
 }
 
 export function probeNotesTable(db: Database, path: string): NotesTableShape {
-  const definition = db
-    .prepare(`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`)
-    .get(NOTES_TABLE);
+  const definition = db.prepare(`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(NOTES_TABLE);
   if (!definition) {
     throw new SyncError(
       'DB_NO_NOTES_TABLE',
@@ -32,7 +33,10 @@ export function probeNotesTable(db: Database, path: string): NotesTableShape {
     );
   }
   if (/\bWITHOUT\s+ROWID\b/i.test(String(definition.sql))) {
-    throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${path}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`);
+    throw new SyncError(
+      'DB_UNSUPPORTED_SCHEMA',
+      `${path}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`,
+    );
   }
   const info = db.prepare(`PRAGMA table_info(${NOTES_TABLE})`).all() as Array<{ name: string; type: string; pk: number | bigint }>;
   return shapeFromTableInfo(info, path);

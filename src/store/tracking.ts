@@ -23,7 +23,16 @@ export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): v
   db.prepare(
     `UPDATE ${LOG_TABLE} SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), status = ?, received = ?, sent = ?,
        duplicates = ?, batches = ?, error_code = ?, message = ? WHERE id = ?`,
-  ).run(outcome.status, outcome.received, outcome.sent, outcome.duplicates, outcome.batches, outcome.errorCode ?? null, outcome.message ?? null, id);
+  ).run(
+    outcome.status,
+    outcome.received,
+    outcome.sent,
+    outcome.duplicates,
+    outcome.batches,
+    outcome.errorCode ?? null,
+    outcome.message ?? null,
+    id,
+  );
 }
 
 /** What the peer had committed of this node's feed after the last push (for `status`). */
@@ -40,7 +49,9 @@ export function recordPeerState(db: Database, peer: string, direction: Direction
 
 export function readPeerState(db: Database, peer: string, direction: Direction): PeerState | undefined {
   const row = db
-    .prepare(`SELECT peer_node_id, route_key, through_rowid FROM ${PEER_STATE_TABLE} WHERE peer = ? AND direction = ?`, { exactIntegers: true })
+    .prepare(`SELECT peer_node_id, route_key, through_rowid FROM ${PEER_STATE_TABLE} WHERE peer = ? AND direction = ?`, {
+      exactIntegers: true,
+    })
     .get(peer, direction);
   if (!row) return undefined;
   return { peerNodeId: String(row.peer_node_id), routeKey: String(row.route_key), throughRowid: Number(row.through_rowid) };

@@ -4,8 +4,16 @@
  * pull and push are the same operation with the roles swapped, and both are exactly-once.
  */
 import { SyncError, asSyncError } from '../core/errors.js';
-import type { AppliedBatch, DirectReceiveRequest, FeedRequest, LoggedReplica, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
-import { type Direction } from '../core/sync-log.js';
+import type {
+  AppliedBatch,
+  DirectReceiveRequest,
+  FeedRequest,
+  LoggedReplica,
+  NodeIdentity,
+  Replica,
+  ReplicaInfo,
+} from '../core/replica.js';
+import type { Direction } from '../core/sync-log.js';
 import { describeRoute, routeKey, type Route } from '../core/route.js';
 import { laterOf } from '../core/timestamps.js';
 import { FeedCheck, checkedApplyResult, checkedCursor, checkedInfo } from '../core/feed-checks.js';
@@ -75,7 +83,10 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
   const localInfo = checkedInfo(await local.info());
   const remoteInfo = checkedInfo(await remote.info());
   if (localInfo.location === remoteInfo.location) {
-    throw new SyncError('SAME_DATABASE', `the peer ${options.peerName} is this node's own database (${localInfo.location}); name another database`);
+    throw new SyncError(
+      'SAME_DATABASE',
+      `the peer ${options.peerName} is this node's own database (${localInfo.location}); name another database`,
+    );
   }
   if (localInfo.node.id === remoteInfo.node.id) {
     throw new SyncError(
@@ -83,20 +94,41 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
       `${remoteInfo.location} has the same node id as ${localInfo.location}: one is a copy of the other; give the copy a new identity with: resonance-sync init --new-identity --db <copy>`,
     );
   }
-  const summary: SyncSummary = { peer: options.peerName, local: localInfo.node, remote: remoteInfo.node, dryRun: options.dryRun, directions: [] };
+  const summary: SyncSummary = {
+    peer: options.peerName,
+    local: localInfo.node,
+    remote: remoteInfo.node,
+    dryRun: options.dryRun,
+    directions: [],
+  };
   // A database restored from an older copy has lost entries, its own among them. Whichever side
   // notices (a cursor beyond the end of the other's feed), the direction towards the restored side
   // re-sends everything, echoes included; dedupe keeps that exact.
-  const remoteRestored = options.pull !== undefined && (await local.cursor(remoteInfo.node.id, routeKey(options.pull))) > remoteInfo.maxRowid;
+  const remoteRestored =
+    options.pull !== undefined && (await local.cursor(remoteInfo.node.id, routeKey(options.pull))) > remoteInfo.maxRowid;
   const localRestored = options.push !== undefined && (await remote.cursor(localInfo.node.id, routeKey(options.push))) > localInfo.maxRowid;
   if (options.pull) {
-    const ends = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, trackingName: options.peerName, receiverRestored: localRestored };
+    const ends = {
+      from: remote,
+      fromInfo: remoteInfo,
+      to: local,
+      toInfo: localInfo,
+      trackingName: options.peerName,
+      receiverRestored: localRestored,
+    };
     summary.directions.push(await runDirection(local, 'pull', ends, options.pull, options));
   }
   if (options.push) {
     // Re-read: the pull may have added entries to this node's feed that the push must consider.
     const freshLocal = checkedInfo(await local.info());
-    const ends = { from: local, fromInfo: freshLocal, to: remote, toInfo: remoteInfo, trackingName: localInfo.node.name, receiverRestored: remoteRestored };
+    const ends = {
+      from: local,
+      fromInfo: freshLocal,
+      to: remote,
+      toInfo: remoteInfo,
+      trackingName: localInfo.node.name,
+      receiverRestored: remoteRestored,
+    };
     summary.directions.push(await runDirection(local, 'push', ends, options.push, options));
   }
   return summary;
@@ -113,7 +145,13 @@ interface Ends {
 }
 
 /** One direction, logged in the local database's sync_log whatever happens. */
-async function runDirection(local: LoggedReplica, direction: Direction, ends: Ends, route: Route, options: SyncOptions): Promise<DirectionSummary> {
+async function runDirection(
+  local: LoggedReplica,
+  direction: Direction,
+  ends: Ends,
+  route: Route,
+  options: SyncOptions,
+): Promise<DirectionSummary> {
   const logId = options.dryRun ? undefined : local.syncLog.start(options.peerName, direction);
   const summary: DirectionSummary = {
     direction,
@@ -141,7 +179,12 @@ async function runDirection(local: LoggedReplica, direction: Direction, ends: En
         success: true,
         writeSyncNote: options.writeSyncNote,
       });
-      if (direction === 'push') local.syncLog.peerState(options.peerName, 'push', { peerNodeId: ends.toInfo.node.id, routeKey: routeKey(route), throughRowid: through });
+      if (direction === 'push')
+        local.syncLog.peerState(options.peerName, 'push', {
+          peerNodeId: ends.toInfo.node.id,
+          routeKey: routeKey(route),
+          throughRowid: through,
+        });
     }
     const note = summary.rejected ? `${summary.rejected} entries refused by ${summary.to.name}'s table constraints` : undefined;
     if (logId !== undefined) local.syncLog.finish(logId, { status: 'ok', ...counts(summary), message: note });
@@ -150,10 +193,18 @@ async function runDirection(local: LoggedReplica, direction: Direction, ends: En
     const error = asSyncError(thrown);
     if (!options.dryRun) {
       await ends.to
-        .finishReceiving({ sender: ends.fromInfo.node, trackingName: ends.trackingName, received: summary.received, newestTimestamp: summary.newestTimestamp, success: false, writeSyncNote: options.writeSyncNote })
+        .finishReceiving({
+          sender: ends.fromInfo.node,
+          trackingName: ends.trackingName,
+          received: summary.received,
+          newestTimestamp: summary.newestTimestamp,
+          success: false,
+          writeSyncNote: options.writeSyncNote,
+        })
         .catch(() => undefined); // the receiver may be the very thing that failed
     }
-    if (logId !== undefined) local.syncLog.finish(logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message });
+    if (logId !== undefined)
+      local.syncLog.finish(logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message });
     throw error;
   }
 }
@@ -215,13 +266,25 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
  * The general path: the engine reads the sender's feed and hands each batch to the receiver. Every
  * batch is checked before the receiver sees it, and every result after (core/feed-checks.ts).
  */
-async function* movedBatches(ends: Ends, feed: FeedRequest, receipt: DirectReceiveRequest['receipt'], options: SyncOptions): AsyncIterable<AppliedBatch> {
+async function* movedBatches(
+  ends: Ends,
+  feed: FeedRequest,
+  receipt: DirectReceiveRequest['receipt'],
+  options: SyncOptions,
+): AsyncIterable<AppliedBatch> {
   let rewound = receipt.rewound;
   const check = new FeedCheck(feed, ends.fromInfo, () => ends.from.info());
   for await (const batch of ends.from.readFeed(feed, options.signal)) {
     options.signal?.throwIfAborted();
     await check.batch(batch);
-    const applied = await ends.to.apply({ ...receipt, columns: feed.columns, rows: batch.rows, throughRowid: batch.throughRowid, rewound, dryRun: options.dryRun });
+    const applied = await ends.to.apply({
+      ...receipt,
+      columns: feed.columns,
+      rows: batch.rows,
+      throughRowid: batch.throughRowid,
+      rewound,
+      dryRun: options.dryRun,
+    });
     const result = checkedApplyResult(batch.rows.length, applied, ends.toInfo.location);
     rewound = false;
     yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };

@@ -29,7 +29,16 @@ export interface PeerStatus {
   url: string;
   enabled: boolean;
   tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
-  lastRuns: Array<{ direction: string; status: string; startedAt: string; finishedAt: string | null; received: number; sent: number; duplicates: number; error: string | null }>;
+  lastRuns: Array<{
+    direction: string;
+    status: string;
+    startedAt: string;
+    finishedAt: string | null;
+    received: number;
+    sent: number;
+    duplicates: number;
+    error: string | null;
+  }>;
   totals: { received: number; sent: number };
   /** Entries waiting to flow; null where it cannot be known without connecting. */
   pending: { push: number | null; pull: number | null };
@@ -38,7 +47,8 @@ export interface PeerStatus {
 export function gatherStatus(dbPath: string, config: Config): NodeStatus {
   const db = openDatabase(dbPath, { readOnly: true });
   try {
-    if (!isPrepared(db)) throw new SyncError('DB_NOT_INITIALIZED', `${dbPath} has not been prepared for sync yet; run: resonance-sync init --db ${dbPath}`);
+    if (!isPrepared(db))
+      throw new SyncError('DB_NOT_INITIALIZED', `${dbPath} has not been prepared for sync yet; run: resonance-sync init --db ${dbPath}`);
     const meta = readMeta(db);
     const self = { id: String(meta.node_id), name: String(meta.node_name) };
     const counts = db.prepare(`SELECT count(*) AS total, count(${ORIGIN_COLUMN}) AS received FROM ${NOTES_TABLE}`).get();
@@ -62,7 +72,9 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
       `SELECT * FROM ${LOG_TABLE} WHERE id IN (SELECT max(id) FROM ${LOG_TABLE} WHERE peer = ? GROUP BY direction) ORDER BY direction`,
     )
     .all(peer.name);
-  const totals = db.prepare(`SELECT coalesce(sum(received), 0) AS received, coalesce(sum(sent), 0) AS sent FROM ${LOG_TABLE} WHERE peer = ? AND direction = ?`);
+  const totals = db.prepare(
+    `SELECT coalesce(sum(received), 0) AS received, coalesce(sum(sent), 0) AS sent FROM ${LOG_TABLE} WHERE peer = ? AND direction = ?`,
+  );
   return {
     name: peer.name,
     url: peer.url,
@@ -75,7 +87,11 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
         }
       : null,
     // A failed connection matters only until a later sync got through.
-    lastRuns: runs.filter((run) => run.direction !== 'connect' || runs.every((other) => other.direction === 'connect' || Number(other.id) < Number(run.id))).map(runSummary),
+    lastRuns: runs
+      .filter(
+        (run) => run.direction !== 'connect' || runs.every((other) => other.direction === 'connect' || Number(other.id) < Number(run.id)),
+      )
+      .map(runSummary),
     totals: { received: Number(totals.get(peer.name, 'pull')?.received ?? 0), sent: Number(totals.get(peer.name, 'push')?.received ?? 0) },
     pending: { push: pendingPush(db, peer), pull: pendingPull(db, selfId, peer) },
   };

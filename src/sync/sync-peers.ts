@@ -8,7 +8,7 @@ import { asSyncError, type SyncError } from '../core/errors.js';
 import { toNodeName } from '../core/node-name.js';
 import type { NodeConfig, PeerConfig } from '../config/schema.js';
 import { LocalReplica } from '../transport/local/local-replica.js';
-import { openPeer } from '../transport/open-peer.js';
+import { openPeer, type OpenedPeer } from '../transport/open-peer.js';
 import { acquireSyncLock } from '../store/lock.js';
 import { syncReplicas, type BatchLimits, type ProgressEvent, type SyncSummary } from './engine.js';
 
@@ -58,7 +58,7 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
 
 async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncPeersRequest): Promise<PeerOutcome> {
   let transport: TransportKind | undefined;
-  let opened;
+  let opened: OpenedPeer;
   try {
     opened = await openPeer(peer, {
       localDbPath: request.dbPath,
@@ -71,7 +71,15 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
     const error = asSyncError(thrown);
     if (!request.dryRun) {
       const id = local.syncLog.start(peer.name, 'connect');
-      local.syncLog.finish(id, { status: error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed', received: 0, sent: 0, duplicates: 0, batches: 0, errorCode: error.code, message: error.message });
+      local.syncLog.finish(id, {
+        status: error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed',
+        received: 0,
+        sent: 0,
+        duplicates: 0,
+        batches: 0,
+        errorCode: error.code,
+        message: error.message,
+      });
     }
     return { peer, transport, summary: undefined, error };
   }

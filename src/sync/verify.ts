@@ -43,11 +43,22 @@ const bytesOf = (value: DigestResult) => JSON.stringify(value).length;
 
 export async function verifyReplicas(local: Replica, remote: Replica, options: VerifyOptions): Promise<VerifyReport> {
   const [localInfo, remoteInfo] = [checkedInfo(await local.info()), checkedInfo(await remote.info())];
-  const report: VerifyReport = { local: localInfo.node, remote: remoteInfo.node, bucketsCompared: 0, bucketsDiffering: 0, bytesExchanged: 0, directions: [], equalAfterRepair: undefined };
+  const report: VerifyReport = {
+    local: localInfo.node,
+    remote: remoteInfo.node,
+    bucketsCompared: 0,
+    bucketsDiffering: 0,
+    bytesExchanged: 0,
+    directions: [],
+    equalAfterRepair: undefined,
+  };
   const push = { from: local, fromInfo: localInfo, to: remote, toInfo: remoteInfo, route: options.push, direction: 'push' as const };
   const pull = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, route: options.pull, direction: 'pull' as const };
   // With one route both ways (the common case), one exchange of digests answers both directions.
-  const differences = routeKey(options.push) === routeKey(options.pull) ? await compareBoth(push, pull, report) : [await compare(push, report), await compare(pull, report)];
+  const differences =
+    routeKey(options.push) === routeKey(options.pull)
+      ? await compareBoth(push, pull, report)
+      : [await compare(push, report), await compare(pull, report)];
   for (const [index, side] of [push, pull].entries()) {
     const difference = differences[index] as Difference;
     if (options.repair && difference.hashes.length > 0) await repair(side, difference, options.batchRows ?? 2000);
@@ -55,7 +66,9 @@ export async function verifyReplicas(local: Replica, remote: Replica, options: V
   }
   if (options.repair && report.directions.some((d) => d.missing > 0)) {
     const recheck: VerifyReport = { ...report, directions: [] };
-    const remaining = await compareBoth(push, pull, recheck).then(async (both) => (routeKey(options.push) === routeKey(options.pull) ? both : [await compare(push, recheck), await compare(pull, recheck)]));
+    const remaining = await compareBoth(push, pull, recheck).then(async (both) =>
+      routeKey(options.push) === routeKey(options.pull) ? both : [await compare(push, recheck), await compare(pull, recheck)],
+    );
     report.equalAfterRepair = remaining.every((d) => d.hashes.length === 0);
   }
   return report;
@@ -82,7 +95,10 @@ async function compareBoth(push: Side, pull: Side, report: VerifyReport): Promis
   let onlyMine: string[] = [];
   let onlyTheirs: string[] = [];
   if (differing.length > 0) {
-    const [myHashes, theirHashes] = [await push.from.digest({ route: push.route, buckets: differing }), await push.to.digest({ route: push.route, buckets: differing })];
+    const [myHashes, theirHashes] = [
+      await push.from.digest({ route: push.route, buckets: differing }),
+      await push.to.digest({ route: push.route, buckets: differing }),
+    ];
     report.bytesExchanged += bytesOf(myHashes) + bytesOf(theirHashes);
     const [mySet, theirSet] = [new Set(myHashes.hashes), new Set(theirHashes.hashes)];
     onlyMine = myHashes.hashes.filter((hash) => !theirSet.has(hash));
@@ -102,7 +118,17 @@ function differingBuckets(mine: DigestResult, theirs: DigestResult, report: Veri
 }
 
 function difference(side: Side, hashes: string[]): Difference {
-  return { hashes, summary: { direction: side.direction, from: side.fromInfo.node, to: side.toInfo.node, missing: hashes.length, repaired: 0, rejected: 0 } };
+  return {
+    hashes,
+    summary: {
+      direction: side.direction,
+      from: side.fromInfo.node,
+      to: side.toInfo.node,
+      missing: hashes.length,
+      repaired: 0,
+      rejected: 0,
+    },
+  };
 }
 
 async function compare(side: Side, report: VerifyReport): Promise<Difference> {
@@ -111,7 +137,10 @@ async function compare(side: Side, report: VerifyReport): Promise<Difference> {
   const differing = differingBuckets(mine, theirs, report);
   let missing: string[] = [];
   if (differing.length > 0) {
-    const [fromHashes, toHashes] = [await side.from.digest({ route: side.route, buckets: differing }), await side.to.digest({ route: side.route, buckets: differing })];
+    const [fromHashes, toHashes] = [
+      await side.from.digest({ route: side.route, buckets: differing }),
+      await side.to.digest({ route: side.route, buckets: differing }),
+    ];
     report.bytesExchanged += bytesOf(fromHashes) + bytesOf(toHashes);
     const present = new Set(toHashes.hashes);
     missing = fromHashes.hashes.filter((hash) => !present.has(hash));

@@ -37,7 +37,10 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
   const location = peer.location;
   if (location.kind === 'ssh') return openSshPeer(peer, location, options);
   if (existsSync(location.path) && realpathSync(location.path) === realpathSync(options.localDbPath)) {
-    throw new SyncError('SAME_DATABASE', `the peer ${peer.name} is this node's own database (${options.localDbPath}); name another database`);
+    throw new SyncError(
+      'SAME_DATABASE',
+      `the peer ${peer.name} is this node's own database (${options.localDbPath}); name another database`,
+    );
   }
   const lock: SyncLock | undefined = options.prepare ? acquireSyncLock(location.path) : undefined;
   try {
@@ -79,7 +82,11 @@ async function openSshPeer(peer: PeerConfig, location: SshLocation, options: Ope
         return await agentless(undefined);
       } catch (fallback) {
         if (fallback instanceof SyncError && fallback.code === 'AGENT_MISSING') {
-          throw new SyncError('AGENT_MISSING', `${error.message}; and the agentless mode found no usable sqlite3 there either: ${fallback.message}`, { cause: fallback });
+          throw new SyncError(
+            'AGENT_MISSING',
+            `${error.message}; and the agentless mode found no usable sqlite3 there either: ${fallback.message}`,
+            { cause: fallback },
+          );
         }
         throw fallback;
       }

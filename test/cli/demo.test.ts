@@ -5,7 +5,7 @@ import { runCli } from '../support/cli.js';
 import { withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 
-test('demo: two nodes, the users\' routes, both ways; a second run moves only the fresh notes', async (t) => {
+test("demo: two nodes, the users' routes, both ways; a second run moves only the fresh notes", async (t) => {
   const dir = join(tempDir(t), 'demo');
   const first = await runCli(['demo', dir]);
   assert.equal(first.code, 0, first.stderr);
@@ -15,7 +15,12 @@ test('demo: two nodes, the users\' routes, both ways; a second run moves only th
   const selesta = join(dir, 'selesta.sqlite3');
   const diary = withDb(selesta, (db) => Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE context = 'diary'`).get()?.n));
   assert.equal(diary, 0, 'the diary stays on main_device');
-  const origins = withDb(selesta, (db) => db.prepare(`SELECT DISTINCT origin_name FROM resonance_notes_origin ORDER BY 1`).all().map((r) => r.origin_name));
+  const origins = withDb(selesta, (db) =>
+    db
+      .prepare(`SELECT DISTINCT origin_name FROM resonance_notes_origin ORDER BY 1`)
+      .all()
+      .map((r) => r.origin_name),
+  );
   assert.deepEqual(origins, ['main_device', 'selesta']);
 
   const second = await runCli(['demo', dir]);

@@ -23,8 +23,16 @@ test('init prepares every variant additively, prints what changed, and is idempo
     assert.match(second.stdout, new RegExp(`node node_${variant}`), 'the name is kept when not given again');
     assert.match(readFileSync(config, 'utf8'), new RegExp(`name = "node_${variant}"`));
     const rows = withDb(db, (handle) => handle.prepare(`SELECT content FROM resonance_notes`).all());
-    assert.deepEqual(rows.map((row) => row.content), ['kept']);
-    const tracking = withDb(db, (handle) => handle.prepare(`PRAGMA table_info(sync_tracking)`).all().map((c) => c.name));
+    assert.deepEqual(
+      rows.map((row) => row.content),
+      ['kept'],
+    );
+    const tracking = withDb(db, (handle) =>
+      handle
+        .prepare(`PRAGMA table_info(sync_tracking)`)
+        .all()
+        .map((c) => c.name),
+    );
     assert.deepEqual(tracking, ['remote_node', 'last_sync_timestamp', 'last_sync_success', 'sync_count']);
   }
 });
@@ -40,7 +48,9 @@ test('init reports duplicates already present and keeps them; unique-index is re
   assert.equal(refused.code, 4);
   assert.match(refused.stderr, /2 duplicate entries.*\[DEDUPE_INDEX_BLOCKED\]/);
   assert.equal(refused.stderr.trim().split('\n').length, 1, 'one line');
-  const tables = withDb(db, (handle) => handle.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name LIKE 'resonance_sync%' OR name LIKE 'sync_%'`).get());
+  const tables = withDb(db, (handle) =>
+    handle.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name LIKE 'resonance_sync%' OR name LIKE 'sync_%'`).get(),
+  );
   assert.equal(Number(tables?.n), 0, 'nothing written');
   const ok = await runCli(['init', '--db', db, '--config', config]);
   assert.equal(ok.code, 0);
@@ -48,7 +58,7 @@ test('init reports duplicates already present and keeps them; unique-index is re
   assert.equal(Number(withDb(db, (handle) => handle.prepare(`SELECT count(*) AS n FROM resonance_notes`).get()?.n)), 3);
 });
 
-test('init --dedupe unique-index creates the users\' idx_unique_entry where it can', async (t) => {
+test("init --dedupe unique-index creates the users' idx_unique_entry where it can", async (t) => {
   const dir = tempDir(t);
   const db = createNotesDb(dir, 'u');
   const result = await runCli(['init', '--db', db, '--dedupe', 'unique-index', '--config', join(dir, 'c.toml')]);

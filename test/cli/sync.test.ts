@@ -34,10 +34,21 @@ test('sync PATH both ways with --json, then again: nothing new; log and tracking
   assert.equal(summary.peers[0].remote.name, 'phone');
   // The second run brings back only the phone's own sync note; arriving sync notes beget no new note.
   const again = JSON.parse((await runCli(['sync', phone, '--json', '--config', config])).stdout);
-  assert.deepEqual(again.peers[0].directions.map((d: { sent: number }) => d.sent), [1, 0]);
+  assert.deepEqual(
+    again.peers[0].directions.map((d: { sent: number }) => d.sent),
+    [1, 0],
+  );
   const third = JSON.parse((await runCli(['sync', phone, '--json', '--config', config])).stdout);
-  assert.deepEqual(third.peers[0].directions.map((d: { sent: number }) => d.sent), [0, 0]);
-  const log = withDb(main, (db) => db.prepare(`SELECT direction, status, received FROM sync_log ORDER BY id`).all().map((r) => ({ ...r })));
+  assert.deepEqual(
+    third.peers[0].directions.map((d: { sent: number }) => d.sent),
+    [0, 0],
+  );
+  const log = withDb(main, (db) =>
+    db
+      .prepare(`SELECT direction, status, received FROM sync_log ORDER BY id`)
+      .all()
+      .map((r) => ({ ...r })),
+  );
   assert.deepEqual(log, [
     { direction: 'pull', status: 'ok', received: 1 },
     { direction: 'push', status: 'ok', received: 3 },
@@ -48,7 +59,9 @@ test('sync PATH both ways with --json, then again: nothing new; log and tracking
   ]);
   const note = withDb(main, (db) => db.prepare(`SELECT content FROM resonance_notes WHERE context = 'sync' AND sync_origin IS NULL`).get());
   assert.equal(note?.content, 'Synced 1 entry from phone');
-  const phoneNote = withDb(phone, (db) => db.prepare(`SELECT content FROM resonance_notes WHERE context = 'sync' AND sync_origin IS NULL`).get());
+  const phoneNote = withDb(phone, (db) =>
+    db.prepare(`SELECT content FROM resonance_notes WHERE context = 'sync' AND sync_origin IS NULL`).get(),
+  );
   assert.equal(phoneNote?.content, 'Synced 2 entries from main_device');
 });
 
@@ -68,9 +81,15 @@ test('--dry-run shows what would flow and writes nothing; --pull-only and --push
   assert.equal(Number(withDb(main, (db) => db.prepare('SELECT count(*) AS n FROM sync_log').get()?.n)), 0);
 
   const pullOnly = JSON.parse((await runCli(['sync', phone, '--pull-only', '--json', '--config', config])).stdout);
-  assert.deepEqual(pullOnly.peers[0].directions.map((d: { direction: string }) => d.direction), ['pull']);
+  assert.deepEqual(
+    pullOnly.peers[0].directions.map((d: { direction: string }) => d.direction),
+    ['pull'],
+  );
   const pushOnly = JSON.parse((await runCli(['sync', phone, '--push-only', '--json', '--config', config])).stdout);
-  assert.deepEqual(pushOnly.peers[0].directions.map((d: { direction: string }) => d.direction), ['push']);
+  assert.deepEqual(
+    pushOnly.peers[0].directions.map((d: { direction: string }) => d.direction),
+    ['push'],
+  );
   const both = await runCli(['sync', phone, '--push-only', '--pull-only', '--config', config]);
   assert.equal(both.code, 2);
 });

@@ -9,7 +9,12 @@ import { createNotesDb, identityCounts, insertNotes, withDb } from '../support/n
 import { tempDir } from '../support/temp.js';
 
 function notes(count: number, tag: string) {
-  return Array.from({ length: count }, (_, i) => ({ timestamp: `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`, content: `${tag} ${i}`, context: 'c', source: 's' }));
+  return Array.from({ length: count }, (_, i) => ({
+    timestamp: `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`,
+    content: `${tag} ${i}`,
+    context: 'c',
+    source: 's',
+  }));
 }
 
 async function configured(dir: string, phoneNotes: number) {
@@ -23,7 +28,8 @@ async function configured(dir: string, phoneNotes: number) {
   return { main, phone, config };
 }
 
-const received = (db: string) => withDb(db, (h) => Number(h.prepare('SELECT count(*) AS n FROM resonance_notes WHERE sync_origin IS NOT NULL').get()?.n));
+const received = (db: string) =>
+  withDb(db, (h) => Number(h.prepare('SELECT count(*) AS n FROM resonance_notes WHERE sync_origin IS NOT NULL').get()?.n));
 
 test('daemon: failures back off exponentially (visible in sync_log), a success resets the backoff, SIGTERM stops it with 0', async (t) => {
   const dir = tempDir(t);
@@ -50,7 +56,10 @@ test('daemon: failures back off exponentially (visible in sync_log), a success r
   for (const row of firstFailures) assert.equal(row.errorCode, 'DB_NOT_FOUND');
   const after = failed().slice(firstFailures.length);
   const resetGap = (after[1]?.started ?? 0) - (after[0]?.started ?? 0);
-  assert.ok(resetGap < 700, `after a success, the first retry is short again (${resetGap} ms; the wait before the success was ${gaps.at(-1)} ms)`);
+  assert.ok(
+    resetGap < 700,
+    `after a success, the first retry is short again (${resetGap} ms; the wait before the success was ${gaps.at(-1)} ms)`,
+  );
   assert.ok((after[0]?.started ?? 0) - success.started >= 1700, 'after the success, the next run waits the full interval (2s, jittered)');
 
   assert.match(stdout, /daemon started \(pid \d+\): every 2s, first retry after a failure in 100ms/);
@@ -80,8 +89,14 @@ test('daemon: SIGTERM mid-sync commits the batch in flight, leaves both database
   const kept = received(main);
   assert.ok(kept > 0 && kept < 15_000, `interrupted midway (${kept} of 15000)`);
   assert.equal(kept % 20, 0, 'only whole batches were committed');
-  for (const db of [main, phone]) assert.equal(withDb(db, (h) => String(h.prepare('PRAGMA integrity_check').get()?.integrity_check)), 'ok');
-  const pull = logRows(main).filter((row) => row.direction === 'pull').at(-1);
+  for (const db of [main, phone])
+    assert.equal(
+      withDb(db, (h) => String(h.prepare('PRAGMA integrity_check').get()?.integrity_check)),
+      'ok',
+    );
+  const pull = logRows(main)
+    .filter((row) => row.direction === 'pull')
+    .at(-1);
   assert.equal(pull?.status, 'failed');
   assert.match(pull?.message ?? '', /interrupted by SIGTERM/);
 
@@ -111,7 +126,10 @@ test('daemon: a run that finds another sync holding the lock waits for the next 
   const { main, config } = await configured(dir, 5);
   const lock = acquireSyncLock(main);
   const daemon = startCli(t, ['daemon', '--every', '300ms', '--config', config]);
-  await waitFor('two skipped runs', () => (daemon.output().stdout.match(/skipped: another resonance-sync is syncing this database/g) ?? []).length >= 2);
+  await waitFor(
+    'two skipped runs',
+    () => (daemon.output().stdout.match(/skipped: another resonance-sync is syncing this database/g) ?? []).length >= 2,
+  );
   assert.equal(logRows(main).length, 0, 'a refused run writes nothing');
   assert.doesNotMatch(daemon.output().stderr, /failed/);
   lock.release();

@@ -65,7 +65,21 @@ test('doctor on a healthy setup: every check passes, one line each, exit 0', asy
   assert.equal(result.stderr, '');
   assert.doesNotMatch(result.stdout, /^FAIL/m);
   const lines = checks(result.stdout);
-  for (const name of ['config', 'database', 'journal mode', 'identity', 'dedupe', 'duplicates', 'laptop: database', 'laptop: identity', 'phone: ssh', 'phone: remote mode', 'phone: remote database', 'phone: clock skew', 'schedule']) {
+  for (const name of [
+    'config',
+    'database',
+    'journal mode',
+    'identity',
+    'dedupe',
+    'duplicates',
+    'laptop: database',
+    'laptop: identity',
+    'phone: ssh',
+    'phone: remote mode',
+    'phone: remote database',
+    'phone: clock skew',
+    'schedule',
+  ]) {
     assert.match(lines.get(name) ?? '(missing)', /^ok /, `${name}: ${lines.get(name)}`);
   }
   assert.match(lines.get('phone: remote mode') ?? '', /mode auto: agent resonance-sync.*; sqlite3 3\.\d+/);
@@ -105,7 +119,10 @@ test('doctor on a broken setup: each problem on its own line with its code and a
   assert.equal((await runCli(['init', '--config', config])).code, 0);
   withDb(main, (db) => db.exec('DROP INDEX resonance_sync_timestamp_idx'));
   const crontab = join(dir, 'crontab.txt');
-  writeFileSync(crontab, `0 */2 * * * PATH='/bin' '/nonexistent/node' '${CLI_PATH}' sync --quiet --config '${config}' >> '/tmp/x.log' 2>&1 # resonance-sync config=${config}\n`);
+  writeFileSync(
+    crontab,
+    `0 */2 * * * PATH='/bin' '/nonexistent/node' '${CLI_PATH}' sync --quiet --config '${config}' >> '/tmp/x.log' 2>&1 # resonance-sync config=${config}\n`,
+  );
   const env = { ...server.env, RESONANCE_SYNC_CRONTAB: fakeCrontab(dir, crontab) };
 
   const result = await runCli(['doctor', '--config', config], { env });
@@ -119,11 +136,13 @@ test('doctor on a broken setup: each problem on its own line with its code and a
   expect('asleep: remote checks', /^skip .*no ssh login/);
   expect('wrongpath: ssh', /^ok /);
   expect('wrongpath: remote database', /^FAIL .*no file .*nowhere\.sqlite3 on .*\[DB_NOT_FOUND\] — fix: check the peer URL/);
-  expect('noagent: remote mode', /^FAIL .*no agent \(\/nonexistent\/bin\/resonance-sync: not found\); sqlite3 3\..*\[AGENT_MISSING\] — fix: install resonance-sync there/);
+  expect(
+    'noagent: remote mode',
+    /^FAIL .*no agent \(\/nonexistent\/bin\/resonance-sync: not found\); sqlite3 3\..*\[AGENT_MISSING\] — fix: install resonance-sync there/,
+  );
   expect('nonotes: remote database', /^FAIL .*has no resonance_notes table \[DB_NO_NOTES_TABLE\]/);
   expect('schedule', /^FAIL .*runs \/nonexistent\/node, which no longer exist.*\[NO_SCHEDULER\] — fix: resonance-sync schedule install/);
   assert.match(result.stdout, /\n\d+ problems, \d+ warnings?\n$/);
-
 });
 
 test('doctor: clock skew between the devices, and a config it cannot read', async (t) => {
@@ -143,14 +162,19 @@ test('doctor: clock skew between the devices, and a config it cannot read', asyn
   const env = { RESONANCE_SYNC_SSH: ssh, RESONANCE_SYNC_CRONTAB: join(dir, 'no-crontab') };
   const result = await runCli(['doctor', 'phone', '--config', config], { env });
   assert.equal(result.code, 0, result.stdout);
-  assert.match(result.stdout, /^warn {2}phone: clock skew: the remote clock is 3h 0m ahead of this one .* — fix: turn on automatic date and time/m);
+  assert.match(
+    result.stdout,
+    /^warn {2}phone: clock skew: the remote clock is 3h 0m ahead of this one .* — fix: turn on automatic date and time/m,
+  );
 
   const unreachable = await runCli(['doctor', 'asleep', '--config', config], { env: { ...env, RESONANCE_SYNC_SSH: 'ssh -F none' } });
   assert.equal(unreachable.code, 6, 'one kind of failure: its own exit code');
   assert.match(unreachable.stdout, /^FAIL {2}asleep: ssh: .*unreachable.*\[PEER_UNREACHABLE\]$/m);
   assert.match(unreachable.stdout, /^warn {2}schedule: there is no crontab program here/m);
 
-  const quiet = await runCli(['doctor', 'phone', '--quiet', '--config', config], { env: { ...env, RESONANCE_SYNC_CRONTAB: fakeCrontab(dir, join(dir, 'crontab.txt')) } });
+  const quiet = await runCli(['doctor', 'phone', '--quiet', '--config', config], {
+    env: { ...env, RESONANCE_SYNC_CRONTAB: fakeCrontab(dir, join(dir, 'crontab.txt')) },
+  });
   assert.equal(quiet.stdout, '', '--quiet prints only failures, and there are none');
 
   const broken = join(dir, 'broken.toml');

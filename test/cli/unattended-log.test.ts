@@ -10,7 +10,10 @@ test('log: the sync history as a table, newest first, by peer, limited, and as J
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(dir, 'phone');
   const laptop = createNotesDb(dir, 'laptop');
-  insertNotes(phone, [{ timestamp: '2025-11-30 22:00:00', content: 'a', source: 's' }, { timestamp: '2025-11-30 22:00:01', content: 'b', source: 's' }]);
+  insertNotes(phone, [
+    { timestamp: '2025-11-30 22:00:00', content: 'a', source: 's' },
+    { timestamp: '2025-11-30 22:00:01', content: 'b', source: 's' },
+  ]);
   const config = join(dir, 'config.toml');
   await runCli(['init', '--db', main, '--node', 'main_device', '--config', config]);
   const empty = await runCli(['log', '--config', config]);
@@ -27,14 +30,37 @@ test('log: the sync history as a table, newest first, by peer, limited, and as J
   const lines = table.stdout.trimEnd().split('\n');
   assert.match(lines[0] ?? '', /^started \(UTC\) +peer +dir +status +sent +added +dup +time +note$/);
   assert.equal(lines.length, 1 + 5);
-  assert.match(lines[1] ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}usb +connect {2}failed +- +- +- +\d+\.\ds {2}database not found: .*\[DB_NOT_FOUND\]$/);
+  assert.match(
+    lines[1] ?? '',
+    /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}usb +connect {2}failed +- +- +- +\d+\.\ds {2}database not found: .*\[DB_NOT_FOUND\]$/,
+  );
   assert.match(lines.at(-1) ?? '', /^\S+ \S+ {2}phone +pull +ok +2 +2 +0 +\d+\.\ds$/, 'oldest last');
 
   const phoneOnly = await runCli(['log', '--peer', 'phone', '--limit', '1', '--config', config]);
-  assert.deepEqual(phoneOnly.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/\s+/).slice(2, 5)), [['phone', 'push', 'ok']]);
+  assert.deepEqual(
+    phoneOnly.stdout
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/).slice(2, 5)),
+    [['phone', 'push', 'ok']],
+  );
   const json = JSON.parse((await runCli(['log', '--json', '--limit', '2', '--config', config])).stdout);
   assert.equal(json.length, 2);
-  assert.deepEqual(Object.keys(json[0]).sort(), ['batches', 'direction', 'duplicates', 'errorCode', 'finishedAt', 'id', 'message', 'peer', 'received', 'sent', 'startedAt', 'status']);
+  assert.deepEqual(Object.keys(json[0]).sort(), [
+    'batches',
+    'direction',
+    'duplicates',
+    'errorCode',
+    'finishedAt',
+    'id',
+    'message',
+    'peer',
+    'received',
+    'sent',
+    'startedAt',
+    'status',
+  ]);
   assert.equal(json[0].errorCode, 'DB_NOT_FOUND');
   assert.equal((await runCli(['log', '--peer', 'nobody', '--config', config])).stdout, 'no syncs with nobody recorded\n');
 

@@ -25,8 +25,25 @@ class FakeTerminal extends Writable {
 }
 
 const plain = (text: string) => text.replace(/\x1B\[[0-9;?]*[A-Za-z]|\x1B[78]/g, '');
-const peer: PeerConfig = { name: 'phone', url: '/x/phone.sqlite3', location: parsePeerUrl('/x/phone.sqlite3'), mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING };
-const event = (direction: 'pull' | 'push', sent: number, remainingRowids: number): ProgressEvent => ({ direction, peer: 'phone', sent, received: sent - 10, duplicates: 10, bytes: sent * 100, remainingRowids });
+const peer: PeerConfig = {
+  name: 'phone',
+  url: '/x/phone.sqlite3',
+  location: parsePeerUrl('/x/phone.sqlite3'),
+  mode: 'auto',
+  remoteCommand: undefined,
+  enabled: true,
+  push: EVERYTHING,
+  pull: EVERYTHING,
+};
+const event = (direction: 'pull' | 'push', sent: number, remainingRowids: number): ProgressEvent => ({
+  direction,
+  peer: 'phone',
+  sent,
+  received: sent - 10,
+  duplicates: 10,
+  bytes: sent * 100,
+  remainingRowids,
+});
 
 function drive(context: ProgressContext, steps: Array<[number, ProgressEvent]>) {
   const stream = new FakeTerminal();
@@ -66,7 +83,13 @@ test('progress: nothing at all without a terminal, with --quiet, or for a sync t
   assert.equal(drive({ quiet: false, verbose: false, isTTY: false }, LONG), '');
   assert.equal(drive({ quiet: true, verbose: false, isTTY: true }, LONG), '');
   assert.equal(drive({ quiet: true, verbose: true, isTTY: true }, LONG), 'phone: local file /x/phone.sqlite3\n', '--verbose details stay');
-  assert.equal(drive({ quiet: false, verbose: false, isTTY: true }, [[50, event('pull', 10, 0)], [80, event('push', 3, 0)]]), '');
+  assert.equal(
+    drive({ quiet: false, verbose: false, isTTY: true }, [
+      [50, event('pull', 10, 0)],
+      [80, event('push', 3, 0)],
+    ]),
+    '',
+  );
 });
 
 test('progress with --verbose and no terminal: the peer and a plain line now and then, for logs', () => {
@@ -101,7 +124,15 @@ test('sync on a real terminal (script(1)) shows the bar; piped or --quiet it sho
   const dir = tempDir(t);
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(dir, 'phone');
-  insertNotes(phone, Array.from({ length: 30_000 }, (_, i) => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `note ${i}`, context: 'c', source: 's' })));
+  insertNotes(
+    phone,
+    Array.from({ length: 30_000 }, (_, i) => ({
+      timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+      content: `note ${i}`,
+      context: 'c',
+      source: 's',
+    })),
+  );
   const config = join(dir, 'config.toml');
   assert.equal((await runCli(['init', '--db', main, '--node', 'main_device', '--config', config])).code, 0);
   assert.equal((await runCli(['peer', 'add', 'phone', phone, '--config', config])).code, 0);

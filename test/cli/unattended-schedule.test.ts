@@ -9,7 +9,8 @@ import { runCli } from '../support/cli.js';
 import { allRows, createNotesDb, insertNotes } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 
-const FOREIGN = 'MAILTO=""\n# backups, by hand\n30 3 * * * /usr/bin/backup --at 50\\% >/dev/null 2>&1\n\n@reboot /bin/true # resonance-sync is mentioned here too\n';
+const FOREIGN =
+  'MAILTO=""\n# backups, by hand\n30 3 * * * /usr/bin/backup --at 50\\% >/dev/null 2>&1\n\n@reboot /bin/true # resonance-sync is mentioned here too\n';
 
 async function setUp(dir: string) {
   const main = createNotesDb(dir, 'main');
@@ -21,7 +22,7 @@ async function setUp(dir: string) {
   return { main, phone, config };
 }
 
-test('schedule install/status/remove against a real crontab keep the user\'s other lines byte for byte', async (t) => {
+test("schedule install/status/remove against a real crontab keep the user's other lines byte for byte", async (t) => {
   const user = throwawayCrontabUser(t);
   if (user === undefined) return;
   const dir = tempDir(t);
@@ -44,8 +45,12 @@ test('schedule install/status/remove against a real crontab keep the user\'s oth
   assert.ok(!line.includes('\n'), 'one line added');
   assert.match(line, /^0 \*\/2 \* \* \* PATH='[^']+' /);
   assert.ok(line.includes(` '${process.execPath}' `));
-  assert.ok(line.includes(` sync --quiet --config '${config}' >> '${join(dir, 'state', 'resonance-sync', 'sync.log')}' 2>&1 # resonance-sync config=${config}`));
-  assert.ok(existsSync(join(dir, 'state', 'resonance-sync')), 'the log folder exists: cron\'s >> cannot create it');
+  assert.ok(
+    line.includes(
+      ` sync --quiet --config '${config}' >> '${join(dir, 'state', 'resonance-sync', 'sync.log')}' 2>&1 # resonance-sync config=${config}`,
+    ),
+  );
+  assert.ok(existsSync(join(dir, 'state', 'resonance-sync')), "the log folder exists: cron's >> cannot create it");
 
   const again = await runCli(['schedule', 'install', '--config', config], { env });
   assert.match(again.stdout, /^already installed, unchanged/);
@@ -71,7 +76,7 @@ test('schedule install/status/remove against a real crontab keep the user\'s oth
   const remove = await runCli(['schedule', 'remove', '--config', config], { env });
   assert.equal(remove.code, 0, remove.stderr);
   assert.match(remove.stdout, /^removed the entry/);
-  assert.equal(read(), FOREIGN, 'exactly the user\'s crontab again');
+  assert.equal(read(), FOREIGN, "exactly the user's crontab again");
   const twice = await runCli(['schedule', 'remove', '--config', config], { env });
   assert.equal(twice.code, 0);
   assert.match(twice.stdout, /nothing to remove/);
@@ -87,9 +92,13 @@ test('the installed line, run as cron runs it (empty environment, /bin/sh), sync
   const line = execFileSync('crontab', ['-u', user, '-l'], { encoding: 'utf8' }).trimEnd();
   // What cron does: the command after the five fields, % unescaped, through /bin/sh with almost no environment.
   const command = line.split(' ').slice(5).join(' ').replaceAll('\\%', '%');
-  const cron = (cmd: string) => spawnSync('/usr/bin/env', ['-i', `HOME=${dir}`, 'LOGNAME=root', 'SHELL=/bin/sh', '/bin/sh', '-c', cmd]).status;
+  const cron = (cmd: string) =>
+    spawnSync('/usr/bin/env', ['-i', `HOME=${dir}`, 'LOGNAME=root', 'SHELL=/bin/sh', '/bin/sh', '-c', cmd]).status;
   assert.equal(cron(command), 0);
-  assert.ok(allRows(phone).some((row) => row.content === 'from main'), 'the scheduled run synced');
+  assert.ok(
+    allRows(phone).some((row) => row.content === 'from main'),
+    'the scheduled run synced',
+  );
   const log = join(dir, 'state', 'resonance-sync', 'sync.log');
   assert.equal(readFileSync(log, 'utf8'), '', 'a quiet success writes nothing');
   renameSync(phone, `${phone}.away`);
@@ -105,12 +114,23 @@ test('no crontab program: one line saying what to install, exit code 9; Termux g
     const result = await runCli(['schedule', ...args, '--config', config], { env });
     assert.equal(result.code, NO_SCHEDULER_EXIT, `${args[0]}: ${result.stderr}`);
     assert.equal(result.stderr.trim().split('\n').length, 1);
-    assert.match(result.stderr, /^resonance-sync: there is no crontab program here .*install cron .*resonance-sync daemon.*\[NO_SCHEDULER\]\n$/);
+    assert.match(
+      result.stderr,
+      /^resonance-sync: there is no crontab program here .*install cron .*resonance-sync daemon.*\[NO_SCHEDULER\]\n$/,
+    );
   }
-  const termux = await runCli(['schedule', 'install', '--config', config], { env: { ...env, PREFIX: '/data/data/com.termux/files/usr', TERMUX_VERSION: '0.118.1' } });
+  const termux = await runCli(['schedule', 'install', '--config', config], {
+    env: { ...env, PREFIX: '/data/data/com.termux/files/usr', TERMUX_VERSION: '0.118.1' },
+  });
   assert.equal(termux.code, NO_SCHEDULER_EXIT);
   assert.equal(termux.stderr.trim().split('\n').length, 1);
-  for (const piece of ['pkg install cronie termux-services', 'sv-enable crond', 'Termux:Boot', 'termux-wake-lock', 'resonance-sync daemon']) {
+  for (const piece of [
+    'pkg install cronie termux-services',
+    'sv-enable crond',
+    'Termux:Boot',
+    'termux-wake-lock',
+    'resonance-sync daemon',
+  ]) {
     assert.ok(termux.stderr.includes(piece), `mentions ${piece}: ${termux.stderr}`);
   }
 });

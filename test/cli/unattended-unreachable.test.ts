@@ -30,10 +30,19 @@ test('an unreachable peer is a logged skip with its own exit code; the other pee
   assert.notEqual(both.code, 0);
   assert.notEqual(both.code, 70, 'not a crash');
   assert.match(both.stdout, /^phone: failed \(PEER_UNREACHABLE\)$/m);
-  assert.match(both.stderr, /^resonance-sync: phone: 127\.0\.0\.1:\d+ is unreachable \(.*Connection refused\); skipped \[PEER_UNREACHABLE\]$/m);
-  assert.ok(allRows(laptop).some((row) => row.content === 'from main'), 'the laptop synced');
+  assert.match(
+    both.stderr,
+    /^resonance-sync: phone: 127\.0\.0\.1:\d+ is unreachable \(.*Connection refused\); skipped \[PEER_UNREACHABLE\]$/m,
+  );
+  assert.ok(
+    allRows(laptop).some((row) => row.content === 'from main'),
+    'the laptop synced',
+  );
   const skipped = logRows(main).filter((row) => row.peer === 'phone');
-  assert.deepEqual(skipped.map((row) => [row.direction, row.status, row.errorCode]), [['connect', 'skipped', 'PEER_UNREACHABLE']]);
+  assert.deepEqual(
+    skipped.map((row) => [row.direction, row.status, row.errorCode]),
+    [['connect', 'skipped', 'PEER_UNREACHABLE']],
+  );
 
   const only = await runCli(['sync', 'phone', '--config', config], { env: SSH_ENV });
   assert.equal(only.code, 6, only.stderr);

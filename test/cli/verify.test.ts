@@ -5,14 +5,25 @@ import { runCli } from '../support/cli.js';
 import { allRows, createNotesDb, insertNotes, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 
-const note = (i: number, context = 'leo_development') => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `entry ${i} ${'w'.repeat(i % 500)}`, context, source: i % 3 ? 'agent' : null });
+const note = (i: number, context = 'leo_development') => ({
+  timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+  content: `entry ${i} ${'w'.repeat(i % 500)}`,
+  context,
+  source: i % 3 ? 'agent' : null,
+});
 
 test('verify finds what cursors cannot see (an explicit id below the cursor), repairs it both ways, never deletes', async (t) => {
   const dir = tempDir(t);
   const main = createNotesDb(dir, 'main');
   const peer = createNotesDb(dir, 'peer');
-  insertNotes(main, Array.from({ length: 2000 }, (_, i) => note(i)));
-  insertNotes(peer, Array.from({ length: 10 }, (_, i) => ({ id: 5000 + i, ...note(10_000 + i) })));
+  insertNotes(
+    main,
+    Array.from({ length: 2000 }, (_, i) => note(i)),
+  );
+  insertNotes(
+    peer,
+    Array.from({ length: 10 }, (_, i) => ({ id: 5000 + i, ...note(10_000 + i) })),
+  );
   const config = join(dir, 'c.toml');
   await runCli(['init', '--db', main, '--node', 'main', '--config', config]);
   assert.equal((await runCli(['sync', peer, '--config', config])).code, 0);
@@ -27,10 +38,26 @@ test('verify finds what cursors cannot see (an explicit id below the cursor), re
   assert.ok(equal.bytesExchanged < 40_000, `digests are ${equal.bytesExchanged} bytes`);
 
   // Below every cursor: a sync cannot see these, verify must.
-  withDb(peer, (db) => db.prepare(`INSERT INTO resonance_notes (id, timestamp, content, context, source) VALUES (5, '2020-01-01 00:00:00', 'explicit id below the cursor', 'x', 'y')`).run());
-  withDb(main, (db) => db.prepare(`INSERT INTO resonance_notes (id, timestamp, content, context, source) VALUES (0, '2020-01-01 00:00:01', 'main, id zero', 'x', NULL)`).run());
+  withDb(peer, (db) =>
+    db
+      .prepare(
+        `INSERT INTO resonance_notes (id, timestamp, content, context, source) VALUES (5, '2020-01-01 00:00:00', 'explicit id below the cursor', 'x', 'y')`,
+      )
+      .run(),
+  );
+  withDb(main, (db) =>
+    db
+      .prepare(
+        `INSERT INTO resonance_notes (id, timestamp, content, context, source) VALUES (0, '2020-01-01 00:00:01', 'main, id zero', 'x', NULL)`,
+      )
+      .run(),
+  );
   const quiet = await runCli(['sync', peer, '--json', '--config', config]);
-  assert.deepEqual(JSON.parse(quiet.stdout).peers[0].directions.map((d: { received: number }) => d.received), [0, 0], 'sync does not see them');
+  assert.deepEqual(
+    JSON.parse(quiet.stdout).peers[0].directions.map((d: { received: number }) => d.received),
+    [0, 0],
+    'sync does not see them',
+  );
 
   const differs = await runCli(['verify', peer, '--config', config]);
   assert.equal(differs.code, 1, 'differences exit 1, like diff');
@@ -44,7 +71,9 @@ test('verify finds what cursors cannot see (an explicit id below the cursor), re
   assert.match(repaired.stdout, /equal after repair/);
   assert.equal(allRows(main).length + allRows(peer).length, before + 2, 'only inserts');
   assert.equal((await runCli(['verify', peer, '--config', config])).code, 0);
-  const origin = withDb(main, (db) => db.prepare(`SELECT origin_name FROM resonance_notes_origin WHERE content = 'explicit id below the cursor'`).get());
+  const origin = withDb(main, (db) =>
+    db.prepare(`SELECT origin_name FROM resonance_notes_origin WHERE content = 'explicit id below the cursor'`).get(),
+  );
   assert.equal(origin?.origin_name, 'peer');
 });
 
@@ -69,15 +98,25 @@ test('verify and repair over ssh (agent mode) exchange only digests when equal',
   const dir = tempDir(t);
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(dir, 'phone');
-  insertNotes(main, Array.from({ length: 300 }, (_, i) => note(i)));
+  insertNotes(
+    main,
+    Array.from({ length: 300 }, (_, i) => note(i)),
+  );
   const config = join(dir, 'c.toml');
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(config, `[node]\nname = "main"\ndb = "${main}"\nsync_note = false\n\n[peers.phone]\nurl = "${sshUrl(server, phone)}"\nmode = "agent"\nremote_command = ${JSON.stringify(agentCommand())}\n`);
+  writeFileSync(
+    config,
+    `[node]\nname = "main"\ndb = "${main}"\nsync_note = false\n\n[peers.phone]\nurl = "${sshUrl(server, phone)}"\nmode = "agent"\nremote_command = ${JSON.stringify(agentCommand())}\n`,
+  );
   const env = server.env;
   assert.equal((await runCli(['sync', 'phone', '--config', config], { env })).code, 0);
   const equal = await runCli(['verify', 'phone', '--json', '--config', config], { env });
   assert.equal(equal.code, 0, equal.stderr);
-  withDb(phone, (db) => db.prepare(`INSERT INTO resonance_notes (id, timestamp, content, context, source) VALUES (-7, 'x', 'below every cursor', 'c', NULL)`).run());
+  withDb(phone, (db) =>
+    db
+      .prepare(`INSERT INTO resonance_notes (id, timestamp, content, context, source) VALUES (-7, 'x', 'below every cursor', 'c', NULL)`)
+      .run(),
+  );
   const differs = await runCli(['verify', 'phone', '--config', config], { env });
   assert.equal(differs.code, 1, differs.stderr);
   const repaired = await runCli(['verify', 'phone', '--repair', '--config', config], { env });

@@ -102,7 +102,12 @@ test('save then load round-trips, atomically, with a header and defaults left ou
   const minimal = addPeer(emptyConfig(), { name: 'p', url: 'h:x' });
   saveConfig(path, minimal);
   assert.deepEqual(loadConfig(path, { mustExist: true }), minimal);
-  assert.equal(readFileSync(path, 'utf8').replace(/^#.*\n/, '').trim(), '[peers.p]\nurl = "h:x"');
+  assert.equal(
+    readFileSync(path, 'utf8')
+      .replace(/^#.*\n/, '')
+      .trim(),
+    '[peers.p]\nurl = "h:x"',
+  );
   saveConfig(path, emptyConfig());
   assert.deepEqual(loadConfig(path, { mustExist: true }), emptyConfig());
 });
@@ -120,7 +125,11 @@ test('saving through a symlink replaces the target, not the link', (t) => {
 test('a write failure is reported with the path', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'file'), '');
-  expectError(() => saveConfig(join(dir, 'file', 'c.toml'), emptyConfig()), 'CONFIG_UNREADABLE', /cannot write config file .*file\/c\.toml: (ENOTDIR|EEXIST)/);
+  expectError(
+    () => saveConfig(join(dir, 'file', 'c.toml'), emptyConfig()),
+    'CONFIG_UNREADABLE',
+    /cannot write config file .*file\/c\.toml: (ENOTDIR|EEXIST)/,
+  );
 });
 
 test('a TOML syntax error gives path:line:col', (t) => {

@@ -20,13 +20,19 @@ function expectError(fn: () => unknown, code: string, message: string): void {
 const STALL_RULE = 'must be a string of a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d (default "1m")';
 
 const invalidCases: [toml: string, problem: string][] = [
-  ['[peers.selesta]\nurl = "h:x"\n[peers.selesta.push]\ninclude_context = ["a", 1]', 'peers.selesta.push.include_context[1]: expected a string'],
+  [
+    '[peers.selesta]\nurl = "h:x"\n[peers.selesta.push]\ninclude_context = ["a", 1]',
+    'peers.selesta.push.include_context[1]: expected a string',
+  ],
   ['[node]\nnaive_timestamps = "utc+2"', 'node.naive_timestamps: expected "utc" or "local"'],
   ['[node]\ndedupe = "none"', 'node.dedupe: expected "timestamp-index" or "unique-index"'],
   ['[node]\nsync_note = "yes"', 'node.sync_note: expected true or false'],
   ['[node]\nname = ""', 'node.name: must not be empty'],
   // Other nodes refuse a name of any other form, so the config cannot give one.
-  [`[node]\nname = "Anna's phone"`, `node.name: ${'must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'}`],
+  [
+    `[node]\nname = "Anna's phone"`,
+    `node.name: ${'must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'}`,
+  ],
   ['[node]\ndb = "relative.sqlite3"', 'node.db: must be an absolute path or start with "~/"'],
   ['node = 1979-05-27', 'node: expected a table'],
   ['peers = ["x"]', 'peers: expected a table'],
@@ -41,11 +47,23 @@ const invalidCases: [toml: string, problem: string][] = [
   ['[peers.x]\nurl = "h:x"\nremote_command = ""', 'peers.x.remote_command: must not be empty'],
   ['[peers.x]\nurl = "h:x"\npull = ["a"]', 'peers.x.pull: expected a table'],
   ['[peers.x]\nurl = "h:x"\n[peers.x.pull]\nexclude_source = [""]', 'peers.x.pull.exclude_source[0]: must not be empty'],
-  ['[peers.x]\nurl = "h:x"\n[peers.x.push]\ninclude_source = ["a\\u0000"]', 'peers.x.push.include_source[0]: must not contain a NUL character'],
+  [
+    '[peers.x]\nurl = "h:x"\n[peers.x.push]\ninclude_source = ["a\\u0000"]',
+    'peers.x.push.include_source[0]: must not contain a NUL character',
+  ],
   ['[peers.x]\nurl = "h:x"\n[peers.x.push]\ninclude_contexts = []', 'peers.x.push: unknown key "include_contexts"'],
-  ['[peers."b c"]\nurl = "h:x"', 'peers."b c": invalid peer name; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'],
-  [`[peers.${'p'.repeat(256)}]\nurl = "h:x"`, `peers.${'p'.repeat(256)}: invalid peer name; a peer name ${'must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'}`],
-  ['[peers."-bad"]\nurl = "h:x"', 'peers.-bad: invalid peer name; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'],
+  [
+    '[peers."b c"]\nurl = "h:x"',
+    'peers."b c": invalid peer name; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters',
+  ],
+  [
+    `[peers.${'p'.repeat(256)}]\nurl = "h:x"`,
+    `peers.${'p'.repeat(256)}: invalid peer name; a peer name ${'must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters'}`,
+  ],
+  [
+    '[peers."-bad"]\nurl = "h:x"',
+    'peers.-bad: invalid peer name; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters',
+  ],
   ['[peers.x]\nurl = "relative.sqlite3"', 'peers.x.url: a local path in the config file must be absolute or start with "~/"'],
   ['[node]\nstall_timeout = 60', `node.stall_timeout: ${STALL_RULE}, not 60`],
   ['[peers.x]\nurl = "h:x"\nstall_timeout = "500ms"', `peers.x.stall_timeout: ${STALL_RULE}, not "500ms"`],
@@ -77,7 +95,10 @@ test('valid local peer URLs in the file: absolute, ~ and file:///', (t) => {
   const path = join(tempDir(t), 'config.toml');
   writeFileSync(path, '[peers.a]\nurl = "/x.db"\n[peers.b]\nurl = "~/y.db"\n[peers.c]\nurl = "file:///z%20z.db"\n');
   const peers = loadConfig(path, { mustExist: true }).peers;
-  assert.deepEqual(peers.map((p) => p.name), ['a', 'b', 'c']);
+  assert.deepEqual(
+    peers.map((p) => p.name),
+    ['a', 'b', 'c'],
+  );
   assert.deepEqual(peers[2]?.location, { kind: 'local', path: '/z z.db' });
 });
 
@@ -87,13 +108,26 @@ test('stall_timeout: globally in [node], per peer over it, absent by default, an
   writeFileSync(path, '[node]\nstall_timeout = "90s"\n[peers.phone]\nurl = "h:x"\nstall_timeout = "2m"\n[peers.laptop]\nurl = "h:y"\n');
   const config = loadConfig(path, { mustExist: true });
   assert.equal(config.node.stallTimeoutMs, 90_000);
-  assert.deepEqual(config.peers.map((p) => [p.name, p.stallTimeoutMs]), [['phone', 120_000], ['laptop', undefined]]);
+  assert.deepEqual(
+    config.peers.map((p) => [p.name, p.stallTimeoutMs]),
+    [
+      ['phone', 120_000],
+      ['laptop', undefined],
+    ],
+  );
   // `peer add` rewrites the whole file: the keys must survive it.
   const copy = join(dir, 'copy.toml');
   saveConfig(copy, addPeer(config, { name: 'usb', url: '/media/usb/r.sqlite3' }));
   const again = loadConfig(copy, { mustExist: true });
   assert.equal(again.node.stallTimeoutMs, 90_000);
-  assert.deepEqual(again.peers.map((p) => [p.name, p.stallTimeoutMs]), [['phone', 120_000], ['laptop', undefined], ['usb', undefined]]);
+  assert.deepEqual(
+    again.peers.map((p) => [p.name, p.stallTimeoutMs]),
+    [
+      ['phone', 120_000],
+      ['laptop', undefined],
+      ['usb', undefined],
+    ],
+  );
   assert.match(readFileSync(copy, 'utf8'), /stall_timeout = "2m"/);
   writeFileSync(path, '[node]\nname = "a"\n');
   assert.equal(loadConfig(path, { mustExist: true }).node.stallTimeoutMs, undefined);
@@ -111,10 +145,25 @@ test('addPeer appends with defaults, rejects duplicates and bad input', () => {
   assert.equal(config.peers[0]?.mode, 'auto');
   assert.equal(config.peers[0]?.enabled, true);
   assert.deepEqual(emptyConfig().peers, [], 'the input config is not mutated');
-  expectError(() => addPeer(config, { name: 'phone', url: 'x:y' }), 'PEER_EXISTS', 'peer "phone" already exists; remove it first or pick another name');
-  expectError(() => addPeer(config, { name: '.hidden', url: 'x:y' }), 'USAGE', 'invalid peer name ".hidden"; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters');
-  expectError(() => addPeer(config, { name: 'p', url: 'x:y', pull: { excludeSource: [''] } }), 'USAGE', 'invalid pattern "": patterns must be non-empty and contain no NUL');
-  assert.throws(() => addPeer(config, { name: 'p', url: '$(id):x' }), (e: unknown) => e instanceof SyncError && e.code === 'PEER_URL_INVALID');
+  expectError(
+    () => addPeer(config, { name: 'phone', url: 'x:y' }),
+    'PEER_EXISTS',
+    'peer "phone" already exists; remove it first or pick another name',
+  );
+  expectError(
+    () => addPeer(config, { name: '.hidden', url: 'x:y' }),
+    'USAGE',
+    'invalid peer name ".hidden"; a peer name must start with a letter or digit, contain only letters, digits, "_", "." and "-", and be at most 255 characters',
+  );
+  expectError(
+    () => addPeer(config, { name: 'p', url: 'x:y', pull: { excludeSource: [''] } }),
+    'USAGE',
+    'invalid pattern "": patterns must be non-empty and contain no NUL',
+  );
+  assert.throws(
+    () => addPeer(config, { name: 'p', url: '$(id):x' }),
+    (e: unknown) => e instanceof SyncError && e.code === 'PEER_URL_INVALID',
+  );
   // A relative local path is pinned to where the command ran.
   assert.equal(addPeer(config, { name: 'l', url: './o.sqlite3' }).peers[1]?.url, resolve('o.sqlite3'));
 });
@@ -123,8 +172,15 @@ test('findPeer and removePeer report unknown peers with the known names', () => 
   const config = addPeer(addPeer(emptyConfig(), { name: 'a', url: 'h:x' }), { name: 'b', url: 'h:y' });
   assert.equal(findPeer(config, 'b').url, 'h:y');
   expectError(() => findPeer(config, 'c'), 'PEER_UNKNOWN', 'unknown peer "c"; known peers: a, b');
-  expectError(() => findPeer(emptyConfig(), 'c'), 'PEER_UNKNOWN', 'unknown peer "c"; no peers are configured; add one with `resonance-sync peer add`');
-  assert.deepEqual(removePeer(config, 'a').peers.map((p) => p.name), ['b']);
+  expectError(
+    () => findPeer(emptyConfig(), 'c'),
+    'PEER_UNKNOWN',
+    'unknown peer "c"; no peers are configured; add one with `resonance-sync peer add`',
+  );
+  assert.deepEqual(
+    removePeer(config, 'a').peers.map((p) => p.name),
+    ['b'],
+  );
   assert.equal(config.peers.length, 2, 'the input config is not mutated');
   expectError(() => removePeer(config, 'zz'), 'PEER_UNKNOWN', 'unknown peer "zz"; known peers: a, b');
 });

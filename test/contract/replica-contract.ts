@@ -34,7 +34,12 @@ interface SyncViaOptions {
   dryRun?: boolean;
 }
 
-export async function syncVia(session: TransportSession, localPath: string, peerPath: string, options: SyncViaOptions = {}): Promise<PeerOutcome> {
+export async function syncVia(
+  session: TransportSession,
+  localPath: string,
+  peerPath: string,
+  options: SyncViaOptions = {},
+): Promise<PeerOutcome> {
   const peer = peerConfig(session, peerPath, options.route);
   const saved = { ...process.env };
   Object.assign(process.env, session.env);
@@ -92,7 +97,11 @@ export function replicaContract(transport: PeerTransport): void {
       const local = createNotesDb(dir, 'local', 'b');
       const peer = createNotesDb(dir, 'peer', 'd');
       insertNotes(local, [note(1), note(2), note(3, { source: null })]);
-      insertNotes(peer, [note(10, { resonance_score: 0.5 }), note(11, { content: new Uint8Array([0, 1, 255]) }), note(12, { timestamp: 9007199254740993n })]);
+      insertNotes(peer, [
+        note(10, { resonance_score: 0.5 }),
+        note(11, { content: new Uint8Array([0, 1, 255]) }),
+        note(12, { timestamp: 9007199254740993n }),
+      ]);
       const first = ok(await syncVia(session, local, peer));
       assert.equal(first.pull?.received, 3);
       assert.equal(first.push?.received, 3);
@@ -102,7 +111,9 @@ export function replicaContract(transport: PeerTransport): void {
       assert.deepEqual(identityCounts(local), identityCounts(peer));
       // A TEXT column stores the big integer as its exact decimal text; it must survive exactly.
       assert.ok(allRows(local).some((row) => row.timestamp === '9007199254740993'));
-      assert.ok(allRows(local).some((row) => row.content instanceof Uint8Array && Buffer.from(row.content).equals(Buffer.from([0, 1, 255]))));
+      assert.ok(
+        allRows(local).some((row) => row.content instanceof Uint8Array && Buffer.from(row.content).equals(Buffer.from([0, 1, 255]))),
+      );
     }));
 
   test(`[${transport.name}] dedupe by identity with NULL sources and duplicates already present`, (t) =>
@@ -134,11 +145,19 @@ export function replicaContract(transport: PeerTransport): void {
     withSession(t, async (session, dir) => {
       const local = createNotesDb(dir, 'local');
       const peer = createNotesDb(dir, 'peer');
-      insertNotes(local, Array.from({ length: 300 }, (_, i) => note(i)));
+      insertNotes(
+        local,
+        Array.from({ length: 300 }, (_, i) => note(i)),
+      );
       const controller = new AbortController();
       let batches = 0;
       const limits = { maxRows: 25, maxBytes: 1 << 20 };
-      const cut = await syncVia(session, local, peer, { pull: false, limits, signal: controller.signal, onBatch: () => ++batches === 3 && controller.abort() });
+      const cut = await syncVia(session, local, peer, {
+        pull: false,
+        limits,
+        signal: controller.signal,
+        onBatch: () => ++batches === 3 && controller.abort(),
+      });
       assert.ok(cut.error, 'the run reports the interruption');
       assert.equal(allRows(peer).length, 75);
       const resumed = ok(await syncVia(session, local, peer, { pull: false, limits }));
@@ -243,18 +262,32 @@ export function replicaContract(transport: PeerTransport): void {
     withSession(t, async (session, dir) => {
       const local = createNotesDb(dir, 'local');
       const peer = createNotesDb(dir, 'peer');
-      insertNotes(local, Array.from({ length: 5000 }, (_, i) => note(i, { content: `local ${i} ${'x'.repeat(i % 200)}` })));
-      insertNotes(peer, Array.from({ length: 5000 }, (_, i) => note(i, { content: `peer ${i} ${'y'.repeat(i % 200)}` })));
+      insertNotes(
+        local,
+        Array.from({ length: 5000 }, (_, i) => note(i, { content: `local ${i} ${'x'.repeat(i % 200)}` })),
+      );
+      insertNotes(
+        peer,
+        Array.from({ length: 5000 }, (_, i) => note(i, { content: `peer ${i} ${'y'.repeat(i % 200)}` })),
+      );
       const config = `${dir}/config.toml`;
       const remote = session.remoteCommand ? `remote_command = ${JSON.stringify(session.remoteCommand)}\n` : '';
       const { writeFileSync } = await import('node:fs');
-      writeFileSync(config, `[node]\nname = "local"\ndb = "${local}"\nsync_note = false\n\n[peers.peer]\nurl = ${JSON.stringify(session.url(peer))}\nmode = "${session.mode}"\n${remote}`);
+      writeFileSync(
+        config,
+        `[node]\nname = "local"\ndb = "${local}"\nsync_note = false\n\n[peers.peer]\nurl = ${JSON.stringify(session.url(peer))}\nmode = "${session.mode}"\n${remote}`,
+      );
       const kills = Number(process.env.RESONANCE_KILL_ROUNDS ?? 12);
       for (let round = 0; round < kills; round++) {
         const logged = logRows(local);
         const child = spawnCli(['sync', '--batch-rows', '20', '--config', config], { env: session.env });
         let exited = false;
-        const closed = new Promise((resolve) => child.once('close', () => resolve((exited = true))));
+        const closed = new Promise((resolve) =>
+          child.once('close', () => {
+            exited = true;
+            resolve(true);
+          }),
+        );
         // Wait until this run has started a direction (a slow machine may take long to start Node),
         // then kill it at a random moment of the sync itself.
         const deadline = Date.now() + 20_000;
@@ -271,7 +304,10 @@ export function replicaContract(transport: PeerTransport): void {
       for (const path of [local, peer]) {
         const counts = identityCounts(path);
         assert.equal(counts.size, 10000, `${basename(path)} holds every entry`);
-        assert.ok([...counts.values()].every((n) => n === 1), `${basename(path)} holds each entry once`);
+        assert.ok(
+          [...counts.values()].every((n) => n === 1),
+          `${basename(path)} holds each entry once`,
+        );
       }
     }));
 

@@ -27,7 +27,16 @@ import type {
 import { EVERYTHING, type Route } from '../../src/core/route.js';
 import { valueBytes, type SqlValue } from '../../src/core/sql-value.js';
 import { SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE, syncNoteText } from '../../src/core/sync-note.js';
-import { createNotesDb, createNotesDbWith, identityCounts, identityKey, insertNotes, openReplica, withDb, type Note } from '../support/notes-db.js';
+import {
+  createNotesDb,
+  createNotesDbWith,
+  identityCounts,
+  identityKey,
+  insertNotes,
+  openReplica,
+  withDb,
+  type Note,
+} from '../support/notes-db.js';
 import { UnattachableReplica } from '../support/unattachable-replica.js';
 import { openThrough, type PeerTransport, type TransportSession } from './transport.js';
 
@@ -55,7 +64,17 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 const feedRow = (origin: string, ...values: SqlValue[]): FeedRow => ({ rowid: 0, origin, values });
 
 function applyRequest(rows: FeedRow[], extra: Partial<ApplyRequest> = {}): ApplyRequest {
-  return { sender: SENDER, routeKey: 'r1', columns: COLUMNS, rows, throughRowid: 0, rewound: false, knownNodes: [], dryRun: false, ...extra };
+  return {
+    sender: SENDER,
+    routeKey: 'r1',
+    columns: COLUMNS,
+    rows,
+    throughRowid: 0,
+    rewound: false,
+    knownNodes: [],
+    dryRun: false,
+    ...extra,
+  };
 }
 
 function feed(extra: Partial<FeedRequest> = {}): FeedRequest {
@@ -93,7 +112,14 @@ async function* receive(path: ReceivePath, receiver: Replica, sender: Replica, r
   let rewound = request.receipt.rewound;
   for await (const batch of hidden.readFeed(request.feed)) {
     const { columns } = request.feed;
-    const result = await receiver.apply({ ...request.receipt, columns, rows: batch.rows, throughRowid: batch.throughRowid, rewound, dryRun: request.dryRun });
+    const result = await receiver.apply({
+      ...request.receipt,
+      columns,
+      rows: batch.rows,
+      throughRowid: batch.throughRowid,
+      rewound,
+      dryRun: request.dryRun,
+    });
     rewound = false;
     yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };
   }
@@ -124,11 +150,21 @@ function totals(batches: AppliedBatch[]) {
 /** Every table's rows (sorted, exact integers, blobs as hex): equal content, whatever the file's bytes. */
 function contentOf(path: string): Record<string, string[]> {
   return withDb(path, (db) => {
-    const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all().map((row) => String(row.name));
+    const tables = db
+      .prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)
+      .all()
+      .map((row) => String(row.name));
     const encode = (_key: string, value: unknown) =>
       typeof value === 'bigint' ? `${value}n` : value instanceof Uint8Array ? `x'${Buffer.from(value).toString('hex')}'` : value;
     return Object.fromEntries(
-      tables.map((name) => [name, db.prepare(`SELECT * FROM "${name}"`, { exactIntegers: true }).all().map((row) => JSON.stringify(row, encode)).sort()]),
+      tables.map((name) => [
+        name,
+        db
+          .prepare(`SELECT * FROM "${name}"`, { exactIntegers: true })
+          .all()
+          .map((row) => JSON.stringify(row, encode))
+          .sort(),
+      ]),
     );
   });
 }
@@ -178,11 +214,17 @@ function assertLimits(batches: Array<{ sent: number; throughRowid: number }>, si
     assert.equal(batch.sent, batch.throughRowid - through, `the batch through ${batch.throughRowid} holds every entry it covers`);
     assert.ok(batch.sent <= LIMITS.maxRows, `at most maxRows entries (got ${batch.sent})`);
     const beforeLast = range(through + 1, batch.throughRowid - 1).reduce((sum, rowid) => sum + (sizes[rowid] ?? 0), 0);
-    assert.ok(beforeLast < LIMITS.maxBytes, `the batch through ${batch.throughRowid} went on after reaching maxBytes (${beforeLast} bytes before its end)`);
+    assert.ok(
+      beforeLast < LIMITS.maxBytes,
+      `the batch through ${batch.throughRowid} went on after reaching maxBytes (${beforeLast} bytes before its end)`,
+    );
     through = batch.throughRowid;
   }
   for (const big of BIG.filter((rowid) => rowid > afterRowid)) {
-    assert.ok(batches.some((b) => b.throughRowid === big), `the entry bigger than maxBytes (rowid ${big}) ends its batch`);
+    assert.ok(
+      batches.some((b) => b.throughRowid === big),
+      `the entry bigger than maxBytes (rowid ${big}) ends its batch`,
+    );
   }
   return batches.map((b) => b.throughRowid);
 }
@@ -200,7 +242,10 @@ const FILTERED: Array<[string | null, string | null, 'own' | 'echo' | 'relay']> 
 
 /** Writes the FILTERED entries (contents `${prefix}1`…) into a prepared database, echoes marked as `receiverId`'s. */
 function writeFiltered(path: string, prefix: string, receiverId: string): void {
-  insertNotes(path, FILTERED.map(([context, source], i) => ({ timestamp: at(i + 1), content: `${prefix}${i + 1}`, context, source })));
+  insertNotes(
+    path,
+    FILTERED.map(([context, source], i) => ({ timestamp: at(i + 1), content: `${prefix}${i + 1}`, context, source })),
+  );
   withDb(path, (db) => {
     const mark = db.prepare(`UPDATE resonance_notes SET sync_origin = ? WHERE content = ?`);
     FILTERED.forEach(([, , origin], i) => {
@@ -219,68 +264,104 @@ export function replicaMethods(transport: PeerTransport): void {
     if (!session) return;
     const run = (name: string, work: (c: Case) => Promise<void>) => t.test(name, () => inCase(session, work));
     try {
-      await run('info: the columns that travel (no rowid alias, no origin column), a maxRowid that grows, the nodes it heard of', async (c) => {
-        // A rowid alias not named id, not first, and a column beyond the variants.
-        const ddl = `CREATE TABLE resonance_notes (
+      await run(
+        'info: the columns that travel (no rowid alias, no origin column), a maxRowid that grows, the nodes it heard of',
+        async (c) => {
+          // A rowid alias not named id, not first, and a column beyond the variants.
+          const ddl = `CREATE TABLE resonance_notes (
           timestamp TEXT NOT NULL, entry_no INTEGER PRIMARY KEY AUTOINCREMENT, content TEXT NOT NULL, source TEXT, mood TEXT)`;
-        const path = createNotesDbWith(c.dir, 'peer', ddl);
-        const peer = await c.open(path);
-        const fresh = await peer.info();
-        assert.deepEqual(fresh.columns, ['timestamp', 'content', 'source', 'mood']);
-        assert.equal(fresh.maxRowid, 0);
-        assert.equal(fresh.node.name, 'peer');
-        insertNotes(path, [{ timestamp: at(1), content: 'a' }, { timestamp: at(2), content: 'b' }]);
-        assert.equal((await peer.info()).maxRowid, 2, 'entries an agent wrote meanwhile');
-        const columns = ['timestamp', 'content', 'source', 'mood'];
-        const rows = [feedRow(SENDER.id, at(3), 'c', null, 'calm'), feedRow(RELAY.id, at(4), 'd', 's', null), feedRow(SENDER.id, at(5), 'e', 's', 'x')];
-        assert.equal((await peer.apply(applyRequest(rows, { columns, throughRowid: 3, knownNodes: [RELAY] }))).received, 3);
-        const grown = await peer.info();
-        assert.equal(grown.maxRowid, 5);
-        assert.deepEqual(grown.node, fresh.node);
-        assert.deepEqual([...grown.knownNodes].sort((a, b) => a.id.localeCompare(b.id)), [RELAY, SENDER]);
-      });
+          const path = createNotesDbWith(c.dir, 'peer', ddl);
+          const peer = await c.open(path);
+          const fresh = await peer.info();
+          assert.deepEqual(fresh.columns, ['timestamp', 'content', 'source', 'mood']);
+          assert.equal(fresh.maxRowid, 0);
+          assert.equal(fresh.node.name, 'peer');
+          insertNotes(path, [
+            { timestamp: at(1), content: 'a' },
+            { timestamp: at(2), content: 'b' },
+          ]);
+          assert.equal((await peer.info()).maxRowid, 2, 'entries an agent wrote meanwhile');
+          const columns = ['timestamp', 'content', 'source', 'mood'];
+          const rows = [
+            feedRow(SENDER.id, at(3), 'c', null, 'calm'),
+            feedRow(RELAY.id, at(4), 'd', 's', null),
+            feedRow(SENDER.id, at(5), 'e', 's', 'x'),
+          ];
+          assert.equal((await peer.apply(applyRequest(rows, { columns, throughRowid: 3, knownNodes: [RELAY] }))).received, 3);
+          const grown = await peer.info();
+          assert.equal(grown.maxRowid, 5);
+          assert.deepEqual(grown.node, fresh.node);
+          assert.deepEqual(
+            [...grown.knownNodes].sort((a, b) => a.id.localeCompare(b.id)),
+            [RELAY, SENDER],
+          );
+        },
+      );
 
-      await run('readFeed: rowid order, at most maxRows, cut at the entry that reaches maxBytes; an entry bigger than maxBytes travels alone', async (c) => {
-        const path = createNotesDb(c.dir, 'peer');
-        const notes = limitsFeed();
-        insertNotes(path, notes);
-        const peer = await c.open(path);
-        const batches = await all(peer.readFeed(feed(LIMITS)));
-        const rows = batches.flatMap((b) => b.rows);
-        assert.deepEqual(rows.map((r) => r.rowid), range(1, 20), 'every entry once, in rowid order');
-        assert.deepEqual(rows.map((r) => r.values), notes.map((n) => COLUMNS.map((name) => n[name as keyof Note])));
-        const sizes = [0, ...rows.map((r) => rowBytes(r.values))];
-        assertLimits(batches.map((b) => ({ sent: b.rows.length, throughRowid: b.throughRowid })), sizes, 0);
-        assert.equal(batches.at(-1)?.throughRowid, 20);
-        for (const big of BIG) {
-          const alone = await first(peer.readFeed(feed({ ...LIMITS, afterRowid: big - 1 })));
-          assert.deepEqual([alone.rows.map((r) => r.rowid), alone.throughRowid], [[big], big], `entry ${big} travels alone`);
-        }
-      });
+      await run(
+        'readFeed: rowid order, at most maxRows, cut at the entry that reaches maxBytes; an entry bigger than maxBytes travels alone',
+        async (c) => {
+          const path = createNotesDb(c.dir, 'peer');
+          const notes = limitsFeed();
+          insertNotes(path, notes);
+          const peer = await c.open(path);
+          const batches = await all(peer.readFeed(feed(LIMITS)));
+          const rows = batches.flatMap((b) => b.rows);
+          assert.deepEqual(
+            rows.map((r) => r.rowid),
+            range(1, 20),
+            'every entry once, in rowid order',
+          );
+          assert.deepEqual(
+            rows.map((r) => r.values),
+            notes.map((n) => COLUMNS.map((name) => n[name as keyof Note])),
+          );
+          const sizes = [0, ...rows.map((r) => rowBytes(r.values))];
+          assertLimits(
+            batches.map((b) => ({ sent: b.rows.length, throughRowid: b.throughRowid })),
+            sizes,
+            0,
+          );
+          assert.equal(batches.at(-1)?.throughRowid, 20);
+          for (const big of BIG) {
+            const alone = await first(peer.readFeed(feed({ ...LIMITS, afterRowid: big - 1 })));
+            assert.deepEqual([alone.rows.map((r) => r.rowid), alone.throughRowid], [[big], big], `entry ${big} travels alone`);
+          }
+        },
+      );
 
-      await run('readFeed: no echoes of the receiver (all with receiverId ""), the route, origins filled in, the cursor past what is left out', async (c) => {
-        const path = createNotesDb(c.dir, 'peer');
-        const peer = await c.open(path);
-        const self = (await peer.info()).node.id;
-        writeFiltered(path, 'f', 'receiver-x');
-        const origins: Record<string, string> = { own: self, echo: 'receiver-x', relay: RELAY.id };
-        const sent = async (receiverId: string, route: Route) => {
-          const batches = await all(peer.readFeed(feed({ receiverId, route })));
-          assert.equal(batches.at(-1)?.throughRowid, 7, 'the cursor passes entries the feed leaves out');
-          return batches.flatMap((b) => b.rows).map((r) => [r.rowid, r.origin]);
-        };
-        const expect = (rowids: number[]) => rowids.map((rowid) => [rowid, origins[FILTERED[rowid - 1]?.[2] ?? 'own']]);
-        assert.deepEqual(await sent('receiver-x', EVERYTHING), expect([1, 3, 4, 5, 7]));
-        assert.deepEqual(await sent('', EVERYTHING), expect([1, 2, 3, 4, 5, 6, 7]));
-        assert.deepEqual(await sent('receiver-x', LEO_NOT_BOT), expect([1, 3]));
-        assert.deepEqual(await sent('', { ...EVERYTHING, excludeContext: ['leo_*'] }), expect([4, 5, 6]), 'a NULL context matches no pattern');
-        assert.deepEqual(await sent('', { ...EVERYTHING, includeSource: ['a*'] }), expect([1, 2, 3, 4, 5]));
-      });
+      await run(
+        'readFeed: no echoes of the receiver (all with receiverId ""), the route, origins filled in, the cursor past what is left out',
+        async (c) => {
+          const path = createNotesDb(c.dir, 'peer');
+          const peer = await c.open(path);
+          const self = (await peer.info()).node.id;
+          writeFiltered(path, 'f', 'receiver-x');
+          const origins: Record<string, string> = { own: self, echo: 'receiver-x', relay: RELAY.id };
+          const sent = async (receiverId: string, route: Route) => {
+            const batches = await all(peer.readFeed(feed({ receiverId, route })));
+            assert.equal(batches.at(-1)?.throughRowid, 7, 'the cursor passes entries the feed leaves out');
+            return batches.flatMap((b) => b.rows).map((r) => [r.rowid, r.origin]);
+          };
+          const expect = (rowids: number[]) => rowids.map((rowid) => [rowid, origins[FILTERED[rowid - 1]?.[2] ?? 'own']]);
+          assert.deepEqual(await sent('receiver-x', EVERYTHING), expect([1, 3, 4, 5, 7]));
+          assert.deepEqual(await sent('', EVERYTHING), expect([1, 2, 3, 4, 5, 6, 7]));
+          assert.deepEqual(await sent('receiver-x', LEO_NOT_BOT), expect([1, 3]));
+          assert.deepEqual(
+            await sent('', { ...EVERYTHING, excludeContext: ['leo_*'] }),
+            expect([4, 5, 6]),
+            'a NULL context matches no pattern',
+          );
+          assert.deepEqual(await sent('', { ...EVERYTHING, includeSource: ['a*'] }), expect([1, 2, 3, 4, 5]));
+        },
+      );
 
       await run('apply: a repair batch (negative throughRowid) stores its entries and moves no cursor', async (c) => {
         const path = createNotesDb(c.dir, 'peer');
         const peer = await c.open(path);
-        await peer.apply(applyRequest([feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(2), 'two', 'c', 's')], { throughRowid: 5 }));
+        await peer.apply(
+          applyRequest([feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(2), 'two', 'c', 's')], { throughRowid: 5 }),
+        );
         assert.equal(await peer.cursor(SENDER.id, 'r1'), 5);
         const again = [feedRow(SENDER.id, at(1), 'one', 'c', 's'), feedRow(SENDER.id, at(3), 'three', 'c', 's')];
         const repair = await peer.apply(applyRequest(again, { throughRowid: -1 }));
@@ -306,7 +387,12 @@ export function replicaMethods(transport: PeerTransport): void {
           feedRow(RELAY.id, at(4), 'relayed', null, 's'),
           feedRow(SENDER.id, null, 'no time', 'c', 's'), // refused: timestamp is NOT NULL here
         ];
-        const raising = applyRequest(rows, { sender: OTHER_SENDER, throughRowid: 20, knownNodes: [{ id: 'relay-2', name: 'relay two' }], dryRun: true });
+        const raising = applyRequest(rows, {
+          sender: OTHER_SENDER,
+          throughRowid: 20,
+          knownNodes: [{ id: 'relay-2', name: 'relay two' }],
+          dryRun: true,
+        });
         const dry = await peer.apply(raising);
         assert.deepEqual([dry.received, dry.duplicates, dry.rejected], [2, 1, 1]);
         assert.deepEqual(contentOf(path), before, 'a dry run with a new sender, new nodes and a new cursor wrote nothing');
@@ -329,7 +415,13 @@ export function replicaMethods(transport: PeerTransport): void {
           success,
           writeSyncNote,
         });
-        const select = (sql: string) => withDb(path, (db) => db.prepare(sql).all().map((row) => Object.values(row)));
+        const select = (sql: string) =>
+          withDb(path, (db) =>
+            db
+              .prepare(sql)
+              .all()
+              .map((row) => Object.values(row)),
+          );
         const notes = () => select(`SELECT content, context, source FROM resonance_notes ORDER BY rowid`);
         const tracking = () => select(`SELECT remote_node, last_sync_success, sync_count FROM sync_tracking`);
         await peer.finishReceiving(report(0, true));
@@ -364,8 +456,14 @@ export function replicaMethods(transport: PeerTransport): void {
         const twin = c.local(twinPath, 'twin');
         const whole = await peer.digest({ route: EVERYTHING });
         assert.deepEqual(whole, await twin.digest({ route: EVERYTHING }));
-        assert.equal(whole.buckets.reduce((n, b) => n + b.count, 0), entries.length);
-        assert.ok(whole.buckets.some((b) => b.count > 1), 'some bucket holds several entries');
+        assert.equal(
+          whole.buckets.reduce((n, b) => n + b.count, 0),
+          entries.length,
+        );
+        assert.ok(
+          whole.buckets.some((b) => b.count > 1),
+          'some bucket holds several entries',
+        );
         const buckets = whole.buckets.map((b) => b.bucket);
         // The entry hashes are a set: their order is the database's.
         const hashesIn = async (replica: Replica) => {
@@ -380,9 +478,13 @@ export function replicaMethods(transport: PeerTransport): void {
         const route: Route = { ...EVERYTHING, includeContext: ['leo_*'] };
         const routed = await peer.digest({ route });
         assert.deepEqual(routed, await reference.digest({ route }));
-        assert.equal(routed.buckets.reduce((n, b) => n + b.count, 0), 3);
+        assert.equal(
+          routed.buckets.reduce((n, b) => n + b.count, 0),
+          3,
+        );
         // A BLOB may come as a Buffer or as a plain Uint8Array, depending on the binding or the wire.
-        const plain = (rows: FeedRow[]) => rows.map((row) => ({ ...row, values: row.values.map((v) => (v instanceof Uint8Array ? new Uint8Array(v) : v)) }));
+        const plain = (rows: FeedRow[]) =>
+          rows.map((row) => ({ ...row, values: row.values.map((v) => (v instanceof Uint8Array ? new Uint8Array(v) : v)) }));
         for (const r of [EVERYTHING, route]) {
           const rows = plain(await peer.rowsByHash(r, COLUMNS, hashes.hashes));
           assert.deepEqual(rows, plain(await reference.rowsByHash(r, COLUMNS, hashes.hashes)));
@@ -391,61 +493,83 @@ export function replicaMethods(transport: PeerTransport): void {
       });
 
       for (const path of paths) {
-        await run(`[${path} receive] each batch's cursor is committed with it and read back; a lower one never lowers it, unless rewound`, async (c) => {
-          const senderPath = createNotesDb(c.dir, 'sender');
-          insertNotes(senderPath, range(1, 10).map((i) => ({ timestamp: at(i), content: `n${i}`, context: 'c', source: 's' })));
-          const sender = c.local(senderPath, 'sender');
-          const from = (await sender.info()).node;
-          const receiver = await c.open(createNotesDb(c.dir, 'peer'));
-          const throughs: number[] = [];
-          for await (const batch of receive(path, receiver, sender, receiveRequest(from, { maxRows: 4 }))) {
-            assert.equal(await receiver.cursor(from.id, 'r1'), batch.throughRowid, 'committed with its batch');
-            throughs.push(batch.throughRowid);
-          }
-          assert.deepEqual(throughs, [4, 8, 10]);
-          const firstBatch = (options: ReceiptOptions) => first(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, options)));
-          assert.equal((await firstBatch({})).throughRowid, 2);
-          assert.equal(await receiver.cursor(from.id, 'r1'), 10, 'a lower throughRowid never lowers the cursor');
-          assert.equal((await firstBatch({ rewound: true })).throughRowid, 2);
-          assert.equal(await receiver.cursor(from.id, 'r1'), 2, 'rewound lets it go down');
-          assert.equal(await receiver.cursor(from.id, 'r2'), 0, 'another route has its own cursor');
-          assert.equal(await receiver.cursor(OTHER_SENDER.id, 'r1'), 0);
-        });
+        await run(
+          `[${path} receive] each batch's cursor is committed with it and read back; a lower one never lowers it, unless rewound`,
+          async (c) => {
+            const senderPath = createNotesDb(c.dir, 'sender');
+            insertNotes(
+              senderPath,
+              range(1, 10).map((i) => ({ timestamp: at(i), content: `n${i}`, context: 'c', source: 's' })),
+            );
+            const sender = c.local(senderPath, 'sender');
+            const from = (await sender.info()).node;
+            const receiver = await c.open(createNotesDb(c.dir, 'peer'));
+            const throughs: number[] = [];
+            for await (const batch of receive(path, receiver, sender, receiveRequest(from, { maxRows: 4 }))) {
+              assert.equal(await receiver.cursor(from.id, 'r1'), batch.throughRowid, 'committed with its batch');
+              throughs.push(batch.throughRowid);
+            }
+            assert.deepEqual(throughs, [4, 8, 10]);
+            const firstBatch = (options: ReceiptOptions) =>
+              first(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, options)));
+            assert.equal((await firstBatch({})).throughRowid, 2);
+            assert.equal(await receiver.cursor(from.id, 'r1'), 10, 'a lower throughRowid never lowers the cursor');
+            assert.equal((await firstBatch({ rewound: true })).throughRowid, 2);
+            assert.equal(await receiver.cursor(from.id, 'r1'), 2, 'rewound lets it go down');
+            assert.equal(await receiver.cursor(from.id, 'r2'), 0, 'another route has its own cursor');
+            assert.equal(await receiver.cursor(OTHER_SENDER.id, 'r1'), 0);
+          },
+        );
 
-        await run(`[${path} receive] dedupe by identity, NULL equal to NULL, within and across batches; duplicates and refused entries counted`, async (c) => {
-          const senderPath = createNotesDbWith(c.dir, 'sender', NULLABLE_DDL);
-          const already = { timestamp: null, content: 'already', source: 's' };
-          const twice = { timestamp: null, content: 'twice', source: 's' };
-          const noSource = { timestamp: at(1), content: 'no source', source: null };
-          const alreadyNoSource = { timestamp: at(2), content: 'already, no source', source: null };
-          const noContent = { timestamp: at(3), content: null, source: 's' };
-          const fresh = { timestamp: at(4), content: 'new', source: 's' };
-          // Batches of 3: [already twice twice] [noSource alreadyNoSource noContent] [noSource fresh twice].
-          const feedOrder = [already, twice, twice, noSource, alreadyNoSource, noContent, noSource, fresh, twice];
-          insertNotes(senderPath, feedOrder.map((n) => ({ ...n, context: 'c' })));
-          const sender = c.local(senderPath, 'sender');
-          const from = (await sender.info()).node;
-          const key = (n: Note) => identityKey(n.timestamp, n.content, n.source ?? null);
-          const cases = [
-            // Variant c: NULL timestamps allowed, source and content NOT NULL.
-            { variant: 'c' as const, there: already, expect: { sent: 9, received: 2, duplicates: 3, rejected: 4 }, holds: [already, twice, fresh] },
-            // Variant b: timestamp and content NOT NULL, source may be NULL (and stays NULL, not its DEFAULT).
-            {
-              variant: 'b' as const,
-              there: alreadyNoSource,
-              expect: { sent: 9, received: 2, duplicates: 2, rejected: 5 },
-              holds: [alreadyNoSource, noSource, fresh],
-            },
-          ];
-          for (const { variant, there, expect, holds } of cases) {
-            const receiverPath = createNotesDb(c.dir, `peer-${variant}`, variant);
-            insertNotes(receiverPath, [{ ...there, context: 'c' }]);
-            const receiver = await c.open(receiverPath);
-            const batches = await all(receive(path, receiver, sender, receiveRequest(from, { maxRows: 3 })));
-            assert.deepEqual(totals(batches), expect, `variant ${variant}`);
-            assert.deepEqual(identityCounts(receiverPath), new Map(holds.map((n) => [key(n), 1])), `variant ${variant} holds each entry once`);
-          }
-        });
+        await run(
+          `[${path} receive] dedupe by identity, NULL equal to NULL, within and across batches; duplicates and refused entries counted`,
+          async (c) => {
+            const senderPath = createNotesDbWith(c.dir, 'sender', NULLABLE_DDL);
+            const already = { timestamp: null, content: 'already', source: 's' };
+            const twice = { timestamp: null, content: 'twice', source: 's' };
+            const noSource = { timestamp: at(1), content: 'no source', source: null };
+            const alreadyNoSource = { timestamp: at(2), content: 'already, no source', source: null };
+            const noContent = { timestamp: at(3), content: null, source: 's' };
+            const fresh = { timestamp: at(4), content: 'new', source: 's' };
+            // Batches of 3: [already twice twice] [noSource alreadyNoSource noContent] [noSource fresh twice].
+            const feedOrder = [already, twice, twice, noSource, alreadyNoSource, noContent, noSource, fresh, twice];
+            insertNotes(
+              senderPath,
+              feedOrder.map((n) => ({ ...n, context: 'c' })),
+            );
+            const sender = c.local(senderPath, 'sender');
+            const from = (await sender.info()).node;
+            const key = (n: Note) => identityKey(n.timestamp, n.content, n.source ?? null);
+            const cases = [
+              // Variant c: NULL timestamps allowed, source and content NOT NULL.
+              {
+                variant: 'c' as const,
+                there: already,
+                expect: { sent: 9, received: 2, duplicates: 3, rejected: 4 },
+                holds: [already, twice, fresh],
+              },
+              // Variant b: timestamp and content NOT NULL, source may be NULL (and stays NULL, not its DEFAULT).
+              {
+                variant: 'b' as const,
+                there: alreadyNoSource,
+                expect: { sent: 9, received: 2, duplicates: 2, rejected: 5 },
+                holds: [alreadyNoSource, noSource, fresh],
+              },
+            ];
+            for (const { variant, there, expect, holds } of cases) {
+              const receiverPath = createNotesDb(c.dir, `peer-${variant}`, variant);
+              insertNotes(receiverPath, [{ ...there, context: 'c' }]);
+              const receiver = await c.open(receiverPath);
+              const batches = await all(receive(path, receiver, sender, receiveRequest(from, { maxRows: 3 })));
+              assert.deepEqual(totals(batches), expect, `variant ${variant}`);
+              assert.deepEqual(
+                identityCounts(receiverPath),
+                new Map(holds.map((n) => [key(n), 1])),
+                `variant ${variant} holds each entry once`,
+              );
+            }
+          },
+        );
 
         await run(`[${path} receive] a dry run writes nothing, and counts what a real run then does`, async (c) => {
           const senderPath = createNotesDbWith(c.dir, 'sender', NULLABLE_DDL);
@@ -461,7 +585,9 @@ export function replicaMethods(transport: PeerTransport): void {
           const receiver = await c.open(receiverPath);
           const before = contentOf(receiverPath);
           const options = { rewound: true, knownNodes: [RELAY] };
-          const dry = totals(await all(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, { ...options, dryRun: true }))));
+          const dry = totals(
+            await all(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, { ...options, dryRun: true }))),
+          );
           assert.deepEqual(dry, { sent: 6, received: 4, duplicates: 1, rejected: 1 });
           assert.deepEqual(contentOf(receiverPath), before, 'notes, cursors and nodes as they were');
           const real = totals(await all(receive(path, receiver, sender, receiveRequest(from, { maxRows: 2 }, options))));
@@ -484,7 +610,9 @@ export function replicaMethods(transport: PeerTransport): void {
           assert.equal(assertLimits(batches, sizes, 0).at(-1), 20);
           assert.equal(totals(batches).received, 20);
           for (const big of BIG) {
-            const alone = await first(receive(path, receiver, sender, receiveRequest(from, { ...LIMITS, afterRowid: big - 1 }, { routeKey: 'again' })));
+            const alone = await first(
+              receive(path, receiver, sender, receiveRequest(from, { ...LIMITS, afterRowid: big - 1 }, { routeKey: 'again' })),
+            );
             assert.deepEqual([alone.sent, alone.throughRowid], [1, big], `entry ${big} travels alone`);
           }
 
@@ -494,8 +622,19 @@ export function replicaMethods(transport: PeerTransport): void {
           writeFiltered(filteredPath, 'f', self);
           const relayerNode = { id: relayerId, name: 'relayer' };
           const routed = await all(receive(path, receiver, relayer, receiveRequest(relayerNode, { receiverId: self, route: LEO_NOT_BOT })));
-          assert.deepEqual([totals(routed).sent, routed.at(-1)?.throughRowid], [2, 7], 'no echoes, the route, the cursor past what it leaves out');
-          assert.deepEqual(originsOf(receiverPath, 'f'), [['f1', relayerId], ['f3', RELAY.id]], "the sender's entries carry its id, relayed ones keep theirs");
+          assert.deepEqual(
+            [totals(routed).sent, routed.at(-1)?.throughRowid],
+            [2, 7],
+            'no echoes, the route, the cursor past what it leaves out',
+          );
+          assert.deepEqual(
+            originsOf(receiverPath, 'f'),
+            [
+              ['f1', relayerId],
+              ['f3', RELAY.id],
+            ],
+            "the sender's entries carry its id, relayed ones keep theirs",
+          );
           // The receiver was restored (the engine then asks for everything): its own entries come back as written here.
           const resent = await all(receive(path, receiver, relayer, receiveRequest(relayerNode, { receiverId: '' }, { routeKey: 'all' })));
           assert.deepEqual(totals(resent), { sent: 7, received: 5, duplicates: 2, rejected: 0 });

@@ -9,6 +9,12 @@ replicaContract({
   async start(t) {
     if (!requireSshdOrSkip(t)) return undefined;
     const server = await startSshd();
-    return { url: (path: string) => sshUrl(server, path), mode: 'agent', remoteCommand: agentCommand(), env: server.env, stop: () => server.stop() };
+    return {
+      url: (path: string) => sshUrl(server, path),
+      mode: 'agent',
+      remoteCommand: agentCommand(),
+      env: server.env,
+      stop: () => server.stop(),
+    };
   },
 });

@@ -52,6 +52,15 @@ export function peerConfig(session: TransportSession, path: string, route: Route
  * The Replica of the database at `path`, reached through the transport as a sync would reach it
  * (prepared on first contact, named after the file). `localDbPath` is the syncing node's own database.
  */
-export async function openThrough(session: TransportSession, path: string, localDbPath: string): Promise<{ replica: Replica; close(): Promise<void> }> {
-  return openPeer(peerConfig(session, path), { localDbPath, prepare: true, naiveTimestamps: 'utc', env: { ...process.env, ...session.env } });
+export async function openThrough(
+  session: TransportSession,
+  path: string,
+  localDbPath: string,
+): Promise<{ replica: Replica; close(): Promise<void> }> {
+  return openPeer(peerConfig(session, path), {
+    localDbPath,
+    prepare: true,
+    naiveTimestamps: 'utc',
+    env: { ...process.env, ...session.env },
+  });
 }

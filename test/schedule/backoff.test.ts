@@ -22,8 +22,14 @@ test('the retry delay never exceeds the interval', () => {
 
 test('jitter spreads by at most +-10%, and is symmetric', () => {
   const policy = defaultPolicy(2 * HOUR);
-  assert.equal(nextDelay(policy, 0, () => 0.5), 2 * HOUR);
-  assert.equal(nextDelay(policy, 0, () => 0), Math.round(2 * HOUR * 0.9));
+  assert.equal(
+    nextDelay(policy, 0, () => 0.5),
+    2 * HOUR,
+  );
+  assert.equal(
+    nextDelay(policy, 0, () => 0),
+    Math.round(2 * HOUR * 0.9),
+  );
   assert.ok(nextDelay(policy, 0, () => 0.999999) <= Math.round(2 * HOUR * 1.1));
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 60 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (failures, r) => {

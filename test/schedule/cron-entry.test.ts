@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { tempDir } from '../support/temp.js';
-import { MARKER, buildEntryLine, entryProgram, findEntries, parseEntry, withEntry, withoutEntry, type EntrySpec } from '../../src/schedule/cron-entry.js';
+import {
+  MARKER,
+  buildEntryLine,
+  entryProgram,
+  findEntries,
+  parseEntry,
+  withEntry,
+  withoutEntry,
+  type EntrySpec,
+} from '../../src/schedule/cron-entry.js';
 
 const spec: EntrySpec = {
   expression: '0 */2 * * *',
@@ -17,7 +26,13 @@ const spec: EntrySpec = {
   env: { RESONANCE_SYNC_SSH: 'ssh -F /home/x/ssh config' },
 };
 
-const FOREIGN = ['MAILTO=""', '# nightly backup', '30 3 * * * /usr/local/bin/backup --at 50% > /dev/null 2>&1', '', '@reboot /usr/bin/true # resonance-sync is great'];
+const FOREIGN = [
+  'MAILTO=""',
+  '# nightly backup',
+  '30 3 * * * /usr/local/bin/backup --at 50% > /dev/null 2>&1',
+  '',
+  '@reboot /usr/bin/true # resonance-sync is great',
+];
 
 test('the line: cron fields, every word quoted, % escaped for cron, the marker last', () => {
   const line = buildEntryLine(spec);
@@ -29,7 +44,8 @@ test('the line: cron fields, every word quoted, % escaped for cron, the marker l
   const parsed = parseEntry(line);
   assert.equal(parsed?.configPath, spec.configPath);
   assert.equal(parsed?.expression, spec.expression);
-  assert.deepEqual(entryProgram(parsed!), { nodePath: spec.nodePath, cliPath: spec.cliPath, logPath: spec.logPath });
+  assert.ok(parsed);
+  assert.deepEqual(entryProgram(parsed), { nodePath: spec.nodePath, cliPath: spec.cliPath, logPath: spec.logPath });
 });
 
 test('the command part is what /bin/sh runs: the quoting survives a real shell', (t) => {
@@ -67,9 +83,16 @@ test('entries for other configs, commented-out entries and duplicates', () => {
   const mine = buildEntryLine(spec);
   const other = buildEntryLine({ ...spec, configPath: '/other/config.toml' });
   const text = `# ${mine}\n${other}\n${mine}\n${mine}\n`;
-  assert.deepEqual(findEntries(text).map((e) => e.configPath), ['/other/config.toml', spec.configPath, spec.configPath]);
+  assert.deepEqual(
+    findEntries(text).map((e) => e.configPath),
+    ['/other/config.toml', spec.configPath, spec.configPath],
+  );
   const installed = withEntry(text, spec.configPath, mine);
-  assert.equal(installed.text, `# ${mine}\n${other}\n${mine}\n`, 'duplicates collapse into one; the commented copy and the other config stay');
+  assert.equal(
+    installed.text,
+    `# ${mine}\n${other}\n${mine}\n`,
+    'duplicates collapse into one; the commented copy and the other config stay',
+  );
   assert.equal(withoutEntry(text, spec.configPath).text, `# ${mine}\n${other}\n`);
 });
 

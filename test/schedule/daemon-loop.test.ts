@@ -27,11 +27,29 @@ async function script(outcomes: RunResult['kind'][]) {
 }
 
 test('failures back off exponentially up to the interval; a success resets; a busy lock changes nothing', async () => {
-  const { runs, delays, ticks } = await script(['failed', 'failed', 'failed', 'failed', 'failed', 'failed', 'failed', 'failed', 'ok', 'failed', 'busy', 'failed', 'ok', 'ok']);
+  const { runs, delays, ticks } = await script([
+    'failed',
+    'failed',
+    'failed',
+    'failed',
+    'failed',
+    'failed',
+    'failed',
+    'failed',
+    'ok',
+    'failed',
+    'busy',
+    'failed',
+    'ok',
+    'ok',
+  ]);
   assert.equal(runs, 14);
   // The last run is cut by the abort: it schedules nothing.
   assert.deepEqual(delays, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 10, 10, 20, 1000]);
-  assert.deepEqual(ticks.map((t) => t.consecutiveFailures), [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 1, 2, 0]);
+  assert.deepEqual(
+    ticks.map((t) => t.consecutiveFailures),
+    [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 1, 2, 0],
+  );
 });
 
 test('an abort during a run stops the loop without counting that run as a failure', async () => {

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CRON_INTERVALS, cronScheduleFor, describeCronExpression, describeDelay, formatDuration, parseDuration } from '../../src/schedule/duration.js';
+import {
+  CRON_INTERVALS,
+  cronScheduleFor,
+  describeCronExpression,
+  describeDelay,
+  formatDuration,
+  parseDuration,
+} from '../../src/schedule/duration.js';
 
 test('parseDuration: whole numbers with ms, s, m, h, d', () => {
   assert.equal(parseDuration('500ms', '--x'), 500);
@@ -9,7 +16,11 @@ test('parseDuration: whole numbers with ms, s, m, h, d', () => {
   assert.equal(parseDuration(' 2h ', '--x'), 7_200_000);
   assert.equal(parseDuration('1d', '--x'), 86_400_000);
   for (const bad of ['', '2', 'h', '0m', '-1h', '1.5h', '2 hours', '2H', '1w']) {
-    assert.throws(() => parseDuration(bad, '--every'), (error: Error & { code?: string }) => error.code === 'USAGE' && /--every must be/.test(error.message), bad);
+    assert.throws(
+      () => parseDuration(bad, '--every'),
+      (error: Error & { code?: string }) => error.code === 'USAGE' && /--every must be/.test(error.message),
+      bad,
+    );
   }
 });
 
@@ -39,7 +50,10 @@ test('cronScheduleFor refuses what cron cannot do evenly, and names the daemon i
   for (const bad of ['45m', '7m', '5h', '2d', '90s', '500ms', '90m']) {
     assert.throws(
       () => cronScheduleFor(bad),
-      (error: Error & { code?: string }) => error.code === 'USAGE' && /cron cannot run something every/.test(error.message) && /resonance-sync daemon --every/.test(error.message),
+      (error: Error & { code?: string }) =>
+        error.code === 'USAGE' &&
+        /cron cannot run something every/.test(error.message) &&
+        /resonance-sync daemon --every/.test(error.message),
       bad,
     );
   }

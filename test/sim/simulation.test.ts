@@ -37,7 +37,12 @@ test('topologies are connected and have the expected shape', () => {
   const reached = new Set([0]);
   for (let changed = true; changed; ) {
     changed = false;
-    for (const [a, b] of edges) if (reached.has(a) !== reached.has(b)) (reached.add(a), reached.add(b), (changed = true));
+    for (const [a, b] of edges) {
+      if (reached.has(a) === reached.has(b)) continue;
+      reached.add(a);
+      reached.add(b);
+      changed = true;
+    }
   }
   assert.equal(reached.size, 12);
 });

@@ -24,25 +24,47 @@ function pair(t: TestContext, mainRows = 1, phoneRows = 1) {
   const dir = tempDir(t);
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(dir, 'phone');
-  const notes = (who: string, n: number) => Array.from({ length: n }, (_, i) => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `${who} ${i}`, context: 'c', source: i % 3 ? who : null }));
+  const notes = (who: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+      content: `${who} ${i}`,
+      context: 'c',
+      source: i % 3 ? who : null,
+    }));
   insertNotes(main, notes('main', mainRows));
   insertNotes(phone, notes('phone', phoneRows));
   return { dir, main, phone };
 }
 
-function sync(server: SshServer, main: string, phone: string, options: { remoteCommand?: string; env?: NodeJS.ProcessEnv; extra?: string[] } = {}): Promise<CliResult> {
+function sync(
+  server: SshServer,
+  main: string,
+  phone: string,
+  options: { remoteCommand?: string; env?: NodeJS.ProcessEnv; extra?: string[] } = {},
+): Promise<CliResult> {
   // Without sync notes, so the entry counts below are exactly the notes written by the "agents".
   const config = writeConfig(dirname(main), main, 'main_device', [], { syncNote: false });
-  const args = ['sync', sshUrl(server, phone), '--config', config, '--remote-command', options.remoteCommand ?? agentCommand(), '--json', ...(options.extra ?? [])];
+  const args = [
+    'sync',
+    sshUrl(server, phone),
+    '--config',
+    config,
+    '--remote-command',
+    options.remoteCommand ?? agentCommand(),
+    '--json',
+    ...(options.extra ?? []),
+  ];
   return runCli(args, { env: { ...server.env, ...options.env } });
 }
-
 
 /** Both databases hold the same entries, each exactly once. */
 function assertConverged(main: string, phone: string, expected: number): void {
   const counts = identityCounts(main);
   assert.deepEqual(identityCounts(phone), counts);
-  assert.ok([...counts.values()].every((n) => n === 1), 'no duplicates');
+  assert.ok(
+    [...counts.values()].every((n) => n === 1),
+    'no duplicates',
+  );
   assert.equal(allRows(main).length, expected);
 }
 
@@ -53,7 +75,12 @@ test('an unreachable port exits 6 and is logged as skipped', async (t) => {
   const closed = { ...server, port: 1 };
   const result = await sync(closed, main, phone);
   failedWith(result, 6, 'PEER_UNREACHABLE', /127\.0\.0\.1:1 is unreachable \(.*Connection refused\); skipped/);
-  const log = withDb(main, (db) => db.prepare(`SELECT direction, status, error_code FROM sync_log`).all().map((r) => ({ ...r })));
+  const log = withDb(main, (db) =>
+    db
+      .prepare(`SELECT direction, status, error_code FROM sync_log`)
+      .all()
+      .map((r) => ({ ...r })),
+  );
   assert.deepEqual(log, [{ direction: 'connect', status: 'skipped', error_code: 'PEER_UNREACHABLE' }]);
 });
 
@@ -65,8 +92,16 @@ test('a changed host key is refused with advice, an unknown one too; neither is 
   t.after(() => writeFileSync(server.knownHostsPath, original));
   const otherKey = join(dir, 'other_host_key');
   execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ed25519', '-f', otherKey]);
-  writeFileSync(server.knownHostsPath, `[127.0.0.1]:${server.port} ${readFileSync(`${otherKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
-  failedWith(await sync(server, main, phone), 7, 'HOST_KEY_CHANGED', /does not match the one in known_hosts.*ssh-keygen -R '\[127\.0\.0\.1\]:\d+'/);
+  writeFileSync(
+    server.knownHostsPath,
+    `[127.0.0.1]:${server.port} ${readFileSync(`${otherKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+  );
+  failedWith(
+    await sync(server, main, phone),
+    7,
+    'HOST_KEY_CHANGED',
+    /does not match the one in known_hosts.*ssh-keygen -R '\[127\.0\.0\.1\]:\d+'/,
+  );
 
   writeFileSync(server.knownHostsPath, '');
   failedWith(await sync(server, main, phone), 7, 'HOST_KEY_UNKNOWN', /not in known_hosts.*never accepts an unknown key/);
@@ -79,7 +114,12 @@ test('a missing agent is named, with what to do', async (t) => {
   if (!server) return;
   const { main, phone } = pair(t);
   const result = await sync(server, main, phone, { remoteCommand: '/nonexistent/resonance-sync', extra: ['--mode', 'agent'] });
-  failedWith(result, 7, 'AGENT_MISSING', /cannot run "\/nonexistent\/resonance-sync" \(.*No such file or directory\): install resonance-sync there, or set remote_command/);
+  failedWith(
+    result,
+    7,
+    'AGENT_MISSING',
+    /cannot run "\/nonexistent\/resonance-sync" \(.*No such file or directory\): install resonance-sync there, or set remote_command/,
+  );
 });
 
 test('mode auto: a remote without the agent is synced agentless through its sqlite3, and says so', async (t) => {
@@ -97,9 +137,14 @@ test('a shell banner on stdout before the agent starts is skipped', async (t) =>
   const server = await sshdFor(t);
   if (!server) return;
   const { main, phone } = pair(t);
-  const result = await sync(server, main, phone, { remoteCommand: `echo 'Welcome to Termux!'; printf 'no newline, and a NUL \\0 byte'; ${agentCommand()}` });
+  const result = await sync(server, main, phone, {
+    remoteCommand: `echo 'Welcome to Termux!'; printf 'no newline, and a NUL \\0 byte'; ${agentCommand()}`,
+  });
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(directionCounts(result.stdout).map((d) => d.received), [1, 1]);
+  assert.deepEqual(
+    directionCounts(result.stdout).map((d) => d.received),
+    [1, 1],
+  );
 });
 
 test('a different protocol version fails with one line naming both versions and what to upgrade', async (t) => {
@@ -111,7 +156,9 @@ test('a different protocol version fails with one line naming both versions and 
     await sync(server, main, phone, { remoteCommand: newer }),
     7,
     'PROTOCOL_VERSION',
-    new RegExp(`resonance-sync 9\\.0\\.0 on .* speaks agent protocol ${PROTOCOL_VERSION + 1}, this resonance-sync \\S+ speaks ${PROTOCOL_VERSION}; upgrade resonance-sync on this machine`),
+    new RegExp(
+      `resonance-sync 9\\.0\\.0 on .* speaks agent protocol ${PROTOCOL_VERSION + 1}, this resonance-sync \\S+ speaks ${PROTOCOL_VERSION}; upgrade resonance-sync on this machine`,
+    ),
   );
 });
 
@@ -120,10 +167,26 @@ test('garbage starting with a NUL byte is named escaped, never as "", whether th
   if (!server) return;
   const { main, phone } = pair(t);
   // A broken wrapper printing binary: NUL, a byte that is no UTF-8, a right-to-left override.
-  const exits = await sync(server, main, phone, { remoteCommand: `printf '\\000\\001\\377 \\342\\200\\256garbage\\n'; exit 1; true`, extra: ['--mode', 'agent'] });
-  failedWith(exits, 7, 'PROTOCOL_ERROR', /the remote command on \S+ printed "\\x00\\x01\\xff \\u202egarbage" and ended without starting the resonance-sync agent \(check remote_command/);
-  const floods = await sync(server, main, phone, { remoteCommand: `printf '\\000\\001'; yes garbage | head -c 100000; true`, extra: ['--mode', 'agent'] });
-  failedWith(floods, 7, 'PROTOCOL_ERROR', /printed more than 64 KiB before resonance-sync started .*; it began: "\\x00\\x01garbage" \[PROTOCOL_ERROR\]$/);
+  const exits = await sync(server, main, phone, {
+    remoteCommand: `printf '\\000\\001\\377 \\342\\200\\256garbage\\n'; exit 1; true`,
+    extra: ['--mode', 'agent'],
+  });
+  failedWith(
+    exits,
+    7,
+    'PROTOCOL_ERROR',
+    /the remote command on \S+ printed "\\x00\\x01\\xff \\u202egarbage" and ended without starting the resonance-sync agent \(check remote_command/,
+  );
+  const floods = await sync(server, main, phone, {
+    remoteCommand: `printf '\\000\\001'; yes garbage | head -c 100000; true`,
+    extra: ['--mode', 'agent'],
+  });
+  failedWith(
+    floods,
+    7,
+    'PROTOCOL_ERROR',
+    /printed more than 64 KiB before resonance-sync started .*; it began: "\\x00\\x01garbage" \[PROTOCOL_ERROR\]$/,
+  );
   assert.equal(allRows(phone).length, 1, 'nothing was synced');
 });
 
@@ -142,9 +205,23 @@ test('a remote path that is a symlink loop says ELOOP; a missing one or a direct
     'DB_NOT_FOUND',
     /: \S+@127\.0\.0\.1:\d+: \/\S+\/loop\.sqlite3 is a symlink loop \(ELOOP\): its links never reach a file; fix the link so it points at the database file/,
   );
-  failedWith(await sync(server, main, folder, agent), 4, 'DB_NOT_FOUND', /\/folder is a directory, not a database file; name the database file inside it/);
-  failedWith(await sync(server, main, join(dir, 'missing.sqlite3'), agent), 4, 'DB_NOT_FOUND', /database not found: \S+missing\.sqlite3 \(check the path in the peer URL/);
-  assert.deepEqual(readdirSync(dir).filter((name) => name.endsWith('-sync.lock')), ['main.sqlite3-sync.lock'], 'only this node\'s own lock');
+  failedWith(
+    await sync(server, main, folder, agent),
+    4,
+    'DB_NOT_FOUND',
+    /\/folder is a directory, not a database file; name the database file inside it/,
+  );
+  failedWith(
+    await sync(server, main, join(dir, 'missing.sqlite3'), agent),
+    4,
+    'DB_NOT_FOUND',
+    /database not found: \S+missing\.sqlite3 \(check the path in the peer URL/,
+  );
+  assert.deepEqual(
+    readdirSync(dir).filter((name) => name.endsWith('-sync.lock')),
+    ['main.sqlite3-sync.lock'],
+    "only this node's own lock",
+  );
   assert.deepEqual(readdirSync(folder), []);
 });
 
@@ -156,7 +233,9 @@ test('a connection cut mid-pull (stream truncated) loses nothing; the next run c
   // drop in the middle of the feed. The cutter runs ssh itself, so once it exits nothing else holds
   // our end of the pipe open.
   const cutter = join(dir, 'cutter.cjs');
-  writeFileSync(cutter, `const { spawn } = require('node:child_process');
+  writeFileSync(
+    cutter,
+    `const { spawn } = require('node:child_process');
 const [limit, file, ...args] = process.argv.slice(2);
 const ssh = spawn(file, args, { stdio: ['inherit', 'pipe', 'inherit'] });
 let left = Number(limit);
@@ -164,8 +243,13 @@ ssh.stdout.on('data', (chunk) => {
   if (chunk.length < left) { left -= chunk.length; process.stdout.write(chunk); return; }
   process.stdout.write(chunk.subarray(0, left), () => process.exit(0));
 });
-ssh.on('exit', (code) => process.exit(code ?? 1));`);
-  const cutting = writeScript(dir, 'cutting-ssh', `exec ${shellQuote(process.execPath)} ${shellQuote(cutter)} 30000 ${server.env.RESONANCE_SYNC_SSH ?? 'ssh'} "$@"`);
+ssh.on('exit', (code) => process.exit(code ?? 1));`,
+  );
+  const cutting = writeScript(
+    dir,
+    'cutting-ssh',
+    `exec ${shellQuote(process.execPath)} ${shellQuote(cutter)} 30000 ${server.env.RESONANCE_SYNC_SSH ?? 'ssh'} "$@"`,
+  );
   const cut = await sync(server, main, phone, { env: { RESONANCE_SYNC_SSH: cutting }, extra: ['--batch-rows', '100'] });
   failedWith(cut, 6, 'CONNECTION_LOST', /connection to .* was lost mid-sync.*next sync resumes/);
   const partial = allRows(main).length;

@@ -47,7 +47,10 @@ const mangle: fc.Arbitrary<Mangle> = fc.oneof(
   fc.record({ kind: fc.constant('twice' as const) }),
   fc.record({ kind: fc.constant('corruptDeflate' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
   // Types an agent never sends in a feed (an ERROR frame is the agent's own word, not a mangling).
-  fc.record({ kind: fc.constant('retype' as const), type: fc.constantFrom(MessageType.WELCOME, MessageType.INFO_OK, MessageType.CURSOR_OK, MessageType.FEED_END, MessageType.APPLY, 0x7f) }),
+  fc.record({
+    kind: fc.constant('retype' as const),
+    type: fc.constantFrom(MessageType.WELCOME, MessageType.INFO_OK, MessageType.CURSOR_OK, MessageType.FEED_END, MessageType.APPLY, 0x7f),
+  }),
 );
 
 const scenario: fc.Arbitrary<Scenario> = fc.record({
@@ -138,7 +141,14 @@ async function check(t: TestContext, dir: string, agent: FakeAgent, s: Scenario)
   try {
     const remote = await agent.connect();
     try {
-      await syncReplicas(local, remote, { peerName: 'phone', pull: EVERYTHING, push: undefined, dryRun: false, writeSyncNote: false, limits: { maxRows: s.maxRows, maxBytes: 4 << 20 } });
+      await syncReplicas(local, remote, {
+        peerName: 'phone',
+        pull: EVERYTHING,
+        push: undefined,
+        dryRun: false,
+        writeSyncNote: false,
+        limits: { maxRows: s.maxRows, maxBytes: 4 << 20 },
+      });
     } finally {
       await remote.close();
     }
@@ -147,13 +157,19 @@ async function check(t: TestContext, dir: string, agent: FakeAgent, s: Scenario)
   } finally {
     await local.close();
   }
-  if (error !== undefined) assert.ok(error instanceof SyncError && error.code === 'PROTOCOL_ERROR', `a protocol error, not ${String(error)}`);
+  if (error !== undefined)
+    assert.ok(error instanceof SyncError && error.code === 'PROTOCOL_ERROR', `a protocol error, not ${String(error)}`);
   const rows = allRows(path);
   assert.deepEqual(rows.slice(0, before.length), before, 'what the receiver held is untouched');
   const added = rows.slice(before.length);
   assert.ok(added.length <= feed.length, `${added.length} entries from a feed of ${feed.length}`);
-  assert.ok(added.every((row) => row.sync_origin === null || isNodeId(row.sync_origin)), 'every stored origin is a node id');
-  const cursor = withDb(path, (db) => Number(db.prepare(`SELECT coalesce(max(through_rowid), 0) AS t FROM resonance_sync_cursors`).get()?.t ?? 0));
+  assert.ok(
+    added.every((row) => row.sync_origin === null || isNodeId(row.sync_origin)),
+    'every stored origin is a node id',
+  );
+  const cursor = withDb(path, (db) =>
+    Number(db.prepare(`SELECT coalesce(max(through_rowid), 0) AS t FROM resonance_sync_cursors`).get()?.t ?? 0),
+  );
   assert.ok(cursor <= feedEnd, `cursor ${cursor} within the feed (${feedEnd})`);
   if (s.mangles.length === 0 && !s.flood) {
     assert.equal(error, undefined, 'an honest feed syncs');
@@ -179,5 +195,10 @@ test('mangled and flooded agent frames: the sync succeeds with what frames carri
 // taken out: one flipped bit in the origin table stored an origin that is no node id.
 test('pinned: one bit flipped in the origin table of a one-row batch', async (t) => {
   const agent = await startFakeAgent(t, { info: senderInfo(0), feed: async () => undefined });
-  await check(t, tempDir(t), agent, { rows: 1, maxRows: 1, flood: false, mangles: [{ frame: 0, mangle: { kind: 'flip', at: 3, bits: 1 } }] });
+  await check(t, tempDir(t), agent, {
+    rows: 1,
+    maxRows: 1,
+    flood: false,
+    mangles: [{ frame: 0, mangle: { kind: 'flip', at: 3, bits: 1 } }],
+  });
 });

@@ -17,7 +17,7 @@ import { FrameStream } from '../../src/protocol/channel.js';
 import { COMPRESSED_FLAG } from '../../src/protocol/compression.js';
 import * as m from '../../src/protocol/messages.js';
 import { MessageType, PROTOCOL_VERSION, type Frame } from '../../src/protocol/protocol.js';
-import { Reader } from '../../src/protocol/reader.js';
+import type { Reader } from '../../src/protocol/reader.js';
 import { serveAgent } from '../../src/protocol/server.js';
 import { syncReplicas } from '../../src/sync/engine.js';
 import { LocalReplica } from '../../src/transport/local/local-replica.js';
@@ -38,14 +38,26 @@ function receiver(t: TestContext) {
   return { path, before: allRows(path) };
 }
 
-const cursorOf = (path: string) => withDb(path, (db) => Number(db.prepare(`SELECT coalesce(max(through_rowid), 0) AS t FROM resonance_sync_cursors`).get()?.t ?? 0));
+const cursorOf = (path: string) =>
+  withDb(path, (db) => Number(db.prepare(`SELECT coalesce(max(through_rowid), 0) AS t FROM resonance_sync_cursors`).get()?.t ?? 0));
 
 /** Pulls from the fake agent into `path`; the error if it failed. */
-async function pull(path: string, agent: { connect(): Promise<import('../../src/transport/agent/agent-replica.js').AgentReplica> }, limits = { maxRows: 2000, maxBytes: 4 << 20 }): Promise<SyncError | undefined> {
+async function pull(
+  path: string,
+  agent: { connect(): Promise<import('../../src/transport/agent/agent-replica.js').AgentReplica> },
+  limits = { maxRows: 2000, maxBytes: 4 << 20 },
+): Promise<SyncError | undefined> {
   const local = LocalReplica.open(path);
   const remote = await agent.connect();
   try {
-    await syncReplicas(local, remote, { peerName: 'phone', pull: EVERYTHING, push: undefined, dryRun: false, writeSyncNote: false, limits });
+    await syncReplicas(local, remote, {
+      peerName: 'phone',
+      pull: EVERYTHING,
+      push: undefined,
+      dryRun: false,
+      writeSyncNote: false,
+      limits,
+    });
     return undefined;
   } catch (error) {
     if (error instanceof SyncError) return error;
@@ -79,7 +91,10 @@ const honestWith = (rows: FeedRow[], change: (row: FeedRow) => FeedRow, feedEnd:
 
 test('rows one value short: exit 7 PROTOCOL_ERROR from the CLI, nothing stored, no cursor (main stored 20087 rows with source NULL)', async (t) => {
   const feed = entries(5000);
-  const agent = await startFakeAgent(t, { info: senderInfo(5000), feed: honestWith(feed, (row) => ({ ...row, values: row.values.slice(0, 3) }), 5000) });
+  const agent = await startFakeAgent(t, {
+    info: senderInfo(5000),
+    feed: honestWith(feed, (row) => ({ ...row, values: row.values.slice(0, 3) }), 5000),
+  });
   const { path, before } = receiver(t);
   const config = writeConfig(tempDir(t), path, 'main', [{ name: 'phone', url: agent.url, extra: 'mode = "agent"' }], { syncNote: false });
   const result = await runCli(['sync', 'phone', '--pull-only', '--config', config], { env: agent.env });
@@ -91,7 +106,10 @@ test('rows one value short: exit 7 PROTOCOL_ERROR from the CLI, nothing stored, 
 
 test('rows one value too many: refused, nothing stored (main silently dropped the extra value)', async (t) => {
   const feed = entries(300);
-  const agent = await startFakeAgent(t, { info: senderInfo(300), feed: honestWith(feed, (row) => ({ ...row, values: [...row.values, 'extra'] }), 300) });
+  const agent = await startFakeAgent(t, {
+    info: senderInfo(300),
+    feed: honestWith(feed, (row) => ({ ...row, values: [...row.values, 'extra'] }), 300),
+  });
   const { path, before } = receiver(t);
   refused(await pull(path, agent), /entries of 5 values where 4 columns were asked/);
   holds(path, before, []);
@@ -150,7 +168,9 @@ test('the same frame through the CLI under a 200 MB heap: exit 7, not a crash', 
   });
   const { path, before } = receiver(t);
   const config = writeConfig(tempDir(t), path, 'main', [{ name: 'phone', url: agent.url, extra: 'mode = "agent"' }], { syncNote: false });
-  const result = await runCli(['sync', 'phone', '--pull-only', '--config', config], { env: { ...agent.env, NODE_OPTIONS: '--max-old-space-size=200' } });
+  const result = await runCli(['sync', 'phone', '--pull-only', '--config', config], {
+    env: { ...agent.env, NODE_OPTIONS: '--max-old-space-size=200' },
+  });
   assert.equal(result.code, 7, result.stderr);
   assert.match(result.stderr, /\[PROTOCOL_ERROR\]/);
   holds(path, before, []);
@@ -163,7 +183,11 @@ test('an agent ignoring credit, flooding 30 batches of 20,000 rows where 2,000 w
     feed: async (request, wire) => {
       for (let i = 0; i < 30; i++) {
         const rows = feed.slice(i * 20_000, (i + 1) * 20_000);
-        const batch = { rows, throughRowid: i === 29 ? 9_000_000_000 : (rows.at(-1)?.rowid ?? 0), bytes: rows.reduce((sum, row) => sum + row.values.reduce<number>((s, v) => s + String(v).length, 0), 0) };
+        const batch = {
+          rows,
+          throughRowid: i === 29 ? 9_000_000_000 : (rows.at(-1)?.rowid ?? 0),
+          bytes: rows.reduce((sum, row) => sum + row.values.reduce<number>((s, v) => s + String(v).length, 0), 0),
+        };
         wire.write(m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, batch)));
       }
       wire.write(m.frameOf(MessageType.FEED_END));
@@ -214,21 +238,32 @@ test('a cursor that does not move forward, or rows outside their batch, are refu
   const { path, before } = receiver(t);
   const backwards = await startFakeAgent(t, {
     info: senderInfo(600),
-    feed: sendsHonestly((request) => honestBatches(feed, request, 600).map((batch, i) => (i === 1 ? { ...batch, throughRowid: 100 } : batch))),
+    feed: sendsHonestly((request) =>
+      honestBatches(feed, request, 600).map((batch, i) => (i === 1 ? { ...batch, throughRowid: 100 } : batch)),
+    ),
   });
   refused(await pull(path, backwards, { maxRows: 200, maxBytes: 4 << 20 }), /cursor 100 does not move forward from 200/);
   holds(path, before, feed.slice(0, 200));
   const outside = await startFakeAgent(t, {
     info: senderInfo(600),
-    feed: sendsHonestly((request) => honestBatches(feed, request, 600).map((batch) => ({ ...batch, throughRowid: batch.throughRowid - 1 }))),
+    feed: sendsHonestly((request) =>
+      honestBatches(feed, request, 600).map((batch) => ({ ...batch, throughRowid: batch.throughRowid - 1 })),
+    ),
   });
-  refused(await pull(path, outside, { maxRows: 200, maxBytes: 4 << 20 }), /entry rowid 400 after 399, out of order or beyond the batch's cursor 399/);
+  refused(
+    await pull(path, outside, { maxRows: 200, maxBytes: 4 << 20 }),
+    /entry rowid 400 after 399, out of order or beyond the batch's cursor 399/,
+  );
   holds(path, before, feed.slice(0, 200));
 });
 
 test('a live sender whose feed grew during the sync: a cursor past the first info is re-checked against a fresh one and accepted', async (t) => {
   const feed = entries(900);
-  const agent = await startFakeAgent(t, { info: senderInfo(500), laterInfo: senderInfo(900), feed: sendsHonestly((request) => honestBatches(feed, request, 900)) });
+  const agent = await startFakeAgent(t, {
+    info: senderInfo(500),
+    laterInfo: senderInfo(900),
+    feed: sendsHonestly((request) => honestBatches(feed, request, 900)),
+  });
   const { path, before } = receiver(t);
   assert.equal(await pull(path, agent, { maxRows: 250, maxBytes: 4 << 20 }), undefined);
   holds(path, before, feed);
@@ -247,7 +282,10 @@ test('a 1 MiB origin is refused, and so is any origin that is not a node id or i
   ];
   for (const [origin, pattern] of cases) {
     const feed = entries(50);
-    const agent = await startFakeAgent(t, { info: senderInfo(50), feed: honestWith(feed, (row) => (row.rowid === 20 ? { ...row, origin } : row), 50) });
+    const agent = await startFakeAgent(t, {
+      info: senderInfo(50),
+      feed: honestWith(feed, (row) => (row.rowid === 20 ? { ...row, origin } : row), 50),
+    });
     refused(await pull(path, agent), pattern);
     holds(path, before, []);
   }
@@ -261,7 +299,10 @@ test("the sender's identity is checked before anything moves; unusable known nod
     [{ id: SENDER_ID, name: "Anna's phone; rm -rf" }, /node name "Anna's phone; rm -rf", which is not a node name/],
     [{ id: SENDER_ID, name: 'p'.repeat(256) }, /which is not a node name/],
   ] as const) {
-    const agent = await startFakeAgent(t, { info: senderInfo(10, { node }), feed: sendsHonestly((request) => honestBatches(feed, request, 10)) });
+    const agent = await startFakeAgent(t, {
+      info: senderInfo(10, { node }),
+      feed: sendsHonestly((request) => honestBatches(feed, request, 10)),
+    });
     refused(await pull(path, agent), pattern);
     holds(path, before, []);
   }
@@ -271,38 +312,130 @@ test("the sender's identity is checked before anything moves; unusable known nod
     { id: 'y'.repeat(1 << 20), name: 'huge-id' },
     { id: 'd4d4d4d4-0000-4000-8000-000000000004', name: 'line\nbreak' },
   ];
-  const agent = await startFakeAgent(t, { info: senderInfo(10, { knownNodes }), feed: sendsHonestly((request) => honestBatches(feed, request, 10)) });
+  const agent = await startFakeAgent(t, {
+    info: senderInfo(10, { knownNodes }),
+    feed: sendsHonestly((request) => honestBatches(feed, request, 10)),
+  });
   assert.equal(await pull(path, agent), undefined);
   holds(path, before, feed);
-  const nodes = withDb(path, (db) => db.prepare(`SELECT node_id, name FROM resonance_sync_nodes ORDER BY name`).all().map((row) => ({ ...row })));
-  assert.deepEqual(nodes, [{ node_id: SENDER_ID, name: 'phone' }, { node_id: RELAY_ID, name: 'relay' }]);
+  const nodes = withDb(path, (db) =>
+    db
+      .prepare(`SELECT node_id, name FROM resonance_sync_nodes ORDER BY name`)
+      .all()
+      .map((row) => ({ ...row })),
+  );
+  assert.deepEqual(nodes, [
+    { node_id: SENDER_ID, name: 'phone' },
+    { node_id: RELAY_ID, name: 'relay' },
+  ]);
   const many = Array.from({ length: 10_001 }, (_, i) => ({ id: `e5e5e5e5-0000-4000-8000-${String(i).padStart(12, '0')}`, name: `n${i}` }));
-  const crowded = await startFakeAgent(t, { info: senderInfo(10, { knownNodes: many }), feed: sendsHonestly((request) => honestBatches(feed, request, 10)) });
+  const crowded = await startFakeAgent(t, {
+    info: senderInfo(10, { knownNodes: many }),
+    feed: sendsHonestly((request) => honestBatches(feed, request, 10)),
+  });
   refused(await pull(path, crowded), /10001 known nodes \(at most 10000\)/);
 });
 
 test('the codec refuses counts the rest of the frame cannot hold before allocating, with or without an expectation', () => {
-  const decodeWith = (write: Parameters<typeof m.frameOf>[1], read: (r: Reader) => unknown) => () => m.decode(m.frameOf(0, write).subarray(5), read);
-  const protocolError = (pattern: RegExp) => (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && pattern.test(error.message);
+  const decodeWith = (write: Parameters<typeof m.frameOf>[1], read: (r: Reader) => unknown) => () =>
+    m.decode(m.frameOf(0, write).subarray(5), read);
+  const protocolError = (pattern: RegExp) => (error: unknown) =>
+    isSyncError(error) && error.code === 'PROTOCOL_ERROR' && pattern.test(error.message);
   // 2^40 rows of 3 values in a 20-byte payload: refused from the header, no loop, no array.
-  assert.throws(decodeWith((w) => w.uint(2 ** 40).uint(3).uint(0), m.readRows), protocolError(/1099511627776 rows of 3 values cannot fit/));
-  assert.throws(decodeWith((w) => w.uint(1_000_001).uint(0), m.readRows), protocolError(/cannot fit/));
-  assert.throws(decodeWith((w) => [w.uint(3).uint(1).uint(2 ** 30), ...Array.from({ length: 20 }, () => w.u8(0))], (r) => m.readRows(r)), protocolError(/1073741824 strings cannot fit/));
-  assert.throws(decodeWith((w) => w.uint(1).uint(1).uint(2).string('a').string('b'), (r) => m.readRows(r)), protocolError(/2 strings where at most 1 fit/));
-  assert.throws(decodeWith((w) => w.uint(2 ** 40), (r) => r.strings()), protocolError(/strings cannot fit/));
-  assert.throws(decodeWith((w) => w.uint(2 ** 40), m.readDigestResult), protocolError(/digest buckets cannot fit/));
-  assert.throws(decodeWith((w) => w.string('i').string('n').strings([]).uint(0).uint(2 ** 40), m.readInfo), protocolError(/nodes cannot fit/));
+  assert.throws(
+    decodeWith(
+      (w) =>
+        w
+          .uint(2 ** 40)
+          .uint(3)
+          .uint(0),
+      m.readRows,
+    ),
+    protocolError(/1099511627776 rows of 3 values cannot fit/),
+  );
+  assert.throws(
+    decodeWith((w) => w.uint(1_000_001).uint(0), m.readRows),
+    protocolError(/cannot fit/),
+  );
+  assert.throws(
+    decodeWith(
+      (w) => [
+        w
+          .uint(3)
+          .uint(1)
+          .uint(2 ** 30),
+        ...Array.from({ length: 20 }, () => w.u8(0)),
+      ],
+      (r) => m.readRows(r),
+    ),
+    protocolError(/1073741824 strings cannot fit/),
+  );
+  assert.throws(
+    decodeWith(
+      (w) => w.uint(1).uint(1).uint(2).string('a').string('b'),
+      (r) => m.readRows(r),
+    ),
+    protocolError(/2 strings where at most 1 fit/),
+  );
+  assert.throws(
+    decodeWith(
+      (w) => w.uint(2 ** 40),
+      (r) => r.strings(),
+    ),
+    protocolError(/strings cannot fit/),
+  );
+  assert.throws(
+    decodeWith((w) => w.uint(2 ** 40), m.readDigestResult),
+    protocolError(/digest buckets cannot fit/),
+  );
+  assert.throws(
+    decodeWith(
+      (w) =>
+        w
+          .string('i')
+          .string('n')
+          .strings([])
+          .uint(0)
+          .uint(2 ** 40),
+      m.readInfo,
+    ),
+    protocolError(/nodes cannot fit/),
+  );
   // Within what was asked: a ROWS_BY_HASH answer with more entries than hashes, or other widths.
-  assert.throws(decodeWith((w) => m.writeRows(w, entries(3)), (r) => m.readRows(r, { maxRows: 2, width: 4 })), protocolError(/3 entries in one message where at most 2 were asked/));
-  assert.throws(decodeWith((w) => m.writeRows(w, entries(2)), (r) => m.readRows(r, { maxRows: 2, width: 5 })), protocolError(/entries of 4 values where 5 columns were asked/));
-  assert.equal(m.decode(m.frameOf(0, (w) => m.writeRows(w, entries(2))).subarray(5), (r) => m.readRows(r, { maxRows: 2, width: 4 })).length, 2);
+  assert.throws(
+    decodeWith(
+      (w) => m.writeRows(w, entries(3)),
+      (r) => m.readRows(r, { maxRows: 2, width: 4 }),
+    ),
+    protocolError(/3 entries in one message where at most 2 were asked/),
+  );
+  assert.throws(
+    decodeWith(
+      (w) => m.writeRows(w, entries(2)),
+      (r) => m.readRows(r, { maxRows: 2, width: 5 }),
+    ),
+    protocolError(/entries of 4 values where 5 columns were asked/),
+  );
+  assert.equal(
+    m.decode(m.frameOf(0, (w) => m.writeRows(w, entries(2))).subarray(5), (r) => m.readRows(r, { maxRows: 2, width: 4 })).length,
+    2,
+  );
 });
 
 /** An agent session over in-memory pipes, as in agent-server.test.ts: the agent's side of APPLY and FINISH. */
 function agentSession(db: string) {
   const input = new PassThrough();
   const output = new PassThrough();
-  const done = serveAgent({ input, output, db, allowDb: undefined, readOnly: false, name: undefined, nodeSettings: () => ({}), openReplica: (p, served) => LocalReplica.open(p, served) });
+  const done = serveAgent({
+    input,
+    output,
+    db,
+    allowDb: undefined,
+    readOnly: false,
+    name: undefined,
+    nodeSettings: () => ({}),
+    openReplica: (p, served) => LocalReplica.open(p, served),
+  });
   const frames = new FrameStream(output, { preamble: true });
   return {
     send: (type: number, write?: Parameters<typeof m.frameOf>[1]) => input.write(m.frameOf(type, write)),
@@ -320,7 +453,16 @@ test('the agent refuses what a client asks it to store unless it is well formed:
   insertNotes(db, [{ timestamp: '2025-11-30 22:00:00', content: 'phone own', context: 'c', source: 's' }]);
   openReplica(db, 'phone').close();
   const before = allRows(db);
-  const good: ApplyRequest = { sender: { id: SENDER_ID, name: 'main' }, routeKey: routeKey(EVERYTHING), columns: COLUMNS, rows: entries(3), throughRowid: 3, rewound: false, knownNodes: [], dryRun: false };
+  const good: ApplyRequest = {
+    sender: { id: SENDER_ID, name: 'main' },
+    routeKey: routeKey(EVERYTHING),
+    columns: COLUMNS,
+    rows: entries(3),
+    throughRowid: 3,
+    rewound: false,
+    knownNodes: [],
+    dryRun: false,
+  };
   const bad: Array<[Partial<ApplyRequest>, RegExp]> = [
     [{ rows: entries(3).map((row) => ({ ...row, values: row.values.slice(0, 3) })) }, /entries of 3 values where 4 columns were asked/],
     [{ rows: entries(3).map((row, i) => (i === 2 ? { ...row, origin: 'o'.repeat(1 << 20) } : row)) }, /is not a node id/],
@@ -330,7 +472,16 @@ test('the agent refuses what a client asks it to store unless it is well formed:
   ];
   for (const [change, pattern] of bad) {
     const session = agentSession(db);
-    session.send(MessageType.HELLO, (w) => m.writeHello(w, { protocol: PROTOCOL_VERSION, clientVersion: 'test', dbPath: db, homeRelative: false, nodeName: 'phone', prepare: true }));
+    session.send(MessageType.HELLO, (w) =>
+      m.writeHello(w, {
+        protocol: PROTOCOL_VERSION,
+        clientVersion: 'test',
+        dbPath: db,
+        homeRelative: false,
+        nodeName: 'phone',
+        prepare: true,
+      }),
+    );
     assert.equal((await session.next()).type, MessageType.WELCOME);
     session.send(MessageType.APPLY, (w) => m.writeApply(w, { ...good, ...change }));
     const error = m.decode((await session.next()).payload, m.readError);
@@ -340,11 +491,28 @@ test('the agent refuses what a client asks it to store unless it is well formed:
     assert.deepEqual(allRows(db), before, 'nothing stored');
   }
   const session = agentSession(db);
-  session.send(MessageType.HELLO, (w) => m.writeHello(w, { protocol: PROTOCOL_VERSION, clientVersion: 'test', dbPath: db, homeRelative: false, nodeName: 'phone', prepare: true }));
+  session.send(MessageType.HELLO, (w) =>
+    m.writeHello(w, {
+      protocol: PROTOCOL_VERSION,
+      clientVersion: 'test',
+      dbPath: db,
+      homeRelative: false,
+      nodeName: 'phone',
+      prepare: true,
+    }),
+  );
   assert.equal((await session.next()).type, MessageType.WELCOME);
-  session.send(MessageType.FINISH, (w) => m.writeReport(w, { sender: { id: SENDER_ID, name: 'main' }, trackingName: 'main\nSynced 99 entries', received: 1, newestTimestamp: undefined, success: true, writeSyncNote: true }));
+  session.send(MessageType.FINISH, (w) =>
+    m.writeReport(w, {
+      sender: { id: SENDER_ID, name: 'main' },
+      trackingName: 'main\nSynced 99 entries',
+      received: 1,
+      newestTimestamp: undefined,
+      success: true,
+      writeSyncNote: true,
+    }),
+  );
   assert.equal(m.decode((await session.next()).payload, m.readError).code, 'PROTOCOL_ERROR');
   assert.equal(await session.done, 7);
   assert.deepEqual(allRows(db), before, 'no sync note, no tracking');
 });
-

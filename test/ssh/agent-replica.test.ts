@@ -29,11 +29,26 @@ async function connect(t: TestContext, db: string, remoteCommand = agentCommand(
   return replica;
 }
 
-const feedRequest = (maxRows: number): FeedRequest => ({ afterRowid: 0, receiverId: 'main', route: EVERYTHING, columns: ['timestamp', 'content', 'source'], maxRows, maxBytes: 1 << 20 });
+const feedRequest = (maxRows: number): FeedRequest => ({
+  afterRowid: 0,
+  receiverId: 'main',
+  route: EVERYTHING,
+  columns: ['timestamp', 'content', 'source'],
+  maxRows,
+  maxBytes: 1 << 20,
+});
 
 test('a feed can be abandoned midway; requests interleave with an open feed; a new feed starts clean', async (t) => {
   const db = createNotesDb(tempDir(t), 'phone');
-  insertNotes(db, Array.from({ length: 500 }, (_, i) => ({ timestamp: `2025-01-01 00:00:00`, content: `n${i}`, context: 'c', source: i % 2 ? 's' : null })));
+  insertNotes(
+    db,
+    Array.from({ length: 500 }, (_, i) => ({
+      timestamp: `2025-01-01 00:00:00`,
+      content: `n${i}`,
+      context: 'c',
+      source: i % 2 ? 's' : null,
+    })),
+  );
   const replica = await connect(t, db);
   const info = await replica.info();
   assert.equal(info.node.name, 'phone');
@@ -86,7 +101,14 @@ test('an AbortSignal stops a connection attempt at once and kills ssh', async (t
   setTimeout(() => controller.abort(), 300);
   const started = Date.now();
   await assert.rejects(
-    AgentReplica.connect({ location: parsePeerUrl('ssh://nowhere/x.sqlite3') as SshLocation, remoteCommand: undefined, nodeName: 'x', prepare: true, env: { ...process.env, RESONANCE_SYNC_SSH: hanging }, signal: controller.signal }),
+    AgentReplica.connect({
+      location: parsePeerUrl('ssh://nowhere/x.sqlite3') as SshLocation,
+      remoteCommand: undefined,
+      nodeName: 'x',
+      prepare: true,
+      env: { ...process.env, RESONANCE_SYNC_SSH: hanging },
+      signal: controller.signal,
+    }),
     { code: 'INTERRUPTED' },
   );
   assert.ok(Date.now() - started < 5_000);

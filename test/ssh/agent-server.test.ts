@@ -27,7 +27,16 @@ interface Session {
 function startSession(options: Partial<ServeOptions> & { db: string | undefined }): Session {
   const input = new PassThrough();
   const output = new PassThrough();
-  const done = serveAgent({ input, output, allowDb: undefined, readOnly: false, name: undefined, nodeSettings: () => ({}), openReplica: (path, served) => LocalReplica.open(path, served), ...options });
+  const done = serveAgent({
+    input,
+    output,
+    allowDb: undefined,
+    readOnly: false,
+    name: undefined,
+    nodeSettings: () => ({}),
+    openReplica: (path, served) => LocalReplica.open(path, served),
+    ...options,
+  });
   const frames = new FrameStream(output, { preamble: true });
   return {
     send: (type, write) => input.write(m.frameOf(type, write)),
@@ -46,21 +55,36 @@ function startSession(options: Partial<ServeOptions> & { db: string | undefined 
 
 function seededDb(t: TestContext, rows = 0): string {
   const db = createNotesDb(tempDir(t), 'remote');
-  insertNotes(db, Array.from({ length: rows }, (_, i) => ({ timestamp: `2025-01-01 00:00:${i % 60}`, content: `n${i}`, context: 'c', source: 's' })));
+  insertNotes(
+    db,
+    Array.from({ length: rows }, (_, i) => ({ timestamp: `2025-01-01 00:00:${i % 60}`, content: `n${i}`, context: 'c', source: 's' })),
+  );
   return db;
 }
 
-const hello = (db: string, prepare = true) => (w: Writer) =>
-  m.writeHello(w, { protocol: PROTOCOL_VERSION, clientVersion: 'test', dbPath: db, homeRelative: false, nodeName: 'phone', prepare });
+const hello =
+  (db: string, prepare = true) =>
+  (w: Writer) =>
+    m.writeHello(w, { protocol: PROTOCOL_VERSION, clientVersion: 'test', dbPath: db, homeRelative: false, nodeName: 'phone', prepare });
 
-const errorOf = (frame: Frame) => (assert.equal(frame.type, MessageType.ERROR), m.decode(frame.payload, m.readError));
+const errorOf = (frame: Frame) => {
+  assert.equal(frame.type, MessageType.ERROR);
+  return m.decode(frame.payload, m.readError);
+};
 
 test('flow control: the agent sends only as many batches as the client has credit for', async (t) => {
   const db = seededDb(t, 1000);
   const session = startSession({ db });
   session.send(MessageType.HELLO, hello(db));
   assert.equal((await session.next()).type, MessageType.WELCOME);
-  const request = { afterRowid: 0, receiverId: 'someone', route: EVERYTHING, columns: ['timestamp', 'content'], maxRows: 10, maxBytes: 1 << 20 };
+  const request = {
+    afterRowid: 0,
+    receiverId: 'someone',
+    route: EVERYTHING,
+    columns: ['timestamp', 'content'],
+    maxRows: 10,
+    maxBytes: 1 << 20,
+  };
   session.send(MessageType.FEED_OPEN, (w) => m.writeFeedOpen(w, request, 2));
   await sleep(300);
   assert.equal(session.queued(), 2, 'two batches of credit, two batches sent, then the agent waits');
@@ -68,7 +92,10 @@ test('flow control: the agent sends only as many batches as the client has credi
   await sleep(200);
   assert.equal(session.queued(), 3);
   const batches = [await session.next(), await session.next(), await session.next()].map((f) => m.decode(f.payload, m.readBatch));
-  assert.deepEqual(batches.map((b) => b.throughRowid), [10, 20, 30]);
+  assert.deepEqual(
+    batches.map((b) => b.throughRowid),
+    [10, 20, 30],
+  );
   assert.deepEqual(batches[0]?.rows[0]?.values, ['2025-01-01 00:00:0', 'n0']);
 
   // Requests are still answered while a feed is open; a cancel ends the feed with exactly one FEED_END.
@@ -89,7 +116,16 @@ test('errors travel as typed ERROR frames and the session goes on; --read-only r
   const session = startSession({ db, readOnly: true });
   session.send(MessageType.HELLO, hello(db));
   assert.equal(m.decode((await session.next()).payload, m.readWelcome).readOnly, true);
-  const apply = { sender: { id: '0a0a0a0a-0000-4000-8000-00000000000a', name: 'main' }, routeKey: 'k', columns: ['timestamp', 'content'], rows: [], throughRowid: 0, rewound: false, knownNodes: [], dryRun: false };
+  const apply = {
+    sender: { id: '0a0a0a0a-0000-4000-8000-00000000000a', name: 'main' },
+    routeKey: 'k',
+    columns: ['timestamp', 'content'],
+    rows: [],
+    throughRowid: 0,
+    rewound: false,
+    knownNodes: [],
+    dryRun: false,
+  };
   session.send(MessageType.APPLY, (w) => m.writeApply(w, apply));
   const refused = errorOf(await session.next());
   assert.equal(refused.code, 'REMOTE_READ_ONLY');
@@ -107,7 +143,10 @@ test('handshake refusals: other protocol version, unknown database, database not
   old.send(MessageType.HELLO, (w) => w.uint(PROTOCOL_VERSION + 1).string('9.0.0'));
   const version = errorOf(await old.next());
   assert.equal(version.code, 'PROTOCOL_VERSION');
-  assert.match(version.message, new RegExp(`client speaks agent protocol ${PROTOCOL_VERSION + 1}, this agent .* speaks ${PROTOCOL_VERSION}`));
+  assert.match(
+    version.message,
+    new RegExp(`client speaks agent protocol ${PROTOCOL_VERSION + 1}, this agent .* speaks ${PROTOCOL_VERSION}`),
+  );
   assert.equal(await old.end(), 7);
 
   const missing = startSession({ db: `${db}.gone` });

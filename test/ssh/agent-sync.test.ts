@@ -39,13 +39,23 @@ test('sync ssh://user@127.0.0.1:PORT/abs/path both ways; exact values; the secon
   ]);
   const second = await runCli(args, { env: server.env });
   assert.equal(second.code, 0, second.stderr);
-  assert.deepEqual(directionCounts(second.stdout).map((d) => [d.sent, d.received]), [[0, 0], [0, 0]]);
+  assert.deepEqual(
+    directionCounts(second.stdout).map((d) => [d.sent, d.received]),
+    [
+      [0, 0],
+      [0, 0],
+    ],
+  );
 
   assert.deepEqual(identityCounts(phone), identityCounts(main));
   const sent = allRows(main).slice(0, 3);
   const arrived = allRows(phone).slice(1);
   for (const column of ['timestamp', 'content', 'source', 'resonance_score', 't_type', 'c_type']) {
-    assert.deepEqual(arrived.map((row) => row[column]), sent.map((row) => row[column]), column);
+    assert.deepEqual(
+      arrived.map((row) => row[column]),
+      sent.map((row) => row[column]),
+      column,
+    );
   }
   const types = withDb(phone, (db) => db.prepare(`SELECT typeof(resonance_score) AS t FROM resonance_notes WHERE source = 'x'`).get());
   assert.equal(types?.t, 'real', '1.0 stays REAL');
@@ -70,10 +80,24 @@ test('a phone-like remote: Node 24 with node:sqlite, configured as a peer with r
   const result = await runCli(['sync', 'phone', '--config', config, '--json'], { env: server.env });
   assert.equal(result.code, 0, result.stderr);
   assert.equal(readFileSync(marker, 'utf8').trim(), 'v24.9.0');
-  assert.deepEqual(directionCounts(result.stdout).map((d) => [d.direction, d.received]), [['pull', 1], ['push', 2]], 'one note each way, plus the pull\'s sync note');
-  const note = withDb(phone, (db) => db.prepare(`SELECT content FROM resonance_notes WHERE context = 'sync' AND sync_origin IS NULL`).get());
+  assert.deepEqual(
+    directionCounts(result.stdout).map((d) => [d.direction, d.received]),
+    [
+      ['pull', 1],
+      ['push', 2],
+    ],
+    "one note each way, plus the pull's sync note",
+  );
+  const note = withDb(phone, (db) =>
+    db.prepare(`SELECT content FROM resonance_notes WHERE context = 'sync' AND sync_origin IS NULL`).get(),
+  );
   assert.equal(note?.content, 'Synced 1 entry from main_device', 'the phone wrote its own sync note, filed under our node name');
-  const tracking = withDb(phone, (db) => db.prepare(`SELECT remote_node, last_sync_success FROM sync_tracking`).all().map((r) => ({ ...r })));
+  const tracking = withDb(phone, (db) =>
+    db
+      .prepare(`SELECT remote_node, last_sync_success FROM sync_tracking`)
+      .all()
+      .map((r) => ({ ...r })),
+  );
   assert.deepEqual(tracking, [{ remote_node: 'main_device', last_sync_success: 1 }]);
 });
 
@@ -82,16 +106,24 @@ test('a remote path full of shell syntax is synced as a plain path and runs noth
   if (!server) return;
   const dir = tempDir(t);
   const markers = [1, 2, 3, 4].map((i) => join(dir, `pwned${i}`));
-  const hostile = join(dir, `it's "quoted" $(touch ${markers[0]}) \`touch ${markers[1]}\` ; touch ${markers[2]} & |<>*?!# $HOME ~ ${'\\'}n && touch ${markers[3]}`);
+  const hostile = join(
+    dir,
+    `it's "quoted" $(touch ${markers[0]}) \`touch ${markers[1]}\` ; touch ${markers[2]} & |<>*?!# $HOME ~ ${'\\'}n && touch ${markers[3]}`,
+  );
   mkdirSync(hostile, { recursive: true });
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(hostile, 'phone');
   insertNotes(phone, [{ timestamp: '2025-11-30 23:00:00', content: 'safe', context: 'c', source: 's' }]);
   insertNotes(main, [{ timestamp: '2025-11-30 22:00:00', content: 'also safe', context: 'c', source: 's' }]);
 
-  const result = await runCli(['sync', sshUrl(server, phone), '--db', main, '--remote-command', agentCommand(), '--json'], { env: server.env });
+  const result = await runCli(['sync', sshUrl(server, phone), '--db', main, '--remote-command', agentCommand(), '--json'], {
+    env: server.env,
+  });
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(directionCounts(result.stdout).map((d) => d.received), [1, 2]);
-  assert.equal(allRows(phone).length, 4, 'its own note, both of main\'s (one is a sync note), and its own sync note');
+  assert.deepEqual(
+    directionCounts(result.stdout).map((d) => d.received),
+    [1, 2],
+  );
+  assert.equal(allRows(phone).length, 4, "its own note, both of main's (one is a sync note), and its own sync note");
   for (const marker of markers) assert.equal(existsSync(marker), false, `${marker} must not exist: nothing in the path may run`);
 });

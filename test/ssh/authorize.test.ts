@@ -34,16 +34,28 @@ test('an authorize line confines a key to one database; asking for another is re
   server.setAuthorizedKeys([line]);
 
   // The remote command the client asks for is replaced by the forced one; the path check still holds.
-  const ok = await runCli(['sync', sshUrl(server, allowed), '--db', main, '--remote-command', '/nonexistent/ignored', '--json'], { env: server.env });
+  const ok = await runCli(['sync', sshUrl(server, allowed), '--db', main, '--remote-command', '/nonexistent/ignored', '--json'], {
+    env: server.env,
+  });
   assert.equal(ok.code, 0, ok.stderr);
-  assert.deepEqual(directionCounts(ok.stdout).map((d) => d.received), [1, 2]);
+  assert.deepEqual(
+    directionCounts(ok.stdout).map((d) => d.received),
+    [1, 2],
+  );
 
   const refused = await runCli(['sync', sshUrl(server, other), '--db', main], { env: server.env });
   assert.equal(refused.code, 7, refused.stderr);
-  assert.match(refused.stderr.trim(), /this ssh login may only sync .*phone\.sqlite3 \(forced command in authorized_keys .*\), not .*other\.sqlite3; fix the peer URL \[DB_NOT_ALLOWED\]$/);
+  assert.match(
+    refused.stderr.trim(),
+    /this ssh login may only sync .*phone\.sqlite3 \(forced command in authorized_keys .*\), not .*other\.sqlite3; fix the peer URL \[DB_NOT_ALLOWED\]$/,
+  );
   assert.equal(refused.stderr.trim().split('\n').length, 1);
   assert.equal(allRows(other).length, 1);
-  assert.equal(withDb(other, (db) => db.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name = 'resonance_sync_meta'`).get()?.n), 0, 'the other database was not even prepared');
+  assert.equal(
+    withDb(other, (db) => db.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name = 'resonance_sync_meta'`).get()?.n),
+    0,
+    'the other database was not even prepared',
+  );
   assert.equal(existsSync(marker), false, 'nothing in the path ran');
 });
 
@@ -59,7 +71,8 @@ test('an authorize key used agentless (mode sqlite3) says the key is restricted 
   const original = readFileSync(server.authorizedKeysPath, 'utf8');
   t.after(() => writeFileSync(server.authorizedKeysPath, original, { mode: 0o600 }));
   server.setAuthorizedKeys([printed.stdout.trim()]);
-  const config = (mode: string) => writeConfig(dir, main, 'main', [{ name: 'phone', url: sshUrl(server, phone), extra: `mode = "${mode}"` }], { syncNote: false });
+  const config = (mode: string) =>
+    writeConfig(dir, main, 'main', [{ name: 'phone', url: sshUrl(server, phone), extra: `mode = "${mode}"` }], { syncNote: false });
 
   const agentless = await runCli(['sync', '--config', config('sqlite3')], { env: server.env });
   failedWith(
@@ -69,10 +82,17 @@ test('an authorize key used agentless (mode sqlite3) says the key is restricted 
     /^resonance-sync: phone: \S+@127\.0\.0\.1:\d+ started the resonance-sync agent instead of agentless sync: this ssh key is restricted to the agent \(a forced command in ~\/\.ssh\/authorized_keys there\); set mode = "agent" or "auto" for this peer, or use another key for agentless sync/,
   );
   assert.equal(allRows(main).length, 0, 'nothing was synced');
-  assert.deepEqual(readdirSync(dir).sort(), ['config.toml', 'main.sqlite3', 'main.sqlite3-sync.lock', 'phone.sqlite3'], 'the agent took no lock');
+  assert.deepEqual(
+    readdirSync(dir).sort(),
+    ['config.toml', 'main.sqlite3', 'main.sqlite3-sync.lock', 'phone.sqlite3'],
+    'the agent took no lock',
+  );
 
   // The fix the line gives works with the very same key.
   const auto = await runCli(['sync', '--config', config('auto')], { env: server.env });
   assert.equal(auto.code, 0, auto.stderr);
-  assert.deepEqual(allRows(main).map((row) => row.content), ['from the phone']);
+  assert.deepEqual(
+    allRows(main).map((row) => row.content),
+    ['from the phone'],
+  );
 });

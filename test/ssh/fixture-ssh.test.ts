@@ -40,7 +40,11 @@ test('an ssh that hangs is cut off by our own deadline: unreachable, exit 6, no 
   const pidFile = join(dir, 'ssh.pid');
   writeScript(dir, 'bin/ssh', `echo $$ > '${pidFile}'\nexec sleep 600`);
   const started = Date.now();
-  const result = await sync(main, 'ssh://phone.invalid/data/phone.sqlite3', { PATH: `${bin}:${process.env.PATH ?? ''}`, RESONANCE_SYNC_SSH: '', RESONANCE_SYNC_CONNECT_TIMEOUT: '1' });
+  const result = await sync(main, 'ssh://phone.invalid/data/phone.sqlite3', {
+    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    RESONANCE_SYNC_SSH: '',
+    RESONANCE_SYNC_CONNECT_TIMEOUT: '1',
+  });
   assertOneLineError(result, 6, 'PEER_UNREACHABLE', /no answer from the agent on phone\.invalid within 3 s/);
   assert.ok(Date.now() - started < 15_000, 'did not wait for the hang');
   assert.throws(() => process.kill(Number(readFileSync(pidFile, 'utf8')), 0), { code: 'ESRCH' }, 'the hung ssh was killed');
@@ -50,7 +54,12 @@ test('an ssh that exits 255 is an unreachable peer (exit 6), logged as skipped',
   const { dir, main } = setup(t);
   const ssh = writeScript(dir, 'ssh-255', 'echo "ssh: connect to host phone port 22: Network is unreachable" >&2\nexit 255');
   const result = await sync(main, 'ssh://phone/data/phone.sqlite3', { RESONANCE_SYNC_SSH: ssh });
-  assertOneLineError(result, 6, 'PEER_UNREACHABLE', /phone is unreachable \(ssh: connect to host phone port 22: Network is unreachable\); skipped/);
+  assertOneLineError(
+    result,
+    6,
+    'PEER_UNREACHABLE',
+    /phone is unreachable \(ssh: connect to host phone port 22: Network is unreachable\); skipped/,
+  );
   const silent = await sync(main, 'ssh://phone/data/phone.sqlite3', { RESONANCE_SYNC_SSH: writeScript(dir, 'ssh-255-silent', 'exit 255') });
   assertOneLineError(silent, 6, 'PEER_UNREACHABLE', /exit code 255/);
 });
@@ -58,10 +67,20 @@ test('an ssh that exits 255 is an unreachable peer (exit 6), logged as skipped',
 test('an ssh that prints junk instead of the agent fails as a protocol error naming the banner', async (t) => {
   const { dir, main } = setup(t);
   const ssh = writeScript(dir, 'ssh-junk', 'echo "Welcome to Termux!"\necho "motd line two"');
-  assertOneLineError(await sync(main, 'ssh://phone/p.sqlite3', { RESONANCE_SYNC_SSH: ssh }), 7, 'PROTOCOL_ERROR', /"Welcome to Termux!".*bashrc/);
+  assertOneLineError(
+    await sync(main, 'ssh://phone/p.sqlite3', { RESONANCE_SYNC_SSH: ssh }),
+    7,
+    'PROTOCOL_ERROR',
+    /"Welcome to Termux!".*bashrc/,
+  );
   // Endless junk: bounded at 64 KiB, then refused (and the junk source is stopped).
   const flood = writeScript(dir, 'ssh-flood', 'yes "Welcome to Termux!"');
-  assertOneLineError(await sync(main, 'ssh://phone/p.sqlite3', { RESONANCE_SYNC_SSH: flood }), 7, 'PROTOCOL_ERROR', /more than 64 KiB.*shell banner/);
+  assertOneLineError(
+    await sync(main, 'ssh://phone/p.sqlite3', { RESONANCE_SYNC_SSH: flood }),
+    7,
+    'PROTOCOL_ERROR',
+    /more than 64 KiB.*shell banner/,
+  );
 });
 
 test('a read-only agent serves pulls and refuses pushes with a clear error', async (t) => {
@@ -75,7 +94,10 @@ test('a read-only agent serves pulls and refuses pushes with a clear error', asy
   const both = await runCli(['sync', `ssh://phone${phone}`, '--db', main, '--remote-command', readOnly], { env });
   assertOneLineError(both, 7, 'REMOTE_READ_ONLY', /read-only.*--pull-only/);
   assert.equal(allRows(phone).length, 1, 'nothing was written to the read-only database');
-  assert.deepEqual(directionCounts(pull.stdout).map((d) => d.direction), ['pull']);
+  assert.deepEqual(
+    directionCounts(pull.stdout).map((d) => d.direction),
+    ['pull'],
+  );
 });
 
 test('SIGTERM while connecting: exit 130 at once, and the ssh child is gone too', async (t) => {

@@ -56,7 +56,13 @@ export interface PeerEntry {
 
 /** A config file with this node's database and the given peers (TOML strings via JSON quoting). */
 export function writeConfig(dir: string, db: string, nodeName: string, peers: PeerEntry[], options: { syncNote?: boolean } = {}): string {
-  const lines = ['[node]', `name = ${JSON.stringify(nodeName)}`, `db = ${JSON.stringify(db)}`, `sync_note = ${options.syncNote ?? true}`, ''];
+  const lines = [
+    '[node]',
+    `name = ${JSON.stringify(nodeName)}`,
+    `db = ${JSON.stringify(db)}`,
+    `sync_note = ${options.syncNote ?? true}`,
+    '',
+  ];
   for (const peer of peers) {
     lines.push(`[peers.${peer.name}]`, `url = ${JSON.stringify(peer.url)}`);
     if (peer.remoteCommand !== undefined) lines.push(`remote_command = ${JSON.stringify(peer.remoteCommand)}`);
@@ -78,7 +84,12 @@ export interface Counts {
 /** The per-direction counts from `sync --json` output. */
 export function directionCounts(stdout: string): Counts[] {
   const parsed = JSON.parse(stdout) as { peers: Array<{ directions: Counts[] }> };
-  return (parsed.peers[0]?.directions ?? []).map(({ direction, sent, received, duplicates }) => ({ direction, sent, received, duplicates }));
+  return (parsed.peers[0]?.directions ?? []).map(({ direction, sent, received, duplicates }) => ({
+    direction,
+    sent,
+    received,
+    duplicates,
+  }));
 }
 
 /** The CLI failed as documented: exit code, one line on stderr, ending in the stable error code. */

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { deflateRawSync } from 'node:zlib';
 import { SyncError } from '../../src/core/errors.js';
-import { Reader } from '../../src/protocol/reader.js';
-import { Writer } from '../../src/protocol/writer.js';
+import type { Reader } from '../../src/protocol/reader.js';
+import type { Writer } from '../../src/protocol/writer.js';
 import { FrameStream, writeFrame } from '../../src/protocol/channel.js';
 import { COMPRESSED_FLAG } from '../../src/protocol/compression.js';
 import { FrameDecoder, PreambleScanner } from '../../src/protocol/framing.js';
@@ -56,10 +56,12 @@ test('every SQLite value round-trips with its exact type', () => {
   fc.assert(
     fc.property(fc.array(sqlValue, { maxLength: 12 }), (values) => {
       const decoded = viaWire(
-        (w) => values.forEach((v) => w.value(v)),
+        (w) => {
+          for (const v of values) w.value(v);
+        },
         (r) => values.map(() => r.value()),
       );
-      values.forEach((value, i) => sameValue(decoded[i], value));
+      for (const [i, value] of values.entries()) sameValue(decoded[i], value);
     }),
     { numRuns: 500 },
   );
@@ -73,39 +75,72 @@ const feedRow: fc.Arbitrary<FeedRow> = fc.record({
 
 test('apply requests and feed batches round-trip (rows, origins, routes, cursors)', () => {
   const rows = fc.integer({ min: 0, max: 5 }).chain((width) =>
-    fc.array(fc.tuple(feedRow, fc.array(sqlValue, { minLength: width, maxLength: width })).map(([row, values]) => ({ ...row, values })), { maxLength: 8 }),
+    fc.array(
+      fc.tuple(feedRow, fc.array(sqlValue, { minLength: width, maxLength: width })).map(([row, values]) => ({ ...row, values })),
+      { maxLength: 8 },
+    ),
   );
   const node = fc.record({ id: fc.string(), name: anyUtf16 }).map(({ id, name }) => ({ id, name }));
   fc.assert(
-    fc.property(rows, node, fc.array(node, { maxLength: 3 }), fc.nat(), fc.boolean(), fc.option(fc.string(), { nil: undefined }), (feedRows, sender, knownNodes, through, flag, newest) => {
-      // As wide as the columns named: the codec refuses anything else before building rows.
-      const columns = feedRows[0] ? feedRows[0].values.map((_, i) => `c${i}`) : ['timestamp', 'content'];
-      const apply: ApplyRequest = { sender, routeKey: 'k', columns, rows: feedRows, throughRowid: through, rewound: flag, knownNodes, dryRun: !flag };
-      const back = viaWire((w) => m.writeApply(w, apply), m.readApply);
-      assert.equal(back.rows.length, apply.rows.length);
-      back.rows.forEach((row, i) => {
-        const sent = apply.rows[i] as FeedRow;
-        assert.equal(row.rowid, sent.rowid);
-        assert.equal(row.origin, sent.origin);
-        sent.values.forEach((value, j) => sameValue(row.values[j], value));
-      });
-      assert.deepEqual({ ...back, rows: [] }, { ...apply, rows: [] });
-      const batch: FeedBatch = { rows: [], throughRowid: through, bytes: 7 };
-      assert.deepEqual(viaWire((w) => m.writeBatch(w, batch), m.readBatch), batch);
-      const result = { received: through, duplicates: 1, rejected: 0, syncNotes: 2, newestTimestamp: newest };
-      assert.deepEqual(viaWire((w) => m.writeApplyResult(w, result), m.readApplyResult), result);
-    }),
+    fc.property(
+      rows,
+      node,
+      fc.array(node, { maxLength: 3 }),
+      fc.nat(),
+      fc.boolean(),
+      fc.option(fc.string(), { nil: undefined }),
+      (feedRows, sender, knownNodes, through, flag, newest) => {
+        // As wide as the columns named: the codec refuses anything else before building rows.
+        const columns = feedRows[0] ? feedRows[0].values.map((_, i) => `c${i}`) : ['timestamp', 'content'];
+        const apply: ApplyRequest = {
+          sender,
+          routeKey: 'k',
+          columns,
+          rows: feedRows,
+          throughRowid: through,
+          rewound: flag,
+          knownNodes,
+          dryRun: !flag,
+        };
+        const back = viaWire((w) => m.writeApply(w, apply), m.readApply);
+        assert.equal(back.rows.length, apply.rows.length);
+        back.rows.forEach((row, i) => {
+          const sent = apply.rows[i] as FeedRow;
+          assert.equal(row.rowid, sent.rowid);
+          assert.equal(row.origin, sent.origin);
+          for (const [j, value] of sent.values.entries()) sameValue(row.values[j], value);
+        });
+        assert.deepEqual({ ...back, rows: [] }, { ...apply, rows: [] });
+        const batch: FeedBatch = { rows: [], throughRowid: through, bytes: 7 };
+        assert.deepEqual(
+          viaWire((w) => m.writeBatch(w, batch), m.readBatch),
+          batch,
+        );
+        const result = { received: through, duplicates: 1, rejected: 0, syncNotes: 2, newestTimestamp: newest };
+        assert.deepEqual(
+          viaWire((w) => m.writeApplyResult(w, result), m.readApplyResult),
+          result,
+        );
+      },
+    ),
     { numRuns: 300 },
   );
 });
 
 function sampleStream(): { bytes: Buffer; frames: Frame[] } {
   const frames: Frame[] = [
-    { type: MessageType.WELCOME, payload: Buffer.from(m.frameOf(0, (w) => m.writeWelcome(w, { location: '/x', readOnly: false })).subarray(5)) },
+    {
+      type: MessageType.WELCOME,
+      payload: Buffer.from(m.frameOf(0, (w) => m.writeWelcome(w, { location: '/x', readOnly: false })).subarray(5)),
+    },
     { type: MessageType.FEED_END, payload: Buffer.alloc(0) },
     { type: MessageType.FEED_BATCH, payload: Buffer.from(Array.from({ length: 300 }, (_, i) => i % 256)) },
   ];
-  const encoded = frames.map((f) => m.frameOf(f.type, (w) => f.payload.forEach((byte) => w.u8(byte))));
+  const encoded = frames.map((f) =>
+    m.frameOf(f.type, (w) => {
+      for (const byte of f.payload) w.u8(byte);
+    }),
+  );
   const bytes = Buffer.concat([Buffer.from('Welcome to pyenv!\nmotd\n'), Buffer.from(preambleLine('9.9.9')), ...encoded]);
   return { bytes, frames };
 }
@@ -117,7 +152,8 @@ async function readAll(chunks: Buffer[]): Promise<{ frames: Frame[]; version: st
   input.end();
   const found = await stream.preamble;
   const frames: Frame[] = [];
-  for (let frame = await stream.next(); frame; frame = await stream.next()) frames.push({ type: frame.type, payload: Buffer.from(frame.payload) });
+  for (let frame = await stream.next(); frame; frame = await stream.next())
+    frames.push({ type: frame.type, payload: Buffer.from(frame.payload) });
   return { frames, version: found.ok ? found.preamble.version : undefined };
 }
 
@@ -146,8 +182,14 @@ test('frames and the preamble survive a split at every byte boundary, and any ch
 test('an oversize or empty frame is refused from its header alone', () => {
   const header = Buffer.alloc(5);
   header.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
-  assert.throws(() => new FrameDecoder().push(header), (e: SyncError) => e.code === 'PROTOCOL_ERROR' && /exceeds/.test(e.message));
-  assert.throws(() => new FrameDecoder().push(Buffer.alloc(5)), (e: SyncError) => e.code === 'PROTOCOL_ERROR');
+  assert.throws(
+    () => new FrameDecoder().push(header),
+    (e: SyncError) => e.code === 'PROTOCOL_ERROR' && /exceeds/.test(e.message),
+  );
+  assert.throws(
+    () => new FrameDecoder().push(Buffer.alloc(5)),
+    (e: SyncError) => e.code === 'PROTOCOL_ERROR',
+  );
   // The limit itself is allowed: a 10 MB note fits in one frame many times over.
   header.writeUInt32BE(MAX_FRAME_BYTES, 0);
   assert.deepEqual(new FrameDecoder().push(header), []);
@@ -165,7 +207,10 @@ test('a shell banner before the preamble is skipped up to 64 KiB, then named in 
     },
     (e: SyncError) => e.code === 'PROTOCOL_ERROR' && /shell banner/.test(e.message) && /chatty/.test(e.message),
   );
-  assert.throws(() => new PreambleScanner().push(Buffer.from('\0resonance-sync agent one two three\n')), (e: SyncError) => e.code === 'PROTOCOL_ERROR');
+  assert.throws(
+    () => new PreambleScanner().push(Buffer.from('\0resonance-sync agent one two three\n')),
+    (e: SyncError) => e.code === 'PROTOCOL_ERROR',
+  );
 });
 
 test('malformed payloads fail as PROTOCOL_ERROR, never as a crash', () => {
@@ -187,19 +232,31 @@ test('wire size stays within 1.2x of the notes themselves; a 10 MB note fits in 
   const rows: FeedRow[] = Array.from({ length: 2000 }, (_, i) => ({
     rowid: 100_000 + i * 2,
     origin: origins[i % 7 === 0 ? 1 : 0] as string,
-    values: [`2025-11-30T22:${String(i % 60).padStart(2, '0')}:00.123456`, `note ${i}: ${'мысль и resonance '.repeat(1 + (i % 9))}`, 'leo_development', i % 3 ? 'scribe' : null],
+    values: [
+      `2025-11-30T22:${String(i % 60).padStart(2, '0')}:00.123456`,
+      `note ${i}: ${'мысль и resonance '.repeat(1 + (i % 9))}`,
+      'leo_development',
+      i % 3 ? 'scribe' : null,
+    ],
   }));
-  const own = rows.reduce((sum, row) => sum + row.values.reduce<number>((s, v) => s + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0), 0);
+  const own = rows.reduce(
+    (sum, row) => sum + row.values.reduce<number>((s, v) => s + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0),
+    0,
+  );
   const wire = m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, { rows, throughRowid: 104_000, bytes: own })).length;
   assert.ok(wire <= own * 1.2, `wire ${wire} bytes for ${own} bytes of notes (${(wire / own).toFixed(3)}x)`);
 
-  const big = 'ж'.repeat(5 * 1024 * 1024) + '🙂';
+  const big = `${'ж'.repeat(5 * 1024 * 1024)}🙂`;
   const back = viaWire((w) => m.writeRows(w, [{ rowid: 1, origin: 'x', values: [big] }]), m.readRows);
   assert.equal(back[0]?.values[0], big);
 });
 
 test('large frames travel deflated and arrive intact and in order; corrupt or bomb-sized ones are PROTOCOL_ERROR', async () => {
-  const rows: FeedRow[] = Array.from({ length: 500 }, (_, i) => ({ rowid: i + 1, origin: 'o', values: [`2025-11-30 22:00:${i % 60}`, `заметка ${i} about resonance `.repeat(1 + (i % 5)), null] }));
+  const rows: FeedRow[] = Array.from({ length: 500 }, (_, i) => ({
+    rowid: i + 1,
+    origin: 'o',
+    values: [`2025-11-30 22:00:${i % 60}`, `заметка ${i} about resonance `.repeat(1 + (i % 5)), null],
+  }));
   const big = m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, { rows, throughRowid: 500, bytes: 0 }));
   const small = m.frameOf(MessageType.FEED_CREDIT, (w) => w.uint(1));
   const pipe = new PassThrough();
@@ -230,7 +287,10 @@ test('large frames travel deflated and arrive intact and in order; corrupt or bo
   await assert.rejects(corrupt.next(), (error: unknown) => error instanceof SyncError && error.code === 'PROTOCOL_ERROR');
   // 65 MiB of zeros deflate to about 64 KiB: the inflated size is held to the frame limit too.
   const bomb = new FrameStream(streamOf([frameWith(deflateRawSync(Buffer.alloc(MAX_FRAME_BYTES + 1024 * 1024)))]), { preamble: false });
-  await assert.rejects(bomb.next(), (error: unknown) => error instanceof SyncError && error.code === 'PROTOCOL_ERROR' && /too large|corrupt/.test(error.message));
+  await assert.rejects(
+    bomb.next(),
+    (error: unknown) => error instanceof SyncError && error.code === 'PROTOCOL_ERROR' && /too large|corrupt/.test(error.message),
+  );
 });
 
 function streamOf(chunks: Buffer[]): PassThrough {

@@ -39,7 +39,10 @@ test('agents writing the remote database during a long agentless push wait under
   const sync = (direction: string) => runCli(['sync', direction, '--batch-rows', '200', '--config', config], { env: server.env });
 
   // The phone's agents write with BEGIN IMMEDIATE into its rollback-journal database, as careful agents there do.
-  const [push, ...writers] = await Promise.all([sync('--push-only'), ...Array.from({ length: AGENTS }, () => runWriter(phone, AGENT_NOTES, 'immediate'))]);
+  const [push, ...writers] = await Promise.all([
+    sync('--push-only'),
+    ...Array.from({ length: AGENTS }, () => runWriter(phone, AGENT_NOTES, 'immediate')),
+  ]);
   assert.equal(push.code, 0, push.stderr);
   for (const writer of writers) {
     t.diagnostic(`an agent waited at most ${Math.round(writer.maxWaitMs)} ms`);

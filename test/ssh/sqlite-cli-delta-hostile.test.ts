@@ -55,7 +55,15 @@ async function setup(t: TestContext, notes = 40): Promise<Setup | undefined> {
   const local = createNotesDb(dir, 'main');
   const peer = createNotesDb(dir, 'phone');
   insertNotes(local, [{ timestamp: '2025-11-29 10:00:00', content: 'main before', context: 'c', source: 'm' }]);
-  insertNotes(peer, Array.from({ length: notes }, (_, i) => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `phone ${i}`, context: 'c', source: i % 2 ? 's' : null })));
+  insertNotes(
+    peer,
+    Array.from({ length: notes }, (_, i) => ({
+      timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+      content: `phone ${i}`,
+      context: 'c',
+      source: i % 2 ? 's' : null,
+    })),
+  );
   openReplica(local, 'main').close();
   return { server, dir, local, peer, before: allRows(local) };
 }
@@ -81,31 +89,49 @@ function refusedIntact(s: Setup, error: SyncError | undefined, pattern: RegExp):
   assert.equal(error.exitCode, 7);
   assert.match(error.message, pattern);
   assert.deepEqual(allRows(s.local), s.before, 'nothing kept, nothing changed');
-  assert.equal(withDb(s.local, (db) => db.prepare(`SELECT count(*) AS n FROM resonance_sync_cursors`).get()?.n), 0, 'no cursor');
+  assert.equal(
+    withDb(s.local, (db) => db.prepare(`SELECT count(*) AS n FROM resonance_sync_cursors`).get()?.n),
+    0,
+    'no cursor',
+  );
 }
 
 test('rows a column short: exit 7 from the CLI, nothing stored', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  const hostile = tamperingSqlite3(s.dir, 'CREATE TABLE r2 AS SELECT __rowid, __origin, c0, c1, c2 FROM rows; DROP TABLE rows; ALTER TABLE r2 RENAME TO rows;');
+  const hostile = tamperingSqlite3(
+    s.dir,
+    'CREATE TABLE r2 AS SELECT __rowid, __origin, c0, c1, c2 FROM rows; DROP TABLE rows; ALTER TABLE r2 RENAME TO rows;',
+  );
   const config = join(s.dir, 'config.toml');
-  writeFileSync(config, `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nremote_command = ${JSON.stringify(hostile)}\n`);
+  writeFileSync(
+    config,
+    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nremote_command = ${JSON.stringify(hostile)}\n`,
+  );
   const result = await runCli(['sync', 'phone', '--pull-only', '--config', config], { env: s.server.env });
   assert.equal(result.code, 7, result.stderr);
-  assert.match(result.stderr, /sent a delta file .* with rows\("__rowid", "__origin", "c0", "c1", "c2"\) where rows\(__rowid, __origin, c0, c1, c2, c3\) was asked.*\[PROTOCOL_ERROR\]/);
+  assert.match(
+    result.stderr,
+    /sent a delta file .* with rows\("__rowid", "__origin", "c0", "c1", "c2"\) where rows\(__rowid, __origin, c0, c1, c2, c3\) was asked.*\[PROTOCOL_ERROR\]/,
+  );
   assert.deepEqual(allRows(s.local), s.before);
 });
 
 test('rows a column long: refused, nothing stored', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  refusedIntact(s, await pull(s, "ALTER TABLE rows ADD COLUMN c4; UPDATE rows SET c4 = 'extra';"), /with rows\(.*"c4"\) where rows\(__rowid, __origin, c0, c1, c2, c3\) was asked/);
+  refusedIntact(
+    s,
+    await pull(s, "ALTER TABLE rows ADD COLUMN c4; UPDATE rows SET c4 = 'extra';"),
+    /with rows\(.*"c4"\) where rows\(__rowid, __origin, c0, c1, c2, c3\) was asked/,
+  );
 });
 
 test('more rows than the download asked for (a million of them) are refused before any is read: memory stays flat', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  const flood = 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) INSERT INTO rows SELECT 1000 + i, NULL, NULL, NULL, NULL, NULL FROM n;';
+  const flood =
+    'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) INSERT INTO rows SELECT 1000 + i, NULL, NULL, NULL, NULL, NULL FROM n;';
   const rss = process.memoryUsage().rss;
   refusedIntact(s, await pull(s, flood), /1000040 rows where at most 20000 were asked/);
   const grown = process.memoryUsage().rss - rss;
@@ -115,13 +141,21 @@ test('more rows than the download asked for (a million of them) are refused befo
 test('a forged cursor (a scan window past the end of the feed) is refused against the remote feed read again', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  refusedIntact(s, await pull(s, 'UPDATE meta SET high = 1000000000000, window_end = 1000000000000, cut = 0;'), /cursor 1000000000000 is beyond the end of its own feed \(40\)/);
+  refusedIntact(
+    s,
+    await pull(s, 'UPDATE meta SET high = 1000000000000, window_end = 1000000000000, cut = 0;'),
+    /cursor 1000000000000 is beyond the end of its own feed \(40\)/,
+  );
 });
 
 test('a 1 MiB origin, an INTEGER origin and TEXT rowids are refused', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  refusedIntact(s, await pull(s, "UPDATE rows SET __origin = printf('%.*c', 1048576, 'x') WHERE __rowid = 7;"), /origin "x{40}"… \(1048576 characters\) is not a node id/);
+  refusedIntact(
+    s,
+    await pull(s, "UPDATE rows SET __origin = printf('%.*c', 1048576, 'x') WHERE __rowid = 7;"),
+    /origin "x{40}"… \(1048576 characters\) is not a node id/,
+  );
   refusedIntact(s, await pull(s, 'UPDATE rows SET __origin = 42 WHERE __rowid = 7;'), /an origin of type bigint/);
   refusedIntact(s, await pull(s, "UPDATE rows SET __rowid = 'r' || __rowid;"), /a rowid of "r\d+"/);
 });
@@ -144,13 +178,16 @@ test('a meta table that is not one row of integers with its window inside the sn
 function deltaFile(dir: string, rows: string): string {
   const path = join(dir, 'feed-0.sqlite3');
   const db = openDatabase(path, { create: true });
-  db.exec(`CREATE TABLE rows (__rowid, __origin, c0, c1); CREATE TABLE meta (high, window_end, cut); INSERT INTO meta VALUES (100, 100, 0); ${rows}`);
+  db.exec(
+    `CREATE TABLE rows (__rowid, __origin, c0, c1); CREATE TABLE meta (high, window_end, cut); INSERT INTO meta VALUES (100, 100, 0); ${rows}`,
+  );
   db.close();
   return path;
 }
 
 const shape = { kind: 'feed' as const, columns: ['__rowid', '__origin', 'c0', 'c1'], from: 'phone.sqlite3 on phone' };
-const refusedWith = (pattern: RegExp) => (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && pattern.test(error.message);
+const refusedWith = (pattern: RegExp) => (error: unknown) =>
+  isSyncError(error) && error.code === 'PROTOCOL_ERROR' && pattern.test(error.message);
 
 test('a delta file: an entry larger than the agent protocol carries is refused from its size in SQL, before it is read', (t) => {
   const path = deltaFile(tempDir(t), `INSERT INTO rows VALUES (1, NULL, 't', zeroblob(${MAX_ENTRY_BYTES + 1}));`);

@@ -30,7 +30,12 @@ function mixedDb(dir: string, name: string, values: SqlValue[]): string {
     const insert = db.prepare('INSERT INTO resonance_notes (timestamp, content, context, source) VALUES (?, ?, ?, ?)');
     values.forEach((value, i) => {
       const other = values[(i * 7 + 3) % values.length] ?? null;
-      insert.run(i % 3 === 0 ? value : `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, i % 3 === 1 ? value : `note ${i}`, i % 2 ? 'ctx' : 'other', i % 4 === 2 ? other : i % 5 === 0 ? null : `src${i % 3}`);
+      insert.run(
+        i % 3 === 0 ? value : `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+        i % 3 === 1 ? value : `note ${i}`,
+        i % 2 ? 'ctx' : 'other',
+        i % 4 === 2 ? other : i % 5 === 0 ? null : `src${i % 3}`,
+      );
     });
     insert.run('dup', 'dup', 'ctx', null);
     insert.run('dup', 'dup', 'ctx', null);
@@ -41,12 +46,31 @@ function mixedDb(dir: string, name: string, values: SqlValue[]): string {
 }
 
 const SAMPLES: SqlValue[] = [
-  'ascii', 'юникод', '😀 emoji', 'e\u0301 combining', 'a\u0000b', '', "it's", 'x'.repeat(5000),
-  new Uint8Array([]), new Uint8Array([0, 255, 10, 13]), new Uint8Array(Buffer.from('blob text')),
-  null, 0, -1, 42, 9007199254740993n, -9223372036854775808n, 9223372036854775807n,
-  0.5, -2.25, 1e300, 1764540000.5, 100, 3.125,
+  'ascii',
+  'юникод',
+  '😀 emoji',
+  'e\u0301 combining',
+  'a\u0000b',
+  '',
+  "it's",
+  'x'.repeat(5000),
+  new Uint8Array([]),
+  new Uint8Array([0, 255, 10, 13]),
+  new Uint8Array(Buffer.from('blob text')),
+  null,
+  0,
+  -1,
+  42,
+  9007199254740993n,
+  -9223372036854775808n,
+  9223372036854775807n,
+  0.5,
+  -2.25,
+  1e300,
+  1764540000.5,
+  100,
+  3.125,
 ];
-
 
 async function pair(t: TestContext, values: SqlValue[]) {
   const server = await sshdFor(t);
@@ -83,20 +107,32 @@ function referenceDigests(path: string, route: Route): DigestResult['buckets'] {
     const shape = probeNotesTable(db, path);
     const where = routePredicate(route, shape.hasContext ? '"context"' : 'NULL', shape.hasSource ? '"source"' : 'NULL');
     const byBucket = new Map<string, Set<string>>();
-    for (const [key] of db.prepare(`SELECT CAST(${identityKeySql(shape)} AS BLOB) FROM resonance_notes WHERE ${where.sql}`).iterateArrays(...where.params)) {
-      const hash = createHash('sha3-256').update(key as Uint8Array).digest('hex').slice(0, 16);
+    for (const [key] of db
+      .prepare(`SELECT CAST(${identityKeySql(shape)} AS BLOB) FROM resonance_notes WHERE ${where.sql}`)
+      .iterateArrays(...where.params)) {
+      const hash = createHash('sha3-256')
+        .update(key as Uint8Array)
+        .digest('hex')
+        .slice(0, 16);
       const set = byBucket.get(hash.slice(0, 2)) ?? new Set<string>();
       byBucket.set(hash.slice(0, 2), set.add(hash));
     }
     return [...byBucket]
-      .map(([bucket, hashes]) => ({ bucket, count: hashes.size, digest: createHash('sha3-256').update([...hashes].sort().join('')).digest('hex').slice(0, 32) }))
+      .map(([bucket, hashes]) => ({
+        bucket,
+        count: hashes.size,
+        digest: createHash('sha3-256')
+          .update([...hashes].sort().join(''))
+          .digest('hex')
+          .slice(0, 32),
+      }))
       .sort((a, b) => a.bucket.localeCompare(b.bucket));
   } finally {
     db.close();
   }
 }
 
-test('the remote sqlite3 computes digest.ts\'s digests, whatever binding runs here', async (t) => {
+test("the remote sqlite3 computes digest.ts's digests, whatever binding runs here", async (t) => {
   const s = await pair(t, []);
   if (!s) return;
   for (const route of [EVERYTHING, { ...EVERYTHING, includeSource: ['src*'], excludeContext: ["it'*"] }]) {
@@ -136,7 +172,13 @@ test('verify --repair through the CLI finds entries below the cursors and sends 
     // Below every cursor: an explicit rowid, as a restored or imported row would have.
     insertNotes(peerPath, [{ id: -5, timestamp: '2025-11-29 10:00:00', content: 'hidden', context: 'c', source: null }]);
     const report = await verifyReplicas(local, remote, { push: EVERYTHING, pull: EVERYTHING, repair: true });
-    assert.deepEqual(report.directions.map((d) => [d.direction, d.missing, d.repaired]), [['push', 0, 0], ['pull', 1, 1]]);
+    assert.deepEqual(
+      report.directions.map((d) => [d.direction, d.missing, d.repaired]),
+      [
+        ['push', 0, 0],
+        ['pull', 1, 1],
+      ],
+    );
     assert.equal(report.equalAfterRepair, true);
   } finally {
     await remote.close();

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SyncError } from '../../src/core/errors.js';
+import type { SyncError } from '../../src/core/errors.js';
 import { acquireSyncLock } from '../../src/store/lock.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
 import { syncReplicas } from '../../src/sync/engine.js';
@@ -24,15 +24,22 @@ import { failedWith } from './fixtures.js';
 import { TEST_SQLITE3, connect, noLeftovers, privateRemoteTmp, sqliteUrl, sshdFor, writeExecutable } from './sqlite-cli-support.js';
 
 const notes = (who: string, n: number, size = 10) =>
-  Array.from({ length: n }, (_, i) => ({ timestamp: `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`, content: `${who} ${i} ${'z'.repeat(size)}`, context: 'c', source: i % 3 ? who : null }));
+  Array.from({ length: n }, (_, i) => ({
+    timestamp: `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`,
+    content: `${who} ${i} ${'z'.repeat(size)}`,
+    context: 'c',
+    source: i % 3 ? who : null,
+  }));
 
 function cliSync(server: SshServer, dir: string, local: string, peer: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const config = join(dir, 'config.toml');
   const remote = TEST_SQLITE3 ? `remote_command = ${JSON.stringify(TEST_SQLITE3)}\n` : '';
-  writeFileSync(config, `[node]\nname = "main"\ndb = ${JSON.stringify(local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(server, peer))}\nmode = "sqlite3"\n${remote}`);
+  writeFileSync(
+    config,
+    `[node]\nname = "main"\ndb = ${JSON.stringify(local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(server, peer))}\nmode = "sqlite3"\n${remote}`,
+  );
   return runCli(['sync', '--config', config], { env: { ...server.env, ...env } });
 }
-
 
 /** Two small databases and a private remote TMPDIR; `remoteShell(dir)` is run first in every session. */
 async function setup(t: TestContext, remoteShell?: (dir: string) => string) {
@@ -57,18 +64,34 @@ test('sqlite3 missing on the remote: AGENT_MISSING with the install hint, no tem
   });
   if (!s) return;
   const result = await cliSync(s.server, s.dir, s.local, s.peer);
-  failedWith(result, 7, 'AGENT_MISSING', /127\.0\.0\.1:\d+ has no sqlite3 for agentless sync: install it there \(Termux: pkg install sqlite/);
+  failedWith(
+    result,
+    7,
+    'AGENT_MISSING',
+    /127\.0\.0\.1:\d+ has no sqlite3 for agentless sync: install it there \(Termux: pkg install sqlite/,
+  );
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
 
 test('a remote sqlite3 older than 3.33 is refused by version, before any SQL runs', async (t) => {
   const s = await setup(t);
   if (!s) return;
-  const old = writeExecutable(join(s.dir, 'sqlite3-old'), `echo '3.31.1 2020-01-27 19:55:54 3bfa9cc97da10598521b342961df8f5f68c7388fa117345eec516ab8c5ad'`);
+  const old = writeExecutable(
+    join(s.dir, 'sqlite3-old'),
+    `echo '3.31.1 2020-01-27 19:55:54 3bfa9cc97da10598521b342961df8f5f68c7388fa117345eec516ab8c5ad'`,
+  );
   const config = join(s.dir, 'config.toml');
-  writeFileSync(config, `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nremote_command = ${JSON.stringify(old)}\n`);
+  writeFileSync(
+    config,
+    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nremote_command = ${JSON.stringify(old)}\n`,
+  );
   const result = await runCli(['sync', '--config', config], { env: s.server.env });
-  failedWith(result, 7, 'PROTOCOL_VERSION', /sqlite3 on \w+@127\.0\.0\.1:\d+ is version 3\.31\.1, too old for agentless sync \(needs 3\.33\.0 or newer\)/);
+  failedWith(
+    result,
+    7,
+    'PROTOCOL_VERSION',
+    /sqlite3 on \w+@127\.0\.0\.1:\d+ is version 3\.31\.1, too old for agentless sync \(needs 3\.33\.0 or newer\)/,
+  );
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
 
@@ -76,7 +99,12 @@ test('a missing remote database, and one without resonance_notes: exit 4, never 
   const s = await setup(t);
   if (!s) return;
   const missing = join(s.dir, 'nowhere.sqlite3');
-  failedWith(await cliSync(s.server, s.dir, s.local, missing), 4, 'DB_NOT_FOUND', /database not found: .*nowhere\.sqlite3 on .*127\.0\.0\.1:\d+/);
+  failedWith(
+    await cliSync(s.server, s.dir, s.local, missing),
+    4,
+    'DB_NOT_FOUND',
+    /database not found: .*nowhere\.sqlite3 on .*127\.0\.0\.1:\d+/,
+  );
   const empty = join(s.dir, 'empty.sqlite3');
   openDatabase(empty, { create: true }).close();
   failedWith(await cliSync(s.server, s.dir, s.local, empty), 4, 'DB_NO_NOTES_TABLE', /empty\.sqlite3 on .*has no resonance_notes table/);
@@ -100,7 +128,10 @@ test('a remote database locked beyond the busy timeout: DB_BUSY; another sync ru
   }
   const lock = acquireSyncLock(s.peer);
   try {
-    await assert.rejects(connect(s.server, s.peer), { code: 'SYNC_RUNNING', message: /another resonance-sync is already syncing .*phone\.sqlite3 on / });
+    await assert.rejects(connect(s.server, s.peer), {
+      code: 'SYNC_RUNNING',
+      message: /another resonance-sync is already syncing .*phone\.sqlite3 on /,
+    });
   } finally {
     lock.release();
   }
@@ -118,7 +149,9 @@ test('a remote database locked beyond the busy timeout: DB_BUSY; another sync ru
 test('a shell rc file printing banners on stdout does not corrupt a download', async (t) => {
   const s = await setup(t, () => `echo 'Welcome to Termux!'; printf 'no newline at the end'`);
   if (!s) return;
-  insertNotes(s.peer, [{ timestamp: '2025-12-01 00:00:00', content: new Uint8Array([0x0a, 0x40, 0x52, 0x53, 0x20, 0x31, 0x0a]), context: 'c', source: 'x' }]);
+  insertNotes(s.peer, [
+    { timestamp: '2025-12-01 00:00:00', content: new Uint8Array([0x0a, 0x40, 0x52, 0x53, 0x20, 0x31, 0x0a]), context: 'c', source: 'x' },
+  ]);
   const result = await cliSync(s.server, s.dir, s.local, s.peer);
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(identityCounts(s.local), identityCounts(s.peer));
@@ -130,15 +163,28 @@ for (const ending of ['exits', 'floods'] as const) {
     // Garbage starting with NUL, with a byte that is no UTF-8 and a right-to-left override; in a
     // script file, as authorized_keys would mangle the backslashes of printf.
     const s = await setup(t, (dir) => {
-      const body = ending === 'exits' ? `printf '\\000\\001\\377 \\342\\200\\256garbage\\n'; exit 1` : `printf '\\000\\001'; yes garbage | head -c 100000`;
+      const body =
+        ending === 'exits'
+          ? `printf '\\000\\001\\377 \\342\\200\\256garbage\\n'; exit 1`
+          : `printf '\\000\\001'; yes garbage | head -c 100000`;
       return `${writeExecutable(join(dir, 'rc.sh'), body)} || exit 1`;
     });
     if (!s) return;
     const result = await cliSync(s.server, s.dir, s.local, s.peer);
     if (ending === 'exits') {
-      failedWith(result, 7, 'PROTOCOL_ERROR', /the remote shell on \S+ printed "\\x00\\x01\\xff \\u202egarbage" and ended without starting agentless sync \(check that shell startup files/);
+      failedWith(
+        result,
+        7,
+        'PROTOCOL_ERROR',
+        /the remote shell on \S+ printed "\\x00\\x01\\xff \\u202egarbage" and ended without starting agentless sync \(check that shell startup files/,
+      );
     } else {
-      failedWith(result, 7, 'PROTOCOL_ERROR', /the remote shell on \S+ printed more than 65536 bytes \(starting "\\x00\\x01garbage"\) before agentless sync started; make shell startup files quiet/);
+      failedWith(
+        result,
+        7,
+        'PROTOCOL_ERROR',
+        /the remote shell on \S+ printed more than 65536 bytes \(starting "\\x00\\x01garbage"\) before agentless sync started; make shell startup files quiet/,
+      );
     }
     assert.equal(allRows(s.local).length, 3, 'nothing was synced');
     assert.deepEqual(await noLeftovers(s.tmp), []);
@@ -156,11 +202,29 @@ test('a remote path that is a symlink loop says ELOOP; a dangling link is not fo
   const folder = join(s.dir, 'folder');
   mkdirSync(folder);
   const LOOP = /is a symlink loop \(ELOOP\): its links never reach a file; fix the link so it points at the database file/;
-  failedWith(await cliSync(s.server, s.dir, s.local, loop), 4, 'DB_NOT_FOUND', new RegExp(`loop\\.sqlite3 on \\S+@127\\.0\\.0\\.1:\\d+ ${LOOP.source}`));
+  failedWith(
+    await cliSync(s.server, s.dir, s.local, loop),
+    4,
+    'DB_NOT_FOUND',
+    new RegExp(`loop\\.sqlite3 on \\S+@127\\.0\\.0\\.1:\\d+ ${LOOP.source}`),
+  );
   failedWith(await cliSync(s.server, s.dir, s.local, join(s.dir, 'a.sqlite3')), 4, 'DB_NOT_FOUND', LOOP);
-  failedWith(await cliSync(s.server, s.dir, s.local, join(s.dir, 'dangling.sqlite3')), 4, 'DB_NOT_FOUND', /database not found: \S+dangling\.sqlite3 on /);
-  failedWith(await cliSync(s.server, s.dir, s.local, folder), 4, 'DB_NOT_FOUND', /folder on \S+ is a directory, not a database file; name the database file inside it/);
-  assert.deepEqual(readdirSync(s.dir).filter((name) => name.endsWith('-sync.lock')), ['main.sqlite3-sync.lock']);
+  failedWith(
+    await cliSync(s.server, s.dir, s.local, join(s.dir, 'dangling.sqlite3')),
+    4,
+    'DB_NOT_FOUND',
+    /database not found: \S+dangling\.sqlite3 on /,
+  );
+  failedWith(
+    await cliSync(s.server, s.dir, s.local, folder),
+    4,
+    'DB_NOT_FOUND',
+    /folder on \S+ is a directory, not a database file; name the database file inside it/,
+  );
+  assert.deepEqual(
+    readdirSync(s.dir).filter((name) => name.endsWith('-sync.lock')),
+    ['main.sqlite3-sync.lock'],
+  );
   assert.deepEqual(readdirSync(folder), []);
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
@@ -205,7 +269,14 @@ for (const direction of ['pull', 'push'] as const) {
       try {
         const remote = await connect(s.server, s.peer, { env, download: { maxRows: 400 } });
         try {
-          return await syncReplicas(local, remote, { peerName: 'phone', pull: direction === 'pull' ? EVERYTHING : undefined, push: direction === 'push' ? EVERYTHING : undefined, dryRun: false, writeSyncNote: false, limits });
+          return await syncReplicas(local, remote, {
+            peerName: 'phone',
+            pull: direction === 'pull' ? EVERYTHING : undefined,
+            push: direction === 'push' ? EVERYTHING : undefined,
+            dryRun: false,
+            writeSyncNote: false,
+            limits,
+          });
         } finally {
           await remote.close().catch(() => undefined);
         }
@@ -215,7 +286,10 @@ for (const direction of ['pull', 'push'] as const) {
     };
     await assert.rejects(run(cut), (error: SyncError) => {
       assert.equal(error.code, 'CONNECTION_LOST', error.message);
-      assert.match(error.message, /^the connection to .*127\.0\.0\.1:\d+ was lost mid-sync \(.*\); committed batches are kept and the next sync resumes after them$/);
+      assert.match(
+        error.message,
+        /^the connection to .*127\.0\.0\.1:\d+ was lost mid-sync \(.*\); committed batches are kept and the next sync resumes after them$/,
+      );
       return true;
     });
     const kept = allRows(to).length;
@@ -225,7 +299,10 @@ for (const direction of ['pull', 'push'] as const) {
     assert.equal(moved?.duplicates, 0, 'the resumed run re-sends nothing that was committed');
     assert.equal(allRows(to).length, 3006);
     const counts = identityCounts(to);
-    assert.ok([...counts.values()].every((n) => n === 1), 'each entry once');
+    assert.ok(
+      [...counts.values()].every((n) => n === 1),
+      'each entry once',
+    );
     for (const key of identityCounts(from).keys()) assert.equal(counts.get(key), 1);
     assert.deepEqual(await noLeftovers(s.tmp), []);
   });

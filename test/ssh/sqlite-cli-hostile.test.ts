@@ -34,7 +34,10 @@ test('database paths with spaces, quotes, $(…), backticks and ";" sync normall
   insertNotes(local, [{ timestamp: '2025-11-30 22:00:00', content: 'from main', context: 'c', source: 'main' }]);
   insertNotes(peer, [{ timestamp: '2025-11-30 22:00:01', content: 'from phone', context: 'c', source: null }]);
   const summary = await syncOnce(await connect(server, peer), local);
-  assert.deepEqual(summary.directions.map((d) => d.received), [1, 1]);
+  assert.deepEqual(
+    summary.directions.map((d) => d.received),
+    [1, 1],
+  );
   assert.deepEqual(identityCounts(local), identityCounts(peer));
   assert.ok(existsSync(`${peer}-sync.lock`), 'the lock file sits beside the hostile path');
   assert.equal(existsSync(marker(dir)), false);
@@ -50,15 +53,31 @@ test('a home-relative path (ssh://host/~/rel) is resolved against the remote $HO
   const peer = createNotesDb(home, "it's here");
   insertNotes(peer, [{ timestamp: '2025-11-30 22:00:01', content: 'home', context: 'c', source: 's' }]);
   const local = createNotesDb(tempDir(t), 'main');
-  const url = formatPeerUrl({ kind: 'ssh', user: server.user, host: server.host, port: server.port, path: relative(homedir(), peer), homeRelative: true });
+  const url = formatPeerUrl({
+    kind: 'ssh',
+    user: server.user,
+    host: server.host,
+    port: server.port,
+    path: relative(homedir(), peer),
+    homeRelative: true,
+  });
   assert.match(url, /\/~\//);
   const location = parsePeerUrl(url);
   assert.equal(location.kind, 'ssh');
   if (location.kind !== 'ssh') return;
-  const remote = await SqliteCliReplica.connect({ location, sqlite3Command: TEST_SQLITE3, nodeName: 'phone', prepare: true, env: server.env });
+  const remote = await SqliteCliReplica.connect({
+    location,
+    sqlite3Command: TEST_SQLITE3,
+    nodeName: 'phone',
+    prepare: true,
+    env: server.env,
+  });
   assert.equal((await remote.info()).location, formatPeerUrl({ ...location, path: peer, homeRelative: false }));
   await syncOnce(remote, local);
-  assert.deepEqual(allRows(local).map((row) => row.content), ['home']);
+  assert.deepEqual(
+    allRows(local).map((row) => row.content),
+    ['home'],
+  );
 });
 
 test('route patterns, node names and ids with quotes, ";", "--" and $(…) are data, never SQL or shell', async (t) => {
@@ -78,7 +97,11 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
   insertNotes(peer, rows('phone'));
   // GLOB metacharacters escaped, so the pattern matches the hostile context literally.
   const literal = evil.replace(/[*?[]/g, (c) => `[${c}]`);
-  const route: Route = { ...EVERYTHING, includeContext: [literal, `it'*`], excludeSource: [`${evil}`, `'; DROP TABLE resonance_notes; --`] };
+  const route: Route = {
+    ...EVERYTHING,
+    includeContext: [literal, `it'*`],
+    excludeSource: [`${evil}`, `'; DROP TABLE resonance_notes; --`],
+  };
   const localReplica = openReplica(local, 'main');
   t.after(() => localReplica.close());
   const options = { peerName: evil, pull: route, push: route, dryRun: false, writeSyncNote: true };
@@ -89,7 +112,10 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
   try {
     const info = await named.info();
     assert.equal(info.node.name, evil, 'the remote node is named exactly that');
-    await assert.rejects(syncReplicas(localReplica, named, options), (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && /is not a node name/.test(error.message));
+    await assert.rejects(
+      syncReplicas(localReplica, named, options),
+      (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && /is not a node name/.test(error.message),
+    );
   } finally {
     await named.close();
   }
@@ -101,10 +127,22 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
   try {
     const summary = await syncReplicas(localReplica, remote, options);
     // Only the "it's" entry passes: the hostile one matches the include but its source is excluded.
-    assert.deepEqual(summary.directions.map((d) => d.received), [1, 1]);
+    assert.deepEqual(
+      summary.directions.map((d) => d.received),
+      [1, 1],
+    );
     // Names and ids a sync never sends any more still reach the remote's SQL as data only.
     const [id, relay] = ['5e5e5e5e-0000-4000-8000-000000000001', '5e5e5e5e-0000-4000-8000-000000000002'];
-    await remote.apply({ sender: { id, name: evil }, routeKey: evil, columns: ['timestamp', 'content'], rows: [], throughRowid: 1, rewound: false, knownNodes: [{ id: relay, name: evil }], dryRun: false });
+    await remote.apply({
+      sender: { id, name: evil },
+      routeKey: evil,
+      columns: ['timestamp', 'content'],
+      rows: [],
+      throughRowid: 1,
+      rewound: false,
+      knownNodes: [{ id: relay, name: evil }],
+      dryRun: false,
+    });
   } finally {
     await remote.close();
   }
@@ -112,9 +150,21 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
   assert.deepEqual(contents(peer), ['phone evil', 'phone plain', 'phone quote', 'main quote', 'Synced 1 entry from main']);
   assert.deepEqual(contents(local), ['main evil', 'main plain', 'main quote', 'phone quote', 'Synced 1 entry from phone']);
   withDb(peer, (db) => {
-    const cursors = db.prepare(`SELECT sender_name, route_key FROM resonance_sync_cursors ORDER BY sender_name`).all().map((row) => ({ ...row }));
-    assert.deepEqual(cursors, [{ sender_name: evil, route_key: evil }, { sender_name: 'main', route_key: routeKey(route) }]);
-    assert.deepEqual(db.prepare(`SELECT name FROM resonance_sync_nodes ORDER BY name`).all().map((row) => row.name), [evil, evil, 'main']);
+    const cursors = db
+      .prepare(`SELECT sender_name, route_key FROM resonance_sync_cursors ORDER BY sender_name`)
+      .all()
+      .map((row) => ({ ...row }));
+    assert.deepEqual(cursors, [
+      { sender_name: evil, route_key: evil },
+      { sender_name: 'main', route_key: routeKey(route) },
+    ]);
+    assert.deepEqual(
+      db
+        .prepare(`SELECT name FROM resonance_sync_nodes ORDER BY name`)
+        .all()
+        .map((row) => row.name),
+      [evil, evil, 'main'],
+    );
     assert.equal(db.prepare(`SELECT remote_node FROM sync_tracking`).get()?.remote_node, 'main');
     assert.equal(db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'x'`).get()?.n, 0);
   });
@@ -126,7 +176,13 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
 async function syncOnce(remote: SqliteCliReplica, local: string) {
   const localReplica = openReplica(local, 'main');
   try {
-    return await syncReplicas(localReplica, remote, { peerName: 'phone', pull: EVERYTHING, push: EVERYTHING, dryRun: false, writeSyncNote: false });
+    return await syncReplicas(localReplica, remote, {
+      peerName: 'phone',
+      pull: EVERYTHING,
+      push: EVERYTHING,
+      dryRun: false,
+      writeSyncNote: false,
+    });
   } finally {
     await remote.close();
     await localReplica.close();

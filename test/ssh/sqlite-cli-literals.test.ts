@@ -42,7 +42,12 @@ test('routes with inlined literals select what bound parameters select', () => {
     const words = ['', 'a', "it's", 'x"y', '-- c', '$(touch x)', ';', 'ü*', '[ab]c', null];
     for (const c of words) for (const s of words) insert.run(c, s);
     const pattern = fc.oneof(fc.constantFrom('*', '?', "it'*", '[ab]*', '*;*', '-- *', '$(*)', 'ü?'), fc.string());
-    const route = fc.record({ includeContext: fc.array(pattern, { maxLength: 2 }), excludeContext: fc.array(pattern, { maxLength: 2 }), includeSource: fc.array(pattern, { maxLength: 2 }), excludeSource: fc.array(pattern, { maxLength: 2 }) });
+    const route = fc.record({
+      includeContext: fc.array(pattern, { maxLength: 2 }),
+      excludeContext: fc.array(pattern, { maxLength: 2 }),
+      includeSource: fc.array(pattern, { maxLength: 2 }),
+      excludeSource: fc.array(pattern, { maxLength: 2 }),
+    });
     fc.assert(
       fc.property(route, (r: Route) => {
         const predicate = routePredicate(r, '"context"', '"source"');
@@ -63,7 +68,13 @@ test('inlined values arrive exactly: NULL, integers to 2^63, BLOBs (empty too), 
     // What SQLite holds, as plain ASCII that no binding can cut: storage class and bytes. A JS number
     // is inlined as an integer (rowids, flags: the INTEGER columns it goes into would make it one).
     const expected = (v: SqlValue) =>
-      v === null ? 'null:' : typeof v === 'string' ? `text:${hex(v)}` : typeof v === 'object' ? `blob:${hex(v)}` : `integer:${hex(String(v))}`;
+      v === null
+        ? 'null:'
+        : typeof v === 'string'
+          ? `text:${hex(v)}`
+          : typeof v === 'object'
+            ? `blob:${hex(v)}`
+            : `integer:${hex(String(v))}`;
     fc.assert(
       fc.property(value, (v) => {
         assert.equal(db.prepare(inlineParams(`SELECT typeof(?) || ':' || hex(?) AS v`, [v, v])).get()?.v, expected(v));

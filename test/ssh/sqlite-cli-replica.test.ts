@@ -19,9 +19,18 @@ import { connect, sshdFor, writeExecutable } from './sqlite-cli-support.js';
 
 const schema = (path: string) =>
   withDb(path, (db) => ({
-    objects: db.prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name`).all().map((row) => ({ ...row })),
-    columns: db.prepare(`SELECT * FROM pragma_table_info('resonance_notes')`).all().map((row) => ({ ...row })),
-    meta: db.prepare(`SELECT key, CASE key WHEN 'node_id' THEN length(value) ELSE value END AS v FROM resonance_sync_meta ORDER BY key`).all().map((row) => ({ ...row })),
+    objects: db
+      .prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name`)
+      .all()
+      .map((row) => ({ ...row })),
+    columns: db
+      .prepare(`SELECT * FROM pragma_table_info('resonance_notes')`)
+      .all()
+      .map((row) => ({ ...row })),
+    meta: db
+      .prepare(`SELECT key, CASE key WHEN 'node_id' THEN length(value) ELSE value END AS v FROM resonance_sync_meta ORDER BY key`)
+      .all()
+      .map((row) => ({ ...row })),
   }));
 
 test('first contact prepares exactly what prepare.ts adds; a dry run prepares nothing', async (t) => {
@@ -33,7 +42,10 @@ test('first contact prepares exactly what prepare.ts adds; a dry run prepares no
     const viaJs = createNotesDb(dir, `js-${variant}`, variant);
     insertNotes(viaCli, [{ timestamp: '2025-11-30 22:00:00', content: 'x', context: 'c', source: 's' }]);
     const before = readFileSync(viaCli);
-    await assert.rejects(connect(server, viaCli, { prepare: false }), { code: 'DB_NOT_INITIALIZED', message: /cli-a\.sqlite3 on .* has not been prepared|cli-c\.sqlite3 on .* has not been prepared/ });
+    await assert.rejects(connect(server, viaCli, { prepare: false }), {
+      code: 'DB_NOT_INITIALIZED',
+      message: /cli-a\.sqlite3 on .* has not been prepared|cli-c\.sqlite3 on .* has not been prepared/,
+    });
     assert.ok(readFileSync(viaCli).equals(before), 'a dry run changed nothing');
     assert.equal(existsSync(`${viaCli}-sync.lock`), false, 'nor took the lock');
     await (await connect(server, viaCli, { nodeName: 'phone' })).close();
@@ -52,7 +64,9 @@ test('a batch applies like BatchWriter: duplicates in the table and in the batch
   const dir = tempDir(t);
   const path = join(dir, 'strict.sqlite3');
   const db = openDatabase(path, { create: true });
-  db.exec(`CREATE TABLE resonance_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL, content TEXT NOT NULL, context TEXT NOT NULL, source TEXT, score REAL)`);
+  db.exec(
+    `CREATE TABLE resonance_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL, content TEXT NOT NULL, context TEXT NOT NULL, source TEXT, score REAL)`,
+  );
   db.close();
   insertNotes(path, [{ timestamp: 't0', content: 'there', context: 'c', source: null }]);
   const remote = await connect(server, path, { nodeName: 'phone' });
@@ -84,16 +98,30 @@ test('a batch applies like BatchWriter: duplicates in the table and in the batch
     ],
     throughRowid: through,
     rewound: false,
-    knownNodes: [{ id: 'relay-9', name: "relay 'nine'" }, { id: remoteId, name: 'ignored' }],
+    knownNodes: [
+      { id: 'relay-9', name: "relay 'nine'" },
+      { id: remoteId, name: 'ignored' },
+    ],
     dryRun: false,
     ...extra,
   });
   const both = async (req: ApplyRequest) => [await local.apply(req), await remote.apply(req)] as const;
   const state = (p: string) =>
     withDb(p, (d) => ({
-      rows: d.prepare(`SELECT rowid, *, typeof(timestamp) AS tt, typeof(score) AS st FROM resonance_notes ORDER BY rowid`, { exactIntegers: true }).all().map((r) => ({ ...r })),
-      cursors: d.prepare(`SELECT sender_id, route_key, sender_name, through_rowid FROM resonance_sync_cursors`).all().map((r) => ({ ...r })),
-      nodes: d.prepare(`SELECT node_id, name FROM resonance_sync_nodes ORDER BY node_id`).all().map((r) => ({ ...r })),
+      rows: d
+        .prepare(`SELECT rowid, *, typeof(timestamp) AS tt, typeof(score) AS st FROM resonance_notes ORDER BY rowid`, {
+          exactIntegers: true,
+        })
+        .all()
+        .map((r) => ({ ...r })),
+      cursors: d
+        .prepare(`SELECT sender_id, route_key, sender_name, through_rowid FROM resonance_sync_cursors`)
+        .all()
+        .map((r) => ({ ...r })),
+      nodes: d
+        .prepare(`SELECT node_id, name FROM resonance_sync_nodes ORDER BY node_id`)
+        .all()
+        .map((r) => ({ ...r })),
     }));
 
   const [dryJs, dryCli] = await both(request(10, { dryRun: true }));
@@ -101,15 +129,24 @@ test('a batch applies like BatchWriter: duplicates in the table and in the batch
   assert.deepEqual(state(path), state(copy));
   const [js, cli] = await both(request(10));
   assert.deepEqual(cli, js);
-  assert.deepEqual({ ...cli, newestTimestamp: undefined }, { received: 5, duplicates: 2, rejected: 1, syncNotes: 1, newestTimestamp: undefined });
+  assert.deepEqual(
+    { ...cli, newestTimestamp: undefined },
+    { received: 5, duplicates: 2, rejected: 1, syncNotes: 1, newestTimestamp: undefined },
+  );
   assert.notEqual(cli.newestTimestamp, undefined);
   assert.deepEqual(state(path), state(copy));
   await both(request(5)); // a lower cursor never moves it back...
   await both(request(-1)); // ...a repair batch moves none...
-  assert.deepEqual(state(path).cursors.map((c) => c.through_rowid), [10]);
+  assert.deepEqual(
+    state(path).cursors.map((c) => c.through_rowid),
+    [10],
+  );
   await both(request(7, { rewound: true })); // ...and a rewound sender may.
   assert.deepEqual(state(path), state(copy));
-  assert.deepEqual(state(path).cursors.map((c) => c.through_rowid), [7]);
+  assert.deepEqual(
+    state(path).cursors.map((c) => c.through_rowid),
+    [7],
+  );
   assert.equal(await remote.cursor('sender-1', 'r1'), 7);
   assert.equal(await remote.cursor('sender-1', 'other route'), 0);
 });
@@ -125,7 +162,15 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
   if (!server) return;
   const dir = tempDir(t);
   const path = createNotesDb(dir, 'phone', 'd');
-  insertNotes(path, Array.from({ length: 700 }, (_, i) => ({ timestamp: `2025-11-30 ${String(i)}`, content: i % 50 === 0 ? 'Ω'.repeat(3000) : `n${i}`, source: i % 4 ? `s${i % 3}` : null, resonance_score: i / 7 })));
+  insertNotes(
+    path,
+    Array.from({ length: 700 }, (_, i) => ({
+      timestamp: `2025-11-30 ${String(i)}`,
+      content: i % 50 === 0 ? 'Ω'.repeat(3000) : `n${i}`,
+      source: i % 4 ? `s${i % 3}` : null,
+      resonance_score: i / 7,
+    })),
+  );
   const local = LocalReplica.open(path, { prepareAs: { nodeName: 'phone' } });
   // Some entries came from the receiver (echoes), which the feed must skip.
   const receiverId = '0e0e0e0e-0000-4000-8000-000000000009';
@@ -138,7 +183,14 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
     await remote.close();
     await local.close();
   });
-  const request: FeedRequest = { afterRowid: 20, receiverId, route: { ...EVERYTHING, excludeSource: ['s1'] }, columns: ['timestamp', 'content', 'source', 'resonance_score', 'missing'], maxRows: 25, maxBytes: 5000 };
+  const request: FeedRequest = {
+    afterRowid: 20,
+    receiverId,
+    route: { ...EVERYTHING, excludeSource: ['s1'] },
+    columns: ['timestamp', 'content', 'source', 'resonance_score', 'missing'],
+    maxRows: 25,
+    maxBytes: 5000,
+  };
   const [mine, theirs] = [await collect(local, request), await collect(remote, request)];
   const rows = (batches: FeedBatch[]) => batches.flatMap((b) => b.rows);
   assert.deepEqual(rows(theirs), rows(mine));
@@ -146,14 +198,24 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
   let through = request.afterRowid;
   for (const batch of theirs) {
     assert.ok(batch.throughRowid >= through, 'cursors never go back');
-    assert.ok(batch.rows.every((r) => r.rowid > through && r.rowid <= batch.throughRowid), 'a batch covers its rows');
+    assert.ok(
+      batch.rows.every((r) => r.rowid > through && r.rowid <= batch.throughRowid),
+      'a batch covers its rows',
+    );
     assert.ok(batch.rows.length <= 25);
     through = batch.throughRowid;
   }
   // A full sync both ways (pull 600+ entries, push them back as duplicates) on the same session.
   const receiver = LocalReplica.open(createNotesDb(dir, 'main'), { prepareAs: { nodeName: 'main' } });
   try {
-    const summary = await syncReplicas(receiver, remote, { peerName: 'phone', pull: EVERYTHING, push: EVERYTHING, dryRun: false, writeSyncNote: false, limits: { maxRows: 100, maxBytes: 1 << 20 } });
+    const summary = await syncReplicas(receiver, remote, {
+      peerName: 'phone',
+      pull: EVERYTHING,
+      push: EVERYTHING,
+      dryRun: false,
+      writeSyncNote: false,
+      limits: { maxRows: 100, maxBytes: 1 << 20 },
+    });
     assert.equal(summary.directions[0]?.received, 700);
     // Relayed entries (origin receiverId, not the phone) go back and are recognised as duplicates.
     assert.deepEqual([summary.directions[1]?.sent, summary.directions[1]?.duplicates, summary.directions[1]?.received], [77, 77, 0]);

@@ -9,7 +9,14 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { exitCodeOf } from '../../src/core/errors.js';
 import { parsePeerUrl } from '../../src/core/peer-url.js';
-import { connectTimeoutSeconds, remoteServeCommand, shellQuote, sshArgv, sshFailure, type SshLocation } from '../../src/transport/ssh/ssh-command.js';
+import {
+  connectTimeoutSeconds,
+  remoteServeCommand,
+  shellQuote,
+  sshArgv,
+  sshFailure,
+  type SshLocation,
+} from '../../src/transport/ssh/ssh-command.js';
 
 function ssh(url: string): SshLocation {
   const location = parsePeerUrl(url);
@@ -17,7 +24,23 @@ function ssh(url: string): SshLocation {
   return location as SshLocation;
 }
 
-const HOSTILE = [`it's`, `"dq"`, '$(touch /tmp/x)', '`id`', 'a; rm -rf ~', 'a && b', '$HOME', '~', '*', 'a\\b', ' lead', 'tab\tin', '-rf', "'''", 'ж 🙂'];
+const HOSTILE = [
+  `it's`,
+  `"dq"`,
+  '$(touch /tmp/x)',
+  '`id`',
+  'a; rm -rf ~',
+  'a && b',
+  '$HOME',
+  '~',
+  '*',
+  'a\\b',
+  ' lead',
+  'tab\tin',
+  '-rf',
+  "'''",
+  'ж 🙂',
+];
 
 test('shellQuote: sh and bash hand every word to the program unchanged', () => {
   const printed = (shell: string, word: string) => execFileSync(shell, ['-c', `printf %s ${shellQuote(word)}`]).toString('utf8');
@@ -26,9 +49,12 @@ test('shellQuote: sh and bash hand every word to the program unchanged', () => {
     assert.equal(printed('bash', word), word);
   }
   fc.assert(
-    fc.property(fc.string({ unit: 'binary', maxLength: 30 }).filter((s) => !s.includes('\0') && !/\p{Surrogate}/u.test(s)), (word) => {
-      assert.equal(printed('/bin/sh', word), word);
-    }),
+    fc.property(
+      fc.string({ unit: 'binary', maxLength: 30 }).filter((s) => !s.includes('\0') && !/\p{Surrogate}/u.test(s)),
+      (word) => {
+        assert.equal(printed('/bin/sh', word), word);
+      },
+    ),
     { numRuns: 60 },
   );
 });
@@ -45,7 +71,10 @@ test('the argv: batch mode, timeouts, port and user as options, host alone, quot
   assert.equal(argv.at(-1), `resonance-sync 'serve' '--stdio' '--db' '/data/it'\\''s $(x).sqlite3'`);
   assert.ok(!argv.some((arg) => /StrictHostKeyChecking|UserKnownHostsFile/.test(arg)), 'host key checking is left to ssh and the user');
 
-  const custom = sshArgv(ssh('phone:notes/r.sqlite3'), { remoteCommand: '~/bin/resonance-sync', env: { RESONANCE_SYNC_SSH: ' ssh  -F /cfg  -i key ', RESONANCE_SYNC_CONNECT_TIMEOUT: '3' } });
+  const custom = sshArgv(ssh('phone:notes/r.sqlite3'), {
+    remoteCommand: '~/bin/resonance-sync',
+    env: { RESONANCE_SYNC_SSH: ' ssh  -F /cfg  -i key ', RESONANCE_SYNC_CONNECT_TIMEOUT: '3' },
+  });
   assert.deepEqual(custom.slice(0, 5), ['ssh', '-F', '/cfg', '-i', 'key']);
   assert.ok(custom.includes('ConnectTimeout=3'));
   assert.ok(!custom.includes('-p') && !custom.includes('-l'));
@@ -62,8 +91,16 @@ test('ssh failures map to typed errors with their exit code family', () => {
     [classify(255, 'ssh: connect to host phone port 8022: Connection refused'), 'PEER_UNREACHABLE', /Connection refused/],
     [classify(255, 'ssh: Could not resolve hostname phone: Name or service not known'), 'PEER_UNREACHABLE', /resolve/],
     [classify(255, 'ssh: connect to host phone port 8022: Connection timed out'), 'PEER_UNREACHABLE', /timed out/],
-    [classify(255, '@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@\nHost key verification failed.'), 'HOST_KEY_CHANGED', /ssh-keygen -R '\[phone\]:8022'/],
-    [classify(255, 'No ED25519 host key is known for [phone]:8022 and you have requested strict checking.\nHost key verification failed.'), 'HOST_KEY_UNKNOWN', /known_hosts/],
+    [
+      classify(255, '@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@\nHost key verification failed.'),
+      'HOST_KEY_CHANGED',
+      /ssh-keygen -R '\[phone\]:8022'/,
+    ],
+    [
+      classify(255, 'No ED25519 host key is known for [phone]:8022 and you have requested strict checking.\nHost key verification failed.'),
+      'HOST_KEY_UNKNOWN',
+      /known_hosts/,
+    ],
     [classify(255, 'me@phone: Permission denied (publickey).'), 'AUTH_FAILED', /authorized_keys/],
     [classify(127, 'bash: line 1: resonance-sync: command not found'), 'AGENT_MISSING', /command not found.*remote_command/],
     [classify(2, "error: unknown command 'serve'"), 'PROTOCOL_VERSION', /too old.*upgrade resonance-sync on phone/],
@@ -79,5 +116,6 @@ test('ssh failures map to typed errors with their exit code family', () => {
   }
   assert.equal(exitCodeOf('PEER_UNREACHABLE'), 6);
   assert.equal(exitCodeOf('CONNECTION_LOST'), 6);
-  for (const code of ['HOST_KEY_CHANGED', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'AGENT_MISSING', 'PROTOCOL_VERSION'] as const) assert.equal(exitCodeOf(code), 7);
+  for (const code of ['HOST_KEY_CHANGED', 'HOST_KEY_UNKNOWN', 'AUTH_FAILED', 'AGENT_MISSING', 'PROTOCOL_VERSION'] as const)
+    assert.equal(exitCodeOf(code), 7);
 });

@@ -31,7 +31,12 @@ const STALL_SECONDS = 4;
 
 const two = (n: number) => String(n).padStart(2, '0');
 const notes = (who: string, n: number, content: (i: number) => string = (i) => `${who} ${i}`): Note[] =>
-  Array.from({ length: n }, (_, i) => ({ timestamp: `2025-11-30 22:${two(Math.floor(i / 60) % 60)}:${two(i % 60)}`, content: content(i), context: 'c', source: i % 3 ? who : null }));
+  Array.from({ length: n }, (_, i) => ({
+    timestamp: `2025-11-30 22:${two(Math.floor(i / 60) % 60)}:${two(i % 60)}`,
+    content: content(i),
+    context: 'c',
+    source: i % 3 ? who : null,
+  }));
 
 const countOf = (path: string) => Number(withDb(path, (db) => db.prepare('SELECT count(*) AS n FROM resonance_notes').get()?.n ?? 0));
 
@@ -42,7 +47,10 @@ function escapeRegExp(text: string): string {
 /** The pids whose command line matches `pattern` (an extended regex, as pgrep -f takes it). */
 function pgrep(pattern: string): number[] {
   try {
-    return execFileSync('pgrep', ['-f', '--', pattern], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((line) => line !== '').map(Number);
+    return execFileSync('pgrep', ['-f', '--', pattern], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')
+      .filter((line) => line !== '')
+      .map(Number);
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -60,7 +68,9 @@ function processState(pid: number): string | undefined {
 /** The remote end of this sync: the agent serving `phone`, or the sqlite3 that has it open. */
 function remotePattern(mode: Mode, phone: string): string {
   // The remote login shell's own command line holds the same words, but quoted: these match only the process itself.
-  return mode === 'agent' ? `serve --stdio --db ${escapeRegExp(phone)}$` : `-bail -batch -init /dev/null ${escapeRegExp(realpathSync(phone))}$`;
+  return mode === 'agent'
+    ? `serve --stdio --db ${escapeRegExp(phone)}$`
+    : `-bail -batch -init /dev/null ${escapeRegExp(realpathSync(phone))}$`;
 }
 
 /** Signals `pid` only while it is still the process we stopped (never a recycled pid). */
@@ -101,9 +111,15 @@ async function setup(t: TestContext, mode: Mode): Promise<Setup | undefined> {
   // Agentless sessions run in a private remote TMPDIR, so a temp dir left behind is seen.
   const tmp = mode === 'sqlite3' ? privateRemoteTmp(t, server, dir) : undefined;
   const remoteCommand = mode === 'agent' ? agentCommand() : TEST_SQLITE3;
-  const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(server, phone), ...(remoteCommand ? { remoteCommand } : {}), extra: `mode = "${mode}"` }], {
-    syncNote: false,
-  });
+  const config = writeConfig(
+    dir,
+    main,
+    'main_device',
+    [{ name: 'phone', url: sshUrl(server, phone), ...(remoteCommand ? { remoteCommand } : {}), extra: `mode = "${mode}"` }],
+    {
+      syncNote: false,
+    },
+  );
   return { server, dir, main, phone, config, tmp };
 }
 
@@ -135,7 +151,9 @@ for (const mode of ['agent', 'sqlite3'] as const) {
 
       let finished = false;
       const batchRows = mode === 'sqlite3' && direction === 'pull' ? 500 : 50;
-      const running = sync(s, direction, { batchRows, env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } }).finally(() => (finished = true));
+      const running = sync(s, direction, { batchRows, env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } }).finally(
+        () => (finished = true),
+      );
       const found = await waitFor('the remote process', () => {
         const pids = pgrep(pattern);
         assert.ok(pids.length <= 1, `one remote process, not ${pids.join(', ')}`);
@@ -161,7 +179,12 @@ for (const mode of ['agent', 'sqlite3'] as const) {
       t.diagnostic(`gave up ${seconds.toFixed(1)} s after the stop, ${/ while ([a-z ]+);/.exec(stalled.stderr)?.[1] ?? '?'}`);
       assert.equal(processState(found), 'T', 'the remote was still stopped: the watchdog, not the remote, ended the sync');
 
-      const log = withDb(s.main, (db) => db.prepare(`SELECT direction, status, error_code FROM sync_log ORDER BY id`).all().map((row) => ({ ...row })));
+      const log = withDb(s.main, (db) =>
+        db
+          .prepare(`SELECT direction, status, error_code FROM sync_log ORDER BY id`)
+          .all()
+          .map((row) => ({ ...row })),
+      );
       assert.deepEqual(log, [{ direction, status: 'failed', error_code: 'PEER_STALLED' }]);
       // The lock is free for the next run (a cron run would otherwise fail with "sync already running").
       acquireSyncLock(s.main).release();
@@ -169,7 +192,9 @@ for (const mode of ['agent', 'sqlite3'] as const) {
       // Continued, the remote finds its connection gone and exits (an agent may first finish the batch
       // in hand, committing it with its cursor, which is exactly-once too).
       process.kill(found, 'SIGCONT');
-      const gone = await waitFor('the remote to exit', () => (processState(found) === undefined ? true : undefined), 20_000).catch(() => false);
+      const gone = await waitFor('the remote to exit', () => (processState(found) === undefined ? true : undefined), 20_000).catch(
+        () => false,
+      );
       if (!gone) signalIfStill(found, pattern, 'SIGKILL');
       assert.equal(gone, true, 'the continued remote exits on its own');
       if (s.tmp !== undefined) assert.deepEqual(await noLeftovers(s.tmp), [], 'the remote temp dir is removed');
@@ -182,7 +207,10 @@ for (const mode of ['agent', 'sqlite3'] as const) {
       assert.equal(directionCounts(again.stdout)[0]?.duplicates, 0, 'resumed after the last committed batch');
       const counts = identityCounts(to);
       assert.deepEqual(counts, identityCounts(from), 'every entry arrived');
-      assert.ok([...counts.values()].every((n) => n === 1), 'each exactly once');
+      assert.ok(
+        [...counts.values()].every((n) => n === 1),
+        'each exactly once',
+      );
       assert.equal(countOf(to), total);
     });
   }
@@ -223,9 +251,15 @@ for (const mode of ['agent', 'sqlite3'] as const) {
     // One batch of random text, which does not deflate away: about 0.9 MB on the agent's wire, and
     // 1.4 MB as the agentless mode's hex of 1000 rows: 7 to 11 s through the relay.
     const rows = mode === 'agent' ? 2500 : 1000;
-    insertNotes(s.main, notes('push', rows, () => randomBytes(360).toString('base64')));
+    insertNotes(
+      s.main,
+      notes('push', rows, () => randomBytes(360).toString('base64')),
+    );
     const started = performance.now();
-    const result = await sync(s, 'push', { batchRows: rows, env: { ...throttledSsh(s), RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } });
+    const result = await sync(s, 'push', {
+      batchRows: rows,
+      env: { ...throttledSsh(s), RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` },
+    });
     const seconds = (performance.now() - started) / 1000;
     assert.equal(result.code, 0, result.stderr);
     assert.equal(countOf(s.phone), rows);
@@ -239,14 +273,28 @@ test('agent: an agent that announces itself and then says nothing is given up wh
   const s = await setup(t, 'agent');
   if (!s) return;
   // Reads (and so keeps the session open) but never answers HELLO, like an agent frozen right after starting.
-  const silent = writeScript(s.dir, 'silent-agent', `printf '\\000resonance-sync agent ${PROTOCOL_VERSION} ${packageVersion()}\\n'\nexec cat > /dev/null`);
+  const silent = writeScript(
+    s.dir,
+    'silent-agent',
+    `printf '\\000resonance-sync agent ${PROTOCOL_VERSION} ${packageVersion()}\\n'\nexec cat > /dev/null`,
+  );
   writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/remote_command = .*/, `remote_command = ${JSON.stringify(silent)}`));
   const started = performance.now();
   const result = await sync(s, 'pull', { env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } });
   const seconds = (performance.now() - started) / 1000;
-  failedWith(result, 6, 'PEER_STALLED', new RegExp(`stopped answering: nothing came back for ${STALL_SECONDS} s while opening the database;`));
+  failedWith(
+    result,
+    6,
+    'PEER_STALLED',
+    new RegExp(`stopped answering: nothing came back for ${STALL_SECONDS} s while opening the database;`),
+  );
   assert.ok(seconds >= STALL_SECONDS && seconds < STALL_SECONDS + 15, `${seconds.toFixed(1)} s`);
-  const log = withDb(s.main, (db) => db.prepare(`SELECT direction, status, error_code FROM sync_log`).all().map((row) => ({ ...row })));
+  const log = withDb(s.main, (db) =>
+    db
+      .prepare(`SELECT direction, status, error_code FROM sync_log`)
+      .all()
+      .map((row) => ({ ...row })),
+  );
   assert.deepEqual(log, [{ direction: 'connect', status: 'failed', error_code: 'PEER_STALLED' }]);
   acquireSyncLock(s.main).release();
 });
@@ -254,13 +302,22 @@ test('agent: an agent that announces itself and then says nothing is given up wh
 test('sqlite3: a remote sqlite3 that starts and then answers nothing is given up while reading its schema', async (t) => {
   const s = await setup(t, 'sqlite3');
   if (!s) return;
-  const silent = writeScript(s.dir, 'silent-sqlite3', `if [ "$1" = --version ]; then echo '3.40.1 2022-12-28'; exit 0; fi\nexec cat > /dev/null`);
+  const silent = writeScript(
+    s.dir,
+    'silent-sqlite3',
+    `if [ "$1" = --version ]; then echo '3.40.1 2022-12-28'; exit 0; fi\nexec cat > /dev/null`,
+  );
   const config = readFileSync(s.config, 'utf8').replace(/remote_command = .*\n/, '');
   writeFileSync(s.config, config.replace('mode = "sqlite3"', `mode = "sqlite3"\nremote_command = ${JSON.stringify(silent)}`));
   const started = performance.now();
   const result = await sync(s, 'pull', { env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } });
   const seconds = (performance.now() - started) / 1000;
-  failedWith(result, 6, 'PEER_STALLED', new RegExp(`stopped answering: nothing came back for ${STALL_SECONDS} s while reading its schema;`));
+  failedWith(
+    result,
+    6,
+    'PEER_STALLED',
+    new RegExp(`stopped answering: nothing came back for ${STALL_SECONDS} s while reading its schema;`),
+  );
   assert.ok(seconds >= STALL_SECONDS && seconds < STALL_SECONDS + 15, `${seconds.toFixed(1)} s`);
   assert.deepEqual(await noLeftovers(s.tmp as string), [], 'the remote temp dir is removed once the connection is cut');
 });
@@ -274,7 +331,12 @@ test('a malformed RESONANCE_SYNC_STALL_TIMEOUT is a usage error, found before ss
     const result = await runCli(['sync', 'ssh://phone.invalid/data/phone.sqlite3', '--db', main, '--mode', mode], {
       env: { RESONANCE_SYNC_SSH: ssh, RESONANCE_SYNC_STALL_TIMEOUT: '60' },
     });
-    failedWith(result, 2, 'USAGE', /RESONANCE_SYNC_STALL_TIMEOUT must be a whole number with a unit: ms, s, m, h or d \(e\.g\. 30m, 2h, 1d\), from 1s to 1d, not "60"/);
+    failedWith(
+      result,
+      2,
+      'USAGE',
+      /RESONANCE_SYNC_STALL_TIMEOUT must be a whole number with a unit: ms, s, m, h or d \(e\.g\. 30m, 2h, 1d\), from 1s to 1d, not "60"/,
+    );
   }
   assert.equal(existsSync(started), false, 'ssh never ran');
 });

@@ -69,7 +69,9 @@ const NOTE_COLUMNS = ['timestamp', 'content', 'context', 'source'] as const;
 function storedHex(path: string): string[] {
   return withDb(path, (db) =>
     db
-      .prepare(`SELECT hex(timestamp) || '|' || hex(content) || '|' || hex(context) || '|' || hex(source) || '|' || typeof(content) AS h FROM resonance_notes`)
+      .prepare(
+        `SELECT hex(timestamp) || '|' || hex(content) || '|' || hex(context) || '|' || hex(source) || '|' || typeof(content) AS h FROM resonance_notes`,
+      )
       .all()
       .map((row) => String(row.h))
       .sort(),
@@ -147,26 +149,44 @@ test('reading around the cut keeps what a query means: order, parameters, names,
         params: ['b\u0000', '\u0000bound'],
         rows: [['a\u0000b\u0000', 1, 2.5, 'blob:00ff', null, '\u0000bound']],
       },
-      { sql: 'SELECT content FROM resonance_notes WHERE id > ? ORDER BY id DESC LIMIT 2 OFFSET 1', params: [0], rows: [['blob:00'], ['b']] },
+      {
+        sql: 'SELECT content FROM resonance_notes WHERE id > ? ORDER BY id DESC LIMIT 2 OFFSET 1',
+        params: [0],
+        rows: [['blob:00'], ['b']],
+      },
       {
         sql: 'SELECT timestamp, resonance_score, 9007199254740992 + id AS big FROM resonance_notes ORDER BY id',
         exactIntegers: true,
-        rows: [['one\u0000', 0.5, 9007199254740993n], ['9007199254740993', 1, 9007199254740994n], ['three', null, 9007199254740995n], ['four', -2.25, 9007199254740996n]],
+        rows: [
+          ['one\u0000', 0.5, 9007199254740993n],
+          ['9007199254740993', 1, 9007199254740994n],
+          ['three', null, 9007199254740995n],
+          ['four', -2.25, 9007199254740996n],
+        ],
       },
       // With exact integers a REAL 1.0 and an INTEGER 1 stay apart: nothing converts values on the way out.
       { sql: `SELECT 1.0 AS r, 1 AS i, '1' AS t, char(0) AS z`, exactIntegers: true, rows: [[1, 1n, '1', '\u0000']] },
-      { sql: `SELECT typeof(timestamp) AS t, typeof(content) AS c, typeof(resonance_score) AS r FROM resonance_notes WHERE id = 3`, rows: [['text', 'blob', 'null']] },
+      {
+        sql: `SELECT typeof(timestamp) AS t, typeof(content) AS c, typeof(resonance_score) AS r FROM resonance_notes WHERE id = 3`,
+        rows: [['text', 'blob', 'null']],
+      },
       { sql: `SELECT 'z' || char(0) AS v UNION ALL SELECT 'a' || char(0) || 'a' ORDER BY 1`, rows: [['a\u0000a'], ['z\u0000']] },
       { sql: `WITH w(v) AS (VALUES (char(0)), ('x'), (char(0, 0x416))) SELECT v FROM w`, rows: [['\u0000'], ['x'], ['\u0000Ж']] },
       { sql: `VALUES ('v' || char(0), 7)`, rows: [['v\u0000', 7]] },
       // Array rows keep both columns of a duplicated name (object rows cannot, in either binding).
       { sql: `SELECT 'a' || char(0) AS v, 'b' || char(0) AS v`, rows: [['a\u0000', 'b\u0000']], arraysOnly: true },
-      { sql: `SELECT count(*) AS n, max(length(CAST(content AS BLOB))) AS m, sum(instr(source, char(0)) > 0) AS s FROM resonance_notes`, rows: [[4, 4, 1]] },
+      {
+        sql: `SELECT count(*) AS n, max(length(CAST(content AS BLOB))) AS m, sum(instr(source, char(0)) > 0) AS s FROM resonance_notes`,
+        rows: [[4, 4, 1]],
+      },
       { sql: `SELECT CAST(x'6100ff62' AS TEXT) AS broken`, rows: [['a\u0000\ufffdb']] },
       { sql: `SELECT char(0) || 'semicolon' AS v; `, rows: [['\u0000semicolon']] },
       { sql: `SELECT 'comment' || char(0) AS v -- a trailing comment`, rows: [['comment\u0000']] },
       // JSON text stays text: the escaped NUL inside is just six characters, and json() output is quoted, not embedded.
-      { sql: `SELECT json_object('k', 'a' || char(0)) AS j, json('"x"') AS s, 'n' || char(0) AS t`, rows: [['{"k":"a\\u0000"}', '"x"', 'n\u0000']] },
+      {
+        sql: `SELECT json_object('k', 'a' || char(0)) AS j, json('"x"') AS s, 'n' || char(0) AS t`,
+        rows: [['{"k":"a\\u0000"}', '"x"', 'n\u0000']],
+      },
       { sql: `SELECT content FROM resonance_notes WHERE 0`, rows: [] },
     ];
     for (const { sql, params = [], rows, exactIntegers = false, arraysOnly = false } of cases) {
@@ -191,13 +211,25 @@ test('a UTF-16 database: text with U+0000 is read exactly as well', (t) => {
     db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT, b BLOB)');
     assert.equal(db.prepare('PRAGMA encoding').get()?.encoding, 'UTF-16le');
     const insert = db.prepare('INSERT INTO t (x, b) VALUES (?, ?)');
-    NUL_TEXTS.forEach((text) => insert.run(text, new Uint8Array([0, 0x41, 0, 0xd8])));
+    for (const text of NUL_TEXTS) insert.run(text, new Uint8Array([0, 0x41, 0, 0xd8]));
     insert.run('plain ёж', new Uint8Array([0x41, 0]));
     const expected = [...NUL_TEXTS, 'plain ёж'];
     const rows = [...db.prepare('SELECT x, b FROM t ORDER BY id').iterateArrays()];
-    assert.deepEqual(rows.map((row) => row[0]), expected);
-    assert.deepEqual(rows.map((row) => comparable(row[1])), [...NUL_TEXTS.map(() => 'blob:004100d8'), 'blob:4100']);
-    assert.deepEqual(db.prepare('SELECT x FROM t ORDER BY id').all().map((row) => row.x), expected);
+    assert.deepEqual(
+      rows.map((row) => row[0]),
+      expected,
+    );
+    assert.deepEqual(
+      rows.map((row) => comparable(row[1])),
+      [...NUL_TEXTS.map(() => 'blob:004100d8'), 'blob:4100'],
+    );
+    assert.deepEqual(
+      db
+        .prepare('SELECT x FROM t ORDER BY id')
+        .all()
+        .map((row) => row.x),
+      expected,
+    );
   } finally {
     db.close();
   }
@@ -261,7 +293,10 @@ test('sync: notes with U+0000 arrive byte-exact both ways, are recognised as dup
     const report = await verifyReplicas(local, remote, { push: EVERYTHING, pull: EVERYTHING, repair: true });
     assert.deepEqual(
       report.directions.map((d) => [d.direction, d.missing, d.repaired]),
-      [['push', 1, 1], ['pull', 0, 0]],
+      [
+        ['push', 1, 1],
+        ['pull', 0, 0],
+      ],
     );
     assert.equal(report.equalAfterRepair, true);
   } finally {

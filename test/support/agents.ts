@@ -55,7 +55,9 @@ export type WriteStyle = 'immediate' | 'autocommit';
 
 /** One agent writing `count` notes (context 'agent') into `db` with a 5 s busy timeout, as Python's sqlite3 has. */
 export function runWriter(db: string, count: number, style: WriteStyle, pauseMs = AGENT_PAUSE_MS): Promise<WriterReport> {
-  const child = spawn(process.execPath, [WRITER, db, String(count), '5000', style, String(pauseMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [WRITER, db, String(count), '5000', style, String(pauseMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   return new Promise((resolve, reject) =>
@@ -63,7 +65,8 @@ export function runWriter(db: string, count: number, style: WriteStyle, pauseMs 
   );
 }
 
-const count = (db: Database, where: string): number => Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE ${where}`).get()?.n);
+const count = (db: Database, where: string): number =>
+  Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE ${where}`).get()?.n);
 
 /**
  * Agents' notes in `path`, and how many of them lie between the first and the last note of context

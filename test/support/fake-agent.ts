@@ -78,7 +78,8 @@ export async function startFakeAgent(t: TestContext, script: FakeAgentScript): P
     url,
     script,
     requests: [],
-    connect: () => AgentReplica.connect({ location: agent.location, remoteCommand: undefined, nodeName: 'phone', prepare: true, env: agent.env }),
+    connect: () =>
+      AgentReplica.connect({ location: agent.location, remoteCommand: undefined, nodeName: 'phone', prepare: true, env: agent.env }),
   };
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -151,7 +152,9 @@ async function serve(socket: Socket, agent: FakeAgent): Promise<void> {
         send(MessageType.FEED_END);
         break;
       default:
-        send(MessageType.ERROR, (w) => m.writeError(w, { scope: 0, code: 'REMOTE_ERROR', message: `the fake agent does not answer ${frame.type}` }));
+        send(MessageType.ERROR, (w) =>
+          m.writeError(w, { scope: 0, code: 'REMOTE_ERROR', message: `the fake agent does not answer ${frame.type}` }),
+        );
     }
   }
 }
@@ -194,7 +197,14 @@ export const RELAY_ID = 'b2b2b2b2-0000-4000-8000-000000000002';
 export const COLUMNS = ['timestamp', 'content', 'context', 'source'];
 
 export function senderInfo(maxRowid: number, extra: Partial<ReplicaInfo> = {}): ReplicaInfo {
-  return { node: { id: SENDER_ID, name: 'phone' }, columns: COLUMNS, maxRowid, knownNodes: [{ id: RELAY_ID, name: 'relay' }], location: '/data/phone.sqlite3', ...extra };
+  return {
+    node: { id: SENDER_ID, name: 'phone' },
+    columns: COLUMNS,
+    maxRowid,
+    knownNodes: [{ id: RELAY_ID, name: 'relay' }],
+    location: '/data/phone.sqlite3',
+    ...extra,
+  };
 }
 
 /** Entries 1..n of the fake phone's feed, a few relayed from another node. */
@@ -202,6 +212,11 @@ export function entries(n: number): FeedRow[] {
   return Array.from({ length: n }, (_, i) => ({
     rowid: i + 1,
     origin: i % 7 === 3 ? RELAY_ID : SENDER_ID,
-    values: [`2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`, `phone note ${i + 1}`, 'c', `s${i % 3}`],
+    values: [
+      `2025-11-30 22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`,
+      `phone note ${i + 1}`,
+      'c',
+      `s${i % 3}`,
+    ],
   }));
 }

@@ -45,9 +45,9 @@ export function insertNotes(path: string, notes: Note[]): void {
     db.exec('BEGIN');
     for (const note of notes) {
       const entries = Object.entries(note).filter(([key, value]) => columns.includes(key) && value !== undefined);
-      db.prepare(`INSERT INTO resonance_notes (${entries.map(([k]) => `"${k}"`).join(', ')}) VALUES (${entries.map(() => '?').join(', ')})`).run(
-        ...entries.map(([, v]) => v as SqlValue),
-      );
+      db.prepare(
+        `INSERT INTO resonance_notes (${entries.map(([k]) => `"${k}"`).join(', ')}) VALUES (${entries.map(() => '?').join(', ')})`,
+      ).run(...entries.map(([, v]) => v as SqlValue));
     }
     db.exec('COMMIT');
   } finally {
@@ -68,7 +68,9 @@ export function withDb<T>(path: string, work: (db: Database) => T): T {
 export function allRows(path: string): SqlRow[] {
   return withDb(path, (db) =>
     db
-      .prepare(`SELECT *, typeof(timestamp) AS t_type, typeof(content) AS c_type FROM resonance_notes ORDER BY rowid`, { exactIntegers: true })
+      .prepare(`SELECT *, typeof(timestamp) AS t_type, typeof(content) AS c_type FROM resonance_notes ORDER BY rowid`, {
+        exactIntegers: true,
+      })
       .all(),
   );
 }
@@ -78,7 +80,9 @@ export function identityCounts(path: string): Map<string, number> {
   const counts = new Map<string, number>();
   withDb(path, (db) => {
     const hasSource = (db.prepare(`PRAGMA table_info(resonance_notes)`).all() as Array<{ name: string }>).some((c) => c.name === 'source');
-    const rows = db.prepare(`SELECT timestamp, content, ${hasSource ? 'source' : 'NULL AS source'} FROM resonance_notes`, { exactIntegers: true }).all();
+    const rows = db
+      .prepare(`SELECT timestamp, content, ${hasSource ? 'source' : 'NULL AS source'} FROM resonance_notes`, { exactIntegers: true })
+      .all();
     for (const row of rows) {
       const key = identityKey(row.timestamp ?? null, row.content ?? null, row.source ?? null);
       counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -88,7 +92,8 @@ export function identityCounts(path: string): Map<string, number> {
 }
 
 export function identityKey(timestamp: SqlValue, content: SqlValue, source: SqlValue): string {
-  const tag = (v: SqlValue) => (v === null ? 'N' : v instanceof Uint8Array ? `B${Buffer.from(v).toString('hex')}` : `${typeof v}:${String(v)}`);
+  const tag = (v: SqlValue) =>
+    v === null ? 'N' : v instanceof Uint8Array ? `B${Buffer.from(v).toString('hex')}` : `${typeof v}:${String(v)}`;
   return JSON.stringify([tag(timestamp), tag(content), tag(source)]);
 }
 

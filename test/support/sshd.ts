@@ -170,7 +170,8 @@ async function startIn(dir: string, sshd: string, options: StartSshdOptions): Pr
   const logPath = join(dir, 'sshd.log');
   const [hostPub, userPub] = await Promise.all([keygen(hostKeyPath, 'resonance-test-host'), keygen(identityPath, 'resonance-test-user')]);
 
-  const setAuthorizedKeys = (lines: string[]): void => writeFileSync(authorizedKeysPath, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  const setAuthorizedKeys = (lines: string[]): void =>
+    writeFileSync(authorizedKeysPath, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
   setAuthorizedKeys([options.authorizedKeysOptions ? `${options.authorizedKeysOptions} ${userPub}` : userPub]);
 
   let lastError = '';
@@ -188,13 +189,24 @@ async function startIn(dir: string, sshd: string, options: StartSshdOptions): Pr
     live.set(child, dir);
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.once('error', () => undefined); // spawn failures surface as an early exit below
-    exited.then(() => live.delete(child), () => undefined);
+    exited.then(
+      () => live.delete(child),
+      () => undefined,
+    );
 
     const readyError = await waitReady(child, port, sshConfigPath);
     if (readyError === undefined) {
       let stopped: Promise<void> | undefined;
       return {
-        host: '127.0.0.1', port, user, dir, knownHostsPath, identityPath, sshConfigPath, authorizedKeysPath, setAuthorizedKeys,
+        host: '127.0.0.1',
+        port,
+        user,
+        dir,
+        knownHostsPath,
+        identityPath,
+        sshConfigPath,
+        authorizedKeysPath,
+        setAuthorizedKeys,
         sshCommand: ['ssh', '-F', sshConfigPath],
         env: { ...process.env, RESONANCE_SYNC_SSH: `ssh -F ${sshConfigPath}` },
         stop: () => {
@@ -215,25 +227,47 @@ async function startIn(dir: string, sshd: string, options: StartSshdOptions): Pr
 }
 
 interface ConfigPaths {
-  dir: string; port: number; user: string; hostKeyPath: string; identityPath: string;
-  authorizedKeysPath: string; knownHostsPath: string; sshConfigPath: string; sshdConfigPath: string;
+  dir: string;
+  port: number;
+  user: string;
+  hostKeyPath: string;
+  identityPath: string;
+  authorizedKeysPath: string;
+  knownHostsPath: string;
+  sshConfigPath: string;
+  sshdConfigPath: string;
 }
 
 function writeConfigs(p: ConfigPaths): void {
   // No Include lines on purpose: the system's sshd_config.d/ssh_config.d must not leak into tests.
   const sshdConfig = [
-    'ListenAddress 127.0.0.1', `Port ${p.port}`, `HostKey ${p.hostKeyPath}`, `PidFile ${join(p.dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${p.authorizedKeysPath}`, 'PubkeyAuthentication yes', 'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no', 'UsePAM no',
+    'ListenAddress 127.0.0.1',
+    `Port ${p.port}`,
+    `HostKey ${p.hostKeyPath}`,
+    `PidFile ${join(p.dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${p.authorizedKeysPath}`,
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
     'StrictModes no', // mkdtemp dirs live under a world-writable /tmp, which StrictModes rejects
     'PermitRootLogin prohibit-password', // tests run as root here and in CI
-    `AllowUsers ${p.user}`, 'LogLevel ERROR',
+    `AllowUsers ${p.user}`,
+    'LogLevel ERROR',
   ];
   const sshConfig = [
-    'HostName 127.0.0.1', `Port ${p.port}`, `User ${p.user}`, `IdentityFile ${p.identityPath}`, 'IdentitiesOnly yes',
-    `UserKnownHostsFile ${p.knownHostsPath}`, 'GlobalKnownHostsFile /dev/null', 'StrictHostKeyChecking yes',
+    'HostName 127.0.0.1',
+    `Port ${p.port}`,
+    `User ${p.user}`,
+    `IdentityFile ${p.identityPath}`,
+    'IdentitiesOnly yes',
+    `UserKnownHostsFile ${p.knownHostsPath}`,
+    'GlobalKnownHostsFile /dev/null',
+    'StrictHostKeyChecking yes',
     'UpdateHostKeys no', // keep known_hosts exactly as the harness (or a test) wrote it
-    'BatchMode yes', 'ConnectTimeout 5', 'LogLevel ERROR',
+    'BatchMode yes',
+    'ConnectTimeout 5',
+    'LogLevel ERROR',
   ];
   writeFileSync(p.sshdConfigPath, `${sshdConfig.join('\n')}\n`);
   writeFileSync(p.sshConfigPath, `${sshConfig.join('\n')}\n`);
@@ -243,7 +277,9 @@ function writeConfigs(p: ConfigPaths): void {
 async function waitReady(child: ChildProcess, port: number, sshConfigPath: string): Promise<string | undefined> {
   const deadline = Date.now() + READY_DEADLINE_MS;
   const exitedEarly = (): string | undefined =>
-    child.exitCode !== null || child.signalCode !== null ? `sshd exited early (code ${child.exitCode}, signal ${child.signalCode})` : undefined;
+    child.exitCode !== null || child.signalCode !== null
+      ? `sshd exited early (code ${child.exitCode}, signal ${child.signalCode})`
+      : undefined;
   for (;;) {
     const early = exitedEarly();
     if (early !== undefined) return early;

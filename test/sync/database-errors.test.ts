@@ -22,7 +22,16 @@ import { tempDir } from '../support/temp.js';
 const MOVED = /was deleted, moved or replaced while .*find what removed it/;
 
 function localPeer(name: string, path: string): PeerConfig {
-  return { name, url: path, location: parsePeerUrl(path), mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING };
+  return {
+    name,
+    url: path,
+    location: parsePeerUrl(path),
+    mode: 'auto',
+    remoteCommand: undefined,
+    enabled: true,
+    push: EVERYTHING,
+    pull: EVERYTHING,
+  };
 }
 
 test('a database deleted under a running sync (a cleanup of its temp folder) fails typed, naming it, never INTERNAL', async (t) => {
@@ -32,7 +41,15 @@ test('a database deleted under a running sync (a cleanup of its temp folder) fai
   mkdirSync(there);
   const local = createNotesDb(here, 'local');
   const peer = createNotesDb(there, 'peer');
-  insertNotes(peer, Array.from({ length: 100 }, (_, i) => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `n${i}`, context: 'c', source: 's' })));
+  insertNotes(
+    peer,
+    Array.from({ length: 100 }, (_, i) => ({
+      timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+      content: `n${i}`,
+      context: 'c',
+      source: 's',
+    })),
+  );
   let batches = 0;
   const [outcome] = await syncPeers({
     dbPath: local,
@@ -88,7 +105,10 @@ test('a local replica whose bookkeeping tables vanished under it reports typed e
   try {
     // Another program drops a table while the replica is open: preparing against it now fails.
     withDb(path, (db) => db.exec(`DROP TABLE ${NODES_TABLE}`));
-    await assert.rejects(replica.info(), (error: unknown) => isSyncError(error) && error.code === 'DB_ERROR' && error.message.includes(path));
+    await assert.rejects(
+      replica.info(),
+      (error: unknown) => isSyncError(error) && error.code === 'DB_ERROR' && error.message.includes(path),
+    );
     const request = {
       sender: { id: 'f'.repeat(32), name: 'other' },
       routeKey: 'all',
@@ -99,7 +119,10 @@ test('a local replica whose bookkeeping tables vanished under it reports typed e
       knownNodes: [],
       dryRun: false,
     };
-    await assert.rejects(replica.apply(request), (error: unknown) => isSyncError(error) && error.code === 'DB_ERROR' && error.message.includes(path));
+    await assert.rejects(
+      replica.apply(request),
+      (error: unknown) => isSyncError(error) && error.code === 'DB_ERROR' && error.message.includes(path),
+    );
   } finally {
     await replica.close();
   }
@@ -113,7 +136,13 @@ test('a damaged delta file of the agentless transport is a typed error naming it
   db.close();
   const shape = { kind: 'feed' as const, columns: ['__rowid', '__origin', 'c0'], from: 'x.sqlite3 on phone' };
   // Not what was asked for: the remote's doing, refused before anything is read.
-  assert.throws(() => new Download(path, shape), (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && error.message.includes(path));
+  assert.throws(
+    () => new Download(path, shape),
+    (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && error.message.includes(path),
+  );
   writeFileSync(path, 'not a database at all, just text long enough to be read as a header...........................');
-  assert.throws(() => new Download(path, shape), (error: unknown) => isSyncError(error) && error.code.startsWith('DB_') && error.message.includes(path));
+  assert.throws(
+    () => new Download(path, shape),
+    (error: unknown) => isSyncError(error) && error.code.startsWith('DB_') && error.message.includes(path),
+  );
 });

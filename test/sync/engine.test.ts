@@ -99,7 +99,7 @@ test('values keep their SQLite types: integers beyond 2^53, reals, blobs, 10 MB 
   const dir = tempDir(t);
   const a = createNotesDb(dir, 'a', 'd');
   const b = createNotesDb(dir, 'b', 'd');
-  const big = 'ж'.repeat(5 * 1024 * 1024) + '🙂\u0000tail';
+  const big = `${'ж'.repeat(5 * 1024 * 1024)}🙂\u0000tail`;
   insertNotes(a, [
     { timestamp: 9007199254740993n, content: 'epoch as huge integer', source: 'x', resonance_score: 1.0 },
     { timestamp: '2025-11-30 22:00:00', content: new Uint8Array([0, 255, 10, 13]), source: 'blob', resonance_score: 0.25 },
@@ -141,7 +141,12 @@ test('a crash between batches loses nothing and duplicates nothing; the next run
   const b = createNotesDb(dir, 'b');
   insertNotes(
     a,
-    Array.from({ length: 250 }, (_, i) => ({ timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, content: `n${i}`, context: 'c', source: 's' })),
+    Array.from({ length: 250 }, (_, i) => ({
+      timestamp: `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+      content: `n${i}`,
+      context: 'c',
+      source: 's',
+    })),
   );
   const controller = new AbortController();
   let batches = 0;
@@ -161,7 +166,10 @@ test('a crash between batches loses nothing and duplicates nothing; the next run
   assert.equal(direction(resumed, 'pull').duplicates, 0);
   assert.equal(allRows(b).length, 250);
   const failed = withDb(b, (db) => db.prepare(`SELECT status FROM sync_log ORDER BY id`).all());
-  assert.deepEqual(failed.map((row) => row.status), ['failed', 'ok']);
+  assert.deepEqual(
+    failed.map((row) => row.status),
+    ['failed', 'ok'],
+  );
 });
 
 test('routes filter each direction, and a changed route re-reads that direction', async (t) => {
@@ -209,12 +217,16 @@ test('the sync note is written on the receiver and does not ping-pong', async (t
   insertNotes(b, [{ timestamp: '2025-11-30T23:00:00+01:00', content: 'x', context: 'c', source: 's' }]);
   await syncPair(a, b, { writeSyncNote: true });
   const note = withDb(a, (db) => db.prepare(`SELECT content, context, source FROM resonance_notes WHERE context = 'sync'`).all());
-  assert.deepEqual(note.map((row) => ({ ...row })), [{ content: 'Synced 1 entry from b', context: 'sync', source: 'resonance-sync' }]);
+  assert.deepEqual(
+    note.map((row) => ({ ...row })),
+    [{ content: 'Synced 1 entry from b', context: 'sync', source: 'resonance-sync' }],
+  );
   await syncPair(a, b, { writeSyncNote: true });
   await syncPair(a, b, { writeSyncNote: true });
-  const notes = (path: string) => withDb(path, (db) => Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE context = 'sync'`).get()?.n));
+  const notes = (path: string) =>
+    withDb(path, (db) => Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE context = 'sync'`).get()?.n));
   assert.equal(notes(a), 1);
-  assert.equal(notes(b), 1, 'a\'s note reached b but caused no new note');
+  assert.equal(notes(b), 1, "a's note reached b but caused no new note");
   const tracking = withDb(a, (db) => db.prepare(`SELECT * FROM sync_tracking`).all());
   assert.equal(tracking[0]?.remote_node, 'b');
   assert.equal(tracking[0]?.last_sync_timestamp, '2025-11-30T22:00:00.000Z');
@@ -228,7 +240,10 @@ test('a restored (older) copy of the sender is detected and re-read without dupl
   insertNotes(b, [{ timestamp: '1', content: 'old', context: 'c', source: 's' }]);
   await syncPair(a, b, { push: undefined });
   copyFileSync(b, `${dir}/b-backup`);
-  insertNotes(b, [1, 2, 3].map((i) => ({ timestamp: String(i + 1), content: `later ${i}`, context: 'c', source: 's' })));
+  insertNotes(
+    b,
+    [1, 2, 3].map((i) => ({ timestamp: String(i + 1), content: `later ${i}`, context: 'c', source: 's' })),
+  );
   await syncPair(a, b, { push: undefined });
   copyFileSync(`${dir}/b-backup`, b);
   insertNotes(b, [{ timestamp: '9', content: 'after restore', context: 'c', source: 's' }]);
@@ -247,7 +262,7 @@ test('a peer that is the same database, or a copy with the same identity, is ref
   await assert.rejects(syncPair(a, `${dir}/copy.sqlite3`), (error) => isSyncError(error) && error.code === 'NODE_ID_CONFLICT');
 });
 
-test('an entry the receiver\'s schema refuses (NULL source into NOT NULL) is reported, not a blocker', async (t) => {
+test("an entry the receiver's schema refuses (NULL source into NOT NULL) is reported, not a blocker", async (t) => {
   const dir = tempDir(t);
   const b = createNotesDb(dir, 'b', 'b');
   const c = createNotesDb(dir, 'c', 'c');
@@ -269,7 +284,10 @@ test('a peer database rotated (replaced by a fresh file) gets everything again, 
   const dir = tempDir(t);
   const a = createNotesDb(dir, 'a');
   const b = createNotesDb(dir, 'b');
-  insertNotes(a, [1, 2, 3].map((i) => ({ timestamp: `2025-11-30 22:00:0${i}`, content: `a${i}`, context: 'c', source: 's' })));
+  insertNotes(
+    a,
+    [1, 2, 3].map((i) => ({ timestamp: `2025-11-30 22:00:0${i}`, content: `a${i}`, context: 'c', source: 's' })),
+  );
   insertNotes(b, [{ timestamp: '2025-11-30 23:00:00', content: 'old b', context: 'c', source: 's' }]);
   await syncPair(a, b);
   const { rmSync } = await import('node:fs');
@@ -288,7 +306,15 @@ test('relay: in a star, a leaf sends back none of what the hub relayed to it', a
   const hub = createNotesDb(dir, 'hub');
   const a = createNotesDb(dir, 'a');
   const b = createNotesDb(dir, 'b');
-  insertNotes(a, Array.from({ length: 5 }, (_, i) => ({ timestamp: `2025-01-01 00:00:0${i}`, content: `from a ${i}`, context: 'c', source: i % 2 ? null : 's' })));
+  insertNotes(
+    a,
+    Array.from({ length: 5 }, (_, i) => ({
+      timestamp: `2025-01-01 00:00:0${i}`,
+      content: `from a ${i}`,
+      context: 'c',
+      source: i % 2 ? null : 's',
+    })),
+  );
   assert.equal(direction(await syncPair(hub, a), 'pull').received, 5);
   assert.equal(direction(await syncPair(hub, b), 'push').received, 5);
   const again = await syncPair(hub, b);

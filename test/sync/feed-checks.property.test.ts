@@ -56,7 +56,21 @@ class ScriptedSender implements Replica {
   async close(): Promise<void> {}
 }
 
-const KINDS = ['short', 'long', 'tooMany', 'pastByteCut', 'throughBack', 'throughForged', 'rowidBeyond', 'rowidNotAfter', 'swap', 'origin', 'echo', 'bytes', 'identity'] as const;
+const KINDS = [
+  'short',
+  'long',
+  'tooMany',
+  'pastByteCut',
+  'throughBack',
+  'throughForged',
+  'rowidBeyond',
+  'rowidNotAfter',
+  'swap',
+  'origin',
+  'echo',
+  'bytes',
+  'identity',
+] as const;
 type Kind = (typeof KINDS)[number];
 
 interface Mutation {
@@ -78,7 +92,16 @@ interface Scenario {
 }
 
 const notNodeIds = fc.oneof(
-  fc.constantFrom('', 'x'.repeat(1 << 20), SENDER_ID.toUpperCase(), `${SENDER_ID} `, `${SENDER_ID}\n`, SENDER_ID.slice(1), 'phone', "'; DROP TABLE resonance_notes; --"),
+  fc.constantFrom(
+    '',
+    'x'.repeat(1 << 20),
+    SENDER_ID.toUpperCase(),
+    `${SENDER_ID} `,
+    `${SENDER_ID}\n`,
+    SENDER_ID.slice(1),
+    'phone',
+    "'; DROP TABLE resonance_notes; --",
+  ),
   fc.string({ maxLength: 40 }).filter((text) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text)),
 );
 
@@ -89,7 +112,13 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   maxBytes: fc.integer({ min: 1, max: 160 }),
   grows: fc.boolean(),
   mutation: fc.option(
-    fc.record({ kind: fc.constantFrom(...KINDS), batch: fc.nat(), row: fc.nat(), amount: fc.integer({ min: 1, max: 1_000_000_000 }), origin: notNodeIds }),
+    fc.record({
+      kind: fc.constantFrom(...KINDS),
+      batch: fc.nat(),
+      row: fc.nat(),
+      amount: fc.integer({ min: 1, max: 1_000_000_000 }),
+      origin: notNodeIds,
+    }),
     { nil: undefined },
   ),
 });
@@ -99,7 +128,16 @@ function feedOf(gaps: number[]): FeedRow[] {
   let rowid = 0;
   return gaps.map((gap, i) => {
     rowid += gap;
-    return { rowid, origin: i % 5 === 2 ? RELAY_ID : SENDER_ID, values: [`2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`, `e${rowid}${'·'.repeat(i % 4)}`, i % 3 ? 'c' : null, i % 2 ? 's' : null] };
+    return {
+      rowid,
+      origin: i % 5 === 2 ? RELAY_ID : SENDER_ID,
+      values: [
+        `2025-11-30 22:00:${String(i % 60).padStart(2, '0')}`,
+        `e${rowid}${'·'.repeat(i % 4)}`,
+        i % 3 ? 'c' : null,
+        i % 2 ? 's' : null,
+      ],
+    };
   });
 }
 
@@ -109,7 +147,14 @@ const bytesOf = (rows: readonly FeedRow[]) => rows.reduce((sum, row) => sum + ro
  * Batch `index` broken as `mutation` says, or undefined when this kind cannot break this batch
  * (say, a row too short in a batch without rows). Every change made here is one no honest reader makes.
  */
-function broken(batches: FeedBatch[], index: number, mutation: Mutation, request: FeedRequest, feedEnd: number, receiverId: string): FeedBatch | undefined {
+function broken(
+  batches: FeedBatch[],
+  index: number,
+  mutation: Mutation,
+  request: FeedRequest,
+  feedEnd: number,
+  receiverId: string,
+): FeedBatch | undefined {
   const batch = batches[index] as FeedBatch;
   const after = batches[index - 1]?.throughRowid ?? request.afterRowid;
   const rows = batch.rows.map((row) => ({ ...row, values: [...row.values] }));
@@ -126,7 +171,11 @@ function broken(batches: FeedBatch[], index: number, mutation: Mutation, request
       row.values.push('one too many');
       return withRows(rows);
     case 'tooMany': {
-      const extra = Array.from({ length: request.maxRows + 1 - rows.length }, (_, i) => ({ rowid: batch.throughRowid + i + 1, origin: SENDER_ID, values: ['2025-12-01 00:00:00', `extra ${i}`, 'c', 's'] }));
+      const extra = Array.from({ length: request.maxRows + 1 - rows.length }, (_, i) => ({
+        rowid: batch.throughRowid + i + 1,
+        origin: SENDER_ID,
+        values: ['2025-12-01 00:00:00', `extra ${i}`, 'c', 's'],
+      }));
       const all = [...rows, ...extra];
       return withRows(all, Math.max(batch.throughRowid, all.at(-1)?.rowid ?? 0));
     }
@@ -183,7 +232,10 @@ async function check(t: TestContext, dir: string, s: Scenario): Promise<void> {
   const receiverId = receiver.node.id;
   const before = allRows(path);
   const identityBroken = s.mutation?.kind === 'identity';
-  const first = senderInfo(s.grows ? Math.floor(feedEnd / 2) : feedEnd, identityBroken ? { node: { id: SENDER_ID, name: `${s.mutation?.origin ?? ''} !` } } : {});
+  const first = senderInfo(
+    s.grows ? Math.floor(feedEnd / 2) : feedEnd,
+    identityBroken ? { node: { id: SENDER_ID, name: `${s.mutation?.origin ?? ''} !` } } : {},
+  );
   // What the script sent, and how many of its batches are honest before the broken one.
   let sent: FeedBatch[] = [];
   let honestPrefix: number | undefined;
@@ -203,7 +255,14 @@ async function check(t: TestContext, dir: string, s: Scenario): Promise<void> {
   });
   let error: unknown;
   try {
-    await syncReplicas(receiver, sender, { peerName: 'phone', pull: EVERYTHING, push: undefined, dryRun: false, writeSyncNote: false, limits: { maxRows: s.maxRows, maxBytes: s.maxBytes } });
+    await syncReplicas(receiver, sender, {
+      peerName: 'phone',
+      pull: EVERYTHING,
+      push: undefined,
+      dryRun: false,
+      writeSyncNote: false,
+      limits: { maxRows: s.maxRows, maxBytes: s.maxBytes },
+    });
   } catch (thrown) {
     error = thrown;
   } finally {
@@ -211,7 +270,9 @@ async function check(t: TestContext, dir: string, s: Scenario): Promise<void> {
   }
   const rows = allRows(path);
   assert.deepEqual(rows.slice(0, before.length), before, 'what the receiver held is untouched');
-  const cursor = withDb(path, (db) => Number(db.prepare(`SELECT coalesce(max(through_rowid), 0) AS t FROM resonance_sync_cursors`).get()?.t ?? 0));
+  const cursor = withDb(path, (db) =>
+    Number(db.prepare(`SELECT coalesce(max(through_rowid), 0) AS t FROM resonance_sync_cursors`).get()?.t ?? 0),
+  );
   const kept = identityBroken ? 0 : (honestPrefix ?? sent.length);
   const committed = sent.slice(0, kept);
   assert.deepEqual(
@@ -242,15 +303,36 @@ test('the receiver takes an honest feed whole and refuses any broken batch, keep
 // info), kept as plain tests.
 
 test('pinned: a first batch whose cursor is past the end of the feed (feed end 1, cursor 2)', async (t) => {
-  await check(t, tempDir(t), { gaps: [], tail: 1, maxRows: 1, maxBytes: 1, grows: false, mutation: { kind: 'throughForged', batch: 0, row: 0, amount: 1, origin: '' } });
+  await check(t, tempDir(t), {
+    gaps: [],
+    tail: 1,
+    maxRows: 1,
+    maxBytes: 1,
+    grows: false,
+    mutation: { kind: 'throughForged', batch: 0, row: 0, amount: 1, origin: '' },
+  });
 });
 
 test('pinned: two rows where the byte limit cut after the first, within maxRows', async (t) => {
-  await check(t, tempDir(t), { gaps: [1, 1], tail: 0, maxRows: 2, maxBytes: 1, grows: false, mutation: { kind: 'pastByteCut', batch: 0, row: 0, amount: 1, origin: '' } });
+  await check(t, tempDir(t), {
+    gaps: [1, 1],
+    tail: 0,
+    maxRows: 2,
+    maxBytes: 1,
+    grows: false,
+    mutation: { kind: 'pastByteCut', batch: 0, row: 0, amount: 1, origin: '' },
+  });
 });
 
 test("pinned: the receiver's own entry sent back although the request excluded it", async (t) => {
-  await check(t, tempDir(t), { gaps: [1], tail: 0, maxRows: 1, maxBytes: 1, grows: false, mutation: { kind: 'echo', batch: 0, row: 0, amount: 1, origin: '' } });
+  await check(t, tempDir(t), {
+    gaps: [1],
+    tail: 0,
+    maxRows: 1,
+    maxBytes: 1,
+    grows: false,
+    mutation: { kind: 'echo', batch: 0, row: 0, amount: 1, origin: '' },
+  });
 });
 
 test('pinned: an empty batch moving the cursor past the first info of a feed that grew is honest', async (t) => {

@@ -17,8 +17,17 @@ import { FaultReplica, type Faults } from '../support/fault-replica.js';
 import { allRows, createNotesDb, identityKey, insertNotes, openReplica, type Note, type Variant } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 
-const TIMESTAMPS = ['2025-11-30 22:00:00', '2025-11-30T22:00:00', '2025-11-30T22:00:00.000001', '2025-11-30T22:00:00+00:00', '2025-11-30T23:00:00+01:00', '2019-01-01 00:00:00', '2031-06-01T12:00:00', '2025-11-30T01:00'];
-const CONTENTS = ['memory', 'Память медленная', '🙂 emoji ✨', 'same', 'x'.repeat(20_000), "quote ' \" ; DROP TABLE resonance_notes; --"];
+const TIMESTAMPS = [
+  '2025-11-30 22:00:00',
+  '2025-11-30T22:00:00',
+  '2025-11-30T22:00:00.000001',
+  '2025-11-30T22:00:00+00:00',
+  '2025-11-30T23:00:00+01:00',
+  '2019-01-01 00:00:00',
+  '2031-06-01T12:00:00',
+  '2025-11-30T01:00',
+];
+const CONTENTS = ['memory', 'Память медленная', '🙂 emoji ✨', 'same', 'x'.repeat(20_000), 'quote \' " ; DROP TABLE resonance_notes; --'];
 const CONTEXTS = ['leo_development', 'maternal_conversation', 'diary', null];
 const SOURCES = [null, 'scribe', 'telegram'];
 const ROUTES: Route[] = [
@@ -36,7 +45,10 @@ type Action =
 
 const noteArb = fc.record({
   timestamp: fc.constantFrom(...TIMESTAMPS),
-  content: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...CONTENTS) }, { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }) }),
+  content: fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom(...CONTENTS) },
+    { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }) },
+  ),
   context: fc.constantFrom(...CONTEXTS),
   source: fc.constantFrom(...SOURCES),
 });
@@ -45,25 +57,43 @@ function actionArb(nodes: number): fc.Arbitrary<Action> {
   const node = fc.integer({ min: 0, max: nodes - 1 });
   const pair = fc.tuple(node, node).filter(([a, b]) => a !== b);
   return fc.oneof(
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('write' as const), node, notes: fc.array(noteArb, { minLength: 1, maxLength: 6 }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ kind: fc.constant('write' as const), node, notes: fc.array(noteArb, { minLength: 1, maxLength: 6 }) }),
+    },
     {
       weight: 4,
-      arbitrary: fc.record({
-        kind: fc.constant('sync' as const),
-        a: pair.map(([a]) => a),
-        b: fc.constant(-1),
-        pull: fc.boolean(),
-        push: fc.boolean(),
-        faults: fc.oneof(fc.constant<Faults>({}), fc.record({ failInsideApply: fc.integer({ min: 1, max: 3 }) }), fc.record({ failAfterApplies: fc.integer({ min: 0, max: 2 }) })),
-        batchRows: fc.integer({ min: 1, max: 4 }),
-      }).chain((sync) => node.filter((b) => b !== sync.a).map((b) => ({ ...sync, b }))),
+      arbitrary: fc
+        .record({
+          kind: fc.constant('sync' as const),
+          a: pair.map(([a]) => a),
+          b: fc.constant(-1),
+          pull: fc.boolean(),
+          push: fc.boolean(),
+          faults: fc.oneof(
+            fc.constant<Faults>({}),
+            fc.record({ failInsideApply: fc.integer({ min: 1, max: 3 }) }),
+            fc.record({ failAfterApplies: fc.integer({ min: 0, max: 2 }) }),
+          ),
+          batchRows: fc.integer({ min: 1, max: 4 }),
+        })
+        .chain((sync) => node.filter((b) => b !== sync.a).map((b) => ({ ...sync, b }))),
     },
-    { weight: 1, arbitrary: pair.chain(([from, to]) => fc.integer({ min: 0, max: ROUTES.length - 1 }).map((route) => ({ kind: 'route' as const, from, to, route }))) },
+    {
+      weight: 1,
+      arbitrary: pair.chain(([from, to]) =>
+        fc.integer({ min: 0, max: ROUTES.length - 1 }).map((route) => ({ kind: 'route' as const, from, to, route })),
+      ),
+    },
   );
 }
 
 const scenarioArb = fc.integer({ min: 3, max: 4 }).chain((nodes) =>
-  fc.record({ nodes: fc.constant(nodes), variants: fc.array(fc.constantFrom<Variant>('a', 'b'), { minLength: nodes, maxLength: nodes }), actions: fc.array(actionArb(nodes), { maxLength: 25 }) }),
+  fc.record({
+    nodes: fc.constant(nodes),
+    variants: fc.array(fc.constantFrom<Variant>('a', 'b'), { minLength: nodes, maxLength: nodes }),
+    actions: fc.array(actionArb(nodes), { maxLength: 25 }),
+  }),
 );
 
 type Scenario = { nodes: number; variants: Variant[]; actions: Action[] };
@@ -146,7 +176,11 @@ async function runScenario(dir: string, scenario: Scenario): Promise<void> {
       assert.ok(writers, `n${v} holds an entry nobody wrote`);
       const origin = row.sync_origin;
       if (origin === null) assert.ok(writers.has(v), `n${v}: an entry marked "written here" was written elsewhere`);
-      else assert.ok([...writers.keys()].some((w) => ids[w] === origin), `n${v}: origin ${String(origin)} did not write this entry`);
+      else
+        assert.ok(
+          [...writers.keys()].some((w) => ids[w] === origin),
+          `n${v}: origin ${String(origin)} did not write this entry`,
+        );
     }
     for (const [key, count] of counts) {
       // Sync adds an entry at most once, and only where it is missing; agents may still write it
@@ -171,16 +205,22 @@ function withReplica<T>(path: string, i: number, work: (replica: LocalReplica) =
 
 function holdings(path: string): Map<string, { context: unknown; source: unknown }> {
   const map = new Map<string, { context: unknown; source: unknown }>();
-  for (const row of allRows(path)) map.set(identityKey(row.timestamp ?? null, row.content ?? null, row.source ?? null), { context: row.context, source: row.source });
+  for (const row of allRows(path))
+    map.set(identityKey(row.timestamp ?? null, row.content ?? null, row.source ?? null), { context: row.context, source: row.source });
   return map;
 }
 
 /** What each node must hold after the final rounds: what it had, plus all its routes let in, transitively. */
-function closure(before: Array<Map<string, { context: unknown; source: unknown }>>, routes: Route[][], written: Map<string, Map<number, number>>): Array<Set<string>> {
+function closure(
+  before: Array<Map<string, { context: unknown; source: unknown }>>,
+  routes: Route[][],
+  written: Map<string, Map<number, number>>,
+): Array<Set<string>> {
   const glob = openDatabase(':memory:', { create: true });
   const matches = glob.prepare('SELECT ifnull(? GLOB ?, 0) AS m');
   const allows = (route: Route, entry: { context: unknown; source: unknown }) => {
-    const any = (value: unknown, patterns: string[]) => patterns.some((p) => typeof value === 'string' && Number(matches.get(value, p)?.m) === 1);
+    const any = (value: unknown, patterns: string[]) =>
+      patterns.some((p) => typeof value === 'string' && Number(matches.get(value, p)?.m) === 1);
     return (
       (route.includeContext.length === 0 || any(entry.context, route.includeContext)) &&
       !any(entry.context, route.excludeContext) &&
@@ -191,7 +231,7 @@ function closure(before: Array<Map<string, { context: unknown; source: unknown }
   const held = before.map((map) => new Map(map));
   for (let changed = true; changed; ) {
     changed = false;
-    held.forEach((from, u) =>
+    held.forEach((from, u) => {
       held.forEach((to, v) => {
         if (u === v) return;
         for (const [key, entry] of from) {
@@ -200,8 +240,8 @@ function closure(before: Array<Map<string, { context: unknown; source: unknown }
             changed = true;
           }
         }
-      }),
-    );
+      });
+    });
   }
   glob.close();
   void written;
@@ -209,7 +249,9 @@ function closure(before: Array<Map<string, { context: unknown; source: unknown }
 }
 
 test('model: random writes, syncs, route changes and failures converge exactly', async (t) => {
-  const replay = process.env.RESONANCE_MODEL_SEED ? { seed: Number(process.env.RESONANCE_MODEL_SEED), path: process.env.RESONANCE_MODEL_PATH ?? '' } : {};
+  const replay = process.env.RESONANCE_MODEL_SEED
+    ? { seed: Number(process.env.RESONANCE_MODEL_SEED), path: process.env.RESONANCE_MODEL_PATH ?? '' }
+    : {};
   const details = await fc.check(
     fc.asyncProperty(scenarioArb, async (scenario) => {
       const dir = tempDir(t);
@@ -233,14 +275,22 @@ test('pinned: an agent writing again an entry that already arrived by sync keeps
     nodes: 3,
     variants: ['a', 'a', 'a'],
     actions: [
-      { kind: 'write', node: 1, notes: [{ timestamp: '2019-01-01 00:00:00', content: 'memory', context: 'leo_development', source: 'scribe' }] },
+      {
+        kind: 'write',
+        node: 1,
+        notes: [{ timestamp: '2019-01-01 00:00:00', content: 'memory', context: 'leo_development', source: 'scribe' }],
+      },
       { kind: 'sync', a: 0, b: 1, pull: true, push: false, faults: {}, batchRows: 1 },
-      { kind: 'write', node: 0, notes: [{ timestamp: '2019-01-01 00:00:00', content: 'memory', context: 'leo_development', source: 'scribe' }] },
+      {
+        kind: 'write',
+        node: 0,
+        notes: [{ timestamp: '2019-01-01 00:00:00', content: 'memory', context: 'leo_development', source: 'scribe' }],
+      },
     ],
   });
 });
 
-test('pinned: a push that fails inside its first batch (any binding\'s error text) leaves nothing behind', async (t) => {
+test("pinned: a push that fails inside its first batch (any binding's error text) leaves nothing behind", async (t) => {
   await runScenario(tempDir(t), {
     nodes: 4,
     variants: ['a', 'a', 'a', 'a'],

@@ -53,7 +53,10 @@ test('an excerpt is one line of visible characters that spells exactly the bytes
     fc.uint8Array({ maxLength: 60 }),
     // Valid UTF-8 of any characters: controls, marks, format characters, astral ones.
     fc
-      .array(fc.integer({ min: 0, max: 0x10ffff }).filter((c) => c < 0xd800 || c > 0xdfff), { maxLength: 30 })
+      .array(
+        fc.integer({ min: 0, max: 0x10ffff }).filter((c) => c < 0xd800 || c > 0xdfff),
+        { maxLength: 30 },
+      )
       .map((codePoints) => new Uint8Array(Buffer.from(String.fromCodePoint(...codePoints), 'utf8'))),
   );
   fc.assert(

@@ -66,5 +66,8 @@ test('no folder imports a folder above it (so no import loops)', () => {
 test('core/ is platform-free vocabulary: no SQLite binding, no child processes, no network', () => {
   const forbidden = /from\s+['"](better-sqlite3|node:sqlite|node:child_process|node:net|node:http|node:worker_threads)['"]/;
   const offenders = sources(join(srcRoot, 'core')).filter((file) => forbidden.test(readFileSync(file, 'utf8')));
-  assert.deepEqual(offenders.map((file) => relative(srcRoot, file)), []);
+  assert.deepEqual(
+    offenders.map((file) => relative(srcRoot, file)),
+    [],
+  );
 });

@@ -16,7 +16,12 @@ function passes(route: Route, context: string | null, source: string | null): bo
 }
 
 test('include and exclude globs on context and source; NULL matches no pattern', () => {
-  const route: Route = { includeContext: ['leo_*', 'consilium*'], excludeContext: ['*_private'], includeSource: [], excludeSource: ['telegram'] };
+  const route: Route = {
+    includeContext: ['leo_*', 'consilium*'],
+    excludeContext: ['*_private'],
+    includeSource: [],
+    excludeSource: ['telegram'],
+  };
   assert.equal(passes(route, 'leo_development', 'scribe'), true);
   assert.equal(passes(route, 'leo_private', 'scribe'), false, 'excluded');
   assert.equal(passes(route, 'maternal', 'scribe'), false, 'not included');

@@ -57,7 +57,11 @@ test('silence counts only while a wait runs, from when it began', async () => {
   const next = watchdog.watch(pending<never>().promise, 'reading its cursor');
   assert.equal(advance(TIMEOUT - 1), false);
   assert.equal(advance(1), true);
-  await assert.rejects(next, (error: SyncError) => error.code === 'PEER_STALLED' && /phone stopped answering: nothing came back for 1 s while reading its cursor/.test(error.message));
+  await assert.rejects(
+    next,
+    (error: SyncError) =>
+      error.code === 'PEER_STALLED' && /phone stopped answering: nothing came back for 1 s while reading its cursor/.test(error.message),
+  );
   assert.deepEqual(stalls, ['reading its cursor']);
 });
 
@@ -138,7 +142,10 @@ test('the stall timeout: the environment over the config over the default, each 
   for (const bad of ['2', '0s', '500ms', '2d', 'soon']) {
     assert.throws(
       () => stallTimeoutMs({ RESONANCE_SYNC_STALL_TIMEOUT: bad }, undefined),
-      (error: SyncError) => error.code === 'USAGE' && error.message === `RESONANCE_SYNC_STALL_TIMEOUT must be a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d, not ${JSON.stringify(bad)}`,
+      (error: SyncError) =>
+        error.code === 'USAGE' &&
+        error.message ===
+          `RESONANCE_SYNC_STALL_TIMEOUT must be a whole number with a unit: ms, s, m, h or d (e.g. 30m, 2h, 1d), from 1s to 1d, not ${JSON.stringify(bad)}`,
     );
   }
   assert.equal(parseStallTimeout('1d'), 86_400_000);
@@ -150,6 +157,9 @@ test('a stall is an unreachable-family failure (exit 6) whose message says what 
   const error = stalledError('u0_a311@phone:8022', 60_000, 'writing a batch');
   assert.equal(error.exitCode, 6);
   assert.equal(error.message.includes('\n'), false);
-  assert.match(error.message, /^u0_a311@phone:8022 stopped answering: nothing came back for 60 s while writing a batch; the connection was closed, committed batches are kept/);
+  assert.match(
+    error.message,
+    /^u0_a311@phone:8022 stopped answering: nothing came back for 60 s while writing a batch; the connection was closed, committed batches are kept/,
+  );
   assert.match(error.message, /Android .* Termux .* termux-wake-lock .* raise stall_timeout/);
 });

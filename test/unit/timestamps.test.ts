@@ -5,7 +5,16 @@ import { laterOf, normalizeTimestamp, parseTimestamp, sqliteNow } from '../../sr
 
 test('every shape the agents write is read to the same instant', () => {
   const instant = '2025-11-30T22:00:00.000Z';
-  for (const text of ['2025-11-30 22:00:00', '2025-11-30T22:00:00', '2025-11-30T22:00:00.000000', '2025-11-30T22:00:00+00:00', '2025-11-30T23:00:00+01:00', '2025-11-30T17:00:00-05:00', '2025-11-30T22:00:00Z', '2025-11-30T22:00']) {
+  for (const text of [
+    '2025-11-30 22:00:00',
+    '2025-11-30T22:00:00',
+    '2025-11-30T22:00:00.000000',
+    '2025-11-30T22:00:00+00:00',
+    '2025-11-30T23:00:00+01:00',
+    '2025-11-30T17:00:00-05:00',
+    '2025-11-30T22:00:00Z',
+    '2025-11-30T22:00',
+  ]) {
     assert.equal(normalizeTimestamp(text), instant, text);
   }
   assert.equal(normalizeTimestamp('2025-11-30T22:00:00.123456'), '2025-11-30T22:00:00.123Z');
@@ -32,10 +41,17 @@ test('normalized times order like the instants they stand for (unlike the raw te
   assert.ok('2025-11-30T01:00' > '2025-11-30 20:00', 'raw text sorts wrong');
   assert.equal(laterOf(normalizeTimestamp('2025-11-30T01:00'), normalizeTimestamp('2025-11-30 20:00')), '2025-11-30T20:00:00.000Z');
   fc.assert(
-    fc.property(fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }), fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }), (a, b) => {
-      const [na, nb] = [normalizeTimestamp(a.toISOString()), normalizeTimestamp(b.toISOString().replace('T', ' ').replace('Z', '+00:00'))];
-      assert.equal(na === undefined || nb === undefined ? 'x' : Math.sign(na.localeCompare(nb)), Math.sign(a.getTime() - b.getTime()));
-    }),
+    fc.property(
+      fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }),
+      fc.date({ min: new Date('1990-01-01'), max: new Date('2090-01-01'), noInvalidDate: true }),
+      (a, b) => {
+        const [na, nb] = [
+          normalizeTimestamp(a.toISOString()),
+          normalizeTimestamp(b.toISOString().replace('T', ' ').replace('Z', '+00:00')),
+        ];
+        assert.equal(na === undefined || nb === undefined ? 'x' : Math.sign(na.localeCompare(nb)), Math.sign(a.getTime() - b.getTime()));
+      },
+    ),
   );
 });
 

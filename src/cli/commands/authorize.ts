@@ -28,7 +28,7 @@ export function registerAuthorize(program: Command): void {
     .description('print an authorized_keys line that lets one ssh key sync only this database')
     .requiredOption('--db <path>', 'the database the key may sync')
     .option('--read-only', 'the key may only pull from the database, never write to it')
-    .option('--key <file>', 'the syncing machine\'s public key file (default: a placeholder to replace)')
+    .option('--key <file>', "the syncing machine's public key file (default: a placeholder to replace)")
     .option('--command <command>', 'how sshd should start resonance-sync (default: this installation, by absolute path)')
     .action((_options: unknown, command: Command) => {
       process.stdout.write(`${authorizedKeysLine(command.optsWithGlobals<AuthorizeOptions>())}\n`);
@@ -40,7 +40,8 @@ export function authorizedKeysLine(options: AuthorizeOptions): string {
   if (!existsSync(path)) throw new SyncError('DB_NOT_FOUND', `database not found: ${path} (check the path)`);
   const real = realpathSync(path);
   // sshd's command="..." only unescapes \" ; a newline would end the authorized_keys line.
-  if (/[\r\n]/.test(real)) throw new SyncError('USAGE', `the database path contains a newline, which authorized_keys cannot hold: ${JSON.stringify(real)}`);
+  if (/[\r\n]/.test(real))
+    throw new SyncError('USAGE', `the database path contains a newline, which authorized_keys cannot hold: ${JSON.stringify(real)}`);
   const words = ['serve', '--stdio', '--allow-db', real, ...(options.readOnly ? ['--read-only'] : [])];
   const serve = `${options.command ?? thisInstallation()} ${words.map(shellQuote).join(' ')}`;
   return `command="${serve.replaceAll('"', '\\"')}",restrict ${publicKey(options.key)}`;
@@ -57,8 +58,11 @@ function publicKey(file: string | undefined): string {
   try {
     text = readFileSync(resolve(expandHome(file)), 'utf8').trim();
   } catch (error) {
-    throw new SyncError('USAGE', `cannot read the public key ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+    throw new SyncError('USAGE', `cannot read the public key ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      cause: error,
+    });
   }
-  if (!KEY_LINE.test(text)) throw new SyncError('USAGE', `${file} is not one OpenSSH public key line (like "ssh-ed25519 AAAA... comment"); pass the .pub file`);
+  if (!KEY_LINE.test(text))
+    throw new SyncError('USAGE', `${file} is not one OpenSSH public key line (like "ssh-ed25519 AAAA... comment"); pass the .pub file`);
   return text;
 }

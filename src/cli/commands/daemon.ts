@@ -30,7 +30,7 @@ export function registerDaemon(program: Command, setExitCode: (code: ExitCodeVal
     .description('sync with every enabled peer now, then every --every, in the foreground (for hosts without cron)')
     .option('--every <interval>', 'time between runs, jittered by +-10% (e.g. 30m, 2h)', '2h')
     .option('--retry <interval>', 'wait after a failed run; doubles with each further failure, up to --every', '1m')
-    .option('--db <path>', 'this node\'s database (default: node.db from the config)')
+    .option('--db <path>', "this node's database (default: node.db from the config)")
     .option('--batch-rows <n>', 'entries per committed batch (default 2000)')
     .action(async (_options: unknown, command: Command) => {
       setExitCode(await runDaemon(command.optsWithGlobals<DaemonOptions>()));
@@ -46,7 +46,8 @@ async function runDaemon(options: DaemonOptions): Promise<ExitCodeValue> {
   const intervalMs = parseDuration(options.every ?? '2h', '--every');
   const policy = defaultPolicy(intervalMs, parseDuration(options.retry ?? '1m', '--retry'));
   const maxRows = options.batchRows === undefined ? undefined : Number(options.batchRows);
-  if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows > 0)) throw new SyncError('USAGE', '--batch-rows must be a positive integer');
+  if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows > 0))
+    throw new SyncError('USAGE', '--batch-rows must be a positive integer');
   // A mistake in the config is reported now, with its exit code, rather than retried forever.
   enabledPeers(context.config(), context, options.db);
 
@@ -69,7 +70,8 @@ async function runDaemon(options: DaemonOptions): Promise<ExitCodeValue> {
       });
       const detail = outcomes.map(describeOutcome).join('; ');
       // A run cut short by the stop signal is reported once, by the "stopped" line.
-      if (!signal.aborted) for (const outcome of outcomes) if (outcome.error) reportError(`${outcome.peer.name}: `, outcome.error, context.verbose, err);
+      if (!signal.aborted)
+        for (const outcome of outcomes) if (outcome.error) reportError(`${outcome.peer.name}: `, outcome.error, context.verbose, err);
       const failed = outcomes.filter((outcome) => outcome.error).length;
       return failed === 0 ? { kind: 'ok', detail } : { kind: 'failed', reason: `${failed} of ${outcomes.length} peers failed`, detail };
     } catch (thrown) {
@@ -83,10 +85,15 @@ async function runDaemon(options: DaemonOptions): Promise<ExitCodeValue> {
     const next = `next run in ${describeDelay(tick.delayMs)}`;
     if (tick.result.kind === 'ok') out(`run ${tick.run} ok: ${tick.result.detail ?? ''}; ${next}`);
     else if (tick.result.kind === 'busy') out(`run ${tick.run} skipped: another resonance-sync is syncing this database; ${next}`);
-    else err(`run ${tick.run} failed (${tick.result.reason}); ${next} (backing off: ${tick.consecutiveFailures === 1 ? 'first failure' : `${tick.consecutiveFailures} failures in a row`})`);
+    else
+      err(
+        `run ${tick.run} failed (${tick.result.reason}); ${next} (backing off: ${tick.consecutiveFailures === 1 ? 'first failure' : `${tick.consecutiveFailures} failures in a row`})`,
+      );
   };
 
-  out(`daemon started (pid ${process.pid}): every ${formatDuration(intervalMs)}, first retry after a failure in ${formatDuration(policy.retryMs)}`);
+  out(
+    `daemon started (pid ${process.pid}): every ${formatDuration(intervalMs)}, first retry after a failure in ${formatDuration(policy.retryMs)}`,
+  );
   try {
     await runDaemonLoop({ policy, signal: interrupt.signal, runOnce, onTick });
   } finally {
@@ -107,7 +114,8 @@ function enabledPeers(config: Config, context: CliContext, dbOption: string | un
 }
 
 function describeOutcome(outcome: PeerOutcome): string {
-  if (outcome.error) return `${outcome.peer.name} ${outcome.error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed'} [${outcome.error.code}]`;
+  if (outcome.error)
+    return `${outcome.peer.name} ${outcome.error.code === 'PEER_UNREACHABLE' ? 'skipped' : 'failed'} [${outcome.error.code}]`;
   const directions = outcome.summary?.directions ?? [];
   return `${outcome.peer.name} ${directions.map((d) => `${d.direction} +${d.received}`).join(', ')}`;
 }

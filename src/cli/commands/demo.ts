@@ -7,7 +7,7 @@ import { CliContext, type GlobalOptions } from '../context.js';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('a local two-node demo (main_device and selesta) with the users\' routes; run it again to see an incremental sync')
+    .description("a local two-node demo (main_device and selesta) with the users' routes; run it again to see an incremental sync")
     .argument('[dir]', 'where the two databases and their config go', 'resonance-demo')
     .option('--json', 'machine-readable result')
     .action(async (dir: string, _options: unknown, command: Command) => {
@@ -18,13 +18,17 @@ export function registerDemo(program: Command): void {
         context.printJson({ dir: result.dir, firstRun: result.firstRun, status: result.status, received: result.received });
         return;
       }
-      context.print(`${result.firstRun ? 'Created' : 'Reusing'} two nodes in ${result.dir}: main_device.sqlite3 and selesta.sqlite3 (config: ${result.configPath})`);
+      context.print(
+        `${result.firstRun ? 'Created' : 'Reusing'} two nodes in ${result.dir}: main_device.sqlite3 and selesta.sqlite3 (config: ${result.configPath})`,
+      );
       context.print(result.firstRun ? 'First sync, both ways:' : 'Added one fresh note on each side; only those travel:');
       for (const line of summaryLines(result.outcomes, false)) context.print(line);
       context.print();
       context.print('Status of main_device:');
       const peer = result.status.peers[0];
-      context.print(`  ${result.status.entries} entries, ${result.status.receivedEntries} received; peer selesta last sync ${peer?.tracking?.lastSyncSuccess ? 'ok' : '?'}, pending push ${peer?.pending.push ?? '?'}, pull ${peer?.pending.pull ?? '?'}`);
+      context.print(
+        `  ${result.status.entries} entries, ${result.status.receivedEntries} received; peer selesta last sync ${peer?.tracking?.lastSyncSuccess ? 'ok' : '?'}, pending push ${peer?.pending.push ?? '?'}, pull ${peer?.pending.pull ?? '?'}`,
+      );
       context.print();
       context.print('Recently received notes, with their origin:');
       for (const note of result.received) context.print(`  [${note.origin}] (${note.context}) ${note.content}`);

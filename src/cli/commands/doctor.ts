@@ -24,7 +24,7 @@ export function registerDoctor(program: Command, setExitCode: (code: ExitCodeVal
     .command('doctor')
     .description('check the config, this database, each peer (or PEER) over ssh, clocks and the schedule; one line per check with a fix')
     .argument('[peer]', 'check only this configured peer')
-    .option('--db <path>', 'this node\'s database (default: node.db from the config)')
+    .option('--db <path>', "this node's database (default: node.db from the config)")
     .option('--json', 'print machine-readable results')
     .action(async (peerName: string | undefined, _options: unknown, command: Command) => {
       // Exit codes beyond errors.ts's families (9, a broken schedule) come from the checks themselves.
@@ -46,9 +46,21 @@ async function runDoctor(peerName: string | undefined, options: DoctorOptions): 
   try {
     config = loadConfig(context.configPath, { mustExist: true });
     const enabled = config.peers.filter((peer) => peer.enabled).length;
-    emit([ok('config', `${context.configPath}: node ${config.node.name ?? '(unnamed)'}, ${config.peers.length} peer${config.peers.length === 1 ? "" : "s"} (${enabled} enabled)`)]);
+    emit([
+      ok(
+        'config',
+        `${context.configPath}: node ${config.node.name ?? '(unnamed)'}, ${config.peers.length} peer${config.peers.length === 1 ? '' : 's'} (${enabled} enabled)`,
+      ),
+    ]);
   } catch (error) {
-    emit([failFrom('config', error, undefined, 'fix the file as the message says, or create one with: resonance-sync init --db PATH --node NAME')]);
+    emit([
+      failFrom(
+        'config',
+        error,
+        undefined,
+        'fix the file as the message says, or create one with: resonance-sync init --db PATH --node NAME',
+      ),
+    ]);
   }
 
   let dbPath: string | undefined;

@@ -7,7 +7,7 @@ import { saveConfig, withNode } from '../../config/config-file.js';
 import { SyncError } from '../../core/errors.js';
 import { databasePathState } from '../../store/database-path.js';
 import { acquireSyncLock } from '../../store/lock.js';
-import { prepareDatabase, type DedupeMode } from '../../store/prepare.js';
+import { prepareDatabase, type DedupeMode, type PrepareResult } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
@@ -25,10 +25,10 @@ export function registerInit(program: Command): void {
     .command('init')
     .description('prepare a database for sync (additive, idempotent) and record it as this node in the config')
     .option('--db <path>', 'the database (default: node.db from the config)')
-    .option('--node <name>', 'this node\'s name, e.g. main_device (kept if already set and not given)')
+    .option('--node <name>', "this node's name, e.g. main_device (kept if already set and not given)")
     .option('--create', 'create the database file with an empty resonance_notes table if it does not exist')
     .option('--dedupe <mode>', 'timestamp-index (default) or unique-index (the original idx_unique_entry)')
-    .option('--new-identity', 'give this database a new node id (for a copy of another node\'s database)')
+    .option('--new-identity', "give this database a new node id (for a copy of another node's database)")
     .option('--json', 'print a machine-readable result')
     .action((_args: unknown, command: Command) => {
       runInit(command.optsWithGlobals<InitOptions>());
@@ -52,7 +52,7 @@ function runInit(options: InitOptions): void {
   }
   if (creating) mkdirSync(dirname(dbPath), { recursive: true });
   const db = openDatabase(dbPath, { create: creating });
-  let result;
+  let result: PrepareResult;
   try {
     const lock = acquireSyncLock(dbPath);
     try {
@@ -80,7 +80,9 @@ function runInit(options: InitOptions): void {
   for (const change of result.changes) context.print(`  + ${change}`);
   if (result.changes.length === 0) context.print('  already prepared; nothing changed');
   if (result.duplicates.extraRows > 0) {
-    context.print(`  ! ${result.duplicates.extraRows} duplicate entries in ${result.duplicates.groups} groups were already here; they are kept, and sync works with them`);
+    context.print(
+      `  ! ${result.duplicates.extraRows} duplicate entries in ${result.duplicates.groups} groups were already here; they are kept, and sync works with them`,
+    );
   }
   context.print(`  recorded in ${context.configPath}`);
 }

@@ -38,7 +38,7 @@ export function registerLog(program: Command): void {
   program
     .command('log')
     .description('show the sync history (sync_log), newest first')
-    .option('--db <path>', 'this node\'s database (default: node.db from the config)')
+    .option('--db <path>', "this node's database (default: node.db from the config)")
     .option('--peer <name>', 'only this peer')
     .option('--limit <n>', 'at most this many rows', '20')
     .option('--json', 'print machine-readable rows')
@@ -46,10 +46,12 @@ export function registerLog(program: Command): void {
       const options = command.optsWithGlobals<LogOptions>();
       const context = new CliContext(options);
       const limit = Number(options.limit ?? '20');
-      if (!Number.isInteger(limit) || limit < 1) throw new SyncError('USAGE', `--limit must be a positive integer, not ${JSON.stringify(options.limit)}`);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new SyncError('USAGE', `--limit must be a positive integer, not ${JSON.stringify(options.limit)}`);
       const rows = readLog(context.databasePath(context.config(), options.db), options.peer, limit);
       if (options.json) return context.printJson(rows);
-      if (rows.length === 0) return context.print(options.peer === undefined ? 'no syncs recorded yet' : `no syncs with ${options.peer} recorded`);
+      if (rows.length === 0)
+        return context.print(options.peer === undefined ? 'no syncs recorded yet' : `no syncs with ${options.peer} recorded`);
       for (const line of formatTable(rows)) context.print(line);
     });
 }
@@ -58,7 +60,10 @@ export function readLog(dbPath: string, peer: string | undefined, limit: number)
   const db = openDatabase(dbPath, { readOnly: true });
   try {
     if (!tableExists(db, LOG_TABLE)) {
-      throw new SyncError('DB_NOT_INITIALIZED', `${dbPath} has no sync history yet (no ${LOG_TABLE} table); run: resonance-sync init --db ${dbPath}`);
+      throw new SyncError(
+        'DB_NOT_INITIALIZED',
+        `${dbPath} has no sync history yet (no ${LOG_TABLE} table); run: resonance-sync init --db ${dbPath}`,
+      );
     }
     const where = peer === undefined ? '' : 'WHERE peer = ?';
     const params: SqlValue[] = peer === undefined ? [limit] : [peer, limit];
@@ -106,7 +111,17 @@ export function formatTable(rows: LogRow[]): string[] {
   const cells = rows.map((row) => {
     const counted = row.direction !== 'connect';
     const count = (n: number) => (counted ? String(n) : '-');
-    return [shortTime(row.startedAt), row.peer, row.direction, row.status, count(row.sent), count(row.received), count(row.duplicates), duration(row), note(row)];
+    return [
+      shortTime(row.startedAt),
+      row.peer,
+      row.direction,
+      row.status,
+      count(row.sent),
+      count(row.received),
+      count(row.duplicates),
+      duration(row),
+      note(row),
+    ];
   });
   const numeric = new Set([4, 5, 6, 7]);
   const widths = header.map((title, i) => Math.max(title.length, ...cells.map((row) => (row[i] ?? '').length)));

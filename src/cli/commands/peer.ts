@@ -33,7 +33,12 @@ export function registerPeer(program: Command): void {
         throw new SyncError('USAGE', `--mode must be auto, agent or sqlite3, not ${options.mode}`);
       }
       const context = new CliContext(options);
-      const route = (include: string[] | undefined) => ({ includeContext: include ?? [], excludeContext: [], includeSource: [], excludeSource: [] });
+      const route = (include: string[] | undefined) => ({
+        includeContext: include ?? [],
+        excludeContext: [],
+        includeSource: [],
+        excludeSource: [],
+      });
       const config = addPeer(context.config({ creating: true }), {
         name,
         url,
@@ -54,7 +59,16 @@ export function registerPeer(program: Command): void {
       const context = new CliContext(options);
       const peers = context.config().peers;
       if (options.json) {
-        context.printJson(peers.map((p) => ({ name: p.name, url: formatPeerUrl(p.location), mode: p.mode, enabled: p.enabled, push: p.push, pull: p.pull })));
+        context.printJson(
+          peers.map((p) => ({
+            name: p.name,
+            url: formatPeerUrl(p.location),
+            mode: p.mode,
+            enabled: p.enabled,
+            push: p.push,
+            pull: p.pull,
+          })),
+        );
         return;
       }
       if (peers.length === 0) context.print(`no peers in ${context.configPath}`);

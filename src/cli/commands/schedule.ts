@@ -35,8 +35,8 @@ const CARRIED_ENV = ['RESONANCE_SYNC_SSH', 'RESONANCE_SYNC_CONNECT_TIMEOUT', 'RE
 
 /** `$XDG_STATE_HOME/resonance-sync/sync.log`, else `~/.local/state/resonance-sync/sync.log`. */
 export function defaultLogPath(env: NodeJS.ProcessEnv = process.env): string {
-  const state = env['XDG_STATE_HOME'];
-  const base = state && isAbsolute(state) ? state : join(env['HOME'] || homedir(), '.local', 'state');
+  const state = env.XDG_STATE_HOME;
+  const base = state && isAbsolute(state) ? state : join(env.HOME || homedir(), '.local', 'state');
   return join(base, 'resonance-sync', 'sync.log');
 }
 
@@ -48,7 +48,7 @@ export function registerSchedule(program: Command): void {
     .command('install')
     .description('add (or update) a crontab entry that syncs with every enabled peer')
     .option('--every <interval>', 'how often: 1m-30m dividing an hour, 1h 2h 3h 4h 6h 8h 12h, or 1d', '2h')
-    .option('--log <file>', 'where the job\'s output goes (default: ~/.local/state/resonance-sync/sync.log)')
+    .option('--log <file>', "where the job's output goes (default: ~/.local/state/resonance-sync/sync.log)")
     .exitOverride()
     .action(async (_options: unknown, command: Command) => install(command.optsWithGlobals<InstallOptions>()));
   schedule
@@ -79,15 +79,19 @@ async function install(options: InstallOptions): Promise<void> {
     cliPath: CLI_ENTRY,
     configPath: context.configPath,
     logPath,
-    pathEnv: cronPath(process.env['PATH']),
+    pathEnv: cronPath(process.env.PATH),
     env,
   });
   const edit = withEntry(await readCrontab(), context.configPath, line);
   if (edit.changed) await writeCrontab(edit.text);
-  context.print(`${edit.changed ? 'installed' : 'already installed, unchanged'}: sync every ${cron.every} (${cron.expression}) with the enabled peers of ${context.configPath}`);
+  context.print(
+    `${edit.changed ? 'installed' : 'already installed, unchanged'}: sync every ${cron.every} (${cron.expression}) with the enabled peers of ${context.configPath}`,
+  );
   context.print(`  output goes to ${logPath}; history: resonance-sync log`);
-  if (!config.peers.some((peer) => peer.enabled)) context.print('  note: no enabled peers yet; add one with resonance-sync peer add NAME URL');
-  if (cronDaemonRunning() === false) process.stderr.write(`resonance-sync: note: no cron daemon is running, so the entry will not run; ${cronStartHint()}\n`);
+  if (!config.peers.some((peer) => peer.enabled))
+    context.print('  note: no enabled peers yet; add one with resonance-sync peer add NAME URL');
+  if (cronDaemonRunning() === false)
+    process.stderr.write(`resonance-sync: note: no cron daemon is running, so the entry will not run; ${cronStartHint()}\n`);
 }
 
 /** This shell's PATH for the job, without repeats or relative entries (cron's cwd is home, not here). */
@@ -108,7 +112,9 @@ async function status(options: StatusOptions): Promise<void> {
     for (const path of state.missing) context.print(`  BROKEN: ${path} no longer exists; run resonance-sync schedule install again`);
   }
   const daemon = state.cronDaemonRunning;
-  context.print(`  cron daemon: ${daemon === null ? 'cannot tell whether one is running' : daemon ? 'running' : `not running (${cronStartHint()})`}`);
+  context.print(
+    `  cron daemon: ${daemon === null ? 'cannot tell whether one is running' : daemon ? 'running' : `not running (${cronStartHint()})`}`,
+  );
   for (const other of state.otherConfigs) context.print(`  another entry syncs ${other}`);
 }
 

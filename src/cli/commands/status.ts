@@ -12,7 +12,7 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('show this node and, per peer, the last sync, entries received/sent and pending each way')
-    .option('--db <path>', 'this node\'s database (default: node.db from the config)')
+    .option('--db <path>', "this node's database (default: node.db from the config)")
     .option('--json', 'print machine-readable status')
     .action((_options: unknown, command: Command) => {
       const options = command.optsWithGlobals<StatusOptions>();
@@ -24,7 +24,9 @@ export function registerStatus(program: Command): void {
         return;
       }
       context.print(`node ${status.node.name} (${status.node.id})`);
-      context.print(`  ${status.db}: ${status.entries} entries, ${status.receivedEntries} of them received from other nodes; dedupe ${status.dedupe}`);
+      context.print(
+        `  ${status.db}: ${status.entries} entries, ${status.receivedEntries} of them received from other nodes; dedupe ${status.dedupe}`,
+      );
       if (status.peers.length === 0) context.print('  no peers configured (resonance-sync peer add NAME URL)');
       for (const peer of status.peers) for (const line of peerLines(peer)) context.print(line);
     });
@@ -42,8 +44,12 @@ function peerLines(peer: PeerStatus): string[] {
   }
   for (const run of peer.lastRuns) {
     const outcome = run.status === 'running' ? 'did not finish (interrupted; the next run resumes)' : run.status;
-    lines.push(`  last ${run.direction}: ${outcome} at ${run.finishedAt ?? run.startedAt}, ${run.received} added, ${run.duplicates} already there${run.error ? ` — ${run.error}` : ''}`);
+    lines.push(
+      `  last ${run.direction}: ${outcome} at ${run.finishedAt ?? run.startedAt}, ${run.received} added, ${run.duplicates} already there${run.error ? ` — ${run.error}` : ''}`,
+    );
   }
-  lines.push(`  total received ${peer.totals.received}, sent ${peer.totals.sent}; pending: push ${pending(peer.pending.push)}, pull ${pending(peer.pending.pull)}`);
+  lines.push(
+    `  total received ${peer.totals.received}, sent ${peer.totals.sent}; pending: push ${pending(peer.pending.push)}, pull ${pending(peer.pending.pull)}`,
+  );
   return lines;
 }

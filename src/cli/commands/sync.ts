@@ -28,14 +28,20 @@ export function registerSync(program: Command, setExitCode: (code: ExitCodeValue
     .command('sync')
     .description('sync with PEER (a configured peer name, a path, or a file: or ssh:// URL), or with every configured peer')
     .argument('[peer]', 'peer name from the config, or a database path / URL')
-    .option('--db <path>', 'this node\'s database (default: node.db from the config)')
+    .option('--db <path>', "this node's database (default: node.db from the config)")
     .option('--pull-only', 'only receive from the peer')
     .option('--push-only', 'only send to the peer')
     .option('--dry-run', 'show what would flow each way; write nothing')
     .option('--json', 'print a machine-readable summary')
     .option('--batch-rows <n>', 'entries per committed batch (default 2000)')
-    .option('--mode <mode>', 'for ssh peers: auto (agent if the remote has it, else sqlite3), agent or sqlite3 (default: the peer\'s mode, else auto)')
-    .option('--remote-command <command>', 'how to run resonance-sync on an ssh peer, e.g. "~/bin/resonance-sync" (default: the peer\'s remote_command, else resonance-sync)')
+    .option(
+      '--mode <mode>',
+      "for ssh peers: auto (agent if the remote has it, else sqlite3), agent or sqlite3 (default: the peer's mode, else auto)",
+    )
+    .option(
+      '--remote-command <command>',
+      'how to run resonance-sync on an ssh peer, e.g. "~/bin/resonance-sync" (default: the peer\'s remote_command, else resonance-sync)',
+    )
     .action(async (peerArgument: string | undefined, _options: unknown, command: Command) => {
       setExitCode(await runSync(peerArgument, command.optsWithGlobals<SyncOptions>()));
     });
@@ -48,12 +54,20 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
   const dbPath = context.databasePath(config, options.db);
   const { remoteCommand } = options;
   const mode = parseMode(options.mode);
-  const peers = choosePeers(config, peerArgument).map((peer) => ({ ...peer, ...(remoteCommand === undefined ? {} : { remoteCommand }), ...(mode === undefined ? {} : { mode }) }));
+  const peers = choosePeers(config, peerArgument).map((peer) => ({
+    ...peer,
+    ...(remoteCommand === undefined ? {} : { remoteCommand }),
+    ...(mode === undefined ? {} : { mode }),
+  }));
   if (peers.length === 0) {
-    throw new SyncError('PEER_UNKNOWN', `no peers configured in ${context.configPath}; name one (resonance-sync sync PATH) or add one with resonance-sync peer add NAME URL`);
+    throw new SyncError(
+      'PEER_UNKNOWN',
+      `no peers configured in ${context.configPath}; name one (resonance-sync sync PATH) or add one with resonance-sync peer add NAME URL`,
+    );
   }
   const maxRows = options.batchRows === undefined ? undefined : Number(options.batchRows);
-  if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows > 0)) throw new SyncError('USAGE', `--batch-rows must be a positive integer`);
+  if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows > 0))
+    throw new SyncError('USAGE', `--batch-rows must be a positive integer`);
   const interrupt = interruptSignal();
   const progress = createProgress({ quiet: context.quiet || (options.json ?? false), verbose: context.verbose, isTTY: isInteractive() });
   try {

@@ -20,9 +20,11 @@ interface VerifyCommandOptions extends GlobalOptions {
 export function registerVerify(program: Command, setExitCode: (code: ExitCodeValue) => void): void {
   program
     .command('verify')
-    .description('compare what this node and PEER hold within the routes (exit 1 when they differ); --repair sends what is missing each way')
+    .description(
+      'compare what this node and PEER hold within the routes (exit 1 when they differ); --repair sends what is missing each way',
+    )
     .argument('<peer>', 'peer name from the config, or a database path / URL')
-    .option('--db <path>', 'this node\'s database (default: node.db from the config)')
+    .option('--db <path>', "this node's database (default: node.db from the config)")
     .option('--repair', 'send the missing entries each way (never deletes)')
     .option('--json', 'machine-readable report')
     .action(async (peerArgument: string, _options: unknown, command: Command) => {
@@ -36,7 +38,16 @@ async function runVerify(peerArgument: string, options: VerifyCommandOptions): P
   const dbPath = context.databasePath(config, options.db);
   const peer: PeerConfig = config.peers.some((p) => p.name === peerArgument)
     ? findPeer(config, peerArgument)
-    : { name: peerArgument, url: peerArgument, location: parsePeerUrl(peerArgument), mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING };
+    : {
+        name: peerArgument,
+        url: peerArgument,
+        location: parsePeerUrl(peerArgument),
+        mode: 'auto',
+        remoteCommand: undefined,
+        enabled: true,
+        push: EVERYTHING,
+        pull: EVERYTHING,
+      };
   const lock = options.repair ? acquireSyncLock(dbPath) : undefined;
   try {
     const local = LocalReplica.open(dbPath, { naiveTimestamps: config.node.naiveTimestamps });
@@ -51,11 +62,16 @@ async function runVerify(peerArgument: string, options: VerifyCommandOptions): P
         const report = await verifyReplicas(local, opened.replica, { push: peer.push, pull: peer.pull, repair: options.repair ?? false });
         if (options.json) context.printJson(report);
         else {
-          context.print(`${report.local.name} <-> ${report.remote.name}: ${report.bucketsDiffering} of ${report.bucketsCompared} buckets differ; ${report.bytesExchanged} bytes of digests exchanged`);
+          context.print(
+            `${report.local.name} <-> ${report.remote.name}: ${report.bucketsDiffering} of ${report.bucketsCompared} buckets differ; ${report.bytesExchanged} bytes of digests exchanged`,
+          );
           for (const d of report.directions) {
-            context.print(`  ${d.from.name} -> ${d.to.name}: ${d.missing} missing${options.repair ? `, ${d.repaired} repaired${d.rejected ? `, ${d.rejected} refused by ${d.to.name}'s schema` : ''}` : ''}`);
+            context.print(
+              `  ${d.from.name} -> ${d.to.name}: ${d.missing} missing${options.repair ? `, ${d.repaired} repaired${d.rejected ? `, ${d.rejected} refused by ${d.to.name}'s schema` : ''}` : ''}`,
+            );
           }
-          if (report.equalAfterRepair !== undefined) context.print(report.equalAfterRepair ? '  equal after repair' : '  still different after repair');
+          if (report.equalAfterRepair !== undefined)
+            context.print(report.equalAfterRepair ? '  equal after repair' : '  still different after repair');
         }
         const differ = report.directions.some((d) => d.missing > 0);
         if (!differ) return ExitCode.ok;
@@ -70,4 +86,3 @@ async function runVerify(peerArgument: string, options: VerifyCommandOptions): P
     lock?.release();
   }
 }
-

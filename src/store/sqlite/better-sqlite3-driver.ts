@@ -9,9 +9,7 @@ const require = createRequire(import.meta.url);
 /** better-sqlite3 binds Buffers, not plain Uint8Arrays. */
 function toBindable(params: SqlValue[]): unknown[] {
   return params.map((value) =>
-    value instanceof Uint8Array && !Buffer.isBuffer(value)
-      ? Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-      : value,
+    value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value,
   );
 }
 

@@ -231,7 +231,11 @@ class NodeDatabase implements Database {
     this.inner.close();
   }
 
-  private readMode(sql: string, inner: NodeStatementSync, make: (text: string) => NodeStatementSync): { mode: ReadMode; spare?: NodeStatementSync } {
+  private readMode(
+    sql: string,
+    inner: NodeStatementSync,
+    make: (text: string) => NodeStatementSync,
+  ): { mode: ReadMode; spare?: NodeStatementSync } {
     if (!this.cutsText) return { mode: { kind: 'native' } };
     // loadNodeSqliteDriver() only accepts a cutting node:sqlite that has columns().
     const names = (inner.columns?.() ?? []).map((column) => column.name);
@@ -281,7 +285,10 @@ export function loadNodeSqliteDriver(): Driver | undefined {
       const text = "'a' || char(0) || 'b'";
       cutsText = readBack(probe, `SELECT ${text} AS v`) !== 'a\u0000b';
       // Prove the workaround on this very build before trusting it with notes.
-      if (cutsText && (typeof statement.columns !== 'function' || typeof statement.setReturnArrays !== 'function' || !workaroundWorks(probe, text))) {
+      if (
+        cutsText &&
+        (typeof statement.columns !== 'function' || typeof statement.setReturnArrays !== 'function' || !workaroundWorks(probe, text))
+      ) {
         throw new SyncError(
           'DB_ERROR',
           `node:sqlite in Node ${process.version} cuts text at U+0000 and cannot be read around that here; use Node >= 22.16 or install better-sqlite3`,

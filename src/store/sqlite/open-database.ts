@@ -23,7 +23,10 @@ export function sqliteDriver(): Driver {
   const order: DriverName[] = wanted ? [wanted] : ['better-sqlite3', 'node:sqlite'];
   for (const name of order) {
     const driver = loaders[name]();
-    if (driver) return (chosen = driver);
+    if (driver) {
+      chosen = driver;
+      return driver;
+    }
   }
   throw new SyncError(
     'DB_ERROR',
@@ -130,7 +133,8 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): D
     // And a sync writes much at once: checkpointing every 1,000 pages (SQLite's default) would copy
     // pages and fsync a dozen times per 100k notes. Every 10,000 pages (40 MB of WAL with 4 KiB pages)
     // does the same copying with a tenth of the fsyncs.
-    if (String(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toLowerCase() === 'wal') db.exec('PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000');
+    if (String(db.prepare('PRAGMA journal_mode').get()?.journal_mode).toLowerCase() === 'wal')
+      db.exec('PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000');
   } catch (error) {
     db.close();
     throw databaseError(error, path, 'opening it');

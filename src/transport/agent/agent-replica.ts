@@ -10,7 +10,18 @@ import * as m from '../../protocol/messages.js';
 import { FEED_CREDIT, MessageType, messageName, type Frame } from '../../protocol/protocol.js';
 import { AgentConnection, type AgentConnectOptions } from './connection.js';
 import type { Route } from '../../core/route.js';
-import type { ApplyRequest, ApplyResult, DigestRequest, DigestResult, FeedBatch, FeedRequest, FeedRow, ReceiveReport, Replica, ReplicaInfo } from '../../core/replica.js';
+import type {
+  ApplyRequest,
+  ApplyResult,
+  DigestRequest,
+  DigestResult,
+  FeedBatch,
+  FeedRequest,
+  FeedRow,
+  ReceiveReport,
+  Replica,
+  ReplicaInfo,
+} from '../../core/replica.js';
 
 export type { AgentConnectOptions } from './connection.js';
 
@@ -48,7 +59,12 @@ export class AgentReplica implements Replica {
   }
 
   cursor(senderId: string, routeKey: string): Promise<number> {
-    return this.connection.request(MessageType.CURSOR, (w) => m.writeCursorRequest(w, { senderId, routeKey }), MessageType.CURSOR_OK, (r) => r.uint());
+    return this.connection.request(
+      MessageType.CURSOR,
+      (w) => m.writeCursorRequest(w, { senderId, routeKey }),
+      MessageType.CURSOR_OK,
+      (r) => r.uint(),
+    );
   }
 
   apply(request: ApplyRequest): Promise<ApplyResult> {
@@ -65,13 +81,24 @@ export class AgentReplica implements Replica {
   rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
     // No more entries than hashes asked for, each as wide as the columns: checked before any is built.
     const expect = { maxRows: hashes.length, width: columns.length };
-    return this.connection.request(MessageType.ROWS_BY_HASH, (w) => m.writeRowsByHash(w, { route, columns, hashes }), MessageType.ROWS_BY_HASH_OK, (r) => m.readRows(r, expect, this.peer), {
-      scansWholeTable: true,
-    });
+    return this.connection.request(
+      MessageType.ROWS_BY_HASH,
+      (w) => m.writeRowsByHash(w, { route, columns, hashes }),
+      MessageType.ROWS_BY_HASH_OK,
+      (r) => m.readRows(r, expect, this.peer),
+      {
+        scansWholeTable: true,
+      },
+    );
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {
-    await this.connection.request(MessageType.FINISH, (w) => m.writeReport(w, report), MessageType.FINISH_OK, () => undefined);
+    await this.connection.request(
+      MessageType.FINISH,
+      (w) => m.writeReport(w, report),
+      MessageType.FINISH_OK,
+      () => undefined,
+    );
   }
 
   /**
@@ -90,7 +117,11 @@ export class AgentReplica implements Replica {
     // Runs as each frame arrives; what it throws ends the connection with that error (AgentConnection).
     this.connection.setFeedSink((item) => {
       if (item instanceof Error || item.type !== MessageType.FEED_BATCH) return inbox.push(item);
-      if (credit === 0) throw new SyncError('PROTOCOL_ERROR', `${this.peer} sent a feed batch beyond the ${FEED_CREDIT} it was given room for (flow control); refused`);
+      if (credit === 0)
+        throw new SyncError(
+          'PROTOCOL_ERROR',
+          `${this.peer} sent a feed batch beyond the ${FEED_CREDIT} it was given room for (flow control); refused`,
+        );
       credit--;
       inbox.push(m.decode(item.payload, (r) => m.readBatch(r, expect, this.peer)));
     });

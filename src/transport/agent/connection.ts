@@ -101,9 +101,19 @@ export class AgentConnection {
 
   private async handshake(): Promise<void> {
     const { location } = this.options;
-    const hello: Hello = { protocol: PROTOCOL_VERSION, clientVersion: packageVersion(), dbPath: location.path, homeRelative: location.homeRelative, nodeName: this.options.nodeName, prepare: this.options.prepare };
+    const hello: Hello = {
+      protocol: PROTOCOL_VERSION,
+      clientVersion: packageVersion(),
+      dbPath: location.path,
+      homeRelative: location.homeRelative,
+      nodeName: this.options.nodeName,
+      prepare: this.options.prepare,
+    };
     // Sent before the agent answers: ssh buffers it, and the handshake costs one round trip less.
-    writeFrame(this.process.child.stdin, m.frameOf(MessageType.HELLO, (w) => m.writeHello(w, hello))).catch(() => undefined);
+    writeFrame(
+      this.process.child.stdin,
+      m.frameOf(MessageType.HELLO, (w) => m.writeHello(w, hello)),
+    ).catch(() => undefined);
     // Until the agent announces itself, ssh is connecting and logging in: nothing can arrive yet, so
     // that is bounded as a whole (unreachable); after it, the agent must keep making progress.
     const seconds = connectTimeoutSeconds(this.options.env ?? process.env) * 3;
@@ -125,7 +135,8 @@ export class AgentConnection {
     const first = await this.withinDeadline(this.awaitRemote(this.stream.next(), 'opening the database'));
     if (first === undefined) throw await this.failure();
     if (first.type === MessageType.ERROR) throw this.remoteError(first);
-    if (first.type !== MessageType.WELCOME) throw new SyncError('PROTOCOL_ERROR', `expected WELCOME from ${this.destination}, got ${messageName(first.type)}`);
+    if (first.type !== MessageType.WELCOME)
+      throw new SyncError('PROTOCOL_ERROR', `expected WELCOME from ${this.destination}, got ${messageName(first.type)}`);
     this.welcome = m.decode(first.payload, m.readWelcome);
     void this.dispatch();
   }
@@ -137,7 +148,10 @@ export class AgentConnection {
     const signal = this.options.signal;
     const stop = new Promise<never>((_, reject) => {
       if (seconds !== undefined) {
-        const unreachable = new SyncError('PEER_UNREACHABLE', `no answer from the agent on ${this.destination} within ${seconds} s; skipped`);
+        const unreachable = new SyncError(
+          'PEER_UNREACHABLE',
+          `no answer from the agent on ${this.destination} within ${seconds} s; skipped`,
+        );
         timer = setTimeout(() => reject(unreachable), seconds * 1000);
       }
       onAbort = () => reject(new SyncError('INTERRUPTED', `interrupted while connecting to ${this.destination}`));
@@ -158,7 +172,10 @@ export class AgentConnection {
     // that stays stuck after an interrupt (the batch in flight commits or rolls back as one either way).
     let abortTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      abortTimer = setTimeout(() => void this.breakWith(new SyncError('INTERRUPTED', `interrupted; the connection to ${this.destination} was closed`)), ABORT_GRACE_MS);
+      abortTimer = setTimeout(
+        () => void this.breakWith(new SyncError('INTERRUPTED', `interrupted; the connection to ${this.destination} was closed`)),
+        ABORT_GRACE_MS,
+      );
       abortTimer.unref();
     };
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -166,7 +183,10 @@ export class AgentConnection {
       for (;;) {
         const frame = await this.stream.next();
         if (frame === undefined) break;
-        const forFeed = frame.type === MessageType.FEED_BATCH || frame.type === MessageType.FEED_END || (frame.type === MessageType.ERROR && frame.payload[0] === ErrorScope.feed);
+        const forFeed =
+          frame.type === MessageType.FEED_BATCH ||
+          frame.type === MessageType.FEED_END ||
+          (frame.type === MessageType.ERROR && frame.payload[0] === ErrorScope.feed);
         const target = forFeed ? this.feedSink : this.pending?.resolve;
         // An error nobody asked about is the agent giving up (its last word before exiting).
         if (!target && frame.type === MessageType.ERROR) throw this.remoteError(frame);
@@ -199,9 +219,17 @@ export class AgentConnection {
   private async failure(): Promise<SyncError> {
     // Cut by us (a stall): that is the reason, whatever ssh's exit status says.
     if (this.broken) return this.broken;
-    const outcome = await Promise.race([this.process.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref())]);
+    const outcome = await Promise.race([
+      this.process.exited,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref()),
+    ]);
     const final = outcome ?? (await this.process.kill());
-    return sshFailure(final, { location: this.options.location, started: this.started, junk: this.junk, remoteCommand: this.options.remoteCommand });
+    return sshFailure(final, {
+      location: this.options.location,
+      started: this.started,
+      junk: this.junk,
+      remoteCommand: this.options.remoteCommand,
+    });
   }
 
   remoteError(frame: Frame): SyncError {
@@ -220,7 +248,13 @@ export class AgentConnection {
   }
 
   /** One request and its answer; calls queue up so answers always match their requests. */
-  request<T>(type: number, write: ((w: Writer) => void) | undefined, answer: number, read: (reader: Reader) => T, options: RequestOptions = {}): Promise<T> {
+  request<T>(
+    type: number,
+    write: ((w: Writer) => void) | undefined,
+    answer: number,
+    read: (reader: Reader) => T,
+    options: RequestOptions = {},
+  ): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.broken) throw this.broken;
       const reply = new Promise<Frame>((resolve, reject) => (this.pending = { resolve, reject }));
@@ -244,7 +278,8 @@ export class AgentConnection {
 
   private answer<T>(frame: Frame, answer: number, read: (reader: Reader) => T): T {
     if (frame.type === MessageType.ERROR) throw this.remoteError(frame);
-    if (frame.type !== answer) throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
+    if (frame.type !== answer)
+      throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
     return m.decode(frame.payload, read);
   }
 

@@ -123,9 +123,17 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
       resetDuplicates.run();
       const inserted = sent === 0 ? 0 : insert.run(request.senderId, selfId, ...filter.params(after, through)).changes;
       const duplicateCount = Number(duplicates.get()?.n ?? 0);
-      const arrivals = inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
+      const arrivals =
+        inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
       const rejected = sent - inserted - duplicateCount;
-      const result: ApplyResult = { received: inserted, duplicates: duplicateCount, rejected, syncNotes: 0, newestTimestamp: undefined, ...arrivals };
+      const result: ApplyResult = {
+        received: inserted,
+        duplicates: duplicateCount,
+        rejected,
+        syncNotes: 0,
+        newestTimestamp: undefined,
+        ...arrivals,
+      };
       bookkeeping.record({ ...request.receipt, rewound, throughRowid: through }, Number(before), inserted);
       return { sent, bytes, throughRowid: through, result };
     });

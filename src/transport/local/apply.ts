@@ -47,7 +47,12 @@ export class BatchWriter {
   private applyRows(request: ApplyRequest): ApplyResult {
     const columns = receivedColumns(this.shape, request.columns);
     const position = (name: string) => request.columns.indexOf(name);
-    const [timestampAt, contextAt, sourceAt, contentAt] = ['timestamp', 'context', 'source', 'content'].map(position) as [number, number, number, number];
+    const [timestampAt, contextAt, sourceAt, contentAt] = ['timestamp', 'context', 'source', 'content'].map(position) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     const identityAt = IDENTITY_COLUMNS.map(position);
     const keep = columns.map(position);
     const insert = this.insertStatement(columns);

@@ -74,6 +74,8 @@ export class FeedReader {
 /** How many feed entries a receiver has yet to get (the feed's own filter, to its end; O(new) by rowid). */
 export function countFeed(db: Database, shape: NotesTableShape, request: Pick<FeedRequest, 'afterRowid' | 'receiverId' | 'route'>): number {
   const filter = feedFilter(shape, request, arrivalsSchema(db));
-  const row = db.prepare(`SELECT count(*) AS n FROM ${NOTES_TABLE} WHERE ${filter.sql}`).get(...filter.params(request.afterRowid, LAST_ROWID));
+  const row = db
+    .prepare(`SELECT count(*) AS n FROM ${NOTES_TABLE} WHERE ${filter.sql}`)
+    .get(...filter.params(request.afterRowid, LAST_ROWID));
   return Number(row?.n ?? 0);
 }

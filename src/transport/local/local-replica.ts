@@ -72,7 +72,8 @@ export class LocalReplica implements LoggedReplica {
       probeNotesTable(db, path);
       const { prepareAs } = options;
       if (!isPrepared(db)) {
-        if (!prepareAs) throw new SyncError('DB_NOT_INITIALIZED', `${path} has not been prepared for sync yet; run: resonance-sync init --db ${path}`);
+        if (!prepareAs)
+          throw new SyncError('DB_NOT_INITIALIZED', `${path} has not been prepared for sync yet; run: resonance-sync init --db ${path}`);
         prepareDatabase(db, path, { nodeName: prepareAs.nodeName, dedupe: prepareAs.dedupe });
       } else if (prepareAs && !isUpToDate(db)) {
         // Prepared by an older version: an open that may write adds what this one needs, keeping the
@@ -116,10 +117,21 @@ export class LocalReplica implements LoggedReplica {
     return source ? this.receiveAttached(source, request, signal) : undefined;
   }
 
-  private async *receiveAttached(source: AttachableSource, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> {
+  private async *receiveAttached(
+    source: AttachableSource,
+    request: DirectReceiveRequest,
+    signal?: AbortSignal,
+  ): AsyncIterable<AppliedBatch> {
     const batches = attachedTransfer(
       { db: this.db, shape: this.shape, selfId: this.node.id, naive: this.naive, yielder: this.yielder },
-      { senderPath: source.path, senderShape: source.shape, senderId: source.nodeId, feed: request.feed, receipt: request.receipt, dryRun: request.dryRun },
+      {
+        senderPath: source.path,
+        senderShape: source.shape,
+        senderId: source.nodeId,
+        feed: request.feed,
+        receipt: request.receipt,
+        dryRun: request.dryRun,
+      },
     );
     yield* this.paced('receiving new entries', batches, signal);
   }

@@ -31,7 +31,6 @@ import { inlineParams } from './sql-literals.js';
 
 export const UPLOAD_FILE = 'up.sqlite3';
 
-
 export interface ApplyPlan {
   /** Which request.columns the remote table has, and where each sits in a row's values. */
   columns: string[];

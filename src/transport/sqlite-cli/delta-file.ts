@@ -169,11 +169,20 @@ export class Download {
   }
 
   private refused(what: string): SyncError {
-    return new SyncError('PROTOCOL_ERROR', `${this.shape.from} sent a delta file (${this.path}) with ${what}; refused, nothing of it was kept (is its sqlite3 the real one?)`);
+    return new SyncError(
+      'PROTOCOL_ERROR',
+      `${this.shape.from} sent a delta file (${this.path}) with ${what}; refused, nothing of it was kept (is its sqlite3 the real one?)`,
+    );
   }
 
   private checkTables(): void {
-    const columnsOf = (table: string) => this.read(() => this.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table).map((row) => String(row.name)));
+    const columnsOf = (table: string) =>
+      this.read(() =>
+        this.db
+          .prepare(`SELECT name FROM pragma_table_info(?)`)
+          .all(table)
+          .map((row) => String(row.name)),
+      );
     const rows = columnsOf('rows');
     if (rows.join('\u0000') !== this.shape.columns.join('\u0000')) {
       throw this.refused(`rows(${rows.map(quoted).join(', ')}) where rows(${this.shape.columns.join(', ')}) was asked`);
@@ -185,10 +194,13 @@ export class Download {
   meta(): DownloadMeta {
     const rows = this.read(() => this.db.prepare('SELECT high, window_end, cut FROM meta', { exactIntegers: true }).all());
     const row = rows[0];
-    const integer = (value: unknown) => (typeof value === 'bigint' && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined);
+    const integer = (value: unknown) =>
+      typeof value === 'bigint' && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
     const [high, windowEnd, cut] = [integer(row?.high), integer(row?.window_end), integer(row?.cut)];
     if (rows.length !== 1 || high === undefined || windowEnd === undefined || windowEnd > high || (cut !== 0 && cut !== 1)) {
-      throw this.refused(`a meta table of ${quoted(JSON.stringify(rows.slice(0, 2), (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))}`);
+      throw this.refused(
+        `a meta table of ${quoted(JSON.stringify(rows.slice(0, 2), (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))}`,
+      );
     }
     return { high, windowEnd, cut: cut === 1 };
   }
@@ -199,9 +211,15 @@ export class Download {
    * when more rows than `maxRows` or an entry too large.
    */
   checkSize(maxRows: number): number {
-    const sizes = this.shape.columns.filter((name) => name !== '__rowid').map((name) => `coalesce(octet_length(${quoteIdentifier(name)}), 0)`);
+    const sizes = this.shape.columns
+      .filter((name) => name !== '__rowid')
+      .map((name) => `coalesce(octet_length(${quoteIdentifier(name)}), 0)`);
     const row = this.read(() =>
-      this.db.prepare(`SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM rows)`, { exactIntegers: true }).get(),
+      this.db
+        .prepare(`SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM rows)`, {
+          exactIntegers: true,
+        })
+        .get(),
     );
     const [count, widest] = [Number(row?.n ?? 0), Number(row?.widest ?? 0)];
     if (count > maxRows) throw this.refused(`${count} rows where at most ${maxRows} were asked`);
@@ -218,8 +236,10 @@ export class Download {
     this.checkSize(maxRows);
     const meta = this.meta();
     const last = this.lastRowid();
-    if (meta.windowEnd < after && meta.windowEnd < meta.high) throw this.refused(`a scan window ending at ${meta.windowEnd}, before its start ${after}`);
-    if (last !== undefined && (last <= after || last > meta.windowEnd)) throw this.refused(`a row ${last} outside its window (${after}, ${meta.windowEnd}]`);
+    if (meta.windowEnd < after && meta.windowEnd < meta.high)
+      throw this.refused(`a scan window ending at ${meta.windowEnd}, before its start ${after}`);
+    if (last !== undefined && (last <= after || last > meta.windowEnd))
+      throw this.refused(`a row ${last} outside its window (${after}, ${meta.windowEnd}]`);
     const through = meta.cut && last !== undefined ? last : Math.max(meta.windowEnd, after);
     const more = meta.cut || meta.windowEnd < meta.high;
     if (more && through <= after) throw this.refused(`no progress past ${after}`);
@@ -239,7 +259,8 @@ export class Download {
    */
   private rowid(value: SqlValue | undefined): number {
     const feed = this.shape.kind === 'feed';
-    if (typeof value !== 'bigint' || (feed && (value < 1n || value > BigInt(Number.MAX_SAFE_INTEGER)))) throw this.refused(`a rowid of ${quoted(String(value))}`);
+    if (typeof value !== 'bigint' || (feed && (value < 1n || value > BigInt(Number.MAX_SAFE_INTEGER))))
+      throw this.refused(`a rowid of ${quoted(String(value))}`);
     return Number(value);
   }
 
@@ -265,7 +286,8 @@ export class Download {
    */
   feedRow(row: SqlValue[], selfId: string, offset = 0): FeedRow {
     const origin = row[offset + 1];
-    if (origin !== null && typeof origin !== 'string') throw this.refused(`an origin of type ${origin instanceof Uint8Array ? 'BLOB' : typeof origin}`);
+    if (origin !== null && typeof origin !== 'string')
+      throw this.refused(`an origin of type ${origin instanceof Uint8Array ? 'BLOB' : typeof origin}`);
     this.rowid(row[offset]);
     // Checked: the one rule for what a stored origin means is feed-filter's.
     return feedRow(row, selfId, offset);

@@ -44,7 +44,12 @@ export function sessionFailure(outcome: SshOutcome, context: SessionContext): Sy
   const where = destinationOf(context.location);
   const db = describeRemoteDb(context.location);
   if (outcome.spawnError || outcome.code === 255) {
-    return sshFailure(outcome, { location: context.location, started: context.started, junk: context.junk, remoteCommand: context.sqlite3Command });
+    return sshFailure(outcome, {
+      location: context.location,
+      started: context.started,
+      junk: context.junk,
+      remoteCommand: context.sqlite3Command,
+    });
   }
   switch (scriptFailure(outcome.stderr)) {
     case 'SQLITE3_MISSING':
@@ -59,7 +64,10 @@ export function sessionFailure(outcome: SshOutcome, context: SessionContext): Sy
     case 'DB_IS_DIRECTORY':
       return directoryError(db);
     case 'TMPDIR_FAILED':
-      return new SyncError('REMOTE_ERROR', `${where} cannot create a temporary directory under $TMPDIR, /tmp or $HOME; check free space and permissions there`);
+      return new SyncError(
+        'REMOTE_ERROR',
+        `${where} cannot create a temporary directory under $TMPDIR, /tmp or $HOME; check free space and permissions there`,
+      );
     case undefined:
       break;
   }
@@ -67,13 +75,19 @@ export function sessionFailure(outcome: SshOutcome, context: SessionContext): Sy
   if (sqliteError !== undefined) return sqliteFailure(sqliteError, db, context);
   if (!context.started) {
     if (context.junk !== '') {
-      return new SyncError('PROTOCOL_ERROR', `the remote shell on ${where} printed ${context.junk} and ended without starting agentless sync (check that shell startup files such as ~/.bashrc do not fail for non-interactive logins)`);
+      return new SyncError(
+        'PROTOCOL_ERROR',
+        `the remote shell on ${where} printed ${context.junk} and ended without starting agentless sync (check that shell startup files such as ~/.bashrc do not fail for non-interactive logins)`,
+      );
     }
     const said = telltaleLine(outcome.stderr);
     return new SyncError('REMOTE_ERROR', `agentless sync could not start on ${where} (${said === '' ? exitText(outcome) : said})`);
   }
   // The session was running and ended without sqlite3 saying why: killed, or the connection cut.
-  return new SyncError('CONNECTION_LOST', `the connection to ${where} was lost mid-sync (${exitText(outcome)}) while ${context.action}; committed batches are kept and the next sync resumes after them`);
+  return new SyncError(
+    'CONNECTION_LOST',
+    `the connection to ${where} was lost mid-sync (${exitText(outcome)}) while ${context.action}; committed batches are kept and the next sync resumes after them`,
+  );
 }
 
 /**
@@ -100,11 +114,17 @@ export function sqliteFailure(message: string, db: string, context: Pick<Session
     if (context.locking) return new SyncError('SYNC_RUNNING', `another resonance-sync is already syncing ${db}; wait for it to finish`);
     return new SyncError('DB_BUSY', `${db} stayed locked by another writer while ${context.action}; try again later`);
   }
-  if (/file is not a database|\(26\)$/.test(message)) return new SyncError('DB_NOT_SQLITE', `${db} is not a SQLite database; check the path`);
-  if (/malformed|\(11\)$/.test(message)) return new SyncError('DB_CORRUPT', `${db} is corrupt (${said}); restore it from a copy, nothing was synced`);
+  if (/file is not a database|\(26\)$/.test(message))
+    return new SyncError('DB_NOT_SQLITE', `${db} is not a SQLite database; check the path`);
+  if (/malformed|\(11\)$/.test(message))
+    return new SyncError('DB_CORRUPT', `${db} is corrupt (${said}); restore it from a copy, nothing was synced`);
   if (/readonly|read-only|unable to open|\((8|14)\)$/.test(message)) {
-    return new SyncError('DB_READ_ONLY', `${db} cannot be written while ${context.action} (${said}); the file and its folder must be writable`);
+    return new SyncError(
+      'DB_READ_ONLY',
+      `${db} cannot be written while ${context.action} (${said}); the file and its folder must be writable`,
+    );
   }
-  if (/disk is full|database or disk is full|\(13\)$/.test(message)) return new SyncError('DB_ERROR', `disk full while ${context.action} on ${db}; nothing of the failed batch was kept`);
+  if (/disk is full|database or disk is full|\(13\)$/.test(message))
+    return new SyncError('DB_ERROR', `disk full while ${context.action} on ${db}; nothing of the failed batch was kept`);
   return new SyncError('REMOTE_ERROR', `${context.action} on ${db} failed: ${said}`);
 }

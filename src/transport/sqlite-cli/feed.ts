@@ -47,7 +47,8 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, a
   const cap = integerLiteral(request.maxBytes);
   const selected = request.columns.map((name) => columnOrNull(shape, name, 'n.'));
   const present = request.columns.filter((name) => shape.allColumns.includes(name));
-  const bytes = present.length === 0 ? '0' : present.map((name) => `coalesce(length(CAST(${quoteIdentifier(name)} AS BLOB)), 0)`).join(' + ');
+  const bytes =
+    present.length === 0 ? '0' : present.map((name) => `coalesce(length(CAST(${quoteIdentifier(name)} AS BLOB)), 0)`).join(' + ');
   // The window ends at the snapshot's end or `scanRowids` further, whichever comes first; in the same
   // read transaction no row lies beyond that end, so the window's far bound needs no min().
   const filter = feedFilter(shape, request, arrivals);

@@ -33,7 +33,9 @@ function planOn(path: string, probe: RemoteProbe, info: RemoteInfo, nodeName: st
     db.exec(`CREATE TABLE ${NOTES_TABLE} (${probe.shape.allColumns.map(quoteIdentifier).join(', ')})`);
     prepareDatabase(db, path, { nodeName });
     const created = db
-      .prepare(`SELECT type, name, sql FROM sqlite_master WHERE name <> ? AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL ORDER BY rowid`)
+      .prepare(
+        `SELECT type, name, sql FROM sqlite_master WHERE name <> ? AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL ORDER BY rowid`,
+      )
       .all(NOTES_TABLE)
       .map((row) => ({ type: String(row.type), name: String(row.name), sql: String(row.sql) }));
     const columns = db.prepare(`SELECT name, type FROM pragma_table_info(?)`).all(NOTES_TABLE);
@@ -47,7 +49,8 @@ function planOn(path: string, probe: RemoteProbe, info: RemoteInfo, nodeName: st
       const name = String(column.name);
       // Spelt as prepare.ts spells it (our own names), so the table's SQL reads the same either way.
       const spelt = /^[a-z_][a-z0-9_]*$/.test(name) ? name : quoteIdentifier(name);
-      if (!probe.shape.allColumns.includes(name)) statements.push(`ALTER TABLE main.${NOTES_TABLE} ADD COLUMN ${spelt} ${String(column.type)};`);
+      if (!probe.shape.allColumns.includes(name))
+        statements.push(`ALTER TABLE main.${NOTES_TABLE} ADD COLUMN ${spelt} ${String(column.type)};`);
     }
     // Indexes and the view come after the columns they use.
     statements.push(...wanted.filter(({ type }) => type !== 'table').map(({ sql }) => `${sql};`));

@@ -5,7 +5,17 @@
  * only name tables that exist (an error ends the session), hence probe first, then info.
  */
 import { SyncError } from '../../core/errors.js';
-import { CURSORS_TABLE, META_TABLE, NODES_TABLE, NOTES_TABLE, isUsableSchemaVersion, shapeFromTableInfo, ORIGIN_VIEW, SCHEMA_VERSION, type NotesTableShape } from '../../core/notes-table.js';
+import {
+  CURSORS_TABLE,
+  META_TABLE,
+  NODES_TABLE,
+  NOTES_TABLE,
+  isUsableSchemaVersion,
+  shapeFromTableInfo,
+  ORIGIN_VIEW,
+  SCHEMA_VERSION,
+  type NotesTableShape,
+} from '../../core/notes-table.js';
 import type { NodeIdentity } from '../../core/replica.js';
 import { textLiteral } from './sql-literals.js';
 
@@ -47,12 +57,19 @@ export function readProbe(rows: ProbeRow[], where: string): RemoteProbe {
 }
 
 /** probeNotesTable's rules, applied to what the remote reported. */
-function shapeOf(table: { type: string; sql: string | null } | undefined, info: Array<{ name: string; type: string; pk: number }>, where: string): NotesTableShape {
+function shapeOf(
+  table: { type: string; sql: string | null } | undefined,
+  info: Array<{ name: string; type: string; pk: number }>,
+  where: string,
+): NotesTableShape {
   if (table === undefined || table.type !== 'table') {
     throw new SyncError('DB_NO_NOTES_TABLE', `${where} has no ${NOTES_TABLE} table; is this the right database?`);
   }
   if (/\bWITHOUT\s+ROWID\b/i.test(table.sql ?? '')) {
-    throw new SyncError('DB_UNSUPPORTED_SCHEMA', `${where}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`);
+    throw new SyncError(
+      'DB_UNSUPPORTED_SCHEMA',
+      `${where}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`,
+    );
   }
   return shapeFromTableInfo(info, where);
 }

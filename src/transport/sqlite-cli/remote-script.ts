@@ -86,7 +86,8 @@ export function sqliteCliSshArgv(location: SshLocation, sqlite3Command: string |
   const argv = sshArgv(location, { remoteCommand: undefined, env });
   // ssh takes the remote command as its last argument, after the host: replace only that, so the
   // options (BatchMode, ConnectTimeout, ServerAlive*, -T, host key checks) stay defined in one place.
-  if (argv.at(-1) !== remoteServeCommand(location, undefined)) throw new SyncError('INTERNAL', 'the ssh argv no longer ends with the remote command');
+  if (argv.at(-1) !== remoteServeCommand(location, undefined))
+    throw new SyncError('INTERNAL', 'the ssh argv no longer ends with the remote command');
   argv[argv.length - 1] = `sh -c ${shellQuote(bootstrapScript(location, sqlite3Command))}`;
   return argv;
 }

@@ -86,7 +86,10 @@ export class RemoteState {
     let info = await RemoteState.readInfo(session, probe);
     const prepared = isPreparedRemote(probe, info);
     if (!prepared && !options.prepare) {
-      throw new SyncError('DB_NOT_INITIALIZED', `${where} has not been prepared for sync yet; a sync without --dry-run prepares it on first contact`);
+      throw new SyncError(
+        'DB_NOT_INITIALIZED',
+        `${where} has not been prepared for sync yet; a sync without --dry-run prepares it on first contact`,
+      );
     }
     // A database prepared by an older version is brought up to date by a sync that may write (keeping
     // its node's name); a dry run syncs it as it is.

@@ -96,7 +96,14 @@ export class CliSession {
     try {
       // Written before the remote answers: ssh buffers it, and sqlite3 reads it when it starts.
       session.process.child.stdin.write(
-        ['.output /dev/null', '.mode json', '.bail on', `.timeout ${Math.trunc(options.busyTimeoutMs)}`, 'PRAGMA foreign_keys = ON;', ''].join('\n'),
+        [
+          '.output /dev/null',
+          '.mode json',
+          '.bail on',
+          `.timeout ${Math.trunc(options.busyTimeoutMs)}`,
+          'PRAGMA foreign_keys = ON;',
+          '',
+        ].join('\n'),
       );
       await session.hello();
       options.signal?.addEventListener('abort', session.onAbort, { once: true });
@@ -123,7 +130,10 @@ export class CliSession {
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const stop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SyncError('PEER_UNREACHABLE', `no answer from ${this.destination} within ${seconds} s; skipped`)), seconds * 1000);
+      timer = setTimeout(
+        () => reject(new SyncError('PEER_UNREACHABLE', `no answer from ${this.destination} within ${seconds} s; skipped`)),
+        seconds * 1000,
+      );
       onAbort = () => reject(new SyncError('INTERRUPTED', `interrupted while connecting to ${this.destination}`));
       if (this.options.signal?.aborted) onAbort();
       this.options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -146,7 +156,8 @@ export class CliSession {
       const text = got.line.toString('utf8');
       const match = got.cut ? null : pattern.exec(text);
       if (match) {
-        if (Number(match[1]) !== SCRIPT_VERSION) throw new SyncError('PROTOCOL_ERROR', `${this.destination} answered with script version ${match[1]}, expected ${SCRIPT_VERSION}`);
+        if (Number(match[1]) !== SCRIPT_VERSION)
+          throw new SyncError('PROTOCOL_ERROR', `${this.destination} answered with script version ${match[1]}, expected ${SCRIPT_VERSION}`);
         this.version = match[2] ?? '';
         this.started = true;
         return;
@@ -156,7 +167,10 @@ export class CliSession {
       if (this.junk === '' && printed.length > 0) this.junk = visibleExcerpt(printed);
       skipped += got.line.length + 1;
       if (skipped > JUNK_LIMIT) {
-        throw new SyncError('PROTOCOL_ERROR', `the remote shell on ${this.destination} printed more than ${JUNK_LIMIT} bytes (starting ${this.junk === '' ? 'with blank lines' : this.junk}) before agentless sync started; make shell startup files quiet for non-interactive logins`);
+        throw new SyncError(
+          'PROTOCOL_ERROR',
+          `the remote shell on ${this.destination} printed more than ${JUNK_LIMIT} bytes (starting ${this.junk === '' ? 'with blank lines' : this.junk}) before agentless sync started; make shell startup files quiet for non-interactive logins`,
+        );
       }
     }
   }
@@ -165,7 +179,10 @@ export class CliSession {
    * A request whose reply is the JSON rows of `query`, run after `before` and followed by `after`.
    * Only the query's output reaches stdout; nothing in `before`/`after` can print there.
    */
-  json<T>(action: string, request: { before?: RequestPart[]; query: string; after?: string[]; locking?: boolean } & ExchangeOptions): Promise<T[]> {
+  json<T>(
+    action: string,
+    request: { before?: RequestPart[]; query: string; after?: string[]; locking?: boolean } & ExchangeOptions,
+  ): Promise<T[]> {
     return this.exchange(action, request, async (seq) => {
       const parts: RequestPart[] = [
         ...(request.before ?? []),
@@ -212,7 +229,11 @@ export class CliSession {
           ? await this.failure(action, locking)
           : error instanceof SyncError
             ? error
-            : new SyncError('DB_ERROR', `${action} from ${this.destination} failed on this machine: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+            : new SyncError(
+                'DB_ERROR',
+                `${action} from ${this.destination} failed on this machine: ${error instanceof Error ? error.message : String(error)}`,
+                { cause: error },
+              );
         this.broken ??= failure;
         if (this.process.running) await this.process.kill();
         throw this.broken;
@@ -238,7 +259,9 @@ export class CliSession {
         continue;
       }
       for (let offset = 0; offset < part.hex.length; offset += HEX_CHUNK) {
-        await send(Buffer.from(part.hex.buffer, part.hex.byteOffset + offset, Math.min(HEX_CHUNK, part.hex.length - offset)).toString('hex'));
+        await send(
+          Buffer.from(part.hex.buffer, part.hex.byteOffset + offset, Math.min(HEX_CHUNK, part.hex.length - offset)).toString('hex'),
+        );
       }
     }
   }
@@ -250,7 +273,10 @@ export class CliSession {
     const text = got.line.toString('utf8');
     const match = /^@RS (\d+) (json|file)(?: (\d+))?$/.exec(text);
     if (!match || Number(match[1]) !== seq || match[2] !== kind || (kind === 'file') !== (match[3] !== undefined)) {
-      throw new SyncError('PROTOCOL_ERROR', `unexpected output from sqlite3 on ${this.destination}: ${visibleExcerpt(got.line, 120)} (expected reply ${seq})`);
+      throw new SyncError(
+        'PROTOCOL_ERROR',
+        `unexpected output from sqlite3 on ${this.destination}: ${visibleExcerpt(got.line, 120)} (expected reply ${seq})`,
+      );
     }
     return Number(match[3] ?? 0);
   }
@@ -282,9 +308,19 @@ export class CliSession {
   /** Why the session ended (waiting for ssh's exit status briefly). */
   private async failure(action: string, locking: boolean): Promise<SyncError> {
     if (this.broken) return this.broken;
-    const outcome: SshOutcome | undefined = await Promise.race([this.process.exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref())]);
+    const outcome: SshOutcome | undefined = await Promise.race([
+      this.process.exited,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref()),
+    ]);
     const final = outcome ?? (await this.process.kill());
-    return sessionFailure(final, { location: this.options.location, sqlite3Command: this.options.sqlite3Command, started: this.started, junk: this.junk, action, locking });
+    return sessionFailure(final, {
+      location: this.options.location,
+      sqlite3Command: this.options.sqlite3Command,
+      started: this.started,
+      junk: this.junk,
+      action,
+      locking,
+    });
   }
 
   get brokenError(): SyncError | undefined {

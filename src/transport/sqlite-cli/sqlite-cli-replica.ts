@@ -41,7 +41,6 @@ import type {
   ReplicaInfo,
 } from '../../core/replica.js';
 
-
 export interface SqliteCliConnectOptions {
   location: SshLocation;
   /** The remote sqlite3 command: the peer's remote_command in mode "sqlite3" (default `sqlite3`). */
@@ -87,7 +86,11 @@ export class SqliteCliReplica implements Replica {
     const scratch = new ScratchDir();
     try {
       const nodeName = options.nodeName ?? toNodeName(basename(options.location.path, extname(options.location.path)));
-      const state = await RemoteState.load(session, scratch, { ...options, nodeName, busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+      const state = await RemoteState.load(session, scratch, {
+        ...options,
+        nodeName,
+        busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      });
       return new SqliteCliReplica(session, scratch, state, options);
     } catch (error) {
       await session.close().catch(() => undefined);
@@ -153,7 +156,11 @@ export class SqliteCliReplica implements Replica {
       }
     } finally {
       // The consumer stopped early: let a download already under way finish, and drop it.
-      if (next) await next.then((download) => download.close(), () => undefined);
+      if (next)
+        await next.then(
+          (download) => download.close(),
+          () => undefined,
+        );
     }
   }
 
@@ -181,7 +188,11 @@ export class SqliteCliReplica implements Replica {
     const download = { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids };
     const before = feedDownloadSql(this.state.shape, download, this.state.hasArrivals ? 'main' : undefined);
     await this.session.download('reading new entries', { before: [before], remoteFile: DOWNLOAD_FILE, localPath });
-    return new Download(localPath, { kind: 'feed', columns: ['__rowid', '__origin', ...valueColumns(request.columns.length)], from: this.where });
+    return new Download(localPath, {
+      kind: 'feed',
+      columns: ['__rowid', '__origin', ...valueColumns(request.columns.length)],
+      from: this.where,
+    });
   }
 
   /** The remote database, for messages. */
@@ -193,11 +204,16 @@ export class SqliteCliReplica implements Replica {
     const plan = applyPlan(this.state.shape, request);
     const upload = buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
     this.state.forgetCursors();
-    const [row] = await this.session.json<ApplyResultRow>('writing a batch', applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals));
+    const [row] = await this.session.json<ApplyResultRow>(
+      'writing a batch',
+      applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals),
+    );
     if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
     await this.yieldWriteLock(Number(row.held_ms ?? 0), row.data_version);
     // What arrived, from the values sent: the entries the remote reports as newly stored.
-    const [timestampAt, contextAt, sourceAt, contentAt] = ['timestamp', 'context', 'source', 'content'].map((name) => request.columns.indexOf(name)) as [number, number, number, number];
+    const [timestampAt, contextAt, sourceAt, contentAt] = ['timestamp', 'context', 'source', 'content'].map((name) =>
+      request.columns.indexOf(name),
+    ) as [number, number, number, number];
     const arrived = (row.new_seqs ?? '')
       .split(',')
       .filter((seq) => seq !== '')
@@ -208,7 +224,12 @@ export class SqliteCliReplica implements Replica {
       });
     const inserted = Number(row.inserted ?? 0);
     const duplicates = Number(row.duplicates ?? 0);
-    return { received: inserted, duplicates, rejected: Number(row.total ?? 0) - inserted - duplicates, ...tallyArrivals(arrived, this.options.naiveTimestamps ?? 'utc') };
+    return {
+      received: inserted,
+      duplicates,
+      rejected: Number(row.total ?? 0) - inserted - duplicates,
+      ...tallyArrivals(arrived, this.options.naiveTimestamps ?? 'utc'),
+    };
   }
 
   /**
@@ -261,7 +282,11 @@ export class SqliteCliReplica implements Replica {
       localPath,
       scansWholeTable: true,
     });
-    const download = new Download(localPath, { kind: 'hashes', columns: ['__h', '__rowid', '__origin', ...valueColumns(columns.length)], from: this.where });
+    const download = new Download(localPath, {
+      kind: 'hashes',
+      columns: ['__h', '__rowid', '__origin', ...valueColumns(columns.length)],
+      from: this.where,
+    });
     try {
       // Entries sharing a hash (duplicates the database held before sync came) come once; the rest
       // must be hashes asked for, so the answer holds at most one entry per hash.
@@ -272,7 +297,10 @@ export class SqliteCliReplica implements Replica {
       for (const values of download.rows()) {
         const hash = values[0];
         if (typeof hash !== 'string' || !asked.has(hash)) {
-          throw new SyncError('PROTOCOL_ERROR', `${this.where} answered with an entry of hash ${quoted(hash)}, which was not asked for; refused, nothing was repaired`);
+          throw new SyncError(
+            'PROTOCOL_ERROR',
+            `${this.where} answered with an entry of hash ${quoted(hash)}, which was not asked for; refused, nothing was repaired`,
+          );
         }
         if (seen.has(hash)) continue;
         seen.add(hash);

@@ -22,7 +22,10 @@ export function shellQuote(word: string): string {
 
 /** `ssh`, or the user's override. */
 export function sshBaseCommand(env: NodeJS.ProcessEnv): string[] {
-  const words = (env[SSH_COMMAND_ENV] ?? '').trim().split(/\s+/).filter((word) => word !== '');
+  const words = (env[SSH_COMMAND_ENV] ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((word) => word !== '');
   return words.length > 0 ? words : ['ssh'];
 }
 
@@ -49,16 +52,21 @@ export function remoteServeCommand(location: SshLocation, remoteCommand: string 
 /** The full argv, ssh first. */
 export function sshArgv(location: SshLocation, options: { remoteCommand: string | undefined; env: NodeJS.ProcessEnv }): string[] {
   // parsePeerUrl already refused these; checked again because an ssh option here would run commands.
-  if (location.host.startsWith('-') || location.user?.startsWith('-')) throw new SyncError('PEER_URL_INVALID', `refusing host or user starting with "-"`);
+  if (location.host.startsWith('-') || location.user?.startsWith('-'))
+    throw new SyncError('PEER_URL_INVALID', `refusing host or user starting with "-"`);
   const timeout = connectTimeoutSeconds(options.env);
   return [
     ...sshBaseCommand(options.env),
     '-T', // no terminal: binary data must pass untouched, and no escape character
-    '-o', 'BatchMode=yes', // unattended: never prompt for a password or an unknown host key
-    '-o', `ConnectTimeout=${timeout}`,
+    '-o',
+    'BatchMode=yes', // unattended: never prompt for a password or an unknown host key
+    '-o',
+    `ConnectTimeout=${timeout}`,
     // A phone that sleeps mid-sync would otherwise leave the connection hanging forever.
-    '-o', 'ServerAliveInterval=15',
-    '-o', 'ServerAliveCountMax=4',
+    '-o',
+    'ServerAliveInterval=15',
+    '-o',
+    'ServerAliveCountMax=4',
     ...(location.port === undefined ? [] : ['-p', String(location.port)]),
     ...(location.user === undefined ? [] : ['-l', location.user]),
     location.host,
@@ -91,8 +99,14 @@ export interface FailureContext {
 
 /** The most telling line of ssh's stderr (ssh and the remote shell both write there). */
 export function telltaleLine(stderr: string): string {
-  const lines = stderr.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !/^@+$/.test(line));
-  const line = lines.find((l) => /identification has changed|verification failed|permission denied|not found|no such file/i.test(l)) ?? lines.at(-1) ?? '';
+  const lines = stderr
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !/^@+$/.test(line));
+  const line =
+    lines.find((l) => /identification has changed|verification failed|permission denied|not found|no such file/i.test(l)) ??
+    lines.at(-1) ??
+    '';
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }
 
@@ -102,35 +116,59 @@ export function sshFailure(outcome: SshOutcome, context: FailureContext): SyncEr
   const detail = said === '' ? (outcome.code === null ? `killed by ${outcome.signal ?? 'a signal'}` : `exit code ${outcome.code}`) : said;
   if (outcome.spawnError) {
     const command = sshBaseCommand(process.env)[0] ?? 'ssh';
-    return new SyncError('CONFIG_INVALID', `cannot run ${command} (${outcome.spawnError.code ?? outcome.spawnError.message}): install the OpenSSH client, or set ${SSH_COMMAND_ENV} to your ssh command`);
+    return new SyncError(
+      'CONFIG_INVALID',
+      `cannot run ${command} (${outcome.spawnError.code ?? outcome.spawnError.message}): install the OpenSSH client, or set ${SSH_COMMAND_ENV} to your ssh command`,
+    );
   }
   if (context.started) {
-    return new SyncError('CONNECTION_LOST', `the connection to ${where} was lost mid-sync (${detail}); committed batches are kept and the next sync resumes after them`);
+    return new SyncError(
+      'CONNECTION_LOST',
+      `the connection to ${where} was lost mid-sync (${detail}); committed batches are kept and the next sync resumes after them`,
+    );
   }
   const stderr = outcome.stderr;
   if (outcome.code === 255) {
     const hostArg = context.location.port === undefined ? context.location.host : `[${context.location.host}]:${context.location.port}`;
     if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(stderr)) {
-      return new SyncError('HOST_KEY_CHANGED', `the host key of ${where} does not match the one in known_hosts: this can be an attack, or the host was reinstalled; if you know it changed, remove the old key with: ssh-keygen -R '${hostArg}', then log in once with ssh to verify and record the new one (nothing was synced)`);
+      return new SyncError(
+        'HOST_KEY_CHANGED',
+        `the host key of ${where} does not match the one in known_hosts: this can be an attack, or the host was reinstalled; if you know it changed, remove the old key with: ssh-keygen -R '${hostArg}', then log in once with ssh to verify and record the new one (nothing was synced)`,
+      );
     }
     if (/Host key verification failed|host key is not known|No [A-Za-z0-9-]+ host key is known/i.test(stderr)) {
-      return new SyncError('HOST_KEY_UNKNOWN', `the host key of ${where} is not in known_hosts, and batch mode never accepts an unknown key: log in once with ssh to verify and record it, then sync again`);
+      return new SyncError(
+        'HOST_KEY_UNKNOWN',
+        `the host key of ${where} is not in known_hosts, and batch mode never accepts an unknown key: log in once with ssh to verify and record it, then sync again`,
+      );
     }
     if (/Permission denied|Too many authentication failures|Authentication failed/i.test(stderr)) {
-      return new SyncError('AUTH_FAILED', `ssh could not log in to ${where} (${detail}); put this machine's public key in ~/.ssh/authorized_keys there (batch mode never asks for a password)`);
+      return new SyncError(
+        'AUTH_FAILED',
+        `ssh could not log in to ${where} (${detail}); put this machine's public key in ~/.ssh/authorized_keys there (batch mode never asks for a password)`,
+      );
     }
     return new SyncError('PEER_UNREACHABLE', `${where} is unreachable (${detail}); skipped`);
   }
   if (outcome.code === 127 || outcome.code === 126) {
     const command = context.remoteCommand ?? DEFAULT_REMOTE_COMMAND;
-    return new SyncError('AGENT_MISSING', `${where} cannot run ${JSON.stringify(command)} (${detail}): install resonance-sync there, or set remote_command for this peer to its full path (non-interactive ssh logins may have a shorter PATH)`);
+    return new SyncError(
+      'AGENT_MISSING',
+      `${where} cannot run ${JSON.stringify(command)} (${detail}): install resonance-sync there, or set remote_command for this peer to its full path (non-interactive ssh logins may have a shorter PATH)`,
+    );
   }
   if (/unknown command 'serve'/.test(stderr)) {
-    return new SyncError('PROTOCOL_VERSION', `the resonance-sync on ${where} is too old for ssh sync (it has no serve command): upgrade resonance-sync on ${context.location.host}`);
+    return new SyncError(
+      'PROTOCOL_VERSION',
+      `the resonance-sync on ${where} is too old for ssh sync (it has no serve command): upgrade resonance-sync on ${context.location.host}`,
+    );
   }
   if (outcome.code === 0 || context.junk !== '') {
     const printed = context.junk === '' ? 'nothing' : context.junk;
-    return new SyncError('PROTOCOL_ERROR', `the remote command on ${where} printed ${printed} and ended without starting the resonance-sync agent (check remote_command, and that shell startup files such as ~/.bashrc do not print for non-interactive logins)`);
+    return new SyncError(
+      'PROTOCOL_ERROR',
+      `the remote command on ${where} printed ${printed} and ended without starting the resonance-sync agent (check remote_command, and that shell startup files such as ~/.bashrc do not print for non-interactive logins)`,
+    );
   }
   return new SyncError('REMOTE_ERROR', `the resonance-sync agent on ${where} failed to start (${detail})`);
 }
