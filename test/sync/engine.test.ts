@@ -294,7 +294,7 @@ test('relay: in a star, a leaf sends back none of what the hub relayed to it', a
   const again = await syncPair(hub, b);
   assert.equal(direction(again, 'pull').sent, 0, "b sends back none of a's entries");
   assert.equal(direction(again, 'pull').duplicates, 0);
-  const marks = withDb(b, (db) => db.prepare('SELECT first_rowid, last_rowid, via FROM resonance_sync_arrivals').all());
+  const marks = withDb(b, (db) => db.prepare('SELECT first_rowid, last_rowid, via FROM resonance_sync_arrivals').all().map((row) => ({ ...row })));
   const hubId = withDb(hub, (db) => db.prepare(`SELECT value FROM resonance_sync_meta WHERE key = 'node_id'`).get()?.value);
   assert.deepEqual(marks, [{ first_rowid: 1, last_rowid: 5, via: hubId }], "b's one batch, marked as from the hub");
 });
