@@ -288,7 +288,8 @@ test('relay: in a star, a leaf sends back none of what the hub relayed to it', a
   const hub = createNotesDb(dir, 'hub');
   const a = createNotesDb(dir, 'a');
   const b = createNotesDb(dir, 'b');
-  insertNotes(a, Array.from({ length: 5 }, (_, i) => ({ timestamp: `2025-01-01 00:00:0${i}`, content: `from a ${i}`, context: 'c', source: i % 2 ? null : 's' })));
+  const note = (i: number) => ({ timestamp: `2025-01-01 00:00:0${i}`, content: `from a ${i}`, context: 'c', source: i % 2 ? null : 's' });
+  insertNotes(a, Array.from({ length: 5 }, (_, i) => note(i)));
   assert.equal(direction(await syncPair(hub, a), 'pull').received, 5);
   assert.equal(direction(await syncPair(hub, b), 'push').received, 5);
   const again = await syncPair(hub, b);
