@@ -99,7 +99,7 @@ test('values keep their SQLite types: integers beyond 2^53, reals, blobs, 10 MB 
   const dir = tempDir(t);
   const a = createNotesDb(dir, 'a', 'd');
   const b = createNotesDb(dir, 'b', 'd');
-  const big = `${'ж'.repeat(5 * 1024 * 1024)}🙂\u0000tail`;
+  const big = 'ж'.repeat(5 * 1024 * 1024) + '🙂\u0000tail';
   insertNotes(a, [
     { timestamp: 9007199254740993n, content: 'epoch as huge integer', source: 'x', resonance_score: 1.0 },
     { timestamp: '2025-11-30 22:00:00', content: new Uint8Array([0, 255, 10, 13]), source: 'blob', resonance_score: 0.25 },
@@ -306,21 +306,22 @@ test('relay: in a star, a leaf sends back none of what the hub relayed to it', a
   const hub = createNotesDb(dir, 'hub');
   const a = createNotesDb(dir, 'a');
   const b = createNotesDb(dir, 'b');
+  const note = (i: number) => ({ timestamp: `2025-01-01 00:00:0${i}`, content: `from a ${i}`, context: 'c', source: i % 2 ? null : 's' });
   insertNotes(
     a,
-    Array.from({ length: 5 }, (_, i) => ({
-      timestamp: `2025-01-01 00:00:0${i}`,
-      content: `from a ${i}`,
-      context: 'c',
-      source: i % 2 ? null : 's',
-    })),
+    Array.from({ length: 5 }, (_, i) => note(i)),
   );
   assert.equal(direction(await syncPair(hub, a), 'pull').received, 5);
   assert.equal(direction(await syncPair(hub, b), 'push').received, 5);
   const again = await syncPair(hub, b);
   assert.equal(direction(again, 'pull').sent, 0, "b sends back none of a's entries");
   assert.equal(direction(again, 'pull').duplicates, 0);
-  const marks = withDb(b, (db) => db.prepare('SELECT first_rowid, last_rowid, via FROM resonance_sync_arrivals').all());
+  const marks = withDb(b, (db) =>
+    db
+      .prepare('SELECT first_rowid, last_rowid, via FROM resonance_sync_arrivals')
+      .all()
+      .map((row) => ({ ...row })),
+  );
   const hubId = withDb(hub, (db) => db.prepare(`SELECT value FROM resonance_sync_meta WHERE key = 'node_id'`).get()?.value);
   assert.deepEqual(marks, [{ first_rowid: 1, last_rowid: 5, via: hubId }], "b's one batch, marked as from the hub");
 });
