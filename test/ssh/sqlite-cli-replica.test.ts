@@ -173,7 +173,8 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
   );
   const local = LocalReplica.open(path, { prepareAs: { nodeName: 'phone' } });
   // Some entries came from the receiver (echoes), which the feed must skip.
-  withDb(path, (d) => d.prepare(`UPDATE resonance_notes SET sync_origin = 'receiver' WHERE rowid % 9 = 0`).run());
+  const receiverId = '0e0e0e0e-0000-4000-8000-000000000009';
+  withDb(path, (d) => d.prepare(`UPDATE resonance_notes SET sync_origin = ? WHERE rowid % 9 = 0`).run(receiverId));
   const log = join(dir, 'ssh.log');
   const ssh = writeExecutable(join(dir, 'ssh-logged'), `echo "$$" >> '${log}'\nexec ssh "$@"`);
   const env = { ...server.env, RESONANCE_SYNC_SSH: `${ssh} -F ${server.sshConfigPath}` };
@@ -184,7 +185,7 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
   });
   const request: FeedRequest = {
     afterRowid: 20,
-    receiverId: 'receiver',
+    receiverId,
     route: { ...EVERYTHING, excludeSource: ['s1'] },
     columns: ['timestamp', 'content', 'source', 'resonance_score', 'missing'],
     maxRows: 25,
@@ -216,7 +217,7 @@ test('the feed: same rows as the local reader, valid cursors however downloads a
       limits: { maxRows: 100, maxBytes: 1 << 20 },
     });
     assert.equal(summary.directions[0]?.received, 700);
-    // Relayed entries (origin "receiver", not the phone) arrived from the phone: they do not go back.
+    // Relayed entries (origin receiverId, not the phone) arrived from the phone: they do not go back.
     assert.deepEqual([summary.directions[1]?.sent, summary.directions[1]?.duplicates, summary.directions[1]?.received], [0, 0, 0]);
   } finally {
     await receiver.close();
