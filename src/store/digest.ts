@@ -11,13 +11,12 @@
  * hashed with SHA3-256, so a remote that has only the sqlite3 CLI (whose sha3() is the same
  * function) computes the very same digests in SQL.
  */
+import { columnOrNull, feedRow } from './feed-filter.js';
 import { createHash } from 'node:crypto';
 import type { FeedRow } from '../core/replica.js';
 import { routePredicate, type Route } from '../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
-import { quoteIdentifier } from './sql.js';
 import type { Database } from './sqlite/driver.js';
-import type { SqlValue } from '../core/sql-value.js';
 
 /** Hex characters of the entry hash that pick its bucket (2 = 256 buckets). */
 export const BUCKET_CHARS = 2;
@@ -28,10 +27,6 @@ export interface BucketDigest {
   bucket: string;
   count: number;
   digest: string;
-}
-
-function columnOrNull(shape: NotesTableShape, name: string): string {
-  return shape.allColumns.includes(name) ? quoteIdentifier(name) : 'NULL';
 }
 
 /** One value as version-independent ASCII. */
@@ -111,12 +106,7 @@ export function rowsByHash(
     const hash = entryHash(String(row[0]));
     if (!hashes.has(hash) || seen.has(hash)) continue;
     seen.add(hash);
-    const origin = row[2];
-    rows.push({
-      rowid: Number(row[1]),
-      origin: typeof origin === 'string' && origin ? origin : selfId,
-      values: row.slice(3) as SqlValue[],
-    });
+    rows.push(feedRow(row, selfId, 1));
   }
   return rows;
 }

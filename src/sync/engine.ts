@@ -1,6 +1,6 @@
 /**
  * The sync engine: moves one direction at a time from a sender's feed into a receiver, batch by
- * batch. The receiver owns the cursor and commits it with each batch (see store/batch-writer.ts), so
+ * batch. The receiver owns the cursor and commits it with each batch (see store/receive-sql.ts), so
  * pull and push are the same operation with the roles swapped, and both are exactly-once.
  */
 import { SyncError, asSyncError } from '../core/errors.js';
