@@ -51,9 +51,9 @@ interface Case {
   local(path: string, nodeName: string): Replica;
 }
 
-const SENDER: NodeIdentity = { id: 'sender-1', name: 'sender one' };
-const OTHER_SENDER: NodeIdentity = { id: 'sender-2', name: 'sender two' };
-const RELAY: NodeIdentity = { id: 'relay-9', name: 'relay nine' };
+const SENDER: NodeIdentity = { id: '5e4de400-0000-4000-8000-000000000001', name: 'sender_one' };
+const OTHER_SENDER: NodeIdentity = { id: '5e4de400-0000-4000-8000-000000000002', name: 'sender_two' };
+const RELAY: NodeIdentity = { id: '4e1a9000-0000-4000-8000-000000000009', name: 'relay_nine' };
 /** The columns of variant b, as they travel. */
 const COLUMNS = ['timestamp', 'content', 'context', 'source'];
 /** Every identity column nullable, so a sender can hold what some receivers refuse. */
@@ -64,7 +64,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 const feedRow = (origin: string, ...values: SqlValue[]): FeedRow => ({ rowid: 0, origin, values });
 
 function applyRequest(rows: FeedRow[], extra: Partial<ApplyRequest> = {}): ApplyRequest {
-  return {
+  const request: ApplyRequest = {
     sender: SENDER,
     routeKey: 'r1',
     columns: COLUMNS,
@@ -75,6 +75,11 @@ function applyRequest(rows: FeedRow[], extra: Partial<ApplyRequest> = {}): Apply
     dryRun: false,
     ...extra,
   };
+  // As a real feed sends them: sender rowids rising up to the batch's cursor (receivers check this);
+  // a repair batch (negative cursor) carries entries from anywhere.
+  const through = request.throughRowid;
+  const first = Math.max(1, through - request.rows.length + 1);
+  return through < 0 ? request : { ...request, rows: request.rows.map((row, i) => ({ ...row, rowid: first + i })) };
 }
 
 function feed(extra: Partial<FeedRequest> = {}): FeedRequest {
@@ -390,13 +395,13 @@ export function replicaMethods(transport: PeerTransport): void {
         const raising = applyRequest(rows, {
           sender: OTHER_SENDER,
           throughRowid: 20,
-          knownNodes: [{ id: 'relay-2', name: 'relay two' }],
+          knownNodes: [{ id: '4e1a9000-0000-4000-8000-000000000002', name: 'relay_two' }],
           dryRun: true,
         });
         const dry = await peer.apply(raising);
         assert.deepEqual([dry.received, dry.duplicates, dry.rejected], [2, 1, 1]);
         assert.deepEqual(contentOf(path), before, 'a dry run with a new sender, new nodes and a new cursor wrote nothing');
-        await peer.apply(applyRequest(rows, { throughRowid: 1, rewound: true, dryRun: true }));
+        await peer.apply(applyRequest(rows.slice(0, 1), { throughRowid: 1, rewound: true, dryRun: true }));
         assert.deepEqual(contentOf(path), before, 'a dry run that would lower the cursor wrote nothing');
         assert.equal(await peer.cursor(SENDER.id, 'r1'), 10);
         assert.deepEqual(await peer.apply({ ...raising, dryRun: false }), dry, 'the real run does what the dry run counted');
