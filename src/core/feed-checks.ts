@@ -172,7 +172,9 @@ export class FeedCheck {
       const fresh = checkedInfo(await this.rereadInfo());
       if (fresh.node.id !== this.sender.node.id) throw refused(this.from, `a new identity (${fresh.node.id}) in the middle of a sync`);
       this.feedEnd = Math.max(this.feedEnd, fresh.maxRowid);
-      if (batch.throughRowid > this.feedEnd) throw refused(this.from, `a batch whose cursor ${batch.throughRowid} is beyond the end of its own feed (${this.feedEnd})`);
+      if (batch.throughRowid > this.feedEnd) {
+        throw refused(this.from, `a batch whose cursor ${batch.throughRowid} is beyond the end of its own feed (${this.feedEnd})`);
+      }
     }
     this.through = batch.throughRowid;
   }
@@ -183,7 +185,8 @@ export function checkedApplyResult(sent: number, result: ApplyResult, from: stri
   const { inserted, duplicates, rejected, syncNotes, newestTimestamp } = result;
   const counted = [inserted, duplicates, rejected, syncNotes].every(isCount) && inserted + duplicates + rejected === sent && syncNotes <= inserted;
   if (!counted) {
-    throw refused(from, `a result of ${quoted(inserted)} inserted, ${quoted(duplicates)} duplicates, ${quoted(rejected)} rejected, ${quoted(syncNotes)} sync notes for ${sent} entries`);
+    const numbers = `${quoted(inserted)} inserted, ${quoted(duplicates)} duplicates, ${quoted(rejected)} rejected, ${quoted(syncNotes)} sync notes`;
+    throw refused(from, `a result of ${numbers} for ${sent} entries`);
   }
   if (newestTimestamp !== undefined && !(inserted > 0 && isTimestamp(newestTimestamp))) {
     throw refused(from, `${quoted(newestTimestamp)} as the newest time of ${inserted} inserted entries`);

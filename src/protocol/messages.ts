@@ -71,7 +71,9 @@ export const readCursorRequest = (r: Reader) => ({ senderId: r.string(), routeKe
 
 /** Rows with a per-message origin table and rowid deltas (see protocol.ts). */
 export function writeRows(w: Writer, rows: readonly FeedRow[]): void {
-  if (rows.length > MAX_MESSAGE_ROWS) throw new SyncError('PROTOCOL_ERROR', `a message would carry more than ${MAX_MESSAGE_ROWS} entries; lower the batch size (--batch-rows)`);
+  if (rows.length > MAX_MESSAGE_ROWS) {
+    throw new SyncError('PROTOCOL_ERROR', `a message would carry more than ${MAX_MESSAGE_ROWS} entries; lower the batch size (--batch-rows)`);
+  }
   const width = rows[0]?.values.length ?? 0;
   const origins = new Map<string, number>();
   for (const row of rows) if (!origins.has(row.origin)) origins.set(row.origin, origins.size);
@@ -196,7 +198,11 @@ export function writeBatch(w: Writer, batch: FeedBatch): void {
   writeRows(w, batch.rows);
   w.uint(batch.throughRowid).uint(batch.bytes);
 }
-export const readBatch = (r: Reader, expect?: RowsExpectation, from?: string): FeedBatch => ({ rows: readRows(r, expect, from), throughRowid: r.uint(), bytes: r.uint() });
+export const readBatch = (r: Reader, expect?: RowsExpectation, from?: string): FeedBatch => ({
+  rows: readRows(r, expect, from),
+  throughRowid: r.uint(),
+  bytes: r.uint(),
+});
 
 /** A size hint for a batch's frame, so the writer rarely has to grow (and copy) its buffer. */
 export function batchSizeHint(bytes: number, rows: number): number {

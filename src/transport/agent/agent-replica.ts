@@ -7,6 +7,7 @@
 import { formatPeerUrl } from '../../core/peer-url.js';
 import { SyncError } from '../../core/errors.js';
 import * as m from '../../protocol/messages.js';
+import type { Writer } from '../../protocol/writer.js';
 import { FEED_CREDIT, MessageType, messageName, type Frame } from '../../protocol/protocol.js';
 import { AgentConnection, type AgentConnectOptions } from './connection.js';
 import type { Route } from '../../core/route.js';
@@ -62,7 +63,8 @@ export class AgentReplica implements Replica {
   rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
     // No more entries than hashes asked for, each as wide as the columns: checked before any is built.
     const expect = { maxRows: hashes.length, width: columns.length };
-    return this.connection.request(MessageType.ROWS_BY_HASH, (w) => m.writeRowsByHash(w, { route, columns, hashes }), MessageType.ROWS_BY_HASH_OK, (r) => m.readRows(r, expect, this.peer));
+    const write = (w: Writer) => m.writeRowsByHash(w, { route, columns, hashes });
+    return this.connection.request(MessageType.ROWS_BY_HASH, write, MessageType.ROWS_BY_HASH_OK, (r) => m.readRows(r, expect, this.peer));
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {
@@ -85,7 +87,9 @@ export class AgentReplica implements Replica {
     // Runs as each frame arrives; what it throws ends the connection with that error (AgentConnection).
     this.connection.setFeedSink((item) => {
       if (item instanceof Error || item.type !== MessageType.FEED_BATCH) return inbox.push(item);
-      if (credit === 0) throw new SyncError('PROTOCOL_ERROR', `${this.peer} sent a feed batch beyond the ${FEED_CREDIT} it was given room for (flow control); refused`);
+      if (credit === 0) {
+        throw new SyncError('PROTOCOL_ERROR', `${this.peer} sent a feed batch beyond the ${FEED_CREDIT} it was given room for (flow control); refused`);
+      }
       credit--;
       inbox.push(m.decode(item.payload, (r) => m.readBatch(r, expect, this.peer)));
     });

@@ -168,7 +168,8 @@ export class Download {
   }
 
   private refused(what: string): SyncError {
-    return new SyncError('PROTOCOL_ERROR', `${this.shape.from} sent a delta file (${this.path}) with ${what}; refused, nothing of it was kept (is its sqlite3 the real one?)`);
+    const advice = 'refused, nothing of it was kept (is its sqlite3 the real one?)';
+    return new SyncError('PROTOCOL_ERROR', `${this.shape.from} sent a delta file (${this.path}) with ${what}; ${advice}`);
   }
 
   private checkTables(): void {
@@ -199,9 +200,8 @@ export class Download {
    */
   checkSize(maxRows: number): number {
     const sizes = this.shape.columns.filter((name) => name !== '__rowid').map((name) => `coalesce(octet_length(${identifier(name)}), 0)`);
-    const row = this.read(() =>
-      this.db.prepare(`SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM rows)`, { exactIntegers: true }).get(),
-    );
+    const sql = `SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM rows)`;
+    const row = this.read(() => this.db.prepare(sql, { exactIntegers: true }).get());
     const [count, widest] = [Number(row?.n ?? 0), Number(row?.widest ?? 0)];
     if (count > maxRows) throw this.refused(`${count} rows where at most ${maxRows} were asked`);
     if (widest > MAX_ENTRY_BYTES) throw this.refused(`an entry of ${widest} bytes (at most ${MAX_ENTRY_BYTES})`);

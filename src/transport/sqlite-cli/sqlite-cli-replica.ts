@@ -238,7 +238,8 @@ export class SqliteCliReplica implements Replica {
       for (const values of download.rows()) {
         const hash = values[0];
         if (typeof hash !== 'string' || !asked.has(hash)) {
-          throw new SyncError('PROTOCOL_ERROR', `${this.where} answered with an entry of hash ${quoted(hash)}, which was not asked for; refused, nothing was repaired`);
+          const what = `an entry of hash ${quoted(hash)}, which was not asked for`;
+          throw new SyncError('PROTOCOL_ERROR', `${this.where} answered with ${what}; refused, nothing was repaired`);
         }
         if (seen.has(hash)) continue;
         seen.add(hash);
