@@ -423,6 +423,23 @@ test('the codec refuses counts the rest of the frame cannot hold before allocati
 });
 
 /** An agent session over in-memory pipes, as in agent-server.test.ts: the agent's side of APPLY and FINISH. */
+/** An agent session past the handshake: HELLO sent as a client would, WELCOME received. */
+async function welcomedSession(db: string) {
+  const session = agentSession(db);
+  session.send(MessageType.HELLO, (w) =>
+    m.writeHello(w, {
+      protocol: PROTOCOL_VERSION,
+      clientVersion: 'test',
+      dbPath: db,
+      homeRelative: false,
+      nodeName: 'phone',
+      prepare: true,
+    }),
+  );
+  assert.equal((await session.next()).type, MessageType.WELCOME);
+  return session;
+}
+
 function agentSession(db: string) {
   const input = new PassThrough();
   const output = new PassThrough();
@@ -471,18 +488,7 @@ test('the agent refuses what a client asks it to store unless it is well formed:
     [{ rows: [...entries(3)].reverse() }, /out of order/],
   ];
   for (const [change, pattern] of bad) {
-    const session = agentSession(db);
-    session.send(MessageType.HELLO, (w) =>
-      m.writeHello(w, {
-        protocol: PROTOCOL_VERSION,
-        clientVersion: 'test',
-        dbPath: db,
-        homeRelative: false,
-        nodeName: 'phone',
-        prepare: true,
-      }),
-    );
-    assert.equal((await session.next()).type, MessageType.WELCOME);
+    const session = await welcomedSession(db);
     session.send(MessageType.APPLY, (w) => m.writeApply(w, { ...good, ...change }));
     const error = m.decode((await session.next()).payload, m.readError);
     assert.equal(error.code, 'PROTOCOL_ERROR');
@@ -490,18 +496,7 @@ test('the agent refuses what a client asks it to store unless it is well formed:
     assert.equal(await session.done, 7);
     assert.deepEqual(allRows(db), before, 'nothing stored');
   }
-  const session = agentSession(db);
-  session.send(MessageType.HELLO, (w) =>
-    m.writeHello(w, {
-      protocol: PROTOCOL_VERSION,
-      clientVersion: 'test',
-      dbPath: db,
-      homeRelative: false,
-      nodeName: 'phone',
-      prepare: true,
-    }),
-  );
-  assert.equal((await session.next()).type, MessageType.WELCOME);
+  const session = await welcomedSession(db);
   session.send(MessageType.FINISH, (w) =>
     m.writeReport(w, {
       sender: { id: SENDER_ID, name: 'main' },
