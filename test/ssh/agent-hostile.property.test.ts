@@ -12,13 +12,10 @@ import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { SyncError } from '../../src/core/errors.js';
 import { isNodeId } from '../../src/core/node-name.js';
-import { EVERYTHING } from '../../src/core/route.js';
 import { COMPRESSED_FLAG } from '../../src/protocol/compression.js';
 import * as m from '../../src/protocol/messages.js';
 import { MessageType } from '../../src/protocol/protocol.js';
-import { syncReplicas } from '../../src/sync/engine.js';
-import { LocalReplica } from '../../src/transport/local/local-replica.js';
-import { entries, honestBatches, senderInfo, startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
+import { entries, honestBatches, pullFromAgent, senderInfo, startFakeAgent, type FakeAgent } from '../support/fake-agent.js';
 import { allRows, createNotesDb, insertNotes, openReplica, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 
@@ -136,27 +133,7 @@ async function check(t: TestContext, dir: string, agent: FakeAgent, s: Scenario)
   insertNotes(path, [{ timestamp: '2025-11-29 10:00:00', content: 'held before', context: 'c', source: 'm' }]);
   openReplica(path, 'main').close();
   const before = allRows(path);
-  const local = LocalReplica.open(path);
-  let error: unknown;
-  try {
-    const remote = await agent.connect();
-    try {
-      await syncReplicas(local, remote, {
-        peerName: 'phone',
-        pull: EVERYTHING,
-        push: undefined,
-        dryRun: false,
-        writeSyncNote: false,
-        limits: { maxRows: s.maxRows, maxBytes: 4 << 20 },
-      });
-    } finally {
-      await remote.close();
-    }
-  } catch (thrown) {
-    error = thrown;
-  } finally {
-    await local.close();
-  }
+  const error = await pullFromAgent(path, agent, { maxRows: s.maxRows, maxBytes: 4 << 20 });
   if (error !== undefined)
     assert.ok(error instanceof SyncError && error.code === 'PROTOCOL_ERROR', `a protocol error, not ${String(error)}`);
   const rows = allRows(path);

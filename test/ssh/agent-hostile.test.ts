@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { createDeflateRaw } from 'node:zlib';
-import { isSyncError, SyncError } from '../../src/core/errors.js';
+import { isSyncError, type SyncError } from '../../src/core/errors.js';
 import { EVERYTHING, routeKey } from '../../src/core/route.js';
 import type { ApplyRequest, FeedBatch, FeedRow } from '../../src/core/replica.js';
 import { FrameStream } from '../../src/protocol/channel.js';
@@ -19,10 +19,19 @@ import * as m from '../../src/protocol/messages.js';
 import { MessageType, PROTOCOL_VERSION, type Frame } from '../../src/protocol/protocol.js';
 import type { Reader } from '../../src/protocol/reader.js';
 import { serveAgent } from '../../src/protocol/server.js';
-import { syncReplicas } from '../../src/sync/engine.js';
 import { LocalReplica } from '../../src/transport/local/local-replica.js';
 import { runCli } from '../support/cli.js';
-import { COLUMNS, RELAY_ID, SENDER_ID, entries, honestBatches, senderInfo, sendsHonestly, startFakeAgent } from '../support/fake-agent.js';
+import {
+  COLUMNS,
+  RELAY_ID,
+  SENDER_ID,
+  entries,
+  honestBatches,
+  pullFromAgent,
+  senderInfo,
+  sendsHonestly,
+  startFakeAgent,
+} from '../support/fake-agent.js';
 import { allRows, createNotesDb, insertNotes, openReplica, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 import { writeConfig } from './fixtures.js';
@@ -42,32 +51,6 @@ const cursorOf = (path: string) =>
   withDb(path, (db) => Number(db.prepare(`SELECT coalesce(max(through_rowid), 0) AS t FROM resonance_sync_cursors`).get()?.t ?? 0));
 
 /** Pulls from the fake agent into `path`; the error if it failed. */
-async function pull(
-  path: string,
-  agent: { connect(): Promise<import('../../src/transport/agent/agent-replica.js').AgentReplica> },
-  limits = { maxRows: 2000, maxBytes: 4 << 20 },
-): Promise<SyncError | undefined> {
-  const local = LocalReplica.open(path);
-  const remote = await agent.connect();
-  try {
-    await syncReplicas(local, remote, {
-      peerName: 'phone',
-      pull: EVERYTHING,
-      push: undefined,
-      dryRun: false,
-      writeSyncNote: false,
-      limits,
-    });
-    return undefined;
-  } catch (error) {
-    if (error instanceof SyncError) return error;
-    throw error;
-  } finally {
-    await remote.close();
-    await local.close();
-  }
-}
-
 function refused(error: SyncError | undefined, pattern: RegExp): void {
   assert.ok(error, 'the sync was refused');
   assert.equal(error.code, 'PROTOCOL_ERROR', error.message);
@@ -111,7 +94,7 @@ test('rows one value too many: refused, nothing stored (main silently dropped th
     feed: honestWith(feed, (row) => ({ ...row, values: [...row.values, 'extra'] }), 300),
   });
   const { path, before } = receiver(t);
-  refused(await pull(path, agent), /entries of 5 values where 4 columns were asked/);
+  refused(await pullFromAgent(path, agent), /entries of 5 values where 4 columns were asked/);
   holds(path, before, []);
   assert.equal(cursorOf(path), 0);
 });
@@ -150,7 +133,7 @@ test('a 30,000,000-row frame (256 KB deflated, 60 MB inflated) is refused from i
   });
   const { path, before } = receiver(t);
   const rss = process.memoryUsage().rss;
-  refused(await pull(path, agent), /30000000 entries in one message where at most 2000 were asked/);
+  refused(await pullFromAgent(path, agent), /30000000 entries in one message where at most 2000 were asked/);
   const grown = process.memoryUsage().rss - rss;
   // Inflating the frame itself (allowed: under the 64 MiB frame limit) is all it may cost.
   assert.ok(grown < 250 * 1024 * 1024, `RSS grew by ${Math.round(grown / 1048576)} MB`);
@@ -195,7 +178,7 @@ test('an agent ignoring credit, flooding 30 batches of 20,000 rows where 2,000 w
     },
   });
   const { path, before } = receiver(t);
-  refused(await pull(path, agent), /20000 entries in one message where at most 2000 were asked/);
+  refused(await pullFromAgent(path, agent), /20000 entries in one message where at most 2000 were asked/);
   holds(path, before, []);
   assert.equal(cursorOf(path), 0);
 });
@@ -211,7 +194,7 @@ test('valid batches sent beyond the credit granted: refused as a flow-control vi
     },
   });
   const { path, before } = receiver(t);
-  refused(await pull(path, agent, { maxRows: 100, maxBytes: 4 << 20 }), /beyond the 2 it was given room for \(flow control\)/);
+  refused(await pullFromAgent(path, agent, { maxRows: 100, maxBytes: 4 << 20 }), /beyond the 2 it was given room for \(flow control\)/);
   const cursor = cursorOf(path);
   assert.ok(cursor < 3000 && cursor % 100 === 0, `cursor ${cursor} is a batch boundary short of the end`);
   holds(path, before, feed.slice(0, cursor));
@@ -228,7 +211,10 @@ test('a forged cursor beyond the end of the feed is refused; the batches before 
     }),
   });
   const { path, before } = receiver(t);
-  refused(await pull(path, agent, { maxRows: 300, maxBytes: 4 << 20 }), /cursor 1000000000000 is beyond the end of its own feed \(1000\)/);
+  refused(
+    await pullFromAgent(path, agent, { maxRows: 300, maxBytes: 4 << 20 }),
+    /cursor 1000000000000 is beyond the end of its own feed \(1000\)/,
+  );
   holds(path, before, feed.slice(0, 900));
   assert.equal(cursorOf(path), 900);
 });
@@ -242,7 +228,7 @@ test('a cursor that does not move forward, or rows outside their batch, are refu
       honestBatches(feed, request, 600).map((batch, i) => (i === 1 ? { ...batch, throughRowid: 100 } : batch)),
     ),
   });
-  refused(await pull(path, backwards, { maxRows: 200, maxBytes: 4 << 20 }), /cursor 100 does not move forward from 200/);
+  refused(await pullFromAgent(path, backwards, { maxRows: 200, maxBytes: 4 << 20 }), /cursor 100 does not move forward from 200/);
   holds(path, before, feed.slice(0, 200));
   const outside = await startFakeAgent(t, {
     info: senderInfo(600),
@@ -251,7 +237,7 @@ test('a cursor that does not move forward, or rows outside their batch, are refu
     ),
   });
   refused(
-    await pull(path, outside, { maxRows: 200, maxBytes: 4 << 20 }),
+    await pullFromAgent(path, outside, { maxRows: 200, maxBytes: 4 << 20 }),
     /entry rowid 400 after 399, out of order or beyond the batch's cursor 399/,
   );
   holds(path, before, feed.slice(0, 200));
@@ -265,7 +251,7 @@ test('a live sender whose feed grew during the sync: a cursor past the first inf
     feed: sendsHonestly((request) => honestBatches(feed, request, 900)),
   });
   const { path, before } = receiver(t);
-  assert.equal(await pull(path, agent, { maxRows: 250, maxBytes: 4 << 20 }), undefined);
+  assert.equal(await pullFromAgent(path, agent, { maxRows: 250, maxBytes: 4 << 20 }), undefined);
   holds(path, before, feed);
   assert.equal(cursorOf(path), 900);
 });
@@ -286,7 +272,7 @@ test('a 1 MiB origin is refused, and so is any origin that is not a node id or i
       info: senderInfo(50),
       feed: honestWith(feed, (row) => (row.rowid === 20 ? { ...row, origin } : row), 50),
     });
-    refused(await pull(path, agent), pattern);
+    refused(await pullFromAgent(path, agent), pattern);
     holds(path, before, []);
   }
 });
@@ -303,7 +289,7 @@ test("the sender's identity is checked before anything moves; unusable known nod
       info: senderInfo(10, { node }),
       feed: sendsHonestly((request) => honestBatches(feed, request, 10)),
     });
-    refused(await pull(path, agent), pattern);
+    refused(await pullFromAgent(path, agent), pattern);
     holds(path, before, []);
   }
   const knownNodes = [
@@ -316,7 +302,7 @@ test("the sender's identity is checked before anything moves; unusable known nod
     info: senderInfo(10, { knownNodes }),
     feed: sendsHonestly((request) => honestBatches(feed, request, 10)),
   });
-  assert.equal(await pull(path, agent), undefined);
+  assert.equal(await pullFromAgent(path, agent), undefined);
   holds(path, before, feed);
   const nodes = withDb(path, (db) =>
     db
@@ -333,7 +319,7 @@ test("the sender's identity is checked before anything moves; unusable known nod
     info: senderInfo(10, { knownNodes: many }),
     feed: sendsHonestly((request) => honestBatches(feed, request, 10)),
   });
-  refused(await pull(path, crowded), /10001 known nodes \(at most 10000\)/);
+  refused(await pullFromAgent(path, crowded), /10001 known nodes \(at most 10000\)/);
 });
 
 test('the codec refuses counts the rest of the frame cannot hold before allocating, with or without an expectation', () => {

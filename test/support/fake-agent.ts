@@ -18,6 +18,11 @@ import { valueBytes } from '../../src/core/sql-value.js';
 import { parsePeerUrl } from '../../src/core/peer-url.js';
 import type { SshLocation } from '../../src/transport/ssh/ssh-command.js';
 import { AgentReplica } from '../../src/transport/agent/agent-replica.js';
+import { SyncError } from '../../src/core/errors.js';
+import type { BatchLimits } from '../../src/sync/engine.js';
+import { syncReplicas } from '../../src/sync/engine.js';
+import { EVERYTHING } from '../../src/core/route.js';
+import { LocalReplica } from '../../src/transport/local/local-replica.js';
 import { tempDir } from './temp.js';
 
 /** stdin -> socket in the parent, socket -> stdout in a child; the first to end ends both. */
@@ -219,4 +224,34 @@ export function entries(n: number): FeedRow[] {
       `s${i % 3}`,
     ],
   }));
+}
+
+/** Pulls everything the agent offers into the database at `path`; the SyncError it ended with, if any. */
+export async function pullFromAgent(
+  path: string,
+  agent: { connect(): Promise<AgentReplica> },
+  limits: BatchLimits = { maxRows: 2000, maxBytes: 4 << 20 },
+): Promise<SyncError | undefined> {
+  const local = LocalReplica.open(path);
+  try {
+    const remote = await agent.connect();
+    try {
+      await syncReplicas(local, remote, {
+        peerName: 'phone',
+        pull: EVERYTHING,
+        push: undefined,
+        dryRun: false,
+        writeSyncNote: false,
+        limits,
+      });
+      return undefined;
+    } finally {
+      await remote.close();
+    }
+  } catch (error) {
+    if (error instanceof SyncError) return error;
+    throw error;
+  } finally {
+    await local.close();
+  }
 }
