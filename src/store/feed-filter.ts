@@ -55,20 +55,34 @@ export function feedFilter(
   const relay = arrivals !== undefined && request.receiverId !== '';
   return {
     sql: `rowid > ? AND rowid <= ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})${relay ? ` AND ${notArrivedVia(arrivals)}` : ''}`,
-    params: (after, through) => [after, through, request.receiverId, ...route.params, ...(relay ? [request.receiverId] : [])],
+    params: (after, through) => [
+      after,
+      through,
+      request.receiverId,
+      ...route.params,
+      ...(relay ? [after, request.receiverId, through, request.receiverId] : []),
+    ],
   };
 }
 
 /**
  * The row did not arrive from the receiver (`?`): no range of the receiver's holds it. Ranges never
- * overlap, so the receiver's range with the greatest first_rowid at or below the row's rowid is the
- * only candidate: one seek in the arrivals table's primary key (via, first_rowid) per row. Inside
- * the subquery an unqualified `rowid` would be the arrivals table's, hence the notes table named.
+ * overlap, so the receiver's range with the greatest first_rowid at or below a rowid is the only one
+ * that can hold it: one seek in the arrivals table's primary key (via, first_rowid).
+ *
+ * That seek is asked first of the window's end, once per query (an uncorrelated subquery, which
+ * SQLite evaluates once): when the receiver's last range starting in or before the window ends
+ * before it, no range meets the window and the per-row seek is skipped by the OR. A per-row seek
+ * costs about as much as storing a small note, and most windows hold nothing that came from the
+ * receiver. Inside the subqueries an unqualified `rowid` would be the arrivals table's, hence the
+ * notes table named. Parameters: the window's start, the receiver, the window's end, the receiver.
  */
 function notArrivedVia(schema: string): string {
+  const ranges = `${quoteIdentifier(schema)}.${ARRIVALS_TABLE} a`;
   const row = `${NOTES_TABLE}.rowid`;
-  return `NOT coalesce((SELECT a.last_rowid >= ${row} FROM ${quoteIdentifier(schema)}.${ARRIVALS_TABLE} a
-    WHERE a.via = ? AND a.first_rowid <= ${row} ORDER BY a.first_rowid DESC LIMIT 1), 0)`;
+  const windowMet = `(SELECT a.last_rowid > ? FROM ${ranges} WHERE a.via = ? AND a.first_rowid <= ? ORDER BY a.first_rowid DESC LIMIT 1)`;
+  const rowMet = `(SELECT a.last_rowid >= ${row} FROM ${ranges} WHERE a.via = ? AND a.first_rowid <= ${row} ORDER BY a.first_rowid DESC LIMIT 1)`;
+  return `(NOT coalesce(${windowMet}, 0) OR NOT coalesce(${rowMet}, 0))`;
 }
 
 /**

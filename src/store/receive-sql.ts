@@ -144,12 +144,15 @@ export type RowidBefore = number | { sql: string };
  * knows it) are exactly the batch's. Nothing is recorded when nothing was inserted. OR REPLACE: a
  * range can only meet an older one of the same sender at the same rowid if someone deleted the
  * table's last rows and SQLite handed their rowids out again; the new range is then the true one.
+ * Two seeks in the rowid b-tree, never a pass over the batch's rows.
  */
 export function recordArrivalSql(senderId: string, before: RowidBefore): BoundSql {
   const after = typeof before === 'object' ? before.sql : '?';
   return {
     sql: `INSERT OR REPLACE INTO main.${ARRIVALS_TABLE} (first_rowid, last_rowid, via)
-      SELECT min(rowid), max(rowid), ? FROM main.${NOTES_TABLE} WHERE rowid > ${after} HAVING count(*) > 0`,
+      SELECT first, (SELECT max(rowid) FROM main.${NOTES_TABLE}), ?
+      FROM (SELECT (SELECT rowid FROM main.${NOTES_TABLE} WHERE rowid > ${after} ORDER BY rowid LIMIT 1) AS first)
+      WHERE first IS NOT NULL`,
     params: typeof before === 'object' ? [senderId] : [senderId, before],
   };
 }
