@@ -68,7 +68,10 @@ export async function syncPeers(request: SyncRequest = {}): Promise<SyncReport> 
   const { config, configPath, dbPath } = located(request);
   const peers = choosePeers(config, request.peers);
   if (peers.length === 0) {
-    throw new SyncError('PEER_UNKNOWN', `no peers configured in ${configPath}; name one in peers, or add one with resonance-sync peer add NAME URL`);
+    throw new SyncError(
+      'PEER_UNKNOWN',
+      `no peers configured in ${configPath}; name one in peers, or add one with resonance-sync peer add NAME URL`,
+    );
   }
   const rows = request.batchRows;
   if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) throw new SyncError('USAGE', 'batchRows must be a positive integer');

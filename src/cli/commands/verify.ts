@@ -43,7 +43,8 @@ async function runVerify(peerArgument: string, options: VerifyCommandOptions): P
         `  ${d.from.name} -> ${d.to.name}: ${d.missing} missing${options.repair ? `, ${d.repaired} repaired${d.rejected ? `, ${d.rejected} refused by ${d.to.name}'s schema` : ''}` : ''}`,
       );
     }
-    if (report.equalAfterRepair !== undefined) context.print(report.equalAfterRepair ? '  equal after repair' : '  still different after repair');
+    if (report.equalAfterRepair !== undefined)
+      context.print(report.equalAfterRepair ? '  equal after repair' : '  still different after repair');
   }
   const differ = report.directions.some((d) => d.missing > 0);
   if (!differ) return ExitCode.ok;

@@ -44,10 +44,11 @@ export function betterSqlite3State(loaded: boolean): BetterSqlite3State {
   if (loaded && folder !== undefined) return { kind: 'loaded', version: versionIn(folder), folder };
   if (folder === undefined) return { kind: 'not installed' };
   const failure = betterSqlite3LoadFailure();
-  const message = failure instanceof Error ? (failure.message.split('\n')[0] ?? '') : String(failure ?? 'unknown failure');
+  const full = failure instanceof Error ? failure.message : String(failure ?? 'unknown failure');
+  const message = full.split('\n')[0] ?? '';
   // The `bindings` package's message when npm's build of the native module failed or was skipped.
-  if (/Could not locate the bindings file/i.test(message)) return { kind: 'not built', folder };
-  if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version/i.test(message))
+  if (/Could not locate the bindings file/i.test(full)) return { kind: 'not built', folder };
+  if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version/i.test(full))
     return { kind: 'built for another Node', folder };
   return { kind: 'failed', folder, message };
 }
