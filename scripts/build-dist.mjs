@@ -12,6 +12,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
+
+// The `npm ci` below runs this script again as its own prepare step: the outer run builds.
+if (process.env.RESONANCE_SYNC_INSTALLING_BUILD_TOOLS === '1') process.exit(0);
+ensureBuildTools();
 const { build } = await import('esbuild');
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -39,3 +43,27 @@ const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), 
   stdio: 'inherit',
 });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+
+/**
+ * `npm install -g .` and `npm link` on a fresh clone run prepare in a folder without devDependencies,
+ * so the build tools are installed first (the lockfile's, by `npm ci`; from npm's cache when offline).
+ * The global install's own settings (-g, --prefix) must not leak into that local install.
+ */
+function ensureBuildTools() {
+  try {
+    require.resolve('esbuild');
+    require.resolve('typescript/bin/tsc');
+    return;
+  } catch {
+    console.error('resonance-sync: build tools not installed (a fresh clone); installing them with npm ci');
+  }
+  const env = { ...process.env, RESONANCE_SYNC_INSTALLING_BUILD_TOOLS: '1' };
+  for (const key of ['npm_config_global', 'npm_config_prefix', 'npm_config_location']) delete env[key];
+  const npmCli = process.env.npm_execpath;
+  const [command, args] = npmCli ? [process.execPath, [npmCli]] : ['npm', []];
+  const ci = spawnSync(command, [...args, 'ci', '--no-audit', '--no-fund'], { cwd: root, env, stdio: 'inherit' });
+  if (ci.status !== 0) {
+    console.error('resonance-sync: npm ci failed; run it yourself in this folder, then the install again');
+    process.exit(ci.status ?? 1);
+  }
+}
