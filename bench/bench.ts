@@ -16,6 +16,7 @@ import { inTransaction } from '../src/store/sqlite/transaction.js';
 import { syncReplicas } from '../src/sync/engine.js';
 import { EVERYTHING } from '../src/core/route.js';
 import { appendNotes, createBenchDb } from './generate.js';
+import { measureStartTimes } from './start-time.js';
 import { SshBench, formatBytes, formatWire, rsyncAvailable, wireRatio, type SshRun } from './ssh-bench.js';
 
 const quick = process.argv.includes('--quick');
@@ -138,8 +139,23 @@ function fileMb(path: string): number {
   return statSync(path).size / 1024 / 1024;
 }
 
+function startTimeRows(): void {
+  const start = measureStartTimes(work);
+  results.startTime = start;
+  const row = (what: string, measured: { seconds: number; ratio: number }) =>
+    rows.push([
+      what,
+      `${measured.seconds.toFixed(3)} s`,
+      `${measured.ratio.toFixed(2)}× node -e 0 (${start.baselineSeconds.toFixed(3)} s); target ≤ 2.5×`,
+    ]);
+  row('resonance-sync --version (installed command)', start.version);
+  row('resonance-sync status, no-op local', start.status);
+}
+
 async function main() {
   console.log(`resonance-sync bench${quick ? ' (quick: 1/10 size)' : ''} in ${work}`);
+  startTimeRows();
+  if (process.argv.includes('--start-only')) return printResults();
   // 1. Initial sync vs the raw insert limit, for each dedupe mechanism.
   const source = join(work, 'source.sqlite3');
   createBenchDb(source, 'b', N_INITIAL);
@@ -316,6 +332,10 @@ async function main() {
     }
   }
 
+  printResults();
+}
+
+function printResults(): void {
   const width = Math.max(...rows.map((r) => r[0].length));
   console.log();
   for (const [what, figure, reference] of rows) console.log(`${what.padEnd(width)}  ${figure.padEnd(40)}  ${reference}`);

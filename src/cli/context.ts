@@ -1,9 +1,7 @@
 /** What every command gets: where the config is, how loud to be, and where output goes. */
-import { defaultConfigPath, loadConfig } from '../config/config-file.js';
+import { loadConfig } from '../config/config-file.js';
+import { configPathFrom, databasePathFrom } from '../config/locate.js';
 import type { Config } from '../config/schema.js';
-import { expandHome } from '../core/peer-url.js';
-import { SyncError } from '../core/errors.js';
-import { resolve } from 'node:path';
 
 export interface GlobalOptions {
   config?: string;
@@ -18,7 +16,7 @@ export class CliContext {
   private readonly explicitConfig: boolean;
 
   constructor(options: GlobalOptions) {
-    this.configPath = options.config ? resolve(expandHome(options.config)) : defaultConfigPath();
+    this.configPath = configPathFrom(options.config);
     this.verbose = options.verbose ?? false;
     this.quiet = options.quiet ?? false;
     this.explicitConfig = options.config !== undefined;
@@ -31,14 +29,7 @@ export class CliContext {
 
   /** The database to work on: --db, else the config's node.db. */
   databasePath(config: Config, dbOption: string | undefined): string {
-    const path = dbOption ?? config.node.db;
-    if (!path) {
-      throw new SyncError(
-        'NO_DATABASE',
-        `no database given: pass --db PATH, or run resonance-sync init --db PATH --node NAME to record one in ${this.configPath}`,
-      );
-    }
-    return resolve(expandHome(path));
+    return databasePathFrom(config, dbOption, this.configPath);
   }
 
   print(line = ''): void {

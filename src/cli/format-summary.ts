@@ -26,32 +26,5 @@ export function summaryLines(outcomes: PeerOutcome[], dryRun: boolean): string[]
   return lines;
 }
 
-export function summaryJson(outcomes: PeerOutcome[], dryRun: boolean) {
-  return {
-    dryRun,
-    ok: outcomes.every((outcome) => !outcome.error),
-    peers: outcomes.map((outcome) => ({
-      peer: outcome.peer.name,
-      url: outcome.peer.url,
-      transport: outcome.transport ?? null,
-      ok: !outcome.error,
-      error: outcome.error ? { code: outcome.error.code, message: outcome.error.message } : null,
-      local: outcome.summary?.local ?? null,
-      remote: outcome.summary?.remote ?? null,
-      directions: (outcome.summary?.directions ?? []).map((direction) => ({
-        direction: direction.direction,
-        from: direction.from,
-        to: direction.to,
-        route: direction.route,
-        sent: direction.sent,
-        received: direction.received,
-        duplicates: direction.duplicates,
-        rejected: direction.rejected,
-        batches: direction.batches,
-        bytes: direction.bytes,
-        rewound: direction.rewound,
-        newestTimestamp: direction.newestTimestamp ?? null,
-      })),
-    })),
-  };
-}
+/** `sync --json`: the contract's SyncReport (src/api/contract.ts), shaped where the library shapes it. */
+export { syncReport as summaryJson } from '../api/sync-report.js';

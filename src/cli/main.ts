@@ -48,7 +48,28 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   unattended.registerUnattended(program, setExitCode);
 }
 
+const VERSION_FLAGS = ['-V', '--version'];
+const VERBOSE_FLAGS = ['-v', '--verbose'];
+
+/**
+ * `--version` alone answers before any command is loaded (scripts and `doctor` on the far side call
+ * it). With `--verbose` it also names the SQLite binding this Node would use, and why.
+ */
+async function printVersion(argv: string[]): Promise<ExitCodeValue> {
+  process.stdout.write(`${packageVersion()}\n`);
+  if (!argv.some((arg) => VERBOSE_FLAGS.includes(arg))) return ExitCode.ok;
+  const { describeSqliteBinding } = await import('../store/sqlite/open-database.js');
+  const binding = describeSqliteBinding();
+  process.stdout.write(`node ${process.version} (${process.execPath})\nsqlite binding: ${binding.detail}\n`);
+  if (binding.fix === undefined) return ExitCode.ok;
+  process.stdout.write(`fix: ${binding.fix}\n`);
+  return ExitCode.database;
+}
+
 export async function main(argv: string[]): Promise<ExitCodeValue> {
+  if (argv.some((arg) => VERSION_FLAGS.includes(arg)) && argv.every((arg) => [...VERSION_FLAGS, ...VERBOSE_FLAGS].includes(arg))) {
+    return printVersion(argv);
+  }
   let exitCode: ExitCodeValue = ExitCode.ok;
   const setExitCode = (code: ExitCodeValue) => {
     exitCode = code;

@@ -103,7 +103,7 @@ function modeCheck(peer: PeerConfig, agent: Tool, sqlite: Tool): CheckResult {
   return fail(
     'remote mode',
     detail,
-    'install resonance-sync there (Termux: pkg install nodejs-lts, then npm install -g resonance-sync), or set remote_command for this peer to its full path',
+    'install resonance-sync there (README, Install, phone: npm pack here, copy the .tgz over, then in Termux: pkg install nodejs-lts && npm install -g --omit=optional ./resonance-sync-*.tgz), or set remote_command for this peer to its full path',
     'AGENT_MISSING',
     peer.name,
   );

@@ -11,6 +11,7 @@ import type { ExitCodeValue } from '../../core/errors.js';
 import { failFrom, formatCheck, ok, reportExitCode, skip, summaryLine, type CheckResult } from '../../doctor/check.js';
 import { checkLocalDatabase, checkLocalPeer } from '../../doctor/database-checks.js';
 import { checkSchedule } from '../../doctor/schedule-check.js';
+import { checkSqliteBinding } from '../../doctor/binding-check.js';
 import { checkSshPeer } from '../../doctor/ssh-checks.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
@@ -62,6 +63,8 @@ async function runDoctor(peerName: string | undefined, options: DoctorOptions): 
       ),
     ]);
   }
+
+  emit([checkSqliteBinding()]);
 
   let dbPath: string | undefined;
   if (config || options.db !== undefined) {

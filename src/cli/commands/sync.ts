@@ -1,11 +1,8 @@
 /** `resonance-sync sync [PEER]`: pull then push with one peer, or with every configured peer. */
-import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
-import { parsePeerUrl } from '../../core/peer-url.js';
-import { findPeer } from '../../config/config-file.js';
-import type { Config, PeerConfig } from '../../config/schema.js';
+import type { PeerConfig } from '../../config/schema.js';
+import { choosePeers } from '../../config/peer-choice.js';
 import { ExitCode, SyncError, type ExitCodeValue } from '../../core/errors.js';
-import { EVERYTHING } from '../../core/route.js';
 import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { summaryJson, summaryLines } from '../format-summary.js';
@@ -54,7 +51,7 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
   const dbPath = context.databasePath(config, options.db);
   const { remoteCommand } = options;
   const mode = parseMode(options.mode);
-  const peers = choosePeers(config, peerArgument).map((peer) => ({
+  const peers = choosePeers(config, peerArgument === undefined ? undefined : [peerArgument]).map((peer) => ({
     ...peer,
     ...(remoteCommand === undefined ? {} : { remoteCommand }),
     ...(mode === undefined ? {} : { mode }),
@@ -99,16 +96,6 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
 function parseMode(mode: string | undefined): PeerConfig['mode'] | undefined {
   if (mode === undefined || mode === 'auto' || mode === 'agent' || mode === 'sqlite3') return mode;
   throw new SyncError('USAGE', `--mode must be auto, agent or sqlite3, not ${mode}`);
-}
-
-/** A named peer from the config, or an ad-hoc path/URL; none means every enabled configured peer. */
-function choosePeers(config: Config, argument: string | undefined): PeerConfig[] {
-  if (argument === undefined) return config.peers.filter((peer) => peer.enabled);
-  if (config.peers.some((peer) => peer.name === argument)) return [findPeer(config, argument)];
-  const location = parsePeerUrl(argument);
-  // An unnamed peer is filed under its file name (a fresh one is also named so on first contact).
-  const name = location.kind === 'local' ? basename(location.path, extname(location.path)) : argument;
-  return [{ name, url: argument, location, mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING }];
 }
 
 /** One kind of failure: its own code, even if other peers synced; different kinds across peers: "partial". */

@@ -1,14 +1,7 @@
 /** `resonance-sync verify [PEER] [--repair]`: compare what two databases hold, like diff(1). */
 import type { Command } from 'commander';
-import { findPeer } from '../../config/config-file.js';
-import { parsePeerUrl } from '../../core/peer-url.js';
-import type { PeerConfig } from '../../config/schema.js';
 import { ExitCode, type ExitCodeValue } from '../../core/errors.js';
-import { LocalReplica } from '../../transport/local/local-replica.js';
-import { openPeer } from '../../transport/open-peer.js';
-import { acquireSyncLock } from '../../store/lock.js';
-import { EVERYTHING } from '../../core/route.js';
-import { verifyReplicas } from '../../sync/verify.js';
+import { verify } from '../../api/index.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
 interface VerifyCommandOptions extends GlobalOptions {
@@ -34,55 +27,26 @@ export function registerVerify(program: Command, setExitCode: (code: ExitCodeVal
 
 async function runVerify(peerArgument: string, options: VerifyCommandOptions): Promise<ExitCodeValue> {
   const context = new CliContext(options);
-  const config = context.config();
-  const dbPath = context.databasePath(config, options.db);
-  const peer: PeerConfig = config.peers.some((p) => p.name === peerArgument)
-    ? findPeer(config, peerArgument)
-    : {
-        name: peerArgument,
-        url: peerArgument,
-        location: parsePeerUrl(peerArgument),
-        mode: 'auto',
-        remoteCommand: undefined,
-        enabled: true,
-        push: EVERYTHING,
-        pull: EVERYTHING,
-      };
-  const lock = options.repair ? acquireSyncLock(dbPath) : undefined;
-  try {
-    const local = LocalReplica.open(dbPath, { naiveTimestamps: config.node.naiveTimestamps });
-    try {
-      const opened = await openPeer(peer, {
-        localDbPath: dbPath,
-        prepare: options.repair ?? false,
-        naiveTimestamps: config.node.naiveTimestamps,
-        stallTimeoutMs: config.node.stallTimeoutMs,
-      });
-      try {
-        const report = await verifyReplicas(local, opened.replica, { push: peer.push, pull: peer.pull, repair: options.repair ?? false });
-        if (options.json) context.printJson(report);
-        else {
-          context.print(
-            `${report.local.name} <-> ${report.remote.name}: ${report.bucketsDiffering} of ${report.bucketsCompared} buckets differ; ${report.bytesExchanged} bytes of digests exchanged`,
-          );
-          for (const d of report.directions) {
-            context.print(
-              `  ${d.from.name} -> ${d.to.name}: ${d.missing} missing${options.repair ? `, ${d.repaired} repaired${d.rejected ? `, ${d.rejected} refused by ${d.to.name}'s schema` : ''}` : ''}`,
-            );
-          }
-          if (report.equalAfterRepair !== undefined)
-            context.print(report.equalAfterRepair ? '  equal after repair' : '  still different after repair');
-        }
-        const differ = report.directions.some((d) => d.missing > 0);
-        if (!differ) return ExitCode.ok;
-        return report.equalAfterRepair ? ExitCode.ok : ExitCode.differences;
-      } finally {
-        await opened.close();
-      }
-    } finally {
-      await local.close();
+  const report = await verify({
+    peer: peerArgument,
+    repair: options.repair ?? false,
+    ...(options.config === undefined ? {} : { config: options.config }),
+    ...(options.db === undefined ? {} : { db: options.db }),
+  });
+  if (options.json) context.printJson(report);
+  else {
+    context.print(
+      `${report.local.name} <-> ${report.remote.name}: ${report.bucketsDiffering} of ${report.bucketsCompared} buckets differ; ${report.bytesExchanged} bytes of digests exchanged`,
+    );
+    for (const d of report.directions) {
+      context.print(
+        `  ${d.from.name} -> ${d.to.name}: ${d.missing} missing${options.repair ? `, ${d.repaired} repaired${d.rejected ? `, ${d.rejected} refused by ${d.to.name}'s schema` : ''}` : ''}`,
+      );
     }
-  } finally {
-    lock?.release();
+    if (report.equalAfterRepair !== undefined)
+      context.print(report.equalAfterRepair ? '  equal after repair' : '  still different after repair');
   }
+  const differ = report.directions.some((d) => d.missing > 0);
+  if (!differ) return ExitCode.ok;
+  return report.equalAfterRepair ? ExitCode.ok : ExitCode.differences;
 }

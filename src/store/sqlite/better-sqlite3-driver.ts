@@ -56,6 +56,13 @@ class BetterDatabase implements Database {
   }
 }
 
+/** Why the last load attempt failed (for `--version --verbose` and `doctor`), or undefined. */
+let loadFailure: unknown;
+
+export function betterSqlite3LoadFailure(): unknown {
+  return loadFailure;
+}
+
 /** Loads the binding, or returns undefined when it is not installed or not built for this Node. */
 export function loadBetterSqlite3Driver(): Driver | undefined {
   let Constructor: typeof BetterSqlite3;
@@ -63,7 +70,8 @@ export function loadBetterSqlite3Driver(): Driver | undefined {
     Constructor = require('better-sqlite3') as typeof BetterSqlite3;
     // The native module loads lazily: open a throwaway in-memory database to prove it works here.
     new Constructor(':memory:').close();
-  } catch {
+  } catch (error) {
+    loadFailure = error;
     return undefined;
   }
   return {

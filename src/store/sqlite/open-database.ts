@@ -2,6 +2,7 @@
 import { SyncError } from '../../core/errors.js';
 import { requireDatabasePath } from '../database-path.js';
 import { loadBetterSqlite3Driver } from './better-sqlite3-driver.js';
+import { betterSqlite3State, describeBetterSqlite3, NODE_SQLITE_MIN, noBindingFix } from './binding-diagnosis.js';
 import type { Database, Driver, DriverName } from './driver.js';
 import { loadNodeSqliteDriver } from './node-sqlite-driver.js';
 
@@ -28,12 +29,48 @@ export function sqliteDriver(): Driver {
       return driver;
     }
   }
+  const state = betterSqlite3State(false);
   throw new SyncError(
     'DB_ERROR',
     wanted
-      ? `the SQLite binding ${wanted} cannot be loaded by Node ${process.version}`
-      : `no SQLite binding: install better-sqlite3 (npm install better-sqlite3) or use Node >= 22.16 for node:sqlite`,
+      ? `the SQLite binding ${wanted} (chosen by ${DRIVER_ENV}) cannot be loaded by Node ${process.version}; unset ${DRIVER_ENV} or ${noBindingFix(state)}`
+      : `no SQLite binding in Node ${process.version}: ${describeBetterSqlite3(state)}; ${noBindingFix(state)}`,
   );
+}
+
+export interface BindingReport {
+  /** The binding in use, or undefined when none loads. */
+  binding: DriverName | undefined;
+  /** Which binding and why, e.g. "better-sqlite3 12.4.1 from /x/node_modules/better-sqlite3 (the default: it loads)". */
+  detail: string;
+  /** With no binding: the one fix that applies. */
+  fix: string | undefined;
+}
+
+/** The binding this process uses and why, for `--version --verbose` and `doctor`. */
+export function describeSqliteBinding(): BindingReport {
+  const wanted = process.env[DRIVER_ENV];
+  let driver: Driver | undefined;
+  try {
+    driver = sqliteDriver();
+  } catch {
+    driver = undefined;
+  }
+  const better = betterSqlite3State(driver?.name === 'better-sqlite3');
+  if (driver === undefined) {
+    if (wanted) {
+      const detail = `${wanted} (chosen by ${DRIVER_ENV}) does not load in Node ${process.version}`;
+      return { binding: undefined, detail, fix: `unset ${DRIVER_ENV} to let resonance-sync pick the binding that loads` };
+    }
+    const detail = `none usable in Node ${process.version}: ${describeBetterSqlite3(better)}, and node:sqlite needs Node >= ${NODE_SQLITE_MIN}`;
+    return { binding: undefined, detail, fix: noBindingFix(better) };
+  }
+  if (driver.name === 'better-sqlite3') {
+    const why = wanted ? `chosen by ${DRIVER_ENV}` : 'the default: it loads';
+    return { binding: driver.name, detail: `${describeBetterSqlite3(better)} (${why})`, fix: undefined };
+  }
+  const why = wanted ? `chosen by ${DRIVER_ENV}` : `${describeBetterSqlite3(better)}`;
+  return { binding: driver.name, detail: `node:sqlite of Node ${process.version} (${why})`, fix: undefined };
 }
 
 /** SQLite's primary result code name (e.g. "SQLITE_BUSY") from either binding's error, if it is one. */

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Builds what the package ships (npm runs it on prepare and prepack, so a fresh clone, `npm link`,
+// `npm install -g .` and `npm pack` all get it):
+//   dist/resonance-sync.mjs  the CLI and the ssh agent in one file: every runtime dependency bundled,
+//                            only Node built-ins and the optional better-sqlite3 loaded from outside.
+//   dist/api.mjs             the library API (src/api/index.ts), bundled the same way.
+//   dist/types/              its declarations, emitted by tsc (tsconfig.api.json).
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+// The `npm ci` below runs this script again as its own prepare step: the outer run builds.
+if (process.env.RESONANCE_SYNC_INSTALLING_BUILD_TOOLS === '1') process.exit(0);
+ensureBuildTools();
+const { build } = await import('esbuild');
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  // Native, optional, and must be found beside the installed package: never bundled.
+  external: ['better-sqlite3'],
+  define: { RESONANCE_SYNC_BUNDLED_VERSION: JSON.stringify(version) },
+  // Bundled CommonJS (commander, cli-progress) calls require() for Node built-ins.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" },
+  legalComments: 'eof',
+  logLevel: 'warning',
+};
+
+await build({ ...common, entryPoints: { 'resonance-sync': 'src/cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+await build({ ...common, entryPoints: { api: 'src/api/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+
+rmSync(new URL('../dist/types', import.meta.url), { recursive: true, force: true });
+const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.api.json'], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+
+/**
+ * `npm install -g .` and `npm link` on a fresh clone run prepare in a folder without devDependencies,
+ * so the build tools are installed first (the lockfile's, by `npm ci`; from npm's cache when offline).
+ * The global install's own settings (-g, --prefix) must not leak into that local install.
+ */
+function ensureBuildTools() {
+  try {
+    require.resolve('esbuild');
+    require.resolve('typescript/bin/tsc');
+    return;
+  } catch {
+    console.error('resonance-sync: build tools not installed (a fresh clone); installing them with npm ci');
+  }
+  const env = { ...process.env, RESONANCE_SYNC_INSTALLING_BUILD_TOOLS: '1' };
+  for (const key of ['npm_config_global', 'npm_config_prefix', 'npm_config_location']) delete env[key];
+  const npmCli = process.env.npm_execpath;
+  const [command, args] = npmCli ? [process.execPath, [npmCli]] : ['npm', []];
+  const ci = spawnSync(command, [...args, 'ci', '--no-audit', '--no-fund'], { cwd: root, env, stdio: 'inherit' });
+  if (ci.status !== 0) {
+    console.error('resonance-sync: npm ci failed; run it yourself in this folder, then the install again');
+    process.exit(ci.status ?? 1);
+  }
+}

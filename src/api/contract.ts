@@ -1,0 +1,197 @@
+/**
+ * The JSON contract: what each command prints with `--json`, and what the library functions return.
+ * These types are the public, stable shapes (README "JSON contract" has one table per command). They
+ * are written out here on purpose, not re-exported from the engine, so that the published
+ * declarations depend on nothing else; test/unit/api-contract.test.ts fails when an internal type
+ * and its contract drift apart.
+ */
+
+/** A node as it names itself: its random id (UUID) and its human name. */
+export interface NodeRef {
+  id: string;
+  name: string;
+}
+
+/** How a peer was reached. */
+export type Transport = 'local file' | 'ssh agent' | 'ssh sqlite3';
+
+/** A failure: the stable code (README "Exit codes") and the one-line message saying what to do. */
+export interface ErrorJson {
+  code: string;
+  message: string;
+}
+
+/** One direction of one peer's sync (`sync --json` → peers[].directions[]). */
+export interface DirectionReport {
+  direction: 'pull' | 'push';
+  from: NodeRef;
+  to: NodeRef;
+  /** The route in words, e.g. "context in [maternal*]" or "everything". */
+  route: string;
+  /** Entries the sender let through its route and echo rules. */
+  sent: number;
+  /** Entries the receiver stored (in a dry run: would store). */
+  received: number;
+  /** Entries the receiver already held, byte for byte. */
+  duplicates: number;
+  /** Entries the receiver's own schema refused (e.g. NULL source into NOT NULL). */
+  rejected: number;
+  batches: number;
+  bytes: number;
+  /** The sender's feed was read again from the start (one side was replaced or restored). */
+  rewound: boolean;
+  /** The newest received entry's timestamp, as written; null when nothing arrived. */
+  newestTimestamp: string | null;
+}
+
+/** One peer's outcome (`sync --json` → peers[]). */
+export interface PeerSyncReport {
+  peer: string;
+  url: string;
+  /** null when the peer could not be reached. */
+  transport: Transport | null;
+  ok: boolean;
+  error: ErrorJson | null;
+  local: NodeRef | null;
+  remote: NodeRef | null;
+  directions: DirectionReport[];
+}
+
+/** `sync --json`, and what `syncPeers()` resolves to. */
+export interface SyncReport {
+  dryRun: boolean;
+  /** Every peer synced. */
+  ok: boolean;
+  peers: PeerSyncReport[];
+}
+
+/** One run of one direction, as `status` shows it (`status --json` → peers[].lastRuns[]). */
+export interface RunReport {
+  direction: string;
+  /** running (cut off), ok, failed, skipped or dry-run. */
+  status: string;
+  startedAt: string;
+  finishedAt: string | null;
+  received: number;
+  sent: number;
+  duplicates: number;
+  error: string | null;
+}
+
+/** One configured peer (`status --json` → peers[]). */
+export interface PeerStatusReport {
+  name: string;
+  url: string;
+  enabled: boolean;
+  /** The users' sync_tracking row for this peer, or null before the first sync. */
+  tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
+  lastRuns: RunReport[];
+  totals: { received: number; sent: number };
+  /** Entries waiting each way; null when not known without connecting (pull from an ssh peer). */
+  pending: { push: number | null; pull: number | null };
+}
+
+/** `status --json`, and what `status()` resolves to. */
+export interface StatusReport {
+  db: string;
+  node: NodeRef;
+  entries: number;
+  receivedEntries: number;
+  /** "timestamp-index" or "unique-index". */
+  dedupe: string;
+  peers: PeerStatusReport[];
+}
+
+/** One direction of a comparison (`verify --json` → directions[]). */
+export interface VerifyDirectionReport {
+  direction: 'push' | 'pull';
+  from: NodeRef;
+  to: NodeRef;
+  /** Entries the sender holds within the route that the receiver lacks. */
+  missing: number;
+  /** With repair: entries sent. */
+  repaired: number;
+  /** With repair: entries the receiver's schema refused. */
+  rejected: number;
+}
+
+/** `verify --json`, and what `verify()` resolves to. */
+export interface VerifyReport {
+  local: NodeRef;
+  remote: NodeRef;
+  bucketsCompared: number;
+  bucketsDiffering: number;
+  /** Digest bytes exchanged: what the comparison cost. */
+  bytesExchanged: number;
+  directions: VerifyDirectionReport[];
+  /** Only after a repair: whether a second comparison found both sides equal. */
+  equalAfterRepair?: boolean;
+}
+
+/** One line of `doctor` (`doctor --json` → checks[]). */
+export interface CheckReport {
+  /** e.g. "config", "sqlite binding", "database", "ssh", "clock skew", "schedule". */
+  check: string;
+  peer?: string;
+  status: 'ok' | 'warn' | 'fail' | 'skip';
+  detail: string;
+  /** The fix, for warnings and failures. */
+  hint?: string;
+  /** For failures: the stable error code and the exit code it maps to. */
+  code?: string;
+  exitCode?: number;
+}
+
+/** `doctor --json`. */
+export interface DoctorReport {
+  /** Nothing failed (warnings allowed). */
+  ok: boolean;
+  checks: CheckReport[];
+}
+
+/** One row of `log --json` (an array, newest first). */
+export interface LogEntry {
+  id: number;
+  startedAt: string;
+  finishedAt: string | null;
+  peer: string;
+  /** pull, push, or connect (a peer that could not be reached). */
+  direction: string;
+  status: string;
+  received: number;
+  sent: number;
+  duplicates: number;
+  batches: number;
+  errorCode: string | null;
+  message: string | null;
+}
+
+/** A route: GLOB patterns on context and source. */
+export interface RouteJson {
+  includeContext: string[];
+  excludeContext: string[];
+  includeSource: string[];
+  excludeSource: string[];
+}
+
+/** One element of `peer list --json` (an array). */
+export interface PeerListEntry {
+  name: string;
+  url: string;
+  mode: 'auto' | 'agent' | 'sqlite3';
+  enabled: boolean;
+  push: RouteJson;
+  pull: RouteJson;
+}
+
+/** A progress event during `syncPeers()` (the CLI draws its progress bars from the same events). */
+export interface SyncProgress {
+  peer: string;
+  direction: 'pull' | 'push';
+  sent: number;
+  received: number;
+  duplicates: number;
+  bytes: number;
+  /** Upper bound of entries still to scan. */
+  remainingRowids: number;
+}

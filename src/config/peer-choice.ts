@@ -1,0 +1,24 @@
+/**
+ * Which peers a command (or an API call) means: a configured peer by name, an ad-hoc path or URL,
+ * or, with none named, every enabled configured peer. Shared by `sync`, `verify` and src/api.
+ */
+import { basename, extname } from 'node:path';
+import { parsePeerUrl } from '../core/peer-url.js';
+import { EVERYTHING } from '../core/route.js';
+import { findPeer } from './config-file.js';
+import type { Config, PeerConfig } from './schema.js';
+
+/** A configured peer by name, else an unnamed peer at that path or URL, syncing everything both ways. */
+export function peerFromArgument(config: Config, argument: string): PeerConfig {
+  if (config.peers.some((peer) => peer.name === argument)) return findPeer(config, argument);
+  const location = parsePeerUrl(argument);
+  // An unnamed peer is filed under its file name (a fresh one is also named so on first contact).
+  const name = location.kind === 'local' ? basename(location.path, extname(location.path)) : argument;
+  return { name, url: argument, location, mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING };
+}
+
+/** The peers named (each by name, path or URL), or every enabled configured peer when none is. */
+export function choosePeers(config: Config, named: readonly string[] | undefined): PeerConfig[] {
+  if (named === undefined || named.length === 0) return config.peers.filter((peer) => peer.enabled);
+  return named.map((argument) => peerFromArgument(config, argument));
+}
