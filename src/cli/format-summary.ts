@@ -8,6 +8,7 @@ function directionLine(direction: DirectionSummary, dryRun: boolean): string {
   const parts = [`${direction.direction} ${arrow}: ${verb} ${direction.received}`];
   if (direction.duplicates) parts.push(`${direction.duplicates} already there`);
   if (direction.rejected) parts.push(`${direction.rejected} refused by the receiver's schema`);
+  if (direction.keptHome) parts.push(`${direction.keptHome} device-local kept home`);
   if (direction.rewound) parts.push('sender was replaced or restored: re-read from the start');
   return `  ${parts.join(', ')} (${direction.sent} sent in ${direction.batches} batches; route: ${direction.route})`;
 }
@@ -47,6 +48,7 @@ export function summaryJson(outcomes: PeerOutcome[], dryRun: boolean) {
         received: direction.received,
         duplicates: direction.duplicates,
         rejected: direction.rejected,
+        keptHome: direction.keptHome ?? null,
         batches: direction.batches,
         bytes: direction.bytes,
         rewound: direction.rewound,

@@ -16,7 +16,7 @@ import type {
 } from '../core/replica.js';
 import { SyncError } from '../core/errors.js';
 import { checkRowsShape, type RowsExpectation } from '../core/feed-checks.js';
-import type { Route } from '../core/route.js';
+import { localContextsOf, type Route } from '../core/route.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 import { ErrorScope, MAX_MESSAGE_ROWS, type ErrorMessage, type Hello, type Welcome } from './protocol.js';
@@ -137,14 +137,18 @@ export function readRows(r: Reader, expect?: RowsExpectation, from = 'the other 
   return rows;
 }
 
+/** The device-local list always travels resolved, so the agent applies exactly the client's (protocol 3). */
 function writeRoute(w: Writer, route: Route): void {
   w.strings(route.includeContext).strings(route.excludeContext).strings(route.includeSource).strings(route.excludeSource);
+  w.strings([...localContextsOf(route)]).bool(route.onlyKeptHome ?? false);
 }
 const readRoute = (r: Reader): Route => ({
   includeContext: r.strings(),
   excludeContext: r.strings(),
   includeSource: r.strings(),
   excludeSource: r.strings(),
+  localContexts: r.strings(),
+  onlyKeptHome: r.bool(),
 });
 
 export function writeApply(w: Writer, a: ApplyRequest): void {

@@ -14,7 +14,7 @@ import type {
   ReplicaInfo,
 } from '../core/replica.js';
 import type { Direction } from '../core/sync-log.js';
-import { describeRoute, routeKey, type Route } from '../core/route.js';
+import { describeRoute, keptHomeRoute, routeKey, type Route } from '../core/route.js';
 import { laterOf } from '../core/timestamps.js';
 import { FeedCheck, checkedApplyResult, checkedCursor, checkedInfo } from '../core/feed-checks.js';
 
@@ -64,6 +64,8 @@ export interface DirectionSummary {
   duplicates: number;
   /** Entries the receiver's schema refused (e.g. NULL source into NOT NULL), passed over and reported. */
   rejected: number;
+  /** Device-local entries the route would otherwise let through, kept home (counted by dry runs only). */
+  keptHome: number | undefined;
   batches: number;
   bytes: number;
   /** Rewound: the sender's feed was read again from the start (the sender or the receiver was replaced or restored). */
@@ -163,6 +165,7 @@ async function runDirection(
     syncNotesReceived: 0,
     duplicates: 0,
     rejected: 0,
+    keptHome: undefined,
     batches: 0,
     bytes: 0,
     rewound: false,
@@ -236,6 +239,7 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
   const batches =
     ends.to.receiveDirect(ends.from, { feed, receipt, dryRun: options.dryRun }, options.signal) ??
     movedBatches(ends, feed, receipt, options);
+  if (options.dryRun) summary.keptHome = await countKeptHome(ends, feed, options.signal);
   let through = after;
   for await (const batch of batches) {
     options.signal?.throwIfAborted();
@@ -260,6 +264,21 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     });
   }
   return through;
+}
+
+/**
+ * How many entries of the sender's feed, from the cursor on, stay home because they are device-local:
+ * the same feed with the route's device-local rule inverted, read (and checked) like any other.
+ */
+async function countKeptHome(ends: Ends, feed: FeedRequest, signal: AbortSignal | undefined): Promise<number> {
+  const request = { ...feed, route: keptHomeRoute(feed.route) };
+  const check = new FeedCheck(request, ends.fromInfo, () => ends.from.info());
+  let count = 0;
+  for await (const batch of ends.from.readFeed(request, signal)) {
+    await check.batch(batch);
+    count += batch.rows.length;
+  }
+  return count;
 }
 
 /**

@@ -13,7 +13,7 @@ import type { Database, SqlRow } from '../store/sqlite/driver.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
 import { readPeerState } from '../store/tracking.js';
 import { SyncError } from '../core/errors.js';
-import { routeKey } from '../core/route.js';
+import { keptHomePatterns, keptHomeRoute, routeKey, type Route } from '../core/route.js';
 
 export interface NodeStatus {
   db: string;
@@ -42,6 +42,14 @@ export interface PeerStatus {
   totals: { received: number; sent: number };
   /** Entries waiting to flow; null where it cannot be known without connecting. */
   pending: { push: number | null; pull: number | null };
+  /** Per direction: the device-local patterns kept home, and how many entries they keep (null: not known without connecting). */
+  deviceLocal: { push: KeptHome; pull: KeptHome };
+}
+
+export interface KeptHome {
+  patterns: string[];
+  /** Entries in the sender's whole table that the route would let through but keeps home as device-local. */
+  entries: number | null;
 }
 
 export function gatherStatus(dbPath: string, config: Config): NodeStatus {
@@ -94,7 +102,40 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
       .map(runSummary),
     totals: { received: Number(totals.get(peer.name, 'pull')?.received ?? 0), sent: Number(totals.get(peer.name, 'push')?.received ?? 0) },
     pending: { push: pendingPush(db, peer), pull: pendingPull(db, selfId, peer) },
+    deviceLocal: {
+      push: { patterns: keptHomePatterns(peer.push), entries: keptHomePush(db, peer) },
+      pull: {
+        patterns: keptHomePatterns(peer.pull),
+        entries: withPeerFile(peer, (peerDb) => keptHomeIn(peerDb, peer.location.path, selfId, peer.pull)),
+      },
+    },
   };
+}
+
+/** Entries of this node's table that the push route keeps home as device-local (a scan of the table). */
+function keptHomePush(db: Database, peer: PeerConfig): number {
+  return keptHomeIn(db, '', readPeerState(db, peer.name, 'push')?.peerNodeId ?? '', peer.push);
+}
+
+function keptHomeIn(db: Database, path: string, receiverId: string, route: Route): number {
+  if (keptHomePatterns(route).length === 0) return 0;
+  return countFeed(db, probeNotesTable(db, path), { afterRowid: 0, receiverId, route: keptHomeRoute(route) });
+}
+
+/** Runs `read` on a local peer's file, opened read-only; null for a remote peer or a file not (yet) usable. */
+function withPeerFile<T>(peer: PeerConfig, read: (peerDb: Database) => T): T | null {
+  if (peer.location.kind !== 'local') return null;
+  let peerDb: Database;
+  try {
+    peerDb = openDatabase(peer.location.path, { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    return isPrepared(peerDb) ? read(peerDb) : null;
+  } finally {
+    peerDb.close();
+  }
 }
 
 function runSummary(row: SqlRow) {
@@ -120,19 +161,9 @@ function pendingPush(db: Database, peer: PeerConfig): number | null {
 
 /** Only for a local peer file, opened read-only: counting a remote feed would mean connecting. */
 function pendingPull(db: Database, selfId: string, peer: PeerConfig): number | null {
-  if (peer.location.kind !== 'local') return null;
-  let peerDb: Database;
-  try {
-    peerDb = openDatabase(peer.location.path, { readOnly: true });
-  } catch {
-    return null;
-  }
-  try {
-    if (!isPrepared(peerDb)) return null;
+  return withPeerFile(peer, (peerDb) => {
     const peerId = String(readMeta(peerDb).node_id);
     const after = readCursor(db, peerId, routeKey(peer.pull));
     return countFeed(peerDb, probeNotesTable(peerDb, peer.location.path), { afterRowid: after, receiverId: selfId, route: peer.pull });
-  } finally {
-    peerDb.close();
-  }
+  });
 }

@@ -311,6 +311,57 @@ export function replicaContract(transport: PeerTransport): void {
       }
     }));
 
+  // The users' agents keep their own thread, assistant id and snapshot in resonance_notes and read
+  // them back with ORDER BY id DESC LIMIT 1: a device must never adopt the other one's.
+  test(`[${transport.name}] device-local contexts stay home unless a route names them`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local', 'b');
+      const peer = createNotesDb(dir, 'peer', 'c');
+      const state = (device: string, i: number): Note[] => [
+        note(i, { context: 'arianna_thread', content: `thread_${device}`, source: 'arianna' }),
+        note(i + 1, { context: 'leo_assistant_id', content: `asst_${device}`, source: 'leo' }),
+        note(i + 2, { context: 'field4_snapshot', content: `snapshot of ${device}`, source: 'field4' }),
+        note(i + 3, { context: 'leo_development', content: `shared from ${device}`, source: 'leo' }),
+      ];
+      ok(await syncVia(session, local, peer)); // prepares both: a dry run needs prepared databases
+      insertNotes(local, state('desktop', 1));
+      insertNotes(peer, state('phone', 11));
+      const latest = (path: string, context: string) =>
+        withDb(
+          path,
+          (db) => db.prepare('SELECT content FROM resonance_notes WHERE context = ? ORDER BY id DESC LIMIT 1').get(context)?.content,
+        );
+
+      const dry = ok(await syncVia(session, local, peer, { dryRun: true }));
+      assert.equal(dry.pull?.keptHome, 3, 'the dry run says how many stayed home');
+      assert.equal(dry.push?.keptHome, 3);
+      assert.match(dry.push?.route ?? '', /device-local kept home \[\*_thread, \*_assistant_id, \*snapshot\]/);
+
+      const first = ok(await syncVia(session, local, peer));
+      assert.equal(first.pull?.received, 1, 'only the shared note came');
+      assert.equal(first.push?.received, 1);
+      for (const [path, device] of [
+        [local, 'desktop'],
+        [peer, 'phone'],
+      ] as const) {
+        assert.equal(latest(path, 'arianna_thread'), `thread_${device}`, `${device} keeps its own thread`);
+        assert.equal(latest(path, 'leo_assistant_id'), `asst_${device}`);
+        assert.equal(latest(path, 'field4_snapshot'), `snapshot of ${device}`);
+      }
+
+      // Named exactly, one device-local context travels; the others still stay home.
+      const named = { ...EVERYTHING, includeContext: ['arianna_thread', 'leo_*'] };
+      const second = ok(await syncVia(session, local, peer, { pull: false, route: named }));
+      assert.equal(second.push?.received, 1);
+      assert.equal(latest(peer, 'arianna_thread'), 'thread_desktop');
+      assert.equal(latest(peer, 'leo_assistant_id'), 'asst_phone');
+
+      // An empty list sends everything.
+      const third = ok(await syncVia(session, local, peer, { push: false, route: { ...EVERYTHING, localContexts: [] } }));
+      assert.equal(third.pull?.received, 3);
+      assert.equal(latest(local, 'field4_snapshot'), 'snapshot of phone');
+    }));
+
   replicaMethods(transport);
 }
 

@@ -51,5 +51,10 @@ function peerLines(peer: PeerStatus): string[] {
   lines.push(
     `  total received ${peer.totals.received}, sent ${peer.totals.sent}; pending: push ${pending(peer.pending.push)}, pull ${pending(peer.pending.pull)}`,
   );
+  for (const direction of ['push', 'pull'] as const) {
+    const kept = peer.deviceLocal[direction];
+    if (kept.patterns.length === 0) lines.push(`  ${direction}: no device-local contexts kept home`);
+    else lines.push(`  ${direction}: device-local kept home [${kept.patterns.join(', ')}]: ${pending(kept.entries)} entries`);
+  }
   return lines;
 }

@@ -3,7 +3,7 @@ import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { parsePeerUrl } from '../../core/peer-url.js';
 import { findPeer } from '../../config/config-file.js';
-import type { Config, PeerConfig } from '../../config/schema.js';
+import { withLocalContexts, type Config, type PeerConfig } from '../../config/schema.js';
 import { ExitCode, SyncError, type ExitCodeValue } from '../../core/errors.js';
 import { EVERYTHING } from '../../core/route.js';
 import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
@@ -108,7 +108,17 @@ function choosePeers(config: Config, argument: string | undefined): PeerConfig[]
   const location = parsePeerUrl(argument);
   // An unnamed peer is filed under its file name (a fresh one is also named so on first contact).
   const name = location.kind === 'local' ? basename(location.path, extname(location.path)) : argument;
-  return [{ name, url: argument, location, mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING }];
+  return [
+    {
+      name,
+      url: argument,
+      location,
+      mode: 'auto',
+      remoteCommand: undefined,
+      enabled: true,
+      ...withLocalContexts(EVERYTHING, EVERYTHING, config.node.localContexts),
+    },
+  ];
 }
 
 /** One kind of failure: its own code, even if other peers synced; different kinds across peers: "partial". */

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { findPeer } from '../../config/config-file.js';
 import { parsePeerUrl } from '../../core/peer-url.js';
-import type { PeerConfig } from '../../config/schema.js';
+import { withLocalContexts, type PeerConfig } from '../../config/schema.js';
 import { ExitCode, type ExitCodeValue } from '../../core/errors.js';
 import { LocalReplica } from '../../transport/local/local-replica.js';
 import { openPeer } from '../../transport/open-peer.js';
@@ -45,8 +45,7 @@ async function runVerify(peerArgument: string, options: VerifyCommandOptions): P
         mode: 'auto',
         remoteCommand: undefined,
         enabled: true,
-        push: EVERYTHING,
-        pull: EVERYTHING,
+        ...withLocalContexts(EVERYTHING, EVERYTHING, config.node.localContexts),
       };
   const lock = options.repair ? acquireSyncLock(dbPath) : undefined;
   try {
