@@ -193,14 +193,19 @@ export function writeRowsByHash(w: Writer, request: { route: Route; columns: str
 }
 export const readRowsByHash = (r: Reader) => ({ route: readRoute(r), columns: r.strings(), hashes: r.strings() });
 
-export const writeApplyResult = (w: Writer, a: ApplyResult) =>
+export function writeApplyResult(w: Writer, a: ApplyResult): void {
   w.uint(a.received).uint(a.duplicates).uint(a.rejected).uint(a.syncNotes).optionalString(a.newestTimestamp);
+  const refusals = a.refusals ?? [];
+  w.uint(refusals.length);
+  for (const refusal of refusals) w.optionalString(refusal.column ?? undefined).uint(refusal.count);
+}
 export const readApplyResult = (r: Reader): ApplyResult => ({
   received: r.uint(),
   duplicates: r.uint(),
   rejected: r.uint(),
   syncNotes: r.uint(),
   newestTimestamp: r.optionalString(),
+  refusals: Array.from({ length: r.count(2, 'refusals') }, () => ({ column: r.optionalString() ?? null, count: r.uint() })),
 });
 
 export function writeReport(w: Writer, report: ReceiveReport): void {

@@ -22,7 +22,7 @@ export function startLogEntry(db: Database, peer: string, direction: LogDirectio
 export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): void {
   db.prepare(
     `UPDATE ${LOG_TABLE} SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), status = ?, received = ?, sent = ?,
-       duplicates = ?, batches = ?, error_code = ?, message = ? WHERE id = ?`,
+       duplicates = ?, batches = ?, error_code = ?, message = ?, rejected = ?, refusals = ? WHERE id = ?`,
   ).run(
     outcome.status,
     outcome.received,
@@ -31,6 +31,8 @@ export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): v
     outcome.batches,
     outcome.errorCode ?? null,
     outcome.message ?? null,
+    outcome.rejected ?? 0,
+    outcome.refusals?.length ? JSON.stringify(outcome.refusals) : null,
     id,
   );
 }

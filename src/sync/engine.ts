@@ -16,6 +16,7 @@ import type {
 import type { Direction } from '../core/sync-log.js';
 import { describeRoute, keptHomeRoute, routeKey, type Route } from '../core/route.js';
 import { laterOf } from '../core/timestamps.js';
+import { describeRefusal, mergeRefusals, refusalFix, type Refusal } from '../core/refusals.js';
 import { FeedCheck, checkedApplyResult, checkedCursor, checkedInfo } from '../core/feed-checks.js';
 
 export interface BatchLimits {
@@ -64,6 +65,8 @@ export interface DirectionSummary {
   duplicates: number;
   /** Entries the receiver's schema refused (e.g. NULL source into NOT NULL), passed over and reported. */
   rejected: number;
+  /** Why they were refused, by NOT NULL column (null: another constraint); adds up to `rejected`. */
+  refusals: Refusal[];
   /** Device-local entries the route would otherwise let through, kept home (counted by dry runs only). */
   keptHome: number | undefined;
   batches: number;
@@ -166,6 +169,7 @@ async function runDirection(
     duplicates: 0,
     rejected: 0,
     keptHome: undefined,
+    refusals: [],
     batches: 0,
     bytes: 0,
     rewound: false,
@@ -189,7 +193,7 @@ async function runDirection(
           throughRowid: through,
         });
     }
-    const note = summary.rejected ? `${summary.rejected} entries refused by ${summary.to.name}'s table constraints` : undefined;
+    const note = summary.rejected ? refusalNote(summary) : undefined;
     if (logId !== undefined) local.syncLog.finish(logId, { status: 'ok', ...counts(summary), message: note });
     return summary;
   } catch (thrown) {
@@ -213,7 +217,21 @@ async function runDirection(
 }
 
 function counts(summary: DirectionSummary) {
-  return { received: summary.received, sent: summary.sent, duplicates: summary.duplicates, batches: summary.batches };
+  return {
+    received: summary.received,
+    sent: summary.sent,
+    duplicates: summary.duplicates,
+    batches: summary.batches,
+    rejected: summary.rejected,
+    refusals: summary.refusals,
+  };
+}
+
+/** "2 entries refused by selesta's table: 2 with NULL source (NOT NULL there); fix: …" (sync_log's message). */
+export function refusalNote(summary: Pick<DirectionSummary, 'rejected' | 'refusals' | 'to' | 'direction'>): string {
+  const reasons = summary.refusals.map(describeRefusal).join(', ');
+  const fixes = summary.refusals.map((refusal) => refusalFix(refusal, summary.to.name, summary.direction)).join('; ');
+  return `${summary.rejected} entries refused by ${summary.to.name}'s table: ${reasons}; passed over, not retried; fix: ${fixes}`;
 }
 
 /** Streams the sender's feed into the receiver; returns the cursor reached. */
@@ -252,6 +270,10 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     summary.syncNotesReceived += result.syncNotes;
     summary.duplicates += result.duplicates;
     summary.rejected += result.rejected;
+    summary.refusals = mergeRefusals(
+      summary.refusals,
+      result.refusals ?? (result.rejected ? [{ column: null, count: result.rejected }] : []),
+    );
     summary.newestTimestamp = laterOf(summary.newestTimestamp, result.newestTimestamp);
     options.onProgress?.({
       direction: summary.direction,

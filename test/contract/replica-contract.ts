@@ -20,7 +20,7 @@ import { tempDir } from '../support/temp.js';
 import { replicaMethods } from './replica-methods.js';
 import { peerConfig, type PeerTransport, type TransportSession } from './transport.js';
 import { syncPair } from '../support/sync-pair.js';
-import { downgradeToSchemaV1, hasArrivalsTable } from '../support/old-schema.js';
+import { downgradeToSchemaV1, hasArrivalsTable, hasRefusalColumns } from '../support/old-schema.js';
 
 export type { PeerTransport, TransportSession } from './transport.js';
 
@@ -247,11 +247,13 @@ export function replicaContract(transport: PeerTransport): void {
       assert.equal(dry.pull?.received, 1);
       assert.equal(dry.push?.received, 2);
       for (const path of [local, peer]) assert.equal(hasArrivalsTable(path), false, `${basename(path)}: a dry run changes nothing`);
+      for (const path of [local, peer]) assert.equal(hasRefusalColumns(path), false, `${basename(path)}: a dry run adds no columns`);
 
       const real = ok(await syncVia(session, local, peer));
       assert.equal(real.pull?.received, 1);
       assert.equal(real.push?.received, 2);
       for (const path of [local, peer]) assert.equal(hasArrivalsTable(path), true, `${basename(path)} is brought up to date`);
+      for (const path of [local, peer]) assert.equal(hasRefusalColumns(path), true, `${basename(path)}: sync_log can say what was refused`);
       assert.deepEqual(identityCounts(local), identityCounts(peer));
       const again = ok(await syncVia(session, local, peer));
       assert.equal(again.pull?.sent, 0);
