@@ -76,11 +76,11 @@ export function describeRefusal(refusal: Refusal): string {
  * What the user can do, in one line. Nothing is rewritten for them: `source` is part of an entry's
  * identity, so filling it in on the way would make the entry another one on the receiver.
  */
-export function refusalFix(refusal: Refusal, receiver: string, direction: 'pull' | 'push'): string {
-  const side = direction === 'push' ? 'push' : 'pull';
+export function refusalFix(refusal: Refusal, receiver: string, direction: 'pull' | 'push', peer: string): string {
+  const side = direction;
   if (refusal.column === 'source')
-    return `keep them home with include_source = ["*"] in [peers.<peer>.${side}] (a NULL source matches no pattern), or give ${receiver}'s table a nullable source (its agents write one anyway); then resonance-sync verify <peer> --repair sends what was refused`;
+    return `keep them home with include_source = ["*"] in [peers.${peer}.${side}] (a NULL source matches no pattern), or give ${receiver}'s table a nullable source (its agents write one anyway); then resonance-sync verify ${peer} --repair sends what was refused`;
   if (refusal.column !== null)
-    return `${receiver}'s table requires ${refusal.column}, which these entries lack; make that column nullable or give it a DEFAULT there (a new table copied over), or keep them home with a route; then resonance-sync verify <peer> --repair sends what was refused`;
+    return `${receiver}'s table requires ${refusal.column}, which these entries lack; make that column nullable or give it a DEFAULT there (a new table copied over), or keep them home with a route; then resonance-sync verify ${peer} --repair sends what was refused`;
   return `look at ${receiver}'s CHECK/UNIQUE constraints on resonance_notes (sqlite3 <db> .schema resonance_notes)`;
 }

@@ -193,7 +193,7 @@ async function runDirection(
           throughRowid: through,
         });
     }
-    const note = summary.rejected ? refusalNote(summary) : undefined;
+    const note = summary.rejected ? refusalNote(summary, options.peerName) : undefined;
     if (logId !== undefined) local.syncLog.finish(logId, { status: 'ok', ...counts(summary), message: note });
     return summary;
   } catch (thrown) {
@@ -228,9 +228,9 @@ function counts(summary: DirectionSummary) {
 }
 
 /** "2 entries refused by selesta's table: 2 with NULL source (NOT NULL there); fix: …" (sync_log's message). */
-export function refusalNote(summary: Pick<DirectionSummary, 'rejected' | 'refusals' | 'to' | 'direction'>): string {
+export function refusalNote(summary: Pick<DirectionSummary, 'rejected' | 'refusals' | 'to' | 'direction'>, peer: string): string {
   const reasons = summary.refusals.map(describeRefusal).join(', ');
-  const fixes = summary.refusals.map((refusal) => refusalFix(refusal, summary.to.name, summary.direction)).join('; ');
+  const fixes = summary.refusals.map((refusal) => refusalFix(refusal, summary.to.name, summary.direction, peer)).join('; ');
   return `${summary.rejected} entries refused by ${summary.to.name}'s table: ${reasons}; passed over, not retried; fix: ${fixes}`;
 }
 

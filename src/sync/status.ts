@@ -11,7 +11,8 @@ import { probeNotesTable } from '../store/schema.js';
 import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE } from '../core/notes-table.js';
 import type { Database, SqlRow } from '../store/sqlite/driver.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
-import { readPeerState } from '../store/tracking.js';
+import { readPeerState, readRefusals, type RefusedSoFar } from '../store/tracking.js';
+import { refusalFix } from '../core/refusals.js';
 import { SyncError } from '../core/errors.js';
 import { keptHomePatterns, keptHomeRoute, routeKey, type Route } from '../core/route.js';
 
@@ -42,8 +43,15 @@ export interface PeerStatus {
   totals: { received: number; sent: number };
   /** Entries waiting to flow; null where it cannot be known without connecting. */
   pending: { push: number | null; pull: number | null };
+  /** Per direction: entries the receiving table refused so far, why, and what to do (core/refusals.ts). */
+  refused: { push: RefusedStatus; pull: RefusedStatus };
   /** Per direction: the device-local patterns kept home, and how many entries they keep (null: not known without connecting). */
   deviceLocal: { push: KeptHome; pull: KeptHome };
+}
+
+export interface RefusedStatus extends RefusedSoFar {
+  /** One fix per reason, in the order of `refusals`. */
+  fixes: string[];
 }
 
 export interface KeptHome {
@@ -102,6 +110,7 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
       .map(runSummary),
     totals: { received: Number(totals.get(peer.name, 'pull')?.received ?? 0), sent: Number(totals.get(peer.name, 'push')?.received ?? 0) },
     pending: { push: pendingPush(db, peer), pull: pendingPull(db, selfId, peer) },
+    refused: { push: refusedStatus(db, peer.name, 'push'), pull: refusedStatus(db, peer.name, 'pull') },
     deviceLocal: {
       push: { patterns: keptHomePatterns(peer.push), entries: keptHomePush(db, peer) },
       pull: {
@@ -110,6 +119,12 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
       },
     },
   };
+}
+
+function refusedStatus(db: Database, peer: string, direction: 'push' | 'pull'): RefusedStatus {
+  const refused = readRefusals(db, peer, direction);
+  const receiver = direction === 'push' ? peer : 'this node';
+  return { ...refused, fixes: refused.refusals.map((refusal) => refusalFix(refusal, receiver, direction, peer)) };
 }
 
 /** Entries of this node's table that the push route keeps home as device-local (a scan of the table). */

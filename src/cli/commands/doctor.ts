@@ -11,6 +11,7 @@ import type { ExitCodeValue } from '../../core/errors.js';
 import { failFrom, formatCheck, ok, reportExitCode, skip, summaryLine, type CheckResult } from '../../doctor/check.js';
 import { checkLocalDatabase, checkLocalPeer } from '../../doctor/database-checks.js';
 import { checkSchedule } from '../../doctor/schedule-check.js';
+import { checkRefusals } from '../../doctor/refusal-check.js';
 import { checkSshPeer } from '../../doctor/ssh-checks.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
@@ -91,6 +92,7 @@ async function runDoctor(peerName: string | undefined, options: DoctorOptions): 
       } else {
         emit(await checkSshPeer(peer, peer.location, process.env));
       }
+      if (dbPath !== undefined && (peer.enabled || peerName !== undefined)) emit(checkRefusals(dbPath, peer.name));
     }
   }
 
