@@ -7,7 +7,7 @@ import type { Direction } from '../core/sync-log.js';
 import { describeRefusal, refusalFix } from '../core/refusals.js';
 import { readRefusals } from '../store/tracking.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
-import { ok, warn, type CheckResult } from './check.js';
+import { warn, type CheckResult } from './check.js';
 
 export function checkRefusals(localDbPath: string, peer: string): CheckResult[] {
   let db: ReturnType<typeof openDatabase>;
@@ -26,7 +26,8 @@ export function checkRefusals(localDbPath: string, peer: string): CheckResult[] 
       const hint = refused.refusals.map((refusal) => refusalFix(refusal, receiver, direction, peer)).join('; ');
       results.push(warn('refused entries', detail, hint, peer));
     }
-    return results.length ? results : [ok('refused entries', 'none: every entry sent was stored or already there', peer)];
+    // No line when nothing was refused: the report stays one line per thing worth knowing.
+    return results;
   } catch {
     return []; // not prepared: the database check has said so
   } finally {
