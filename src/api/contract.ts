@@ -21,6 +21,12 @@ export interface ErrorJson {
   message: string;
 }
 
+/** Why a receiving table refused entries: the NOT NULL column they would leave NULL (null: another constraint). */
+export interface RefusalReport {
+  column: string | null;
+  count: number;
+}
+
 /** One direction of one peer's sync (`sync --json` → peers[].directions[]). */
 export interface DirectionReport {
   direction: 'pull' | 'push';
@@ -36,6 +42,10 @@ export interface DirectionReport {
   duplicates: number;
   /** Entries the receiver's own schema refused (e.g. NULL source into NOT NULL). */
   rejected: number;
+  /** Why they were refused, by reason; empty when none were. */
+  refusals: RefusalReport[];
+  /** Dry run only: entries the route let through that stayed home as device-local; null otherwise. */
+  keptHome: number | null;
   batches: number;
   bytes: number;
   /** The sender's feed was read again from the start (one side was replaced or restored). */
@@ -89,6 +99,26 @@ export interface PeerStatusReport {
   totals: { received: number; sent: number };
   /** Entries waiting each way; null when not known without connecting (pull from an ssh peer). */
   pending: { push: number | null; pull: number | null };
+  /** Per direction: entries the receiving table refused so far, why, and the fix for each reason. */
+  refused: { push: RefusedReport; pull: RefusedReport };
+  /** Per direction: the device-local context patterns kept home, and how many entries they keep (null: not known without connecting). */
+  deviceLocal: { push: KeptHomeReport; pull: KeptHomeReport };
+}
+
+/** Refused entries of one direction, over the whole history (`status --json` → peers[].refused.push|pull). */
+export interface RefusedReport {
+  entries: number;
+  refusals: RefusalReport[];
+  /** When the last run with refusals finished; null if none had. */
+  lastAt: string | null;
+  /** One fix per reason, in the order of `refusals`. */
+  fixes: string[];
+}
+
+/** Device-local contexts of one direction (`status --json` → peers[].deviceLocal.push|pull). */
+export interface KeptHomeReport {
+  patterns: string[];
+  entries: number | null;
 }
 
 /** `status --json`, and what `status()` resolves to. */
@@ -161,6 +191,9 @@ export interface LogEntry {
   received: number;
   sent: number;
   duplicates: number;
+  /** Entries the receiving table refused in this run, and why (the message says the fix). */
+  rejected: number;
+  refusals: RefusalReport[];
   batches: number;
   errorCode: string | null;
   message: string | null;
@@ -172,6 +205,8 @@ export interface RouteJson {
   excludeContext: string[];
   includeSource: string[];
   excludeSource: string[];
+  /** Device-local context patterns kept home unless named; absent: the built-in list. */
+  localContexts?: string[];
 }
 
 /** One element of `peer list --json` (an array). */

@@ -23,6 +23,8 @@ export function syncReport(outcomes: PeerOutcome[], dryRun: boolean): SyncReport
         received: direction.received,
         duplicates: direction.duplicates,
         rejected: direction.rejected,
+        refusals: direction.refusals,
+        keptHome: direction.keptHome ?? null,
         batches: direction.batches,
         bytes: direction.bytes,
         rewound: direction.rewound,

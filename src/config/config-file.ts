@@ -12,7 +12,7 @@ import type { Route } from '../core/route.js';
 import { expandHome, parsePeerUrl } from '../core/peer-url.js';
 import { isNodeName } from '../core/node-name.js';
 import { formatDuration } from '../core/duration.js';
-import { emptyConfig, PEER_NAME_RULE, validateConfig, type Config, type NodeConfig, type PeerConfig } from './schema.js';
+import { emptyConfig, PEER_NAME_RULE, validateConfig, withLocalContexts, type Config, type NodeConfig, type PeerConfig } from './schema.js';
 
 export type { Config, NodeConfig, PeerConfig } from './schema.js';
 export { emptyConfig } from './schema.js';
@@ -96,6 +96,7 @@ function toToml(config: Config): Record<string, unknown> {
   if (!config.node.syncNote) node.sync_note = false;
   if (config.node.dedupe !== 'timestamp-index') node.dedupe = config.node.dedupe;
   if (config.node.stallTimeoutMs !== undefined) node.stall_timeout = formatDuration(config.node.stallTimeoutMs);
+  if (config.node.localContexts !== undefined) node.local_contexts = config.node.localContexts;
   const peers: Record<string, unknown> = {};
   for (const peer of config.peers) {
     const out: Record<string, unknown> = { url: peer.url };
@@ -103,6 +104,7 @@ function toToml(config: Config): Record<string, unknown> {
     if (peer.remoteCommand !== undefined) out.remote_command = peer.remoteCommand;
     if (!peer.enabled) out.enabled = false;
     if (peer.stallTimeoutMs !== undefined) out.stall_timeout = formatDuration(peer.stallTimeoutMs);
+    if (peer.localContexts !== undefined) out.local_contexts = peer.localContexts;
     const push = routeToToml(peer.push);
     const pull = routeToToml(peer.pull);
     if (push) out.push = push;
@@ -167,8 +169,7 @@ export function addPeer(config: Config, peer: NewPeer): Config {
     mode: peer.mode ?? 'auto',
     remoteCommand: peer.remoteCommand === '' ? undefined : peer.remoteCommand,
     enabled: true,
-    push: toRoute(peer.push),
-    pull: toRoute(peer.pull),
+    ...withLocalContexts(toRoute(peer.push), toRoute(peer.pull), config.node.localContexts),
   };
   return { ...config, peers: [...config.peers, added] };
 }

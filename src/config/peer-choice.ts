@@ -6,15 +6,24 @@ import { basename, extname } from 'node:path';
 import { parsePeerUrl } from '../core/peer-url.js';
 import { EVERYTHING } from '../core/route.js';
 import { findPeer } from './config-file.js';
-import type { Config, PeerConfig } from './schema.js';
+import { withLocalContexts, type Config, type PeerConfig } from './schema.js';
 
-/** A configured peer by name, else an unnamed peer at that path or URL, syncing everything both ways. */
+/** A configured peer by name, else an unnamed peer at that path or URL, syncing everything both ways but the node's device-local contexts. */
 export function peerFromArgument(config: Config, argument: string): PeerConfig {
   if (config.peers.some((peer) => peer.name === argument)) return findPeer(config, argument);
   const location = parsePeerUrl(argument);
   // An unnamed peer is filed under its file name (a fresh one is also named so on first contact).
   const name = location.kind === 'local' ? basename(location.path, extname(location.path)) : argument;
-  return { name, url: argument, location, mode: 'auto', remoteCommand: undefined, enabled: true, push: EVERYTHING, pull: EVERYTHING };
+  return {
+    name,
+    url: argument,
+    location,
+    mode: 'auto',
+    remoteCommand: undefined,
+    enabled: true,
+    // Device-local contexts stay home here too: the node's list, as for a configured peer.
+    ...withLocalContexts(EVERYTHING, EVERYTHING, config.node.localContexts),
+  };
 }
 
 /** The peers named (each by name, path or URL), or every enabled configured peer when none is. */

@@ -21,6 +21,8 @@ export interface NodeConfig {
   dedupe: 'timestamp-index' | 'unique-index';
   /** `stall_timeout`: how long an ssh peer may stay silent while we wait on it (default for every peer). */
   stallTimeoutMs?: number;
+  /** `local_contexts`: device-local context patterns that stay home unless a route names them (undefined: the default list). */
+  localContexts?: string[];
 }
 
 export interface PeerConfig {
@@ -36,6 +38,8 @@ export interface PeerConfig {
   pull: Route;
   /** `stall_timeout` for this peer, over the node's. */
   stallTimeoutMs?: number;
+  /** `local_contexts` for this peer, over the node's; already resolved into push and pull. */
+  localContexts?: string[];
 }
 
 export interface Config {
@@ -108,6 +112,7 @@ const node = table({
   sync_note: z.boolean().optional(),
   dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
   stall_timeout: stallTimeout.optional(),
+  local_contexts: patterns.optional(),
 })
   .optional()
   .transform(
@@ -118,6 +123,7 @@ const node = table({
       syncNote: raw?.sync_note ?? true,
       dedupe: raw?.dedupe ?? 'timestamp-index',
       ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
+      ...(raw?.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
     }),
   );
 
@@ -143,6 +149,7 @@ const peer = table({
   remote_command: text.optional(),
   enabled: z.boolean().optional(),
   stall_timeout: stallTimeout.optional(),
+  local_contexts: patterns.optional(),
   push: route,
   pull: route,
 });
@@ -152,6 +159,11 @@ const peers = z
   .refine(isTable, { message: 'expected a table', abort: true })
   .pipe(z.record(z.string().regex(NODE_NAME), peer))
   .optional();
+
+/** Both routes with the device-local list in force for the peer (its own, the node's, else the default). */
+export function withLocalContexts(push: Route, pull: Route, localContexts: string[] | undefined): { push: Route; pull: Route } {
+  return localContexts === undefined ? { push, pull } : { push: { ...push, localContexts }, pull: { ...pull, localContexts } };
+}
 
 const configSchema = table({ node, peers }).transform(
   (raw): Config => ({
@@ -163,9 +175,9 @@ const configSchema = table({ node, peers }).transform(
       mode: p.mode ?? 'auto',
       remoteCommand: p.remote_command,
       enabled: p.enabled ?? true,
-      push: p.push,
-      pull: p.pull,
+      ...withLocalContexts(p.push, p.pull, p.local_contexts ?? raw.node.localContexts),
       ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),
+      ...(p.local_contexts === undefined ? {} : { localContexts: p.local_contexts }),
     })),
   }),
 );

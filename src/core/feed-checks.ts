@@ -206,6 +206,13 @@ export function checkedApplyResult(sent: number, result: ApplyResult, from: stri
   if (newestTimestamp !== undefined && !(received > 0 && isTimestamp(newestTimestamp))) {
     throw refused(from, `${quoted(newestTimestamp)} as the newest time of ${received} received entries`);
   }
+  // Why entries were refused: reasons that add up to the refused count, each a column name or none.
+  const refusals = result.refusals ?? [];
+  const explained = refusals.reduce((sum, r) => sum + (isCount(r.count) && r.count > 0 ? r.count : Number.NaN), 0);
+  const named = refusals.every((r) => r.column === null || (typeof r.column === 'string' && r.column.length > 0 && r.column.length <= 255));
+  if (result.refusals !== undefined && !(named && explained === rejected)) {
+    throw refused(from, `reasons for ${explained} refused entries where ${quoted(rejected)} were refused`);
+  }
   return result;
 }
 

@@ -30,11 +30,11 @@ export const TIMESTAMP_INDEX = 'resonance_sync_timestamp_idx';
 export const UNIQUE_INDEX = 'idx_unique_entry';
 
 /**
- * What prepare.ts makes a database into. 2 added ARRIVALS_TABLE; a database at an older version still
+ * What prepare.ts makes a database into. 2 added ARRIVALS_TABLE; 3 added sync_log.rejected and .refusals; a database at an older version still
  * syncs (read-only and dry runs leave it as it is, and its feed then simply has no relay marks), and
  * the next open that may write brings it up to date, additively.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** The oldest prepared schema this version still reads and writes. */
 export const OLDEST_USABLE_SCHEMA_VERSION = 1;
 
@@ -54,13 +54,21 @@ export interface NotesTableShape {
   hasSource: boolean;
   hasOrigin: boolean;
   hasContext: boolean;
+  /** The NOT NULL columns (but the rowid alias), and whether each has a DEFAULT: what a received entry must fill. */
+  requiredColumns: Array<{ name: string; hasDefault: boolean }>;
+}
+
+/** One PRAGMA table_info row, as far as the shape needs it (notnull and dflt_value: absent means nullable, no default). */
+export interface TableInfoColumn {
+  name: string;
+  type: string;
+  pk: number | bigint;
+  notnull?: number | bigint | undefined;
+  dflt_value?: unknown;
 }
 
 /** The table's shape from its PRAGMA table_info rows (read locally, or by a remote sqlite3). */
-export function shapeFromTableInfo(
-  info: ReadonlyArray<{ name: string; type: string; pk: number | bigint }>,
-  path: string,
-): NotesTableShape {
+export function shapeFromTableInfo(info: ReadonlyArray<TableInfoColumn>, path: string): NotesTableShape {
   const primaryKeys = info.filter((column) => Number(column.pk) > 0);
   const aliasCandidate = primaryKeys.length === 1 ? primaryKeys[0] : undefined;
   const rowidAlias = aliasCandidate && aliasCandidate.type.toUpperCase() === 'INTEGER' ? aliasCandidate.name : undefined;
@@ -77,5 +85,8 @@ export function shapeFromTableInfo(
     hasSource: allColumns.includes('source'),
     hasOrigin: allColumns.includes(ORIGIN_COLUMN),
     hasContext: allColumns.includes('context'),
+    requiredColumns: info
+      .filter((column) => Number(column.notnull ?? 0) === 1 && column.name !== rowidAlias)
+      .map((column) => ({ name: column.name, hasDefault: column.dflt_value !== null && column.dflt_value !== undefined })),
   };
 }

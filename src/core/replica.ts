@@ -9,6 +9,7 @@ import type { NotesTableShape } from './notes-table.js';
 import type { SqlValue } from './sql-value.js';
 import type { Route } from './route.js';
 import type { SyncLog } from './sync-log.js';
+import type { Refusal } from './refusals.js';
 
 /** How a peer is reached: shown to people, and a stable value of `transport` in the JSON output. */
 export type TransportKind = 'local file' | 'ssh agent' | 'ssh sqlite3';
@@ -81,6 +82,8 @@ export interface ApplyResult {
   duplicates: number;
   /** Entries this database's own constraints refuse (e.g. NULL into a NOT NULL column), passed over. */
   rejected: number;
+  /** Why, adding up to `rejected` (core/refusals.ts); absent or empty when none was. */
+  refusals?: Refusal[] | undefined;
   /** Inserted entries that are themselves sync notes (they do not count toward "Synced N entries"). */
   syncNotes: number;
   /** The newest received entry's time, normalized to UTC, if any was readable. */

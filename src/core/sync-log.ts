@@ -3,6 +3,8 @@
  * peer's cursor). The engine writes it through this narrow interface, never through a database handle.
  */
 
+import type { Refusal } from './refusals.js';
+
 export type Direction = 'pull' | 'push';
 /** sync_log also records a peer that could not be reached at all, as direction 'connect'. */
 export type LogDirection = Direction | 'connect';
@@ -16,6 +18,9 @@ export interface LogOutcome {
   batches: number;
   errorCode?: string | undefined;
   message?: string | undefined;
+  /** Entries the receiver's table refused, and why (core/refusals.ts). */
+  rejected?: number | undefined;
+  refusals?: Refusal[] | undefined;
 }
 
 export interface PeerState {

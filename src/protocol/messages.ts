@@ -16,7 +16,7 @@ import type {
 } from '../core/replica.js';
 import { SyncError } from '../core/errors.js';
 import { checkRowsShape, type RowsExpectation } from '../core/feed-checks.js';
-import type { Route } from '../core/route.js';
+import { localContextsOf, type Route } from '../core/route.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 import { ErrorScope, MAX_MESSAGE_ROWS, type ErrorMessage, type Hello, type Welcome } from './protocol.js';
@@ -137,14 +137,18 @@ export function readRows(r: Reader, expect?: RowsExpectation, from = 'the other 
   return rows;
 }
 
+/** The device-local list always travels resolved, so the agent applies exactly the client's (protocol 3). */
 function writeRoute(w: Writer, route: Route): void {
   w.strings(route.includeContext).strings(route.excludeContext).strings(route.includeSource).strings(route.excludeSource);
+  w.strings([...localContextsOf(route)]).bool(route.onlyKeptHome ?? false);
 }
 const readRoute = (r: Reader): Route => ({
   includeContext: r.strings(),
   excludeContext: r.strings(),
   includeSource: r.strings(),
   excludeSource: r.strings(),
+  localContexts: r.strings(),
+  onlyKeptHome: r.bool(),
 });
 
 export function writeApply(w: Writer, a: ApplyRequest): void {
@@ -189,14 +193,19 @@ export function writeRowsByHash(w: Writer, request: { route: Route; columns: str
 }
 export const readRowsByHash = (r: Reader) => ({ route: readRoute(r), columns: r.strings(), hashes: r.strings() });
 
-export const writeApplyResult = (w: Writer, a: ApplyResult) =>
+export function writeApplyResult(w: Writer, a: ApplyResult): void {
   w.uint(a.received).uint(a.duplicates).uint(a.rejected).uint(a.syncNotes).optionalString(a.newestTimestamp);
+  const refusals = a.refusals ?? [];
+  w.uint(refusals.length);
+  for (const refusal of refusals) w.optionalString(refusal.column ?? undefined).uint(refusal.count);
+}
 export const readApplyResult = (r: Reader): ApplyResult => ({
   received: r.uint(),
   duplicates: r.uint(),
   rejected: r.uint(),
   syncNotes: r.uint(),
   newestTimestamp: r.optionalString(),
+  refusals: Array.from({ length: r.count(2, 'refusals') }, () => ({ column: r.optionalString() ?? null, count: r.uint() })),
 });
 
 export function writeReport(w: Writer, report: ReceiveReport): void {

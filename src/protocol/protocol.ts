@@ -30,6 +30,8 @@
  * rows: uint count, uint width, uint origin count, origin strings, then per row: sint rowid delta
  * from the previous row, uint index into the origins, `width` values. Origins are node ids (36
  * bytes); a per-batch table keeps them from dominating the wire.
+ * route: strings include-context, exclude-context, include-source, exclude-source, local-contexts (the
+ * device-local patterns in force, core/route.ts), bool only-kept-home.
  *
  * ## Messages
  * | type | name        | dir | payload                                                            |
@@ -61,8 +63,11 @@ is checked by the receiver whatever the transport (src/core/feed-checks.ts).
  * code. The client ends the session by closing stdin; the server then closes the database and exits.
  */
 
-/** Bumped on any incompatible change to frames or messages (the preamble itself never changes). 2: compressed frames. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * Bumped on any incompatible change to frames or messages (the preamble itself never changes). 2: compressed frames.
+ * 3: a route carries its device-local contexts (strings, bool only-kept-home); APPLY_OK carries why entries were refused.
+ */
+export const PROTOCOL_VERSION = 3;
 
 export const PREAMBLE_MAGIC = '\0resonance-sync agent ';
 /** What a shell banner may print before the preamble, at most. */

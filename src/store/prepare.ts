@@ -54,6 +54,9 @@ export interface DuplicateReport {
   extraRows: number;
 }
 
+/** Added to sync_log in schema 3: entries the receiver's table refused, and why (JSON [{column, count}]). */
+export const LOG_REFUSAL_COLUMNS = ['rejected INTEGER NOT NULL DEFAULT 0', 'refusals TEXT'];
+
 const bookkeepingTables: Record<string, string> = {
   [META_TABLE]: `CREATE TABLE ${META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   [NODES_TABLE]: `CREATE TABLE ${NODES_TABLE} (node_id TEXT PRIMARY KEY, name TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL)`,
@@ -74,7 +77,7 @@ const bookkeepingTables: Record<string, string> = {
   [LOG_TABLE]: `CREATE TABLE ${LOG_TABLE} (
     id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, peer TEXT NOT NULL, direction TEXT NOT NULL,
     status TEXT NOT NULL, received INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0,
-    duplicates INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error_code TEXT, message TEXT)`,
+    duplicates INTEGER NOT NULL DEFAULT 0, batches INTEGER NOT NULL DEFAULT 0, error_code TEXT, message TEXT${LOG_REFUSAL_COLUMNS.map((c) => `, ${c}`).join('')})`,
 };
 
 const originView = `CREATE VIEW ${ORIGIN_VIEW} AS
@@ -120,6 +123,16 @@ export function prepareDatabase(db: Database, path: string, options: PrepareOpti
       changes.push(`added column ${NOTES_TABLE}.${ORIGIN_COLUMN} (NULL means "written on this node")`);
     }
     shape = probeNotesTable(db, path);
+    const logColumns = db
+      .prepare(`SELECT name FROM pragma_table_info('${LOG_TABLE}')`)
+      .all()
+      .map((row) => String(row.name));
+    for (const column of LOG_REFUSAL_COLUMNS) {
+      const name = column.split(' ')[0] ?? column;
+      if (logColumns.includes(name)) continue;
+      db.exec(`ALTER TABLE ${LOG_TABLE} ADD COLUMN ${column}`);
+      changes.push(`added column ${LOG_TABLE}.${name} (entries a receiver's table refused, and why)`);
+    }
 
     const meta = readMeta(db);
     const keepId = meta.node_id !== undefined && !options.newIdentity;

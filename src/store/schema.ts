@@ -3,7 +3,7 @@
  * the user's agents created it (the four variants in the README, or any superset of them).
  */
 import { SyncError } from '../core/errors.js';
-import { ARRIVALS_TABLE, NOTES_TABLE, shapeFromTableInfo, type NotesTableShape } from '../core/notes-table.js';
+import { ARRIVALS_TABLE, NOTES_TABLE, shapeFromTableInfo, type NotesTableShape, type TableInfoColumn } from '../core/notes-table.js';
 import { quoteIdentifier } from './sql.js';
 import type { Database } from './sqlite/driver.js';
 
@@ -38,6 +38,6 @@ export function probeNotesTable(db: Database, path: string): NotesTableShape {
       `${path}: ${NOTES_TABLE} is a WITHOUT ROWID table, which has no insertion order to sync by`,
     );
   }
-  const info = db.prepare(`PRAGMA table_info(${NOTES_TABLE})`).all() as Array<{ name: string; type: string; pk: number | bigint }>;
+  const info = db.prepare(`PRAGMA table_info(${NOTES_TABLE})`).all() as unknown as TableInfoColumn[];
   return shapeFromTableInfo(info, path);
 }

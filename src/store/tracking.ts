@@ -7,6 +7,7 @@ import type { Database } from './sqlite/driver.js';
 import { LOG_TABLE, PEER_STATE_TABLE } from '../core/notes-table.js';
 import { inTransaction } from './sqlite/transaction.js';
 import type { Direction, LogDirection, LogOutcome, PeerState } from '../core/sync-log.js';
+import { mergeRefusals, type Refusal } from '../core/refusals.js';
 
 /** A row written when a direction starts; one left at 'running' tells `status` a run was cut off. */
 export function startLogEntry(db: Database, peer: string, direction: LogDirection): number {
@@ -22,7 +23,7 @@ export function startLogEntry(db: Database, peer: string, direction: LogDirectio
 export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): void {
   db.prepare(
     `UPDATE ${LOG_TABLE} SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), status = ?, received = ?, sent = ?,
-       duplicates = ?, batches = ?, error_code = ?, message = ? WHERE id = ?`,
+       duplicates = ?, batches = ?, error_code = ?, message = ?, rejected = ?, refusals = ? WHERE id = ?`,
   ).run(
     outcome.status,
     outcome.received,
@@ -31,6 +32,8 @@ export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): v
     outcome.batches,
     outcome.errorCode ?? null,
     outcome.message ?? null,
+    outcome.rejected ?? 0,
+    outcome.refusals?.length ? JSON.stringify(outcome.refusals) : null,
     id,
   );
 }
@@ -55,4 +58,49 @@ export function readPeerState(db: Database, peer: string, direction: Direction):
     .get(peer, direction);
   if (!row) return undefined;
   return { peerNodeId: String(row.peer_node_id), routeKey: String(row.route_key), throughRowid: Number(row.through_rowid) };
+}
+
+/** What a peer's table (push) or this node's (pull) has refused so far, from sync_log. */
+export interface RefusedSoFar {
+  entries: number;
+  /** By reason, over every run that had refusals. */
+  refusals: Refusal[];
+  /** When the last run with refusals finished, or null if none had. */
+  lastAt: string | null;
+}
+
+/** Refusals recorded for one peer and direction (none where sync_log predates schema 3). */
+export function readRefusals(db: Database, peer: string, direction: Direction): RefusedSoFar {
+  const none: RefusedSoFar = { entries: 0, refusals: [], lastAt: null };
+  const columns = db.prepare(`SELECT name FROM pragma_table_info('${LOG_TABLE}')`).all();
+  if (!columns.some((column) => column.name === 'refusals')) return none;
+  const rows = db
+    .prepare(`SELECT rejected, refusals, finished_at FROM ${LOG_TABLE} WHERE peer = ? AND direction = ? AND rejected > 0 ORDER BY id`)
+    .all(peer, direction);
+  return rows.reduce<RefusedSoFar>((sum, row) => {
+    const rejected = Number(row.rejected);
+    return {
+      entries: sum.entries + rejected,
+      refusals: mergeRefusals(sum.refusals, parseRefusals(row.refusals, rejected)),
+      lastAt: row.finished_at === null ? sum.lastAt : String(row.finished_at),
+    };
+  }, none);
+}
+
+/** sync_log.refusals as written by finishLogEntry; anything else counts as "another constraint". */
+export function parseRefusals(text: unknown, rejected: number): Refusal[] {
+  try {
+    const parsed: unknown = typeof text === 'string' ? JSON.parse(text) : [];
+    if (Array.isArray(parsed)) {
+      const refusals = parsed.flatMap((item: unknown): Refusal[] => {
+        if (typeof item !== 'object' || item === null) return [];
+        const { column, count } = item as { column?: unknown; count?: unknown };
+        return typeof count === 'number' && (column === null || typeof column === 'string') ? [{ column, count }] : [];
+      });
+      if (refusals.reduce((sum, r) => sum + r.count, 0) === rejected) return refusals;
+    }
+  } catch {
+    // Not ours: fall through.
+  }
+  return rejected > 0 ? [{ column: null, count: rejected }] : [];
 }

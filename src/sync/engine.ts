@@ -14,8 +14,9 @@ import type {
   ReplicaInfo,
 } from '../core/replica.js';
 import type { Direction } from '../core/sync-log.js';
-import { describeRoute, routeKey, type Route } from '../core/route.js';
+import { describeRoute, keptHomeRoute, routeKey, type Route } from '../core/route.js';
 import { laterOf } from '../core/timestamps.js';
+import { describeRefusal, mergeRefusals, refusalFix, type Refusal } from '../core/refusals.js';
 import { FeedCheck, checkedApplyResult, checkedCursor, checkedInfo } from '../core/feed-checks.js';
 
 export interface BatchLimits {
@@ -64,6 +65,10 @@ export interface DirectionSummary {
   duplicates: number;
   /** Entries the receiver's schema refused (e.g. NULL source into NOT NULL), passed over and reported. */
   rejected: number;
+  /** Why they were refused, by NOT NULL column (null: another constraint); adds up to `rejected`. */
+  refusals: Refusal[];
+  /** Device-local entries the route would otherwise let through, kept home (counted by dry runs only). */
+  keptHome: number | undefined;
   batches: number;
   bytes: number;
   /** Rewound: the sender's feed was read again from the start (the sender or the receiver was replaced or restored). */
@@ -163,6 +168,8 @@ async function runDirection(
     syncNotesReceived: 0,
     duplicates: 0,
     rejected: 0,
+    keptHome: undefined,
+    refusals: [],
     batches: 0,
     bytes: 0,
     rewound: false,
@@ -186,7 +193,7 @@ async function runDirection(
           throughRowid: through,
         });
     }
-    const note = summary.rejected ? `${summary.rejected} entries refused by ${summary.to.name}'s table constraints` : undefined;
+    const note = summary.rejected ? refusalNote(summary, options.peerName) : undefined;
     if (logId !== undefined) local.syncLog.finish(logId, { status: 'ok', ...counts(summary), message: note });
     return summary;
   } catch (thrown) {
@@ -210,7 +217,21 @@ async function runDirection(
 }
 
 function counts(summary: DirectionSummary) {
-  return { received: summary.received, sent: summary.sent, duplicates: summary.duplicates, batches: summary.batches };
+  return {
+    received: summary.received,
+    sent: summary.sent,
+    duplicates: summary.duplicates,
+    batches: summary.batches,
+    rejected: summary.rejected,
+    refusals: summary.refusals,
+  };
+}
+
+/** "2 entries refused by selesta's table: 2 with NULL source (NOT NULL there); fix: …" (sync_log's message). */
+export function refusalNote(summary: Pick<DirectionSummary, 'rejected' | 'refusals' | 'to' | 'direction'>, peer: string): string {
+  const reasons = summary.refusals.map(describeRefusal).join(', ');
+  const fixes = summary.refusals.map((refusal) => refusalFix(refusal, summary.to.name, summary.direction, peer)).join('; ');
+  return `${summary.rejected} entries refused by ${summary.to.name}'s table: ${reasons}; passed over, not retried; fix: ${fixes}`;
 }
 
 /** Streams the sender's feed into the receiver; returns the cursor reached. */
@@ -236,6 +257,7 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
   const batches =
     ends.to.receiveDirect(ends.from, { feed, receipt, dryRun: options.dryRun }, options.signal) ??
     movedBatches(ends, feed, receipt, options);
+  if (options.dryRun) summary.keptHome = await countKeptHome(ends, feed, options.signal);
   let through = after;
   for await (const batch of batches) {
     options.signal?.throwIfAborted();
@@ -248,6 +270,10 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     summary.syncNotesReceived += result.syncNotes;
     summary.duplicates += result.duplicates;
     summary.rejected += result.rejected;
+    summary.refusals = mergeRefusals(
+      summary.refusals,
+      result.refusals ?? (result.rejected ? [{ column: null, count: result.rejected }] : []),
+    );
     summary.newestTimestamp = laterOf(summary.newestTimestamp, result.newestTimestamp);
     options.onProgress?.({
       direction: summary.direction,
@@ -260,6 +286,21 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     });
   }
   return through;
+}
+
+/**
+ * How many entries of the sender's feed, from the cursor on, stay home because they are device-local:
+ * the same feed with the route's device-local rule inverted, read (and checked) like any other.
+ */
+async function countKeptHome(ends: Ends, feed: FeedRequest, signal: AbortSignal | undefined): Promise<number> {
+  const request = { ...feed, route: keptHomeRoute(feed.route) };
+  const check = new FeedCheck(request, ends.fromInfo, () => ends.from.info());
+  let count = 0;
+  for await (const batch of ends.from.readFeed(request, signal)) {
+    await check.batch(batch);
+    count += batch.rows.length;
+  }
+  return count;
 }
 
 /**

@@ -11,9 +11,10 @@ import { probeNotesTable } from '../store/schema.js';
 import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE } from '../core/notes-table.js';
 import type { Database, SqlRow } from '../store/sqlite/driver.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
-import { readPeerState } from '../store/tracking.js';
+import { readPeerState, readRefusals, type RefusedSoFar } from '../store/tracking.js';
+import { refusalFix } from '../core/refusals.js';
 import { SyncError } from '../core/errors.js';
-import { routeKey } from '../core/route.js';
+import { keptHomePatterns, keptHomeRoute, routeKey, type Route } from '../core/route.js';
 
 export interface NodeStatus {
   db: string;
@@ -42,6 +43,21 @@ export interface PeerStatus {
   totals: { received: number; sent: number };
   /** Entries waiting to flow; null where it cannot be known without connecting. */
   pending: { push: number | null; pull: number | null };
+  /** Per direction: entries the receiving table refused so far, why, and what to do (core/refusals.ts). */
+  refused: { push: RefusedStatus; pull: RefusedStatus };
+  /** Per direction: the device-local patterns kept home, and how many entries they keep (null: not known without connecting). */
+  deviceLocal: { push: KeptHome; pull: KeptHome };
+}
+
+export interface RefusedStatus extends RefusedSoFar {
+  /** One fix per reason, in the order of `refusals`. */
+  fixes: string[];
+}
+
+export interface KeptHome {
+  patterns: string[];
+  /** Entries in the sender's whole table that the route would let through but keeps home as device-local. */
+  entries: number | null;
 }
 
 export function gatherStatus(dbPath: string, config: Config): NodeStatus {
@@ -94,7 +110,47 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
       .map(runSummary),
     totals: { received: Number(totals.get(peer.name, 'pull')?.received ?? 0), sent: Number(totals.get(peer.name, 'push')?.received ?? 0) },
     pending: { push: pendingPush(db, peer), pull: pendingPull(db, selfId, peer) },
+    refused: { push: refusedStatus(db, peer.name, 'push'), pull: refusedStatus(db, peer.name, 'pull') },
+    deviceLocal: {
+      push: { patterns: keptHomePatterns(peer.push), entries: keptHomePush(db, peer) },
+      pull: {
+        patterns: keptHomePatterns(peer.pull),
+        entries: withPeerFile(peer, (peerDb) => keptHomeIn(peerDb, peer.location.path, selfId, peer.pull)),
+      },
+    },
   };
+}
+
+function refusedStatus(db: Database, peer: string, direction: 'push' | 'pull'): RefusedStatus {
+  const refused = readRefusals(db, peer, direction);
+  const receiver = direction === 'push' ? peer : 'this node';
+  return { ...refused, fixes: refused.refusals.map((refusal) => refusalFix(refusal, receiver, direction, peer)) };
+}
+
+/** Entries of this node's table that the push route keeps home as device-local (a scan of the table). */
+function keptHomePush(db: Database, peer: PeerConfig): number {
+  return keptHomeIn(db, '', readPeerState(db, peer.name, 'push')?.peerNodeId ?? '', peer.push);
+}
+
+function keptHomeIn(db: Database, path: string, receiverId: string, route: Route): number {
+  if (keptHomePatterns(route).length === 0) return 0;
+  return countFeed(db, probeNotesTable(db, path), { afterRowid: 0, receiverId, route: keptHomeRoute(route) });
+}
+
+/** Runs `read` on a local peer's file, opened read-only; null for a remote peer or a file not (yet) usable. */
+function withPeerFile<T>(peer: PeerConfig, read: (peerDb: Database) => T): T | null {
+  if (peer.location.kind !== 'local') return null;
+  let peerDb: Database;
+  try {
+    peerDb = openDatabase(peer.location.path, { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    return isPrepared(peerDb) ? read(peerDb) : null;
+  } finally {
+    peerDb.close();
+  }
 }
 
 function runSummary(row: SqlRow) {
@@ -120,19 +176,9 @@ function pendingPush(db: Database, peer: PeerConfig): number | null {
 
 /** Only for a local peer file, opened read-only: counting a remote feed would mean connecting. */
 function pendingPull(db: Database, selfId: string, peer: PeerConfig): number | null {
-  if (peer.location.kind !== 'local') return null;
-  let peerDb: Database;
-  try {
-    peerDb = openDatabase(peer.location.path, { readOnly: true });
-  } catch {
-    return null;
-  }
-  try {
-    if (!isPrepared(peerDb)) return null;
+  return withPeerFile(peer, (peerDb) => {
     const peerId = String(readMeta(peerDb).node_id);
     const after = readCursor(db, peerId, routeKey(peer.pull));
     return countFeed(peerDb, probeNotesTable(peerDb, peer.location.path), { afterRowid: after, receiverId: selfId, route: peer.pull });
-  } finally {
-    peerDb.close();
-  }
+  });
 }

@@ -104,7 +104,10 @@ test('configured peers with routes: peer add/list/remove, sync with no PEER sync
   const dupe = await runCli(['peer', 'add', 'selesta', phone, '--config', config]);
   assert.equal(dupe.code, 3);
   const list = await runCli(['peer', 'list', '--config', config]);
-  assert.match(list.stdout, /selesta .*phone\.sqlite3\n {2}push: context in \[leo_\*\]\n {2}pull: context in \[maternal\*\]/);
+  assert.match(
+    list.stdout,
+    /selesta .*phone\.sqlite3\n {2}push: context in \[leo_\*\]; device-local kept home \[\*_thread, \*_assistant_id, \*snapshot\]\n {2}pull: context in \[maternal\*\]; device-local/,
+  );
   const sync = await runCli(['sync', '--config', config]);
   assert.equal(sync.code, 0, sync.stderr);
   assert.equal(allRows(phone).filter((row) => row.content === 'diary').length, 0, 'the route kept the diary home');

@@ -57,6 +57,8 @@ test('log: the sync history as a table, newest first, by peer, limited, and as J
     'message',
     'peer',
     'received',
+    'refusals',
+    'rejected',
     'sent',
     'startedAt',
     'status',

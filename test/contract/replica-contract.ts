@@ -14,13 +14,15 @@ import type { SyncError } from '../../src/core/errors.js';
 import { EVERYTHING, type Route } from '../../src/core/route.js';
 import { syncPeers, type PeerOutcome } from '../../src/sync/sync-peers.js';
 import type { BatchLimits } from '../../src/sync/engine.js';
-import { allRows, createNotesDb, identityCounts, insertNotes, withDb, type Note } from '../support/notes-db.js';
+import { allRows, createNotesDb, createNotesDbWith, identityCounts, insertNotes, withDb, type Note } from '../support/notes-db.js';
+import { readLog } from '../../src/cli/commands/log.js';
+import { gatherStatus } from '../../src/sync/status.js';
 import { runCli, spawnCli } from '../support/cli.js';
 import { tempDir } from '../support/temp.js';
 import { replicaMethods } from './replica-methods.js';
 import { peerConfig, type PeerTransport, type TransportSession } from './transport.js';
 import { syncPair } from '../support/sync-pair.js';
-import { downgradeToSchemaV1, hasArrivalsTable } from '../support/old-schema.js';
+import { downgradeToSchemaV1, hasArrivalsTable, hasRefusalColumns } from '../support/old-schema.js';
 
 export type { PeerTransport, TransportSession } from './transport.js';
 
@@ -247,11 +249,13 @@ export function replicaContract(transport: PeerTransport): void {
       assert.equal(dry.pull?.received, 1);
       assert.equal(dry.push?.received, 2);
       for (const path of [local, peer]) assert.equal(hasArrivalsTable(path), false, `${basename(path)}: a dry run changes nothing`);
+      for (const path of [local, peer]) assert.equal(hasRefusalColumns(path), false, `${basename(path)}: a dry run adds no columns`);
 
       const real = ok(await syncVia(session, local, peer));
       assert.equal(real.pull?.received, 1);
       assert.equal(real.push?.received, 2);
       for (const path of [local, peer]) assert.equal(hasArrivalsTable(path), true, `${basename(path)} is brought up to date`);
+      for (const path of [local, peer]) assert.equal(hasRefusalColumns(path), true, `${basename(path)}: sync_log can say what was refused`);
       assert.deepEqual(identityCounts(local), identityCounts(peer));
       const again = ok(await syncVia(session, local, peer));
       assert.equal(again.pull?.sent, 0);
@@ -311,6 +315,114 @@ export function replicaContract(transport: PeerTransport): void {
       }
     }));
 
+  // The users' agents keep their own thread, assistant id and snapshot in resonance_notes and read
+  // them back with ORDER BY id DESC LIMIT 1: a device must never adopt the other one's.
+  test(`[${transport.name}] device-local contexts stay home unless a route names them`, (t) =>
+    withSession(t, async (session, dir) => {
+      const local = createNotesDb(dir, 'local', 'b');
+      const peer = createNotesDb(dir, 'peer', 'c');
+      const state = (device: string, i: number): Note[] => [
+        note(i, { context: 'arianna_thread', content: `thread_${device}`, source: 'arianna' }),
+        note(i + 1, { context: 'leo_assistant_id', content: `asst_${device}`, source: 'leo' }),
+        note(i + 2, { context: 'field4_snapshot', content: `snapshot of ${device}`, source: 'field4' }),
+        note(i + 3, { context: 'leo_development', content: `shared from ${device}`, source: 'leo' }),
+      ];
+      ok(await syncVia(session, local, peer)); // prepares both: a dry run needs prepared databases
+      insertNotes(local, state('desktop', 1));
+      insertNotes(peer, state('phone', 11));
+      const latest = (path: string, context: string) =>
+        withDb(
+          path,
+          (db) => db.prepare('SELECT content FROM resonance_notes WHERE context = ? ORDER BY id DESC LIMIT 1').get(context)?.content,
+        );
+
+      const dry = ok(await syncVia(session, local, peer, { dryRun: true }));
+      assert.equal(dry.pull?.keptHome, 3, 'the dry run says how many stayed home');
+      assert.equal(dry.push?.keptHome, 3);
+      assert.match(dry.push?.route ?? '', /device-local kept home \[\*_thread, \*_assistant_id, \*snapshot\]/);
+
+      const first = ok(await syncVia(session, local, peer));
+      assert.equal(first.pull?.received, 1, 'only the shared note came');
+      assert.equal(first.push?.received, 1);
+      for (const [path, device] of [
+        [local, 'desktop'],
+        [peer, 'phone'],
+      ] as const) {
+        assert.equal(latest(path, 'arianna_thread'), `thread_${device}`, `${device} keeps its own thread`);
+        assert.equal(latest(path, 'leo_assistant_id'), `asst_${device}`);
+        assert.equal(latest(path, 'field4_snapshot'), `snapshot of ${device}`);
+      }
+
+      // Named exactly, one device-local context travels; the others still stay home.
+      const named = { ...EVERYTHING, includeContext: ['arianna_thread', 'leo_*'] };
+      const second = ok(await syncVia(session, local, peer, { pull: false, route: named }));
+      assert.equal(second.push?.received, 1);
+      assert.equal(latest(peer, 'arianna_thread'), 'thread_desktop');
+      assert.equal(latest(peer, 'leo_assistant_id'), 'asst_phone');
+
+      // An empty list sends everything.
+      const third = ok(await syncVia(session, local, peer, { push: false, route: { ...EVERYTHING, localContexts: [] } }));
+      assert.equal(third.pull?.received, 3);
+      assert.equal(latest(local, 'field4_snapshot'), 'snapshot of phone');
+    }));
+
+  // The users' own schemas, replayed exactly: the phone's init_resonance.sql (source NOT NULL), the
+  // desktop's table that an agent gave `source TEXT DEFAULT 'scribe'` by ALTER TABLE (rows written
+  // before read 'scribe'; agents writing an explicit NULL leave NULL-source rows), and a plain agent
+  // table without source (prepare adds a nullable one, NULL for every row).
+  test(`[${transport.name}] the users' schemas: what a table refuses is reported with its reason, passed over once, never retried`, (t) =>
+    withSession(t, async (session, dir) => {
+      const phone = createNotesDbWith(dir, 'phone', PHONE_INIT_SQL);
+      const desktop = createNotesDbWith(
+        dir,
+        'desktop',
+        'CREATE TABLE IF NOT EXISTS resonance_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL, content TEXT NOT NULL, context TEXT)',
+      );
+      insertNotes(desktop, [note(1, { context: 'leo_development' })]);
+      withDb(desktop, (db) => db.exec("ALTER TABLE resonance_notes ADD COLUMN source TEXT DEFAULT 'scribe'"));
+      insertNotes(desktop, [note(2, { source: null }), note(3, { source: 'scribe' }), note(4, { source: null, context: 'consilium_x' })]);
+      const plain = createNotesDb(dir, 'plain', 'a');
+      insertNotes(plain, [note(5), note(6)]);
+
+      // desktop (this node) <-> phone (the peer over the transport)
+      const first = ok(await syncVia(session, desktop, phone));
+      assert.equal(first.pull?.received, 1, "the phone's initial system note arrives (its source is set)");
+      assert.equal(first.push?.received, 2, "the old row (reads 'scribe') and the scribe row");
+      assert.equal(first.push?.rejected, 2);
+      assert.deepEqual(first.push?.refusals, [{ column: 'source', count: 2 }], 'refused for their NULL source');
+      const logged = readLog(desktop, 'phone', 10).find((row) => row.direction === 'push');
+      assert.equal(logged?.rejected, 2);
+      assert.deepEqual(logged?.refusals, [{ column: 'source', count: 2 }]);
+      assert.match(logged?.message ?? '', /NULL source \(NOT NULL there\).*include_source = \["\*"\]/);
+
+      // The cursor moved past them: nothing is re-sent, and a new entry travels alone.
+      const second = ok(await syncVia(session, desktop, phone));
+      assert.equal(second.push?.sent, 0, 'refused entries are not retried');
+      insertNotes(desktop, [note(7, { source: 'leo' })]);
+      const third = ok(await syncVia(session, desktop, phone));
+      assert.equal(third.push?.sent, 1);
+      assert.equal(third.push?.rejected, 0);
+
+      const status = gatherStatus(desktop, { node: emptyConfig().node, peers: [peerConfig(session, phone)] });
+      const refused = status.peers[0]?.refused.push;
+      assert.equal(refused?.entries, 2);
+      assert.deepEqual(refused?.refusals, [{ column: 'source', count: 2 }]);
+      assert.match(refused?.fixes[0] ?? '', /\[peers\.phone\.push\]/);
+
+      // The fix the message names: a route keeping NULL sources home; nothing is refused any more.
+      const keepHome = { ...EVERYTHING, includeSource: ['*'] };
+      const routed = ok(await syncVia(session, plain, phone, { pull: false, route: keepHome }));
+      assert.equal(routed.push?.sent, 0, "the plain table's NULL-source rows stay home");
+      const unrouted = ok(await syncVia(session, plain, phone, { pull: false }));
+      assert.equal(unrouted.push?.rejected, 2);
+      assert.deepEqual(unrouted.push?.refusals, [{ column: 'source', count: 2 }]);
+
+      // The other way nothing is refused: the desktop's and the plain table's sources are nullable.
+      const back = ok(await syncVia(session, plain, phone, { push: false }));
+      assert.equal(back.pull?.rejected, 0);
+      assert.equal(back.pull?.received, allRows(phone).length);
+    }));
+
   replicaMethods(transport);
 }
 
@@ -321,6 +433,19 @@ function logRows(path: string): number {
     return exists ? Number(db.prepare('SELECT count(*) AS n FROM sync_log').get()?.n) : 0;
   });
 }
+
+/** The phone's init_resonance.sql, as its rotation script runs it on a fresh database. */
+const PHONE_INIT_SQL = `CREATE TABLE IF NOT EXISTS resonance_notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    content TEXT NOT NULL,
+    context TEXT,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_source ON resonance_notes(source);
+CREATE INDEX IF NOT EXISTS idx_timestamp ON resonance_notes(timestamp);
+INSERT INTO resonance_notes (content, context, source) VALUES
+('Fresh resonance database initialized. This is the beginning of a new memory cycle.', 'system', 'resonance_rotation');`;
 
 export function expectCode(outcome: PeerOutcome): SyncError['code'] | undefined {
   return outcome.error?.code;

@@ -3,6 +3,7 @@
  * bits, messages survive any chunking of the byte stream, oversize or malformed input fails as a
  * PROTOCOL_ERROR (never a crash), and the wire stays close to the size of the notes themselves.
  */
+import { DEFAULT_LOCAL_CONTEXTS } from '../../src/core/route.js';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
@@ -116,7 +117,13 @@ test('apply requests and feed batches round-trip (rows, origins, routes, cursors
           viaWire((w) => m.writeBatch(w, batch), m.readBatch),
           batch,
         );
-        const result = { received: through, duplicates: 1, rejected: 0, syncNotes: 2, newestTimestamp: newest };
+        const refusals = flag
+          ? [
+              { column: 'source', count: 2 },
+              { column: null, count: 1 },
+            ]
+          : [];
+        const result = { received: through, duplicates: 1, rejected: flag ? 3 : 0, syncNotes: 2, newestTimestamp: newest, refusals };
         assert.deepEqual(
           viaWire((w) => m.writeApplyResult(w, result), m.readApplyResult),
           result,
@@ -299,3 +306,12 @@ function streamOf(chunks: Buffer[]): PassThrough {
   stream.end();
   return stream;
 }
+
+test('a route travels with its device-local list resolved and its only-kept-home flag (protocol 3)', () => {
+  const request = { afterRowid: 4, receiverId: 'r', columns: ['timestamp'], maxRows: 10, maxBytes: 100 };
+  const route = { includeContext: ['a*'], excludeContext: [], includeSource: ['*'], excludeSource: [] };
+  const open = (r: typeof route & { localContexts?: string[]; onlyKeptHome?: boolean }) =>
+    viaWire((w) => m.writeFeedOpen(w, { ...request, route: r }, 2), m.readFeedOpen).request.route;
+  assert.deepEqual(open(route), { ...route, localContexts: [...DEFAULT_LOCAL_CONTEXTS], onlyKeptHome: false });
+  assert.deepEqual(open({ ...route, localContexts: [], onlyKeptHome: true }), { ...route, localContexts: [], onlyKeptHome: true });
+});

@@ -131,7 +131,7 @@ test('a batch applies like BatchWriter: duplicates in the table and in the batch
   assert.deepEqual(cli, js);
   assert.deepEqual(
     { ...cli, newestTimestamp: undefined },
-    { received: 5, duplicates: 2, rejected: 1, syncNotes: 1, newestTimestamp: undefined },
+    { received: 5, duplicates: 2, rejected: 1, refusals: [{ column: 'context', count: 1 }], syncNotes: 1, newestTimestamp: undefined },
   );
   assert.notEqual(cli.newestTimestamp, undefined);
   assert.deepEqual(state(path), state(copy));

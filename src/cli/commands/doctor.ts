@@ -12,6 +12,7 @@ import { failFrom, formatCheck, ok, reportExitCode, skip, summaryLine, type Chec
 import { checkLocalDatabase, checkLocalPeer } from '../../doctor/database-checks.js';
 import { checkSchedule } from '../../doctor/schedule-check.js';
 import { checkSqliteBinding } from '../../doctor/binding-check.js';
+import { checkRefusals } from '../../doctor/refusal-check.js';
 import { checkSshPeer } from '../../doctor/ssh-checks.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
@@ -94,6 +95,7 @@ async function runDoctor(peerName: string | undefined, options: DoctorOptions): 
       } else {
         emit(await checkSshPeer(peer, peer.location, process.env));
       }
+      if (dbPath !== undefined && (peer.enabled || peerName !== undefined)) emit(checkRefusals(dbPath, peer.name));
     }
   }
 

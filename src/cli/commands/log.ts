@@ -11,6 +11,8 @@ import { LOG_TABLE } from '../../core/notes-table.js';
 import type { SqlValue } from '../../core/sql-value.js';
 import { openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
+import { parseRefusals } from '../../store/tracking.js';
+import type { Refusal } from '../../core/refusals.js';
 
 interface LogOptions extends GlobalOptions {
   db?: string;
@@ -32,6 +34,9 @@ export interface LogRow {
   batches: number;
   errorCode: string | null;
   message: string | null;
+  /** Entries the receiving table refused in this run, and why (the message says the fix). */
+  rejected: number;
+  refusals: Refusal[];
 }
 
 export function registerLog(program: Command): void {
@@ -83,6 +88,8 @@ export function readLog(dbPath: string, peer: string | undefined, limit: number)
         batches: Number(row.batches),
         errorCode: row.error_code === null ? null : String(row.error_code),
         message: row.message === null ? null : String(row.message),
+        rejected: Number(row.rejected ?? 0),
+        refusals: parseRefusals(row.refusals, Number(row.rejected ?? 0)),
       }));
   } finally {
     db.close();

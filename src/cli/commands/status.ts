@@ -1,6 +1,7 @@
 /** `resonance-sync status`: this node and, per peer, last sync, success, totals and pending entries. */
 import type { Command } from 'commander';
 import { gatherStatus, type PeerStatus } from '../../sync/status.js';
+import { describeRefusal } from '../../core/refusals.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
 interface StatusOptions extends GlobalOptions {
@@ -51,5 +52,19 @@ function peerLines(peer: PeerStatus): string[] {
   lines.push(
     `  total received ${peer.totals.received}, sent ${peer.totals.sent}; pending: push ${pending(peer.pending.push)}, pull ${pending(peer.pending.pull)}`,
   );
+  for (const direction of ['push', 'pull'] as const) {
+    const refused = peer.refused[direction];
+    if (refused.entries === 0) continue;
+    const receiver = direction === 'push' ? `${peer.name}'s` : "this node's";
+    lines.push(
+      `  ${direction}: ${refused.entries} entries refused by ${receiver} table (last ${refused.lastAt ?? '?'}): ${refused.refusals.map(describeRefusal).join(', ')}`,
+    );
+    for (const fix of refused.fixes) lines.push(`    fix: ${fix}`);
+  }
+  for (const direction of ['push', 'pull'] as const) {
+    const kept = peer.deviceLocal[direction];
+    if (kept.patterns.length === 0) lines.push(`  ${direction}: no device-local contexts kept home`);
+    else lines.push(`  ${direction}: device-local kept home [${kept.patterns.join(', ')}]: ${pending(kept.entries)} entries`);
+  }
   return lines;
 }

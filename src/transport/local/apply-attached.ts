@@ -15,6 +15,7 @@
  */
 import type { AppliedBatch, ApplyResult, FeedRequest } from '../../core/replica.js';
 import { tallyArrivals, type ArrivedEntry } from '../../core/arrivals.js';
+import { attributeRefusals, nullInRequired } from '../../core/refusals.js';
 import { SYNC_NOTE_SOURCE } from '../../core/sync-note.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
@@ -101,6 +102,20 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
      FROM main.${NOTES_TABLE} WHERE rowid > ?`,
   );
   const bookkeeping = new BatchBookkeeping(db, selfId);
+  // Read only when a batch had refusals: which NOT NULL columns each sent entry leaves NULL.
+  const required = shape.requiredColumns.map((c) => c.name).filter((name) => columns.includes(name));
+  const nulls = db.prepare(
+    `SELECT ${required.length ? required.map((name) => `${senderColumn(name)} IS NULL`).join(', ') : '0'} FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql}`,
+  );
+  const refusalsOf = (rejected: number, from: number, through: number) =>
+    rejected === 0
+      ? []
+      : attributeRefusals(
+          rejected,
+          Array.from(nulls.iterateArrays(...filter.params(from, through)), (flags) =>
+            nullInRequired(shape, columns, (column) => Number(flags[required.indexOf(column)] ?? 0) === 1),
+          ),
+        );
 
   let after = feed.afterRowid;
   let rewound = request.receipt.rewound;
@@ -130,6 +145,7 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
         received: inserted,
         duplicates: duplicateCount,
         rejected,
+        refusals: refusalsOf(rejected, after, through),
         syncNotes: 0,
         newestTimestamp: undefined,
         ...arrivals,

@@ -7,6 +7,7 @@
  */
 import type { ApplyRequest, ApplyResult } from '../../core/replica.js';
 import { tallyArrivals, type ArrivedEntry } from '../../core/arrivals.js';
+import { attributeRefusals, nullInRequired } from '../../core/refusals.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { IDENTITY_COLUMNS, type NotesTableShape } from '../../core/notes-table.js';
 import { BatchBookkeeping } from '../../store/batch-bookkeeping.js';
@@ -58,7 +59,7 @@ export class BatchWriter {
     const insert = this.insertStatement(columns);
     let inserted = 0;
     let duplicates = 0;
-    let rejected = 0;
+    const refusedBecause: Array<string | null> = [];
     const arrived: ArrivedEntry[] = [];
     for (const row of request.rows) {
       const at = (index: number): SqlValue => (index < 0 ? null : (row.values[index] ?? null));
@@ -67,13 +68,20 @@ export class BatchWriter {
         continue;
       }
       if (insert.run(...keep.map(at), row.origin, this.selfId).changes === 0) {
-        rejected++;
+        refusedBecause.push(nullInRequired(this.shape, columns, (column) => at(position(column)) === null));
         continue;
       }
       inserted++;
       arrived.push([at(timestampAt), at(contextAt), at(sourceAt), at(contentAt)]);
     }
-    return { received: inserted, duplicates, rejected, ...tallyArrivals(arrived, this.naive) };
+    const rejected = refusedBecause.length;
+    return {
+      received: inserted,
+      duplicates,
+      rejected,
+      refusals: attributeRefusals(rejected, refusedBecause),
+      ...tallyArrivals(arrived, this.naive),
+    };
   }
 
   private insertStatement(columns: string[]): Statement {

@@ -7,8 +7,8 @@
  */
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { prepareDatabase } from '../../store/prepare.js';
-import { META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../core/notes-table.js';
+import { LOG_REFUSAL_COLUMNS, prepareDatabase } from '../../store/prepare.js';
+import { LOG_TABLE, META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../core/notes-table.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import type { RemoteInfo, RemoteProbe } from './remote-schema.js';
 import { quoteIdentifier } from '../../store/sql.js';
@@ -51,6 +51,13 @@ function planOn(path: string, probe: RemoteProbe, info: RemoteInfo, nodeName: st
       const spelt = /^[a-z_][a-z0-9_]*$/.test(name) ? name : quoteIdentifier(name);
       if (!probe.shape.allColumns.includes(name))
         statements.push(`ALTER TABLE main.${NOTES_TABLE} ADD COLUMN ${spelt} ${String(column.type)};`);
+    }
+    // Columns added to a bookkeeping table the remote already has (sync_log, schema 3).
+    if (probe.objects.has(LOG_TABLE)) {
+      for (const column of LOG_REFUSAL_COLUMNS) {
+        if (!probe.logColumns.includes(column.split(' ')[0] ?? column))
+          statements.push(`ALTER TABLE main.${LOG_TABLE} ADD COLUMN ${column};`);
+      }
     }
     // Indexes and the view come after the columns they use.
     statements.push(...wanted.filter(({ type }) => type !== 'table').map(({ sql }) => `${sql};`));

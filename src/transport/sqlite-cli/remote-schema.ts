@@ -7,6 +7,7 @@
 import { SyncError } from '../../core/errors.js';
 import {
   CURSORS_TABLE,
+  LOG_TABLE,
   META_TABLE,
   NODES_TABLE,
   NOTES_TABLE,
@@ -15,12 +16,13 @@ import {
   ORIGIN_VIEW,
   SCHEMA_VERSION,
   type NotesTableShape,
+  type TableInfoColumn,
 } from '../../core/notes-table.js';
 import type { NodeIdentity } from '../../core/replica.js';
 import { textLiteral } from './sql-literals.js';
 
 export interface ProbeRow {
-  k: 'obj' | 'col' | 'file';
+  k: 'obj' | 'col' | 'logcol' | 'file';
   a: string | null;
   b: string | null;
   c: string | number | null;
@@ -30,6 +32,8 @@ export interface RemoteProbe {
   /** sqlite_schema names present, with their type and SQL. */
   objects: Map<string, { type: string; sql: string | null }>;
   shape: NotesTableShape;
+  /** sync_log's columns, if it has that table (schema 3 added two). */
+  logColumns: string[];
   /** The database file as the remote sqlite3 opened it (its physical path). */
   file: string;
 }
@@ -40,28 +44,39 @@ export interface RemoteProbe {
  */
 export function probeQuery(): string {
   return `SELECT 'obj' AS k, type AS a, name AS b, CASE WHEN name = ${textLiteral(NOTES_TABLE)} THEN sql END AS c FROM main.sqlite_master
-    UNION ALL SELECT 'col', name, type, pk FROM pragma_table_info(${textLiteral(NOTES_TABLE)}, 'main')
+    UNION ALL SELECT 'col', name, type, pk || ',' || "notnull" || ',' || (dflt_value IS NOT NULL) FROM pragma_table_info(${textLiteral(NOTES_TABLE)}, 'main')
+    UNION ALL SELECT 'logcol', name, NULL, NULL FROM pragma_table_info(${textLiteral(LOG_TABLE)}, 'main')
     UNION ALL SELECT 'file', NULL, file, NULL FROM pragma_database_list WHERE name = 'main'`;
 }
 
 export function readProbe(rows: ProbeRow[], where: string): RemoteProbe {
   const objects = new Map<string, { type: string; sql: string | null }>();
-  const columns: Array<{ name: string; type: string; pk: number }> = [];
+  const columns: TableInfoColumn[] = [];
+  const logColumns: string[] = [];
   let file = '';
   for (const row of rows) {
     if (row.k === 'obj' && row.b !== null) objects.set(row.b, { type: String(row.a), sql: row.c === null ? null : String(row.c) });
-    if (row.k === 'col' && row.a !== null) columns.push({ name: row.a, type: String(row.b ?? ''), pk: Number(row.c ?? 0) });
+    if (row.k === 'col' && row.a !== null) {
+      // "pk,notnull,has-default"
+      const [pk, notnull, hasDefault] = String(row.c ?? '0,0,0')
+        .split(',')
+        .map(Number);
+      columns.push({
+        name: row.a,
+        type: String(row.b ?? ''),
+        pk: pk ?? 0,
+        notnull: notnull ?? 0,
+        dflt_value: hasDefault ? 'default' : null,
+      });
+    }
+    if (row.k === 'logcol' && row.a !== null) logColumns.push(row.a);
     if (row.k === 'file') file = String(row.b ?? '');
   }
-  return { objects, shape: shapeOf(objects.get(NOTES_TABLE), columns, where), file };
+  return { objects, shape: shapeOf(objects.get(NOTES_TABLE), columns, where), logColumns, file };
 }
 
 /** probeNotesTable's rules, applied to what the remote reported. */
-function shapeOf(
-  table: { type: string; sql: string | null } | undefined,
-  info: Array<{ name: string; type: string; pk: number }>,
-  where: string,
-): NotesTableShape {
+function shapeOf(table: { type: string; sql: string | null } | undefined, info: TableInfoColumn[], where: string): NotesTableShape {
   if (table === undefined || table.type !== 'table') {
     throw new SyncError('DB_NO_NOTES_TABLE', `${where} has no ${NOTES_TABLE} table; is this the right database?`);
   }

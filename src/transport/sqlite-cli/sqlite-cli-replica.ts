@@ -14,6 +14,7 @@ import { quoted } from '../../core/feed-checks.js';
 import { toNodeName } from '../../core/node-name.js';
 import { DEFAULT_BUSY_TIMEOUT_MS } from '../../store/sqlite/open-database.js';
 import { valueBytes } from '../../core/sql-value.js';
+import { attributeRefusals, refusedColumnOf } from '../../core/refusals.js';
 import type { Route } from '../../core/route.js';
 import { tallyArrivals, type ArrivedEntry } from '../../core/arrivals.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
@@ -224,10 +225,26 @@ export class SqliteCliReplica implements Replica {
       });
     const inserted = Number(row.inserted ?? 0);
     const duplicates = Number(row.duplicates ?? 0);
+    const rejected = Number(row.total ?? 0) - inserted - duplicates;
+    // Why, from the values sent: an entry with a NULL in one of the remote's NOT NULL columns was refused.
+    const refusals =
+      rejected > 0
+        ? attributeRefusals(
+            rejected,
+            request.rows.map((entry) =>
+              refusedColumnOf(
+                this.state.shape,
+                plan.columns,
+                plan.positions.map((at) => entry.values[at] ?? null),
+              ),
+            ),
+          )
+        : [];
     return {
       received: inserted,
       duplicates,
-      rejected: Number(row.total ?? 0) - inserted - duplicates,
+      rejected,
+      refusals,
       ...tallyArrivals(arrived, this.options.naiveTimestamps ?? 'utc'),
     };
   }
