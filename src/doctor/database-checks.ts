@@ -5,7 +5,8 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { readMeta } from '../store/meta.js';
-import { countDuplicates, isPrepared } from '../store/prepare.js';
+import { countDuplicates } from '../store/duplicates.js';
+import { isPrepared } from '../store/prepare.js';
 import { indexExists, probeNotesTable } from '../store/schema.js';
 import { NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../core/notes-table.js';
 import type { Database } from '../store/sqlite/driver.js';

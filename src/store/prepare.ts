@@ -2,6 +2,14 @@
  * Makes a database ready for sync, additively and idempotently: it adds tables, two nullable columns,
  * an index and a view, and never drops, deletes or rewrites anything the user's agents wrote.
  * Returns a line for each change so `init` can print exactly what it did.
+ *
+ * It runs in one write transaction, so every other writer of the database waits for it. All of it
+ * takes a time independent of the database's size (new tables, the view and the meta rows; ADD
+ * COLUMN of a nullable column only edits the schema) except building the dedupe index, which reads
+ * the whole table: SQLite has no way to build an index in steps or beside writers. So that is a
+ * one-time cost of `init`, and a sync (indexBuildLimitBytes) builds it only in a database small enough
+ * to index within the hold the sync promises agents. Counting the duplicates already there is no part
+ * of it: see duplicates.ts.
  */
 import { toNodeName } from '../core/node-name.js';
 import { randomUUID } from 'node:crypto';
@@ -27,6 +35,15 @@ import {
   UNIQUE_INDEX,
 } from '../core/notes-table.js';
 import { readMeta, writeMeta } from './meta.js';
+import { countDuplicates, type DuplicateReport } from './duplicates.js';
+
+/**
+ * The largest database a sync builds the dedupe index in (on first contact, or after `init`'s was
+ * dropped): here that takes about 0.3 s (a 367 MB database took 0.75 s), a few times more on a slow
+ * phone, within the two seconds an agent may wait for a sync. Larger ones are refused with a
+ * one-line fix: build it once with `init` or the sqlite3 CLI, at a quiet moment.
+ */
+export const SYNC_INDEX_BUILD_LIMIT_BYTES = 128 * 1024 * 1024;
 
 export type DedupeMode = 'timestamp-index' | 'unique-index';
 
@@ -38,6 +55,11 @@ export interface PrepareOptions {
   createNotesTable?: boolean;
   /** Replace the node id: for a file copied from another node, which would otherwise share its identity. */
   newIdentity?: boolean;
+  /**
+   * Refuse (DB_NOT_INITIALIZED) to build a missing dedupe index in a database larger than this: a
+   * sync passes SYNC_INDEX_BUILD_LIMIT_BYTES. Unset (`init`): build it whatever the size.
+   */
+  indexBuildLimitBytes?: number | undefined;
 }
 
 export interface PrepareResult {
@@ -45,13 +67,6 @@ export interface PrepareResult {
   nodeId: string;
   nodeName: string;
   dedupe: DedupeMode;
-  /** Entries present more than once before we came (reported, never deleted). */
-  duplicates: DuplicateReport;
-}
-
-export interface DuplicateReport {
-  groups: number;
-  extraRows: number;
 }
 
 /** Added to sync_log in schema 3: entries the receiver's table refused, and why (JSON [{column, count}]). */
@@ -86,106 +101,129 @@ const originView = `CREATE VIEW ${ORIGIN_VIEW} AS
     coalesce(o.name, CASE WHEN n.${ORIGIN_COLUMN} IS NULL THEN (SELECT value FROM ${META_TABLE} WHERE key = 'node_name') END) AS origin_name
   FROM ${NOTES_TABLE} n LEFT JOIN ${NODES_TABLE} o ON o.node_id = n.${ORIGIN_COLUMN}`;
 
-export function countDuplicates(db: Database): DuplicateReport {
-  const source = probeNotesTable(db, '').hasSource ? 'source' : 'NULL';
-  // GROUP BY puts NULLs together, which is the identity we want (NULL equal to NULL).
-  const row = db
-    .prepare(
-      `SELECT count(*) AS groups, coalesce(sum(n - 1), 0) AS extra FROM (
-         SELECT count(*) AS n FROM ${NOTES_TABLE} GROUP BY timestamp, content, ${source} HAVING count(*) > 1)`,
-    )
-    .get();
-  return { groups: Number(row?.groups ?? 0), extraRows: Number(row?.extra ?? 0) };
-}
+/** Thrown inside the transaction, turned into DEDUPE_INDEX_BLOCKED with the count once the lock is released. */
+class UniqueIndexBlocked extends Error {}
 
 export function prepareDatabase(db: Database, path: string, options: PrepareOptions = {}): PrepareResult {
-  return inTransaction(db, 'IMMEDIATE', () => {
-    const changes: string[] = [];
-    if (!tableExists(db, NOTES_TABLE) && options.createNotesTable) {
-      db.exec(`CREATE TABLE ${NOTES_TABLE} (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-        content TEXT NOT NULL, context TEXT, source TEXT)`);
-      changes.push(`created table ${NOTES_TABLE}`);
-    }
-    let shape = probeNotesTable(db, path);
-    for (const [name, ddl] of Object.entries(bookkeepingTables)) {
-      if (!tableExists(db, name)) {
-        db.exec(ddl);
-        changes.push(`created table ${name}`);
-      }
-    }
-    if (!shape.hasSource) {
-      db.exec(`ALTER TABLE ${NOTES_TABLE} ADD COLUMN source TEXT`);
-      changes.push(`added column ${NOTES_TABLE}.source (NULL for every existing entry; entries that arrive keep theirs)`);
-    }
-    if (!shape.hasOrigin) {
-      db.exec(`ALTER TABLE ${NOTES_TABLE} ADD COLUMN ${ORIGIN_COLUMN} TEXT`);
-      changes.push(`added column ${NOTES_TABLE}.${ORIGIN_COLUMN} (NULL means "written on this node")`);
-    }
-    shape = probeNotesTable(db, path);
-    const logColumns = db
-      .prepare(`SELECT name FROM pragma_table_info('${LOG_TABLE}')`)
-      .all()
-      .map((row) => String(row.name));
-    for (const column of LOG_REFUSAL_COLUMNS) {
-      const name = column.split(' ')[0] ?? column;
-      if (logColumns.includes(name)) continue;
-      db.exec(`ALTER TABLE ${LOG_TABLE} ADD COLUMN ${column}`);
-      changes.push(`added column ${LOG_TABLE}.${name} (entries a receiver's table refused, and why)`);
-    }
-
-    const meta = readMeta(db);
-    const keepId = meta.node_id !== undefined && !options.newIdentity;
-    const nodeId = keepId && meta.node_id ? meta.node_id : randomUUID();
-    if (!keepId) {
-      writeMeta(db, 'node_id', nodeId);
-      changes.push(meta.node_id ? `new node id ${nodeId} (was ${meta.node_id})` : `node id ${nodeId}`);
-    }
-    const nodeName = options.nodeName ?? meta.node_name ?? defaultNodeName();
-    if (nodeName !== meta.node_name) {
-      writeMeta(db, 'node_name', nodeName);
-      changes.push(meta.node_name ? `node renamed ${meta.node_name} -> ${nodeName}` : `node name ${nodeName}`);
-    }
-    if (meta.schema_version !== String(SCHEMA_VERSION)) writeMeta(db, 'schema_version', String(SCHEMA_VERSION));
-
-    const duplicates = countDuplicates(db);
-    const dedupe = ensureDedupeIndex(
-      db,
-      path,
-      options.dedupe ?? (meta.dedupe as DedupeMode | undefined) ?? 'timestamp-index',
-      duplicates,
-      changes,
+  try {
+    return inTransaction(db, 'IMMEDIATE', () => prepareInTransaction(db, path, options));
+  } catch (error) {
+    if (!(error instanceof UniqueIndexBlocked)) throw error;
+    const duplicates: DuplicateReport = countDuplicates(db);
+    throw new SyncError(
+      'DEDUPE_INDEX_BLOCKED',
+      `${path} already holds ${duplicates.extraRows} duplicate entries, so a UNIQUE index cannot be created; keep the default dedupe (timestamp-index), which works with them`,
+      { cause: error.cause },
     );
-    if (meta.dedupe !== dedupe) writeMeta(db, 'dedupe', dedupe);
-
-    if (!tableExists(db, ORIGIN_VIEW)) {
-      db.exec(originView);
-      changes.push(`created view ${ORIGIN_VIEW} (every entry with origin_id and origin_name)`);
-    }
-    return { changes, nodeId, nodeName, dedupe, duplicates };
-  });
+  }
 }
 
-function ensureDedupeIndex(db: Database, path: string, wanted: DedupeMode, duplicates: DuplicateReport, changes: string[]): DedupeMode {
-  if (wanted === 'unique-index') {
-    if (!indexExists(db, UNIQUE_INDEX)) {
-      try {
-        db.exec(`CREATE UNIQUE INDEX ${UNIQUE_INDEX} ON ${NOTES_TABLE}(timestamp, content, source)`);
-      } catch (error) {
-        throw new SyncError(
-          'DEDUPE_INDEX_BLOCKED',
-          `${path} already holds ${duplicates.extraRows} duplicate entries, so a UNIQUE index cannot be created; keep the default dedupe (timestamp-index), which works with them`,
-          { cause: error },
-        );
-      }
-      changes.push(`created unique index ${UNIQUE_INDEX} on (timestamp, content, source)`);
+function prepareInTransaction(db: Database, path: string, options: PrepareOptions): PrepareResult {
+  const changes: string[] = [];
+  if (!tableExists(db, NOTES_TABLE) && options.createNotesTable) {
+    db.exec(`CREATE TABLE ${NOTES_TABLE} (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+      content TEXT NOT NULL, context TEXT, source TEXT)`);
+    changes.push(`created table ${NOTES_TABLE}`);
+  }
+  let shape = probeNotesTable(db, path);
+  for (const [name, ddl] of Object.entries(bookkeepingTables)) {
+    if (!tableExists(db, name)) {
+      db.exec(ddl);
+      changes.push(`created table ${name}`);
     }
+  }
+  if (!shape.hasSource) {
+    db.exec(`ALTER TABLE ${NOTES_TABLE} ADD COLUMN source TEXT`);
+    changes.push(`added column ${NOTES_TABLE}.source (NULL for every existing entry; entries that arrive keep theirs)`);
+  }
+  if (!shape.hasOrigin) {
+    db.exec(`ALTER TABLE ${NOTES_TABLE} ADD COLUMN ${ORIGIN_COLUMN} TEXT`);
+    changes.push(`added column ${NOTES_TABLE}.${ORIGIN_COLUMN} (NULL means "written on this node")`);
+  }
+  shape = probeNotesTable(db, path);
+  const logColumns = db
+    .prepare(`SELECT name FROM pragma_table_info('${LOG_TABLE}')`)
+    .all()
+    .map((row) => String(row.name));
+  for (const column of LOG_REFUSAL_COLUMNS) {
+    const name = column.split(' ')[0] ?? column;
+    if (logColumns.includes(name)) continue;
+    db.exec(`ALTER TABLE ${LOG_TABLE} ADD COLUMN ${column}`);
+    changes.push(`added column ${LOG_TABLE}.${name} (entries a receiver's table refused, and why)`);
+  }
+
+  const meta = readMeta(db);
+  const keepId = meta.node_id !== undefined && !options.newIdentity;
+  const nodeId = keepId && meta.node_id ? meta.node_id : randomUUID();
+  if (!keepId) {
+    writeMeta(db, 'node_id', nodeId);
+    changes.push(meta.node_id ? `new node id ${nodeId} (was ${meta.node_id})` : `node id ${nodeId}`);
+  }
+  const nodeName = options.nodeName ?? meta.node_name ?? defaultNodeName();
+  if (nodeName !== meta.node_name) {
+    writeMeta(db, 'node_name', nodeName);
+    changes.push(meta.node_name ? `node renamed ${meta.node_name} -> ${nodeName}` : `node name ${nodeName}`);
+  }
+  if (meta.schema_version !== String(SCHEMA_VERSION)) writeMeta(db, 'schema_version', String(SCHEMA_VERSION));
+
+  const dedupe = ensureDedupeIndex(
+    db,
+    path,
+    options.dedupe ?? (meta.dedupe as DedupeMode | undefined) ?? 'timestamp-index',
+    options.indexBuildLimitBytes,
+    changes,
+  );
+  if (meta.dedupe !== dedupe) writeMeta(db, 'dedupe', dedupe);
+
+  if (!tableExists(db, ORIGIN_VIEW)) {
+    db.exec(originView);
+    changes.push(`created view ${ORIGIN_VIEW} (every entry with origin_id and origin_name)`);
+  }
+  return { changes, nodeId, nodeName, dedupe };
+}
+
+/** The dedupe index's DDL: what prepare runs, and what a refused sync tells the user to run once. */
+export function dedupeIndexSql(mode: DedupeMode): string {
+  return mode === 'unique-index'
+    ? `CREATE UNIQUE INDEX IF NOT EXISTS ${UNIQUE_INDEX} ON ${NOTES_TABLE}(timestamp, content, source)`
+    : `CREATE INDEX IF NOT EXISTS ${TIMESTAMP_INDEX} ON ${NOTES_TABLE}(timestamp)`;
+}
+
+/** What a sync says when a database is too large for it to build the dedupe index in (see SYNC_INDEX_BUILD_LIMIT_BYTES). */
+export function indexBuildRefusal(where: string, bytes: number, mode: DedupeMode, fix: string): SyncError {
+  return new SyncError(
+    'DB_NOT_INITIALIZED',
+    `${where} (${Math.round(bytes / 1024 / 1024)} MB) has no dedupe index yet, and building one keeps every writer of it waiting for as long as reading all of it takes, so a sync does not; build it once at a quiet moment: ${fix.replace('SQL', dedupeIndexSql(mode))}`,
+  );
+}
+
+/** The database's size in bytes (pages in use and free), from its header: no scan. */
+export function databaseBytes(db: Database): number {
+  const pages = Number(db.prepare('PRAGMA main.page_count').get()?.page_count ?? 0);
+  return pages * Number(db.prepare('PRAGMA main.page_size').get()?.page_size ?? 0);
+}
+
+function ensureDedupeIndex(db: Database, path: string, wanted: DedupeMode, limitBytes: number | undefined, changes: string[]): DedupeMode {
+  const missing =
+    wanted === 'unique-index' ? !indexExists(db, UNIQUE_INDEX) : !indexExists(db, TIMESTAMP_INDEX) && !indexExists(db, UNIQUE_INDEX);
+  if (!missing) return wanted;
+  const bytes = limitBytes === undefined ? 0 : databaseBytes(db);
+  if (limitBytes !== undefined && bytes > limitBytes) {
+    const quoted = `'${path.replaceAll("'", "'\\''")}'`;
+    throw indexBuildRefusal(path, bytes, wanted, `resonance-sync init --db ${quoted} (this node's database), or sqlite3 ${quoted} "SQL"`);
+  }
+  if (wanted === 'unique-index') {
+    try {
+      db.exec(dedupeIndexSql(wanted));
+    } catch (error) {
+      throw new UniqueIndexBlocked('duplicates', { cause: error });
+    }
+    changes.push(`created unique index ${UNIQUE_INDEX} on (timestamp, content, source)`);
     return wanted;
   }
-  if (!indexExists(db, TIMESTAMP_INDEX) && !indexExists(db, UNIQUE_INDEX)) {
-    db.exec(`CREATE INDEX ${TIMESTAMP_INDEX} ON ${NOTES_TABLE}(timestamp)`);
-    changes.push(`created index ${TIMESTAMP_INDEX} on (timestamp) for dedupe`);
-  }
+  db.exec(dedupeIndexSql(wanted));
+  changes.push(`created index ${TIMESTAMP_INDEX} on (timestamp) for dedupe`);
   return wanted;
 }
 

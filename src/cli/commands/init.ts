@@ -7,6 +7,7 @@ import { saveConfig, withNode } from '../../config/config-file.js';
 import { SyncError } from '../../core/errors.js';
 import { databasePathState } from '../../store/database-path.js';
 import { acquireSyncLock } from '../../store/lock.js';
+import { countDuplicates, type DuplicateReport } from '../../store/duplicates.js';
 import { prepareDatabase, type DedupeMode, type PrepareResult } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
@@ -53,6 +54,7 @@ function runInit(options: InitOptions): void {
   if (creating) mkdirSync(dirname(dbPath), { recursive: true });
   const db = openDatabase(dbPath, { create: creating });
   let result: PrepareResult;
+  let duplicates: DuplicateReport;
   try {
     const lock = acquireSyncLock(dbPath);
     try {
@@ -63,6 +65,8 @@ function runInit(options: InitOptions): void {
         createNotesTable: creating,
         newIdentity: options.newIdentity ?? false,
       });
+      // After the write transaction, in short reads: agents keep writing meanwhile (store/duplicates.ts).
+      duplicates = countDuplicates(db);
     } finally {
       lock.release();
     }
@@ -73,15 +77,15 @@ function runInit(options: InitOptions): void {
   }
   saveConfig(context.configPath, withNode(config, { name: result.nodeName, db: dbPath }));
   if (options.json) {
-    context.printJson({ db: dbPath, config: context.configPath, ...result });
+    context.printJson({ db: dbPath, config: context.configPath, ...result, duplicates });
     return;
   }
   context.print(`${dbPath}: node ${result.nodeName} (${result.nodeId}), dedupe ${result.dedupe}`);
   for (const change of result.changes) context.print(`  + ${change}`);
   if (result.changes.length === 0) context.print('  already prepared; nothing changed');
-  if (result.duplicates.extraRows > 0) {
+  if (duplicates.extraRows > 0) {
     context.print(
-      `  ! ${result.duplicates.extraRows} duplicate entries in ${result.duplicates.groups} groups were already here; they are kept, and sync works with them`,
+      `  ! ${duplicates.extraRows} duplicate entries in ${duplicates.groups} groups were already here; they are kept, and sync works with them`,
     );
   }
   context.print(`  recorded in ${context.configPath}`);

@@ -5,7 +5,7 @@ import { SyncError } from '../../core/errors.js';
 import { BatchWriter, readCursor } from './apply.js';
 import { FeedReader, maxRowid } from './feed.js';
 import { readMeta } from '../../store/meta.js';
-import { isPrepared, isUpToDate, prepareDatabase, type DedupeMode } from '../../store/prepare.js';
+import { isPrepared, isUpToDate, prepareDatabase, SYNC_INDEX_BUILD_LIMIT_BYTES, type DedupeMode } from '../../store/prepare.js';
 import { probeNotesTable } from '../../store/schema.js';
 import { NODES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { Database } from '../../store/sqlite/driver.js';
@@ -74,11 +74,13 @@ export class LocalReplica implements LoggedReplica {
       if (!isPrepared(db)) {
         if (!prepareAs)
           throw new SyncError('DB_NOT_INITIALIZED', `${path} has not been prepared for sync yet; run: resonance-sync init --db ${path}`);
-        prepareDatabase(db, path, { nodeName: prepareAs.nodeName, dedupe: prepareAs.dedupe });
+        // Only a small database gets its dedupe index built by a sync: see SYNC_INDEX_BUILD_LIMIT_BYTES.
+        const limit = { indexBuildLimitBytes: SYNC_INDEX_BUILD_LIMIT_BYTES };
+        prepareDatabase(db, path, { nodeName: prepareAs.nodeName, dedupe: prepareAs.dedupe, ...limit });
       } else if (prepareAs && !isUpToDate(db)) {
         // Prepared by an older version: an open that may write adds what this one needs, keeping the
         // node's name and dedupe choice; a read-only or dry-run open syncs the database as it is.
-        prepareDatabase(db, path);
+        prepareDatabase(db, path, { indexBuildLimitBytes: SYNC_INDEX_BUILD_LIMIT_BYTES });
       }
       const meta = readMeta(db);
       const node = { id: String(meta.node_id), name: String(meta.node_name) };

@@ -11,6 +11,7 @@ import { ARRIVALS_TABLE, type NotesTableShape } from '../../core/notes-table.js'
 import type { ScratchDir } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { preparePlan } from './prepare-plan.js';
+import { indexBuildRefusal, SYNC_INDEX_BUILD_LIMIT_BYTES } from '../../store/prepare.js';
 import { LOCK_LINK } from './remote-script.js';
 import {
   cursorKey,
@@ -98,12 +99,29 @@ export class RemoteState {
       probe = await RemoteState.readProbe(session, where);
       const nodeName = prepared ? (info.meta.node_name ?? options.nodeName) : options.nodeName;
       const statements = preparePlan(probe, info, nodeName, scratch.path);
+      await RemoteState.refuseLargeIndexBuild(session, statements, options.location);
       await session.json('preparing it for sync', { before: ['BEGIN IMMEDIATE;', ...statements, 'COMMIT;'], query: 'SELECT 1 AS ok' });
       probe = await RemoteState.readProbe(session, where);
       info = await RemoteState.readInfo(session, probe);
     }
     const node = { id: String(info.meta.node_id), name: String(info.meta.node_name ?? options.nodeName) };
     return new RemoteState(probe, node, info, options);
+  }
+
+  /**
+   * As a local sync does (store/prepare.ts SYNC_INDEX_BUILD_LIMIT_BYTES): the one step of preparing
+   * that takes a time growing with the database, building the dedupe index, is done by a sync only
+   * in a small database, as it keeps the phone's agents out for as long as it takes.
+   */
+  private static async refuseLargeIndexBuild(session: CliSession, statements: string[], location: SshLocation): Promise<void> {
+    if (!statements.some((sql) => /^CREATE (UNIQUE )?INDEX/i.test(sql))) return;
+    const [row] = await session.json<{ bytes: number }>('measuring it', {
+      query: 'SELECT (SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size()) AS bytes',
+    });
+    const bytes = Number(row?.bytes ?? 0);
+    if (bytes <= SYNC_INDEX_BUILD_LIMIT_BYTES) return;
+    const quoted = `'${location.path.replaceAll("'", "'\\''")}'`;
+    throw indexBuildRefusal(describeRemoteDb(location), bytes, 'timestamp-index', `run on the remote: sqlite3 ${quoted} "SQL"`);
   }
 
   private static async lock(session: CliSession, busyTimeoutMs: number): Promise<void> {

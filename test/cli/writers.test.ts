@@ -1,0 +1,84 @@
+/**
+ * The users' own writers, as they write (test/support/writers.ts: the sqlite3 CLI with no busy
+ * timeout and with `.timeout 5000`, Python's sqlite3 with its default 5 s and with 10 s), run as real
+ * processes while `sync` and `init` write the database in its default rollback journal. Every lost
+ * write is reported. Writers with a busy timeout lose none and wait less than the bound of
+ * test/cli/concurrency.test.ts; a writer with none loses some whenever it meets any lock, ours or
+ * another agent's, and is only reported (the README tells such writers what to do).
+ *
+ * To hold `rotate` to the same bound: run it inside withWriters like `init` below, e.g.
+ * `withWriters(dir, db, ALL, () => runCli(['rotate', …]))`, and call expectNoneLost on the result.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runCli } from '../support/cli.js';
+import { createNotesDb, insertNotes, withDb } from '../support/notes-db.js';
+import { tempDir } from '../support/temp.js';
+import { expectNoneLost, WAITING_WRITERS, withWriters, type WriterKind } from '../support/writers.js';
+
+const ALL: readonly WriterKind[] = ['sqlite3-cli', ...WAITING_WRITERS];
+
+/** Notes of `bytes` bytes each, with distinct timestamps (so dedupe is cheap and the lock is the only thing measured). */
+function bulkyNotes(who: string, count: number, bytes: number) {
+  const start = Date.UTC(2025, 0, 1);
+  return Array.from({ length: count }, (_, i) => ({
+    timestamp: new Date(start + i * 1000).toISOString().replace('T', ' ').slice(0, 19),
+    content: `${who} ${i} ${'x'.repeat(bytes)}`,
+    context: who,
+    source: 'agent',
+  }));
+}
+
+test('writers keep writing while a local sync receives 20,000 entries: none with a busy timeout loses a write', async (t) => {
+  const dir = tempDir(t);
+  const main = createNotesDb(dir, 'main');
+  insertNotes(main, bulkyNotes('main', 2_000, 200));
+  const phone = createNotesDb(dir, 'phone');
+  insertNotes(phone, bulkyNotes('phone', 20_000, 200));
+  const config = join(dir, 'c.toml');
+  assert.equal((await runCli(['init', '--db', main, '--node', 'main', '--config', config])).code, 0);
+  assert.equal((await runCli(['peer', 'add', 'phone', phone, '--config', config])).code, 0);
+  const { result: sync, writers } = await withWriters(dir, main, ALL, () => runCli(['sync', 'phone', '--pull-only', '--config', config]));
+  assert.equal(sync.code, 0, sync.stderr);
+  expectNoneLost(t, writers);
+  assert.equal(
+    withDb(main, (db) => Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE context = 'phone'`).get()?.n)),
+    20_000,
+  );
+});
+
+test('a database too large to index within the bound: sync refuses and says how; init then holds the lock briefly', async (t) => {
+  const dir = tempDir(t);
+  const main = createNotesDb(dir, 'main');
+  // Just over SYNC_INDEX_BUILD_LIMIT_BYTES; large contents also make a whole-table duplicate count
+  // (a sort of every note, as init did in its write transaction) take seconds.
+  insertNotes(main, bulkyNotes('main', 45_000, 3_000));
+  insertNotes(main, bulkyNotes('main', 5, 3_000)); // five duplicates, counted and kept
+  const config = join(dir, 'c.toml');
+  writeFileSync(config, ['[node]', 'name = "main"', `db = ${JSON.stringify(main)}`, ''].join('\n'));
+  const peer = createNotesDb(dir, 'peer');
+
+  const refused = await runCli(['sync', peer, '--config', config]);
+  assert.equal(refused.code, 4, refused.stderr);
+  const fix =
+    /build it once at a quiet moment: resonance-sync init --db '([^']+)' \(this node's database\), or sqlite3 '[^']+' "([^"]+)"/.exec(
+      refused.stderr,
+    );
+  assert.ok(fix, refused.stderr);
+  assert.match(refused.stderr, /\[DB_NOT_INITIALIZED\]/);
+  assert.equal(
+    withDb(main, (db) => db.prepare(`SELECT count(*) AS n FROM sqlite_schema WHERE name LIKE 'resonance_sync%'`).get()?.n),
+    0,
+  );
+
+  // The user builds the index as told (one time, at a quiet moment); then init and sync keep agents waiting briefly.
+  withDb(main, (db) => db.exec(fix[2] as string));
+  const init = () => runCli(['init', '--db', main, '--node', 'main', '--config', config]);
+  const first = await withWriters(dir, main, ALL, init);
+  assert.equal(first.result.code, 0, first.result.stderr);
+  assert.match(first.result.stdout, /5 duplicate entries in 5 groups were already here/);
+  assert.doesNotMatch(first.result.stdout, /created index/);
+  expectNoneLost(t, first.writers);
+});
