@@ -230,3 +230,47 @@ export interface SyncProgress {
   /** Upper bound of entries still to scan. */
   remainingRowids: number;
 }
+
+/** `init --json`. */
+export interface InitReport {
+  db: string;
+  /** The config file the node was recorded in. */
+  config: string;
+  /** What this run changed (empty: already prepared). */
+  changes: string[];
+  nodeId: string;
+  nodeName: string;
+  dedupe: 'timestamp-index' | 'unique-index';
+  /** Entries present more than once before resonance-sync came: reported, never deleted. */
+  duplicates: { groups: number; extraRows: number };
+}
+
+/** `schedule status --json`. */
+export interface ScheduleStatusReport {
+  configPath: string;
+  installed: boolean;
+  /** e.g. "2h"; null when not installed. */
+  every: string | null;
+  /** The cron expression; null when not installed. */
+  expression: string | null;
+  logPath: string | null;
+  /** The crontab line; null when not installed. */
+  line: string | null;
+  /** Paths the entry runs that no longer exist. */
+  missing: string[];
+  /** null when this system cannot tell. */
+  cronDaemonRunning: boolean | null;
+  /** Entries for other config files. */
+  otherConfigs: string[];
+}
+
+/** `demo --json`. */
+export interface DemoReport {
+  /** Where the demo's two databases and config live. */
+  dir: string;
+  firstRun: boolean;
+  /** The demo node's status, as `status --json`. */
+  status: StatusReport;
+  /** What the demo node received, each with its origin's name. */
+  received: Array<{ content: string; context: string; origin: string }>;
+}

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { runDemo } from '../../demo/run-demo.js';
 import { summaryLines } from '../format-summary.js';
 import { CliContext, type GlobalOptions } from '../context.js';
+import type { DemoReport } from '../../api/contract.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -15,7 +16,8 @@ export function registerDemo(program: Command): void {
       const context = new CliContext(options);
       const result = await runDemo(dir);
       if (options.json) {
-        context.printJson({ dir: result.dir, firstRun: result.firstRun, status: result.status, received: result.received });
+        const report: DemoReport = { dir: result.dir, firstRun: result.firstRun, status: result.status, received: result.received };
+        context.printJson(report);
         return;
       }
       context.print(

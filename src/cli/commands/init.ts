@@ -11,6 +11,7 @@ import { countDuplicates, type DuplicateReport } from '../../store/duplicates.js
 import { prepareDatabase, type DedupeMode, type PrepareResult } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
+import type { InitReport } from '../../api/contract.js';
 
 interface InitOptions extends GlobalOptions {
   db?: string;
@@ -77,7 +78,8 @@ function runInit(options: InitOptions): void {
   }
   saveConfig(context.configPath, withNode(config, { name: result.nodeName, db: dbPath }));
   if (options.json) {
-    context.printJson({ db: dbPath, config: context.configPath, ...result, duplicates });
+    const report: InitReport = { db: dbPath, config: context.configPath, ...result, duplicates };
+    context.printJson(report);
     return;
   }
   context.print(`${dbPath}: node ${result.nodeName} (${result.nodeId}), dedupe ${result.dedupe}`);
