@@ -28,6 +28,12 @@ export const ORIGIN_VIEW = 'resonance_notes_origin';
 export const TIMESTAMP_INDEX = 'resonance_sync_timestamp_idx';
 /** Optional, the users' original recipe: it also stops agents from writing an exact duplicate. */
 export const UNIQUE_INDEX = 'idx_unique_entry';
+/**
+ * Either index makes the dedupe lookup a seek. Without one, every received entry's lookup scans the
+ * table while the write lock is held, so a database that lost its index is not up to date: prepare
+ * builds it again (or, on a large database, refuses the sync and says how to build it once).
+ */
+export const DEDUPE_INDEXES = [TIMESTAMP_INDEX, UNIQUE_INDEX] as const;
 
 /**
  * What prepare.ts makes a database into. 2 added ARRIVALS_TABLE; 3 added sync_log.rejected and .refusals; a database at an older version still

@@ -21,6 +21,7 @@ import { indexExists, probeNotesTable, tableExists } from './schema.js';
 import {
   ARRIVALS_TABLE,
   CURSORS_TABLE,
+  DEDUPE_INDEXES,
   isUsableSchemaVersion,
   LOG_TABLE,
   META_TABLE,
@@ -244,5 +245,9 @@ export function isPrepared(db: Database): boolean {
 
 /** True when prepareDatabase would add nothing this version needs: an open that may write runs it otherwise. */
 export function isUpToDate(db: Database): boolean {
-  return isPrepared(db) && readMeta(db).schema_version === String(SCHEMA_VERSION);
+  return (
+    isPrepared(db) &&
+    readMeta(db).schema_version === String(SCHEMA_VERSION) &&
+    DEDUPE_INDEXES.some((name) => indexExists(db, name))
+  );
 }

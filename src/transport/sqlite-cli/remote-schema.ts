@@ -7,6 +7,7 @@
 import { SyncError } from '../../core/errors.js';
 import {
   CURSORS_TABLE,
+  DEDUPE_INDEXES,
   LOG_TABLE,
   META_TABLE,
   NODES_TABLE,
@@ -142,5 +143,9 @@ export function isPreparedRemote(probe: RemoteProbe, info: RemoteInfo): boolean 
 
 /** store/prepare.ts isUpToDate, from what probe and info found. */
 export function isUpToDateRemote(probe: RemoteProbe, info: RemoteInfo): boolean {
-  return isPreparedRemote(probe, info) && info.meta.schema_version === String(SCHEMA_VERSION);
+  return (
+    isPreparedRemote(probe, info) &&
+    info.meta.schema_version === String(SCHEMA_VERSION) &&
+    DEDUPE_INDEXES.some((name) => probe.objects.has(name))
+  );
 }
