@@ -21,6 +21,8 @@ export interface NodeConfig {
   dedupe: 'timestamp-index' | 'unique-index';
   /** `stall_timeout`: how long an ssh peer may stay silent while we wait on it (default for every peer). */
   stallTimeoutMs?: number;
+  /** `on_replaced`: what a sync does when this node's database was replaced (see store/replacement.ts). */
+  onReplaced: 'ask' | 'continue' | 'refill';
 }
 
 export interface PeerConfig {
@@ -47,7 +49,7 @@ export const PEER_NAME_RULE = `a peer name ${NODE_NAME_RULE}`;
 
 export function emptyConfig(): Config {
   return {
-    node: { name: undefined, db: undefined, naiveTimestamps: 'utc', syncNote: true, dedupe: 'timestamp-index' },
+    node: { name: undefined, db: undefined, naiveTimestamps: 'utc', syncNote: true, dedupe: 'timestamp-index', onReplaced: 'ask' },
     peers: [],
   };
 }
@@ -108,6 +110,7 @@ const node = table({
   sync_note: z.boolean().optional(),
   dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
   stall_timeout: stallTimeout.optional(),
+  on_replaced: z.enum(['ask', 'continue', 'refill']).optional(),
 })
   .optional()
   .transform(
@@ -117,6 +120,7 @@ const node = table({
       naiveTimestamps: raw?.naive_timestamps ?? 'utc',
       syncNote: raw?.sync_note ?? true,
       dedupe: raw?.dedupe ?? 'timestamp-index',
+      onReplaced: raw?.on_replaced ?? 'ask',
       ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
     }),
   );

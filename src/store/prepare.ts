@@ -38,6 +38,8 @@ export interface PrepareOptions {
   createNotesTable?: boolean;
   /** Replace the node id: for a file copied from another node, which would otherwise share its identity. */
   newIdentity?: boolean;
+  /** Give the database this node id (adopting a replaced file as the node it replaced). */
+  nodeId?: string | undefined;
 }
 
 export interface PrepareResult {
@@ -122,8 +124,8 @@ export function prepareDatabase(db: Database, path: string, options: PrepareOpti
     shape = probeNotesTable(db, path);
 
     const meta = readMeta(db);
-    const keepId = meta.node_id !== undefined && !options.newIdentity;
-    const nodeId = keepId && meta.node_id ? meta.node_id : randomUUID();
+    const keepId = meta.node_id !== undefined && !options.newIdentity && (options.nodeId === undefined || options.nodeId === meta.node_id);
+    const nodeId = keepId && meta.node_id ? meta.node_id : (options.nodeId ?? randomUUID());
     if (!keepId) {
       writeMeta(db, 'node_id', nodeId);
       changes.push(meta.node_id ? `new node id ${nodeId} (was ${meta.node_id})` : `node id ${nodeId}`);

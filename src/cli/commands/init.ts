@@ -7,6 +7,7 @@ import { saveConfig, withNode } from '../../config/config-file.js';
 import { SyncError } from '../../core/errors.js';
 import { databasePathState } from '../../store/database-path.js';
 import { acquireSyncLock } from '../../store/lock.js';
+import { rememberDatabase } from '../../store/node-memory.js';
 import { prepareDatabase, type DedupeMode, type PrepareResult } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
@@ -63,6 +64,7 @@ function runInit(options: InitOptions): void {
         createNotesTable: creating,
         newIdentity: options.newIdentity ?? false,
       });
+      rememberDatabase(db, dbPath);
     } finally {
       lock.release();
     }
