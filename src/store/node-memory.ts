@@ -60,7 +60,9 @@ export function readNodeMemory(databasePath: string, env: NodeJS.ProcessEnv = pr
   try {
     const memory = JSON.parse(text) as NodeMemory;
     // A record for another path under the same hash, or a damaged one, is no memory of this file.
-    return memory.path === databasePath && typeof memory.nodeId === 'string' && Array.isArray(memory.cursors) ? { ...memory, pushedThrough: memory.pushedThrough ?? [] } : undefined;
+    return memory.path === databasePath && typeof memory.nodeId === 'string' && Array.isArray(memory.cursors)
+      ? { ...memory, pushedThrough: memory.pushedThrough ?? [] }
+      : undefined;
   } catch {
     return undefined;
   }

@@ -45,13 +45,7 @@ export function findReplacement(db: Database, path: string, memory: NodeMemory |
     maxRowid: tableExists(db, NOTES_TABLE) ? notesMaxRowid(db) : 0,
   };
   const kind: ReplacementKind | undefined =
-    found.nodeId === undefined
-      ? 'fresh'
-      : found.nodeId !== memory.nodeId
-        ? 'copy'
-        : found.maxRowid < memory.maxRowid
-          ? 'older'
-          : undefined;
+    found.nodeId === undefined ? 'fresh' : found.nodeId !== memory.nodeId ? 'copy' : found.maxRowid < memory.maxRowid ? 'older' : undefined;
   return kind ? { kind, path, memory, found } : undefined;
 }
 

@@ -179,7 +179,10 @@ function swapIn(live: Database, freshPath: string, archivedThrough: number, note
         .prepare(`INSERT INTO fresh.${NOTES_TABLE} (rowid, ${list}) SELECT rowid, ${list} FROM main.${NOTES_TABLE} WHERE rowid > ?`)
         .run(archivedThrough).changes;
       const freshColumns = columnsOf(live, NOTES_TABLE, 'fresh');
-      let next = Math.max(archivedThrough, Number(live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM fresh.${NOTES_TABLE}`).get()?.m ?? 0));
+      let next = Math.max(
+        archivedThrough,
+        Number(live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM fresh.${NOTES_TABLE}`).get()?.m ?? 0),
+      );
       for (const row of [...schemaRows.map((values) => ({ values })), note]) {
         const entries = Object.entries(row.values).filter(([name]) => freshColumns.includes(name) && name !== shape.rowidAlias);
         next++;

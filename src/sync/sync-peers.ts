@@ -135,7 +135,12 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
 }
 
 /** `adopt PEER --continue|--refill`: the choice for a peer whose database was replaced (sync/peer-replacement.ts). */
-export async function adoptReplacedPeer(dbPath: string, node: NodeConfig, peer: PeerConfig, choice: 'continue' | 'refill'): Promise<string> {
+export async function adoptReplacedPeer(
+  dbPath: string,
+  node: NodeConfig,
+  peer: PeerConfig,
+  choice: 'continue' | 'refill',
+): Promise<string> {
   const lock = acquireSyncLock(dbPath);
   try {
     const local = LocalReplica.open(dbPath, { naiveTimestamps: node.naiveTimestamps });

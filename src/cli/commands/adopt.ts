@@ -30,7 +30,8 @@ export function registerAdopt(program: Command): void {
 }
 
 async function runAdopt(peerName: string | undefined, options: AdoptOptions): Promise<void> {
-  if (Boolean(options.continue) === Boolean(options.refill)) throw new SyncError('USAGE', 'adopt needs exactly one of --continue and --refill');
+  if (Boolean(options.continue) === Boolean(options.refill))
+    throw new SyncError('USAGE', 'adopt needs exactly one of --continue and --refill');
   const context = new CliContext(options);
   const config = context.config();
   const dbPath = context.databasePath(config, options.db);
