@@ -13,11 +13,15 @@
  *
  * Consistency while agents write: the archive is `VACUUM INTO` (one read transaction: a consistent
  * snapshot, never a raw copy of a WAL database). Rows committed while it ran are moved into the fresh
- * file at the swap. The swap holds the database's write lock only for those rows, the new cycle's
- * first notes and one trigger: its length depends on what was written during the archive, not on the
- * database's size. The fresh file is then renamed over the path. A writer that kept the old file open
- * would otherwise write into a deleted file; the trigger left in the old file makes such an insert
- * fail with a message saying to open the database again, and SQLite opens the new file on reconnect.
+ * file with their rowids, under the old file's write lock, held only for those rows and the new
+ * cycle's first notes: its length depends on what was written during the archive, not on the
+ * database's size. The fresh file is then renamed over the path (a WAL file's -wal/-shm are unlinked
+ * first: a new file beside them would be read through them). Last, on the old file, now off its path,
+ * after a one-second grace for connections opened just before the rename: rows that reached it in the
+ * meantime are appended to the new file, and a trigger makes any later
+ * insert by a connection still holding it fail with "open it again" instead of writing into a
+ * deleted file. The fresh file uses the rollback journal: a connection still open on the old WAL file
+ * deletes `<db>-wal` by name when it closes, which must never be the new file's.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -48,6 +52,8 @@ const BACKUP_PATTERN = /^resonance_\d{8}_\d{6}_\d+MB\.sqlite3$/;
 const BOOKKEEPING = [META_TABLE, CURSORS_TABLE, NODES_TABLE, ARRIVALS_TABLE, PEER_STATE_TABLE, TRACKING_TABLE, LOG_TABLE];
 /** The trigger left in the archived-away file, so a writer still holding it fails instead of writing into a deleted file. */
 const ROTATED_AWAY_TRIGGER = 'resonance_sync_rotated_away';
+/** How long writers that opened the old file just before the swap may still finish into it (their notes move over). */
+const STALE_WRITER_GRACE_MS = 1000;
 
 export interface RotateOptions {
   /** Rotate only when the file is at least this large (their 200 MB), unless force. */
@@ -69,6 +75,8 @@ export interface RotateResult {
   archivedThrough?: number;
   /** Rows committed while the archive was taken, moved into the new cycle. */
   carried?: number;
+  /** The old file was in WAL mode; the fresh one uses the rollback journal until switched back. */
+  wasWal?: boolean;
   deletedBackups: string[];
 }
 
@@ -100,20 +108,31 @@ export function rotateDatabase(path: string, options: RotateOptions): RotateResu
     archivedThrough = withDatabase(backupPath, notesMaxRowid);
     // 2. The fresh file, built aside from the archive's bookkeeping.
     buildFresh(freshPath, backupPath, live, options);
-    // 3. The swap: rows written since the snapshot, the new cycle's first notes, the trap for stale writers.
-    carried = swapIn(live, freshPath, archivedThrough, rotationNote(sizeMb, basename(backupPath)));
-    if (walMode) live.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    // 3. Rows written since the snapshot and the new cycle's first notes, into the fresh file.
+    const swapped = fillFresh(live, freshPath, archivedThrough, rotationNote(sizeMb, basename(backupPath)));
+    carried = swapped.carried;
+    // 4. The swap. A WAL's -wal/-shm belong to the old file: a new file beside them would be read
+    // through them, so they are unlinked first (open connections keep theirs).
+    if (walMode) for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+    renameSync(freshPath, path);
+    // 5. Close the old file: what reached it since step 3 moves over, and a trigger makes any later
+    // insert by a connection still holding it fail loudly.
+    carried += closeOldFile(live, path, swapped.oldThrough, walMode);
   } catch (error) {
     live.close();
     rmSync(freshPath, { force: true });
     throw error;
   }
   live.close();
-  // The old file's WAL belongs to the old file: a new file next to it must not read it.
-  if (walMode) for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
-  renameSync(freshPath, path);
-  if (walMode) withDatabase(path, (db) => db.exec('PRAGMA journal_mode = WAL'));
-  return { rotated: true, sizeMb, backupPath, archivedThrough, carried, deletedBackups: pruneBackups(backupDir, options.keep) };
+  return {
+    rotated: true,
+    sizeMb,
+    backupPath,
+    archivedThrough,
+    carried,
+    wasWal: walMode,
+    deletedBackups: pruneBackups(backupDir, options.keep),
+  };
 }
 
 function buildFresh(freshPath: string, archivePath: string, live: Database, options: RotateOptions): void {
@@ -164,13 +183,12 @@ interface NewRow {
   values: Record<string, SqlValue>;
 }
 
-function swapIn(live: Database, freshPath: string, archivedThrough: number, note: NewRow): number {
+function fillFresh(live: Database, freshPath: string, archivedThrough: number, note: NewRow): { carried: number; oldThrough: number } {
   live.prepare('ATTACH DATABASE ? AS fresh').run(freshPath);
   try {
     return inTransaction(live, 'IMMEDIATE', () => {
       const shape = probeNotesTable(live, freshPath);
-      const common = commonColumns(live, NOTES_TABLE, 'main', 'fresh').filter((name) => name !== shape.rowidAlias);
-      const list = common.map(quoteIdentifier).join(', ');
+      const list = notesColumns(live, shape.rowidAlias);
       // The schema file's own first notes (their init_resonance.sql inserts one) were made before
       // anything else: they are numbered into the new cycle, after the rows carried over.
       const schemaRows = live.prepare(`SELECT * FROM fresh.${NOTES_TABLE} ORDER BY rowid`).all();
@@ -192,10 +210,43 @@ function swapIn(live: Database, freshPath: string, archivedThrough: number, note
           )
           .run(next, ...entries.map(([, value]) => value));
       }
+      return { carried, oldThrough: Number(live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`).get()?.m ?? 0) };
+    });
+  } finally {
+    live.exec('DETACH DATABASE fresh');
+  }
+}
+
+/** The columns both files share, for moving rows between them (the rowid alias apart). */
+function notesColumns(live: Database, rowidAlias: string | undefined): string {
+  return commonColumns(live, NOTES_TABLE, 'main', 'fresh')
+    .filter((name) => name !== rowidAlias)
+    .map(quoteIdentifier)
+    .join(', ');
+}
+
+/**
+ * Runs on the old file, now off its path. Rows committed to it after fillFresh (by a connection that
+ * opened it just before the rename) are appended to the new file with new rowids (theirs may be taken
+ * there by now). Our own writes to the old file must not use the journal name the new file uses
+ * (`<db>-journal`): MEMORY journal for this connection only (a WAL file writes to its own open -wal).
+ */
+function closeOldFile(live: Database, path: string, oldThrough: number, walMode: boolean): number {
+  // An agent that opened the file a moment before the rename writes its note into the old file: a
+  // grace period lets such short-lived connections finish, and their notes are carried over below.
+  // Only a connection kept open past it meets the trigger.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALE_WRITER_GRACE_MS);
+  if (!walMode) live.exec('PRAGMA main.journal_mode = MEMORY');
+  live.prepare('ATTACH DATABASE ? AS fresh').run(path);
+  try {
+    return inTransaction(live, 'IMMEDIATE', () => {
+      const list = notesColumns(live, probeNotesTable(live, path).rowidAlias);
       live.exec(
         `CREATE TRIGGER main.${ROTATED_AWAY_TRIGGER} BEFORE INSERT ON main.${NOTES_TABLE} BEGIN SELECT RAISE(ABORT, 'this database was rotated by resonance-sync: open it again'); END`,
       );
-      return carried;
+      return live
+        .prepare(`INSERT INTO fresh.${NOTES_TABLE} (${list}) SELECT ${list} FROM main.${NOTES_TABLE} WHERE rowid > ? ORDER BY rowid`)
+        .run(oldThrough).changes;
     });
   } finally {
     live.exec('DETACH DATABASE fresh');

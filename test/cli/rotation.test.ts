@@ -266,3 +266,65 @@ test('rsync/cp of the phone file over main: sync and doctor name the copier, wha
   assert.equal(userEntries(set.main), 126 + 5, 'everything the peers hold came back; only the never-synced entry is lost');
   noDuplicates(set.main);
 });
+
+/** Their agents' way of writing: connect, insert, commit, close, every note (Python's sqlite3, timeout 10 s). */
+const PYTHON_AGENT = `
+import json, sqlite3, sys, time
+db, count = sys.argv[1], int(sys.argv[2])
+committed, failed = [], []
+for i in range(count):
+    try:
+        conn = sqlite3.connect(db, timeout=10)
+        conn.execute("INSERT INTO resonance_notes (timestamp, content, context, source) VALUES (datetime('now'), ?, 'agent', 'py')", ("agent %d" % i,))
+        conn.commit()
+        conn.close()
+        committed.append("agent %d" % i)
+    except sqlite3.Error as error:
+        failed.append(str(error))
+    time.sleep(0.003)
+print(json.dumps({"committed": committed, "failed": failed}))
+`;
+
+for (const journal of ['wal', 'delete']) {
+  test(`rotate while agents write (${journal} journal): every committed note is in the archive or the new file, once; a stale connection fails loudly`, async (t) => {
+    const set = await nodeSet(t);
+    withDb(set.main, (db) => db.exec(`PRAGMA journal_mode = ${journal}`));
+    const stale = await import('../../src/store/sqlite/open-database.js').then(({ openDatabase }) => openDatabase(set.main));
+    t.after(() => stale.close());
+    const { spawn } = await import('node:child_process');
+    const agent = spawn('python3', ['-c', PYTHON_AGENT, set.main, '300'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    agent.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    agent.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const done = new Promise<number | null>((resolve) => agent.on('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const rotated = await set.cli(['rotate', '--force']);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.equal(await done, 0, err);
+    const report = JSON.parse(out) as { committed: string[]; failed: string[] };
+    // A connection opened in the very millisecond of the swap and written after it is refused by
+    // SQLite itself in the rollback-journal mode ("attempt to write a readonly database": the file
+    // moved), or meets the trigger: loudly, never into a deleted file.
+    assert.ok(report.failed.length <= 2, report.failed.join('; '));
+    for (const failure of report.failed) assert.match(failure, /readonly database|rotated by resonance-sync/);
+    const backup = join(set.dir, '.resonance_backups', readdirSync(join(set.dir, '.resonance_backups'))[0] ?? '');
+    const agentNotes = (path: string) =>
+      withDb(path, (db) =>
+        db
+          .prepare(`SELECT content FROM resonance_notes WHERE context = 'agent'`)
+          .all()
+          .map((r) => String(r.content)),
+      );
+    const all = [...agentNotes(backup), ...agentNotes(set.main)].sort();
+    assert.deepEqual(all, [...report.committed].sort(), 'every committed note is kept once, in the archive or the new file');
+    assert.ok(agentNotes(set.main).length > 0, 'the agent went on writing into the new file');
+    // A writer that kept the old file open is told, instead of writing into a deleted file.
+    assert.throws(
+      () => stale.prepare(`INSERT INTO resonance_notes (timestamp, content, context, source) VALUES ('x', 'lost?', 'c', 's')`).run(),
+      /rotated by resonance-sync: open it again/,
+    );
+    noDuplicates(set.main);
+    assert.equal((await set.cli(['doctor'])).stdout.match(/FAIL/g), null);
+  });
+}
