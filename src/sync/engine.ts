@@ -91,7 +91,7 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
   if (localInfo.node.id === remoteInfo.node.id) {
     throw new SyncError(
       'NODE_ID_CONFLICT',
-      `${remoteInfo.location} has the same node id as ${localInfo.location}: one is a copy of the other; give the copy a new identity with: resonance-sync init --new-identity --db <copy>`,
+      `${remoteInfo.location} has the same node id as ${localInfo.location}: one is a copy of the other; if a file copier (rsync, adb pull, cp) made it, stop the copier first, or its next copy undoes any fix; then give the copy a new identity with: resonance-sync init --new-identity --db <copy>`,
     );
   }
   const summary: SyncSummary = {
