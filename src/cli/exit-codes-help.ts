@@ -11,6 +11,7 @@ Exit codes:
   7    remote or protocol error
   8    partial: peers failed in different ways
   9    no scheduler: crontab missing or refused (install cron/cronie, or use resonance-sync daemon)
+  10   database replaced (rotation script, wipe, restore) or overwritten by a file copier: run adopt --continue or --refill
   70   internal error (a bug: please report it with --verbose output)
   130  interrupted (SIGINT/SIGTERM); committed batches are kept, the next run resumes
 `;

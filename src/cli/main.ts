@@ -26,7 +26,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
   });
-  const [init, sync, status, peer, demo, verify, serve, authorize, unattended] = await Promise.all([
+  const [init, sync, status, peer, demo, verify, serve, authorize, unattended, rotate, adopt] = await Promise.all([
     import('./commands/init.js'),
     import('./commands/sync.js'),
     import('./commands/status.js'),
@@ -36,6 +36,8 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./commands/serve.js'),
     import('./commands/authorize.js'),
     import('./register-unattended.js'),
+    import('./commands/rotate.js'),
+    import('./commands/adopt.js'),
   ]);
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
@@ -46,6 +48,8 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   serve.registerServe(program, setExitCode);
   authorize.registerAuthorize(program);
   unattended.registerUnattended(program, setExitCode);
+  rotate.registerRotate(program);
+  adopt.registerAdopt(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];

@@ -95,6 +95,7 @@ function toToml(config: Config): Record<string, unknown> {
   if (config.node.naiveTimestamps !== 'utc') node.naive_timestamps = config.node.naiveTimestamps;
   if (!config.node.syncNote) node.sync_note = false;
   if (config.node.dedupe !== 'timestamp-index') node.dedupe = config.node.dedupe;
+  if (config.node.onReplaced !== 'ask') node.on_replaced = config.node.onReplaced;
   if (config.node.stallTimeoutMs !== undefined) node.stall_timeout = formatDuration(config.node.stallTimeoutMs);
   if (config.node.localContexts !== undefined) node.local_contexts = config.node.localContexts;
   const peers: Record<string, unknown> = {};

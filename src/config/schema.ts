@@ -23,6 +23,8 @@ export interface NodeConfig {
   stallTimeoutMs?: number;
   /** `local_contexts`: device-local context patterns that stay home unless a route names them (undefined: the default list). */
   localContexts?: string[];
+  /** `on_replaced`: what a sync does when this node's database was replaced (see store/replacement.ts). */
+  onReplaced: 'ask' | 'continue' | 'refill';
 }
 
 export interface PeerConfig {
@@ -51,7 +53,7 @@ export const PEER_NAME_RULE = `a peer name ${NODE_NAME_RULE}`;
 
 export function emptyConfig(): Config {
   return {
-    node: { name: undefined, db: undefined, naiveTimestamps: 'utc', syncNote: true, dedupe: 'timestamp-index' },
+    node: { name: undefined, db: undefined, naiveTimestamps: 'utc', syncNote: true, dedupe: 'timestamp-index', onReplaced: 'ask' },
     peers: [],
   };
 }
@@ -113,6 +115,7 @@ const node = table({
   dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
   stall_timeout: stallTimeout.optional(),
   local_contexts: patterns.optional(),
+  on_replaced: z.enum(['ask', 'continue', 'refill']).optional(),
 })
   .optional()
   .transform(
@@ -122,6 +125,7 @@ const node = table({
       naiveTimestamps: raw?.naive_timestamps ?? 'utc',
       syncNote: raw?.sync_note ?? true,
       dedupe: raw?.dedupe ?? 'timestamp-index',
+      onReplaced: raw?.on_replaced ?? 'ask',
       ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
       ...(raw?.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
     }),

@@ -18,6 +18,8 @@ export const ExitCode = {
   partial: 8,
   /** no scheduler: crontab missing or refused (schedule, doctor). */
   scheduler: 9,
+  /** this node's database was replaced (rotation script, wipe, restore, file copier): a person must choose. */
+  replaced: 10,
   interrupted: 130,
   internal: 70,
 } as const;
@@ -75,6 +77,13 @@ const codeToExit = {
   /** The remote serves its database read-only (`serve --read-only`) and this sync tried to write to it. */
   REMOTE_READ_ONLY: ExitCode.remote,
   NO_SCHEDULER: ExitCode.scheduler,
+  /**
+   * The database at this node's path is not the one it synced last (a new file from a schema, a wipe,
+   * an older copy): nothing is synced until `adopt --continue` or `adopt --refill`, or `on_replaced` says.
+   */
+  DATABASE_REPLACED: ExitCode.replaced,
+  /** The database was overwritten by a copy of another node's database: a file copier is running. */
+  DATABASE_OVERWRITTEN: ExitCode.replaced,
   INTERRUPTED: ExitCode.interrupted,
   INTERNAL: ExitCode.internal,
 } as const satisfies Record<string, ExitCodeValue>;

@@ -162,4 +162,10 @@ export interface Replica {
 /** The node's own database, which also keeps the history of its syncs (sync_log, peer state). */
 export interface LoggedReplica extends Replica {
   readonly syncLog: SyncLog;
+  /**
+   * Set when this node's replaced database was adopted with `adopt --continue`: peers' cursors into
+   * its feed up to this rowid lie past the new file's end because of that choice, not a restore, so
+   * they get the new file's entries again but send nothing back for it.
+   */
+  readonly continuedBelow?: number | undefined;
 }

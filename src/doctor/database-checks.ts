@@ -7,6 +7,8 @@ import { existsSync, realpathSync } from 'node:fs';
 import { readMeta } from '../store/meta.js';
 import { countDuplicates } from '../store/duplicates.js';
 import { isPrepared } from '../store/prepare.js';
+import { readNodeMemory } from '../store/node-memory.js';
+import { findReplacement, replacementError } from '../store/replacement.js';
 import { indexExists, probeNotesTable } from '../store/schema.js';
 import { NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../core/notes-table.js';
 import type { Database } from '../store/sqlite/driver.js';
@@ -66,7 +68,13 @@ export function checkLocalDatabase(path: string): CheckResult[] {
             `sqlite3 ${path} 'PRAGMA journal_mode=WAL' once (not on network or Android shared storage, where WAL cannot work)`,
           ),
     );
-    if (!isPrepared(db)) {
+    const replaced = findReplacement(db, path, readNodeMemory(path));
+    if (replaced) {
+      // Not healthy, whatever its integrity: it is not the database this node synced (a rotation
+      // script, a wipe, a restore, or a file copier writing another node's database over it).
+      results.push(failFrom('identity', replacementError(replaced)));
+      results.push(skip('dedupe', 'skipped until the replaced database is adopted'));
+    } else if (!isPrepared(db)) {
       results.push(
         fail(
           'identity',

@@ -8,6 +8,12 @@ export interface Meta {
   node_name?: string;
   schema_version?: string;
   dedupe?: string;
+  /**
+   * Set by `adopt --continue`: the replaced file's feed restarted below this rowid, so a peer whose
+   * cursor into this node's feed lies past the file's end (at most this) is not a sign of a restore
+   * that must be refilled; the feed is read again from its start instead (it is the small new file).
+   */
+  continued_below?: string;
 }
 
 export function readMeta(db: Database): Meta {

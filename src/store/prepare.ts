@@ -61,6 +61,8 @@ export interface PrepareOptions {
    * sync passes SYNC_INDEX_BUILD_LIMIT_BYTES. Unset (`init`): build it whatever the size.
    */
   indexBuildLimitBytes?: number | undefined;
+  /** Give the database this node id (adopting a replaced file as the node it replaced). */
+  nodeId?: string | undefined;
 }
 
 export interface PrepareResult {
@@ -155,8 +157,8 @@ function prepareInTransaction(db: Database, path: string, options: PrepareOption
   }
 
   const meta = readMeta(db);
-  const keepId = meta.node_id !== undefined && !options.newIdentity;
-  const nodeId = keepId && meta.node_id ? meta.node_id : randomUUID();
+  const keepId = meta.node_id !== undefined && !options.newIdentity && (options.nodeId === undefined || options.nodeId === meta.node_id);
+  const nodeId = keepId && meta.node_id ? meta.node_id : (options.nodeId ?? randomUUID());
   if (!keepId) {
     writeMeta(db, 'node_id', nodeId);
     changes.push(meta.node_id ? `new node id ${nodeId} (was ${meta.node_id})` : `node id ${nodeId}`);
@@ -245,9 +247,5 @@ export function isPrepared(db: Database): boolean {
 
 /** True when prepareDatabase would add nothing this version needs: an open that may write runs it otherwise. */
 export function isUpToDate(db: Database): boolean {
-  return (
-    isPrepared(db) &&
-    readMeta(db).schema_version === String(SCHEMA_VERSION) &&
-    DEDUPE_INDEXES.some((name) => indexExists(db, name))
-  );
+  return isPrepared(db) && readMeta(db).schema_version === String(SCHEMA_VERSION) && DEDUPE_INDEXES.some((name) => indexExists(db, name));
 }

@@ -96,7 +96,7 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
   if (localInfo.node.id === remoteInfo.node.id) {
     throw new SyncError(
       'NODE_ID_CONFLICT',
-      `${remoteInfo.location} has the same node id as ${localInfo.location}: one is a copy of the other; give the copy a new identity with: resonance-sync init --new-identity --db <copy>`,
+      `${remoteInfo.location} has the same node id as ${localInfo.location}: one is a copy of the other; if a file copier (rsync, adb pull, cp) made it, stop the copier first, or its next copy undoes any fix; then give the copy a new identity with: resonance-sync init --new-identity --db <copy>`,
     );
   }
   const summary: SyncSummary = {
@@ -111,7 +111,11 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
   // re-sends everything, echoes included; dedupe keeps that exact.
   const remoteRestored =
     options.pull !== undefined && (await local.cursor(remoteInfo.node.id, routeKey(options.pull))) > remoteInfo.maxRowid;
-  const localRestored = options.push !== undefined && (await remote.cursor(localInfo.node.id, routeKey(options.push))) > localInfo.maxRowid;
+  const pushCursor = options.push === undefined ? 0 : await remote.cursor(localInfo.node.id, routeKey(options.push));
+  // After `adopt --continue` the new file's feed restarts below the peers' cursors by choice: it is
+  // read again from its start (it is small), and nothing is sent back for it.
+  const continued = local.continuedBelow !== undefined && pushCursor <= local.continuedBelow;
+  const localRestored = pushCursor > localInfo.maxRowid && !continued;
   if (options.pull) {
     const ends = {
       from: remote,

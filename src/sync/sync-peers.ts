@@ -10,6 +10,9 @@ import type { NodeConfig, PeerConfig } from '../config/schema.js';
 import { LocalReplica } from '../transport/local/local-replica.js';
 import { openPeer, type OpenedPeer } from '../transport/open-peer.js';
 import { acquireSyncLock } from '../store/lock.js';
+import { readNodeMemory, rememberDatabase } from '../store/node-memory.js';
+import { adoptReplacement, inspectDatabase, replacementError } from '../store/replacement.js';
+import { adoptPeerReplacement, findPeerReplacement, peerReplacementError } from './peer-replacement.js';
 import { syncReplicas, type BatchLimits, type ProgressEvent, type SyncSummary } from './engine.js';
 
 export interface SyncPeersRequest {
@@ -24,6 +27,8 @@ export interface SyncPeersRequest {
   onProgress?: (event: ProgressEvent) => void;
   /** Called as each peer starts, with how it is reached. */
   onPeerStart?: (peer: PeerConfig, transport: TransportKind) => void;
+  /** Called with what was done when `on_replaced` adopted a replaced database before syncing. */
+  onAdopted?: (lines: string[]) => void;
 }
 
 export interface PeerOutcome {
@@ -37,6 +42,7 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
   // A dry run writes nothing, not even the lock file.
   const lock = request.dryRun ? undefined : acquireSyncLock(request.dbPath);
   try {
+    adoptIfReplaced(request);
     const local = LocalReplica.open(request.dbPath, {
       prepareAs: request.dryRun ? undefined : { nodeName: request.node.name ?? toNodeName(hostname()), dedupe: request.node.dedupe },
       naiveTimestamps: request.node.naiveTimestamps,
@@ -49,11 +55,29 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
       }
       return outcomes;
     } finally {
+      // What this machine remembers of the database, so that a replacement of it is noticed next time.
+      if (!request.dryRun) rememberDatabase(local.db, request.dbPath);
       await local.close();
     }
   } finally {
     lock?.release();
   }
+}
+
+/**
+ * A database found replaced since the last run (store/replacement.ts) is synced only when
+ * `on_replaced` says how; by default the run stops with one line naming the two commands. A copy of
+ * another node's database always stops: the copier that wrote it would undo any choice.
+ */
+function adoptIfReplaced(request: SyncPeersRequest): void {
+  const replacement = inspectDatabase(request.dbPath, readNodeMemory(request.dbPath));
+  if (!replacement) return;
+  const policy = request.node.onReplaced;
+  if (replacement.kind === 'copy' || policy === 'ask' || request.dryRun) throw replacementError(replacement);
+  request.onAdopted?.([
+    `${request.dbPath} was replaced; on_replaced = "${policy}":`,
+    ...adoptReplacement(request.dbPath, replacement, policy),
+  ]);
 }
 
 async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncPeersRequest): Promise<PeerOutcome> {
@@ -86,6 +110,12 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
   transport = opened.transport;
   request.onPeerStart?.(peer, transport);
   try {
+    const replaced = await findPeerReplacement(local, opened.replica, peer);
+    if (replaced) {
+      const policy = request.node.onReplaced;
+      if (policy === 'ask' || request.dryRun) throw peerReplacementError(replaced, local.node.name);
+      request.onAdopted?.([`on_replaced = "${policy}": ${await adoptPeerReplacement(local, opened.replica, peer, replaced, policy)}`]);
+    }
     const summary = await syncReplicas(local, opened.replica, {
       peerName: peer.name,
       pull: request.pull ? peer.pull : undefined,
@@ -101,5 +131,37 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
     return { peer, transport, summary: undefined, error: asSyncError(thrown) };
   } finally {
     await opened.close();
+  }
+}
+
+/** `adopt PEER --continue|--refill`: the choice for a peer whose database was replaced (sync/peer-replacement.ts). */
+export async function adoptReplacedPeer(
+  dbPath: string,
+  node: NodeConfig,
+  peer: PeerConfig,
+  choice: 'continue' | 'refill',
+): Promise<string> {
+  const lock = acquireSyncLock(dbPath);
+  try {
+    const local = LocalReplica.open(dbPath, { naiveTimestamps: node.naiveTimestamps });
+    try {
+      const opened = await openPeer(peer, {
+        localDbPath: dbPath,
+        prepare: true,
+        naiveTimestamps: node.naiveTimestamps,
+        stallTimeoutMs: node.stallTimeoutMs,
+      });
+      try {
+        const replaced = await findPeerReplacement(local, opened.replica, peer);
+        if (!replaced) return `${peer.name}: its database is the one this node last synced; nothing to adopt`;
+        return await adoptPeerReplacement(local, opened.replica, peer, replaced, choice);
+      } finally {
+        await opened.close();
+      }
+    } finally {
+      await local.close();
+    }
+  } finally {
+    lock.release();
   }
 }

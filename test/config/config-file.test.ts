@@ -55,6 +55,7 @@ test('defaults are applied and ~ is expanded', (t) => {
     naiveTimestamps: 'utc',
     syncNote: true,
     dedupe: 'timestamp-index',
+    onReplaced: 'ask',
   });
   const empty = { includeContext: [], excludeContext: [], includeSource: [], excludeSource: [] };
   assert.deepEqual(config.peers, [
@@ -69,6 +70,16 @@ test('defaults are applied and ~ is expanded', (t) => {
       pull: empty,
     },
   ]);
+});
+
+test('on_replaced: "ask", "continue" or "refill"; anything else is refused naming the key', (t) => {
+  const dir = tempDir(t);
+  const good = join(dir, 'good.toml');
+  writeFileSync(good, '[node]\non_replaced = "refill"\n');
+  assert.equal(loadConfig(good, { mustExist: true }).node.onReplaced, 'refill');
+  const bad = join(dir, 'bad.toml');
+  writeFileSync(bad, '[node]\non_replaced = "always"\n');
+  assert.throws(() => loadConfig(bad, { mustExist: true }), /node\.on_replaced: expected "ask", "continue" or "refill"/);
 });
 
 function fullConfig(): Config {

@@ -8,6 +8,7 @@ import { SyncError } from '../../core/errors.js';
 import { databasePathState } from '../../store/database-path.js';
 import { acquireSyncLock } from '../../store/lock.js';
 import { countDuplicates, type DuplicateReport } from '../../store/duplicates.js';
+import { rememberDatabase } from '../../store/node-memory.js';
 import { prepareDatabase, type DedupeMode, type PrepareResult } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
@@ -68,6 +69,7 @@ function runInit(options: InitOptions): void {
       });
       // After the write transaction, in short reads: agents keep writing meanwhile (store/duplicates.ts).
       duplicates = countDuplicates(db);
+      rememberDatabase(db, dbPath);
     } finally {
       lock.release();
     }

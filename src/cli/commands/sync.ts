@@ -78,6 +78,9 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
       signal: interrupt.signal,
       ...(maxRows ? { limits: { maxRows, maxBytes: 4 * 1024 * 1024 } } : {}),
       onPeerStart: progress.onPeerStart,
+      onAdopted: (lines) => {
+        for (const line of lines) context.print(line);
+      },
       onProgress: progress.onProgress,
     });
     progress.finish();

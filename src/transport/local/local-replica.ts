@@ -49,6 +49,7 @@ export class LocalReplica implements LoggedReplica {
   readonly db: Database;
   readonly node: NodeIdentity;
   readonly shape: NotesTableShape;
+  readonly continuedBelow: number | undefined;
   private readonly naive: NaiveTimestamps;
   private writer: BatchWriter | undefined;
   /**
@@ -63,6 +64,8 @@ export class LocalReplica implements LoggedReplica {
     this.node = node;
     this.shape = shape;
     this.naive = naive;
+    const continued = readMeta(db).continued_below;
+    this.continuedBelow = continued === undefined ? undefined : Number(continued);
     this.yielder = new WriteLockYielder(db);
   }
 

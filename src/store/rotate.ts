@@ -1,0 +1,304 @@
+/**
+ * `rotate`: the users' rotation (resonance_rotation.py) done so that sync survives it. When the
+ * database reaches the size limit it is archived to `.resonance_backups/resonance_YYYYmmdd_HHMMSS_NMB.sqlite3`
+ * beside it, replaced by a fresh file made from their schema file (or the current table's own
+ * definition), and the last N backups are kept. Unlike deleting the file, the fresh file keeps the
+ * node's identity and circulation:
+ *
+ * - the sync bookkeeping (identity, cursors, known nodes, relay marks, peer state, tracking, log) is
+ *   carried over, so nothing already received arrives again;
+ * - new rowids continue above the archived cycle (the first new row is numbered past the archive's
+ *   last, and AUTOINCREMENT's sqlite_sequence follows it), so every peer's cursor into this node's
+ *   feed stays valid: peers read only the new entries, and nobody sends the archived cycle back.
+ *
+ * Consistency while agents write: the archive is `VACUUM INTO` (one read transaction: a consistent
+ * snapshot, never a raw copy of a WAL database). Rows committed while it ran are moved into the fresh
+ * file with their rowids, under the old file's write lock, held only for those rows and the new
+ * cycle's first notes: its length depends on what was written during the archive, not on the
+ * database's size. The fresh file is then renamed over the path (a WAL file's -wal/-shm are unlinked
+ * first: a new file beside them would be read through them). Last, on the old file, now off its path,
+ * after a one-second grace for connections opened just before the rename: rows that reached it in the
+ * meantime are appended to the new file, and a trigger makes any later
+ * insert by a connection still holding it fail with "open it again" instead of writing into a
+ * deleted file. The fresh file uses the rollback journal: a connection still open on the old WAL file
+ * deletes `<db>-wal` by name when it closes, which must never be the new file's.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { SyncError } from '../core/errors.js';
+import type { SqlValue } from '../core/sql-value.js';
+import {
+  ARRIVALS_TABLE,
+  CURSORS_TABLE,
+  LOG_TABLE,
+  META_TABLE,
+  NODES_TABLE,
+  NOTES_TABLE,
+  PEER_STATE_TABLE,
+  TRACKING_TABLE,
+} from '../core/notes-table.js';
+import { readMeta } from './meta.js';
+import { notesMaxRowid } from './node-memory.js';
+import { type DedupeMode, prepareDatabase } from './prepare.js';
+import { probeNotesTable, tableExists } from './schema.js';
+import { quoteIdentifier } from './sql.js';
+import type { Database } from './sqlite/driver.js';
+import { openDatabase } from './sqlite/open-database.js';
+import { inTransaction } from './sqlite/transaction.js';
+
+export const BACKUP_DIR_NAME = '.resonance_backups';
+/** Their backups: `resonance_20251130_220000_201MB.sqlite3`. */
+const BACKUP_PATTERN = /^resonance_\d{8}_\d{6}_\d+MB\.sqlite3$/;
+const BOOKKEEPING = [META_TABLE, CURSORS_TABLE, NODES_TABLE, ARRIVALS_TABLE, PEER_STATE_TABLE, TRACKING_TABLE, LOG_TABLE];
+/** The trigger left in the archived-away file, so a writer still holding it fails instead of writing into a deleted file. */
+const ROTATED_AWAY_TRIGGER = 'resonance_sync_rotated_away';
+/** How long writers that opened the old file just before the swap may still finish into it (their notes move over). */
+const STALE_WRITER_GRACE_MS = 1000;
+
+export interface RotateOptions {
+  /** Rotate only when the file is at least this large (their 200 MB), unless force. */
+  maxSizeBytes: number;
+  force: boolean;
+  /** Backups to keep (their 5). */
+  keep: number;
+  /** Their init_resonance.sql; default: the current table's own definition and indexes. */
+  schemaFile?: string | undefined;
+  schemaSql?: string | undefined;
+  now?: Date;
+}
+
+export interface RotateResult {
+  rotated: boolean;
+  sizeMb: number;
+  backupPath?: string;
+  /** The last rowid of the archived cycle; the new cycle's rows are numbered above it. */
+  archivedThrough?: number;
+  /** Rows committed while the archive was taken, moved into the new cycle. */
+  carried?: number;
+  /** The old file was in WAL mode; the fresh one uses the rollback journal until switched back. */
+  wasWal?: boolean;
+  deletedBackups: string[];
+}
+
+export function rotateDatabase(path: string, options: RotateOptions): RotateResult {
+  const sizeBytes = statSync(path).size;
+  const sizeMb = sizeBytes / (1024 * 1024);
+  if (sizeBytes < options.maxSizeBytes && !options.force) return { rotated: false, sizeMb, deletedBackups: [] };
+  const backupDir = join(dirname(path), BACKUP_DIR_NAME);
+  mkdirSync(backupDir, { recursive: true });
+  const backupPath = join(backupDir, `resonance_${stamp(options.now ?? new Date())}_${Math.floor(sizeMb)}MB.sqlite3`);
+  if (existsSync(backupPath)) {
+    throw new SyncError('USAGE', `${backupPath} exists already (a rotation this very second); run rotate again in a second`);
+  }
+  const freshPath = `${path}.rotating`;
+  rmSync(freshPath, { force: true });
+  rmSync(`${freshPath}-journal`, { force: true });
+
+  const live = openDatabase(path);
+  let archivedThrough: number;
+  let carried: number;
+  let walMode: boolean;
+  try {
+    walMode = String(live.prepare('PRAGMA journal_mode').get()?.journal_mode ?? '').toLowerCase() === 'wal';
+    // 1. The archive: one consistent snapshot, taken while agents go on writing.
+    const partial = `${backupPath}.partial`;
+    rmSync(partial, { force: true });
+    live.prepare('VACUUM INTO ?').run(partial);
+    renameSync(partial, backupPath);
+    archivedThrough = withDatabase(backupPath, notesMaxRowid);
+    // 2. The fresh file, built aside from the archive's bookkeeping.
+    buildFresh(freshPath, backupPath, live, options);
+    // 3. Rows written since the snapshot and the new cycle's first notes, into the fresh file.
+    const swapped = fillFresh(live, freshPath, archivedThrough, rotationNote(sizeMb, basename(backupPath)));
+    carried = swapped.carried;
+    // 4. The swap. A WAL's -wal/-shm belong to the old file: a new file beside them would be read
+    // through them, so they are unlinked first (open connections keep theirs).
+    if (walMode) for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+    renameSync(freshPath, path);
+    // 5. Close the old file: what reached it since step 3 moves over, and a trigger makes any later
+    // insert by a connection still holding it fail loudly.
+    carried += closeOldFile(live, path, swapped.oldThrough, walMode);
+  } catch (error) {
+    live.close();
+    rmSync(freshPath, { force: true });
+    throw error;
+  }
+  live.close();
+  return {
+    rotated: true,
+    sizeMb,
+    backupPath,
+    archivedThrough,
+    carried,
+    wasWal: walMode,
+    deletedBackups: pruneBackups(backupDir, options.keep),
+  };
+}
+
+function buildFresh(freshPath: string, archivePath: string, live: Database, options: RotateOptions): void {
+  const fresh = openDatabase(freshPath, { create: true });
+  try {
+    const schema = options.schemaSql ?? currentSchema(live);
+    try {
+      fresh.exec(schema);
+    } catch (error) {
+      throw new SyncError(
+        'USAGE',
+        `the schema ${options.schemaFile ?? '(from the current table)'} failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+    probeNotesTable(fresh, options.schemaFile ?? freshPath);
+    const meta = readMeta(live);
+    if (meta.node_id === undefined) return; // never synced: a plain drop-in rotation
+    prepareDatabase(fresh, freshPath, { nodeName: meta.node_name, nodeId: meta.node_id, dedupe: meta.dedupe as DedupeMode | undefined });
+    fresh.prepare('ATTACH DATABASE ? AS archive').run(archivePath);
+    try {
+      inTransaction(fresh, 'IMMEDIATE', () => {
+        for (const table of BOOKKEEPING) {
+          if (!tableExists(fresh, table, 'archive')) continue;
+          const columns = commonColumns(fresh, table, 'main', 'archive').map(quoteIdentifier).join(', ');
+          fresh.exec(`DELETE FROM main.${table}; INSERT INTO main.${table} (${columns}) SELECT ${columns} FROM archive.${table}`);
+        }
+        // The new cycle starts above every cursor: a mark left by `adopt --continue` has no more use.
+        fresh.exec(`DELETE FROM main.${META_TABLE} WHERE key = 'continued_below'`);
+      });
+    } finally {
+      fresh.exec('DETACH DATABASE archive');
+    }
+  } finally {
+    fresh.close();
+  }
+}
+
+/** The notes table and its indexes as the file defines them now: the "same shape" default. */
+function currentSchema(db: Database): string {
+  const rows = db
+    .prepare(`SELECT sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('table', 'index') AND sql IS NOT NULL ORDER BY type DESC`)
+    .all(NOTES_TABLE);
+  return rows.map((row) => `${String(row.sql)};`).join('\n');
+}
+
+interface NewRow {
+  values: Record<string, SqlValue>;
+}
+
+function fillFresh(live: Database, freshPath: string, archivedThrough: number, note: NewRow): { carried: number; oldThrough: number } {
+  live.prepare('ATTACH DATABASE ? AS fresh').run(freshPath);
+  try {
+    return inTransaction(live, 'IMMEDIATE', () => {
+      const shape = probeNotesTable(live, freshPath);
+      const list = notesColumns(live, shape.rowidAlias);
+      // The schema file's own first notes (their init_resonance.sql inserts one) were made before
+      // anything else: they are numbered into the new cycle, after the rows carried over.
+      const schemaRows = live.prepare(`SELECT * FROM fresh.${NOTES_TABLE} ORDER BY rowid`).all();
+      live.exec(`DELETE FROM fresh.${NOTES_TABLE}`);
+      const carried = live
+        .prepare(`INSERT INTO fresh.${NOTES_TABLE} (rowid, ${list}) SELECT rowid, ${list} FROM main.${NOTES_TABLE} WHERE rowid > ?`)
+        .run(archivedThrough).changes;
+      const freshColumns = columnsOf(live, NOTES_TABLE, 'fresh');
+      let next = Math.max(
+        archivedThrough,
+        Number(live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM fresh.${NOTES_TABLE}`).get()?.m ?? 0),
+      );
+      for (const row of [...schemaRows.map((values) => ({ values })), note]) {
+        const entries = Object.entries(row.values).filter(([name]) => freshColumns.includes(name) && name !== shape.rowidAlias);
+        next++;
+        live
+          .prepare(
+            `INSERT INTO fresh.${NOTES_TABLE} (rowid${entries.map(([name]) => `, ${quoteIdentifier(name)}`).join('')}) VALUES (?${entries.map(() => ', ?').join('')})`,
+          )
+          .run(next, ...entries.map(([, value]) => value));
+      }
+      return { carried, oldThrough: Number(live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`).get()?.m ?? 0) };
+    });
+  } finally {
+    live.exec('DETACH DATABASE fresh');
+  }
+}
+
+/** The columns both files share, for moving rows between them (the rowid alias apart). */
+function notesColumns(live: Database, rowidAlias: string | undefined): string {
+  return commonColumns(live, NOTES_TABLE, 'main', 'fresh')
+    .filter((name) => name !== rowidAlias)
+    .map(quoteIdentifier)
+    .join(', ');
+}
+
+/**
+ * Runs on the old file, now off its path. Rows committed to it after fillFresh (by a connection that
+ * opened it just before the rename) are appended to the new file with new rowids (theirs may be taken
+ * there by now). Our own writes to the old file must not use the journal name the new file uses
+ * (`<db>-journal`): MEMORY journal for this connection only (a WAL file writes to its own open -wal).
+ */
+function closeOldFile(live: Database, path: string, oldThrough: number, walMode: boolean): number {
+  // An agent that opened the file a moment before the rename writes its note into the old file: a
+  // grace period lets such short-lived connections finish, and their notes are carried over below.
+  // Only a connection kept open past it meets the trigger.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALE_WRITER_GRACE_MS);
+  if (!walMode) live.exec('PRAGMA main.journal_mode = MEMORY');
+  live.prepare('ATTACH DATABASE ? AS fresh').run(path);
+  try {
+    return inTransaction(live, 'IMMEDIATE', () => {
+      const list = notesColumns(live, probeNotesTable(live, path).rowidAlias);
+      live.exec(
+        `CREATE TRIGGER main.${ROTATED_AWAY_TRIGGER} BEFORE INSERT ON main.${NOTES_TABLE} BEGIN SELECT RAISE(ABORT, 'this database was rotated by resonance-sync: open it again'); END`,
+      );
+      return live
+        .prepare(`INSERT INTO fresh.${NOTES_TABLE} (${list}) SELECT ${list} FROM main.${NOTES_TABLE} WHERE rowid > ? ORDER BY rowid`)
+        .run(oldThrough).changes;
+    });
+  } finally {
+    live.exec('DETACH DATABASE fresh');
+  }
+}
+
+/** Their script's own rotation note, so whatever reads it still finds it. */
+function rotationNote(sizeMb: number, backupName: string): NewRow {
+  return {
+    values: {
+      timestamp: new Date().toISOString().replace('T', ' ').slice(0, 19),
+      content: `Database rotated. Previous size: ${sizeMb.toFixed(1)}MB. Backup: ${backupName}`,
+      context: 'system',
+      source: 'rotation_manager',
+    },
+  };
+}
+
+function columnsOf(db: Database, table: string, schema: string): string[] {
+  return db
+    .prepare(`SELECT name FROM pragma_table_info(?, ?)`)
+    .all(table, schema)
+    .map((row) => String(row.name));
+}
+
+function commonColumns(db: Database, table: string, a: string, b: string): string[] {
+  const other = columnsOf(db, table, b);
+  return columnsOf(db, table, a).filter((name) => other.includes(name));
+}
+
+/** Newest first by modification time, as their script sorts; the rest are deleted. */
+function pruneBackups(backupDir: string, keep: number): string[] {
+  const backups = readdirSync(backupDir)
+    .filter((name) => BACKUP_PATTERN.test(name))
+    .map((name) => join(backupDir, name))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  const deleted = backups.slice(keep);
+  for (const path of deleted) unlinkSync(path);
+  return deleted;
+}
+
+/** datetime.now().strftime("%Y%m%d_%H%M%S"): local time, like their script. */
+function stamp(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}_${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
+}
+
+function withDatabase<T>(path: string, work: (db: Database) => T): T {
+  const db = openDatabase(path);
+  try {
+    return work(db);
+  } finally {
+    db.close();
+  }
+}
