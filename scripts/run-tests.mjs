@@ -3,7 +3,8 @@
 // and on Node 24 with node:sqlite (what a phone runs), so both bindings are proven by the same tests.
 // Usage: node scripts/run-tests.mjs [filter substring...]
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -59,13 +60,18 @@ function ensureNode24() {
   return binary;
 }
 
+// What the program remembers of each database (store/node-memory.ts) goes to a folder of this run,
+// never the developer's own ~/.local/state; tests that look at it set their own XDG_STATE_HOME.
+const stateHome = mkdtempSync(join(tmpdir(), 'resonance-test-state-'));
+
 let failed = false;
 for (const run of runs) {
   console.log(`\n### ${run.label}`);
   const result = spawnSync(run.node, ['--test', '--test-concurrency=2', '--test-timeout=600000', ...files], {
     stdio: 'inherit',
-    env: { ...process.env, RESONANCE_SYNC_SQLITE: run.driver },
+    env: { ...process.env, XDG_STATE_HOME: stateHome, RESONANCE_SYNC_SQLITE: run.driver },
   });
   if (result.status !== 0) failed = true;
 }
+rmSync(stateHome, { recursive: true, force: true });
 process.exit(failed ? 1 : 0);
