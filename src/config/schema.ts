@@ -21,6 +21,8 @@ export interface NodeConfig {
   dedupe: 'timestamp-index' | 'unique-index';
   /** `stall_timeout`: how long an ssh peer may stay silent while we wait on it (default for every peer). */
   stallTimeoutMs?: number;
+  /** `agent_upload`: may the sync upload its own agent to a remote with Node but no resonance-sync (default true). */
+  agentUpload?: boolean;
 }
 
 export interface PeerConfig {
@@ -28,7 +30,12 @@ export interface PeerConfig {
   url: string;
   location: PeerLocation;
   mode: 'auto' | 'agent' | 'sqlite3';
+  /** `remote_command`: the user's own agent command on the remote (the agent only). */
   remoteCommand: string | undefined;
+  /** `sqlite3_command`: the remote sqlite3 for the agentless mode (default: sqlite3 on its PATH). */
+  sqlite3Command?: string | undefined;
+  /** `agent_upload` for this peer, over the node's. */
+  agentUpload?: boolean | undefined;
   enabled: boolean;
   /** This node -> peer. */
   push: Route;
@@ -108,6 +115,7 @@ const node = table({
   sync_note: z.boolean().optional(),
   dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
   stall_timeout: stallTimeout.optional(),
+  agent_upload: z.boolean().optional(),
 })
   .optional()
   .transform(
@@ -118,6 +126,7 @@ const node = table({
       syncNote: raw?.sync_note ?? true,
       dedupe: raw?.dedupe ?? 'timestamp-index',
       ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
+      ...(raw?.agent_upload === undefined ? {} : { agentUpload: raw.agent_upload }),
     }),
   );
 
@@ -141,10 +150,15 @@ const peer = table({
   url: peerUrl,
   mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
   remote_command: text.optional(),
+  sqlite3_command: text.optional(),
+  agent_upload: z.boolean().optional(),
   enabled: z.boolean().optional(),
   stall_timeout: stallTimeout.optional(),
   push: route,
   pull: route,
+}).refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
+  message: 'remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
+  path: ['remote_command'],
 });
 
 const peers = z
@@ -162,6 +176,8 @@ const configSchema = table({ node, peers }).transform(
       location: p.url.location,
       mode: p.mode ?? 'auto',
       remoteCommand: p.remote_command,
+      ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
+      ...(p.agent_upload === undefined ? {} : { agentUpload: p.agent_upload }),
       enabled: p.enabled ?? true,
       push: p.push,
       pull: p.pull,
