@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { agentBundle } from '../../src/transport/agent/agent-bundle.js';
@@ -31,7 +31,7 @@ async function setup(t: TestContext): Promise<{ server: SshServer; phone: PhoneA
   });
   const ready = await shared;
   // Every test starts from a phone that has never seen the agent.
-  runAsPhone(phone, `rm -rf ${phone.cacheDir}`);
+  rmSync(join(phone.home, '.cache'), { recursive: true, force: true });
   return ready;
 }
 
@@ -118,4 +118,125 @@ test('first contact uploads the agent into the phone cache, privately and verifi
   );
   assert.ok(first.wire > bundle.bytes.length, `first ${first.wire}`);
   assert.ok(second.wire < 40_000, `second ${second.wire}`);
+});
+
+test('a cached agent that fails its hash is never run: it is deleted and replaced by a fresh upload', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  const bundle = agentBundle();
+  assert.equal((await sync(p)).result.code, 0);
+  const cached = join(phone.cacheDir, bundle.cacheName);
+  // Tampered with: would leave a mark if it ever ran.
+  const mark = join(phone.home, 'tampered-agent-ran');
+  writeFileSync(cached, `require('fs').writeFileSync(${JSON.stringify(mark)}, 'ran');\n`);
+  const { result, peer } = await sync(p);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(existsSync(mark), false, 'the tampered file ran');
+  assert.equal(peer.agent?.source, 'uploaded');
+  assert.equal(peer.agent?.uploadedBytes, bundle.bytes.length);
+  assert.equal(sha256(cached), bundle.sha256);
+  assert.match(peer.notice ?? '', /failed its sha256 check: deleted unrun, and replaced/);
+  assert.match(result.stderr, /^resonance-sync: phone: the cached agent .* failed its sha256 check/m);
+});
+
+test('auto mode on a remote without Node: agentless, with one line saying why', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  const node = join(phone.bin, 'node');
+  renameSync(node, `${node}.away`);
+  t.after(() => renameSync(`${node}.away`, node));
+  const { result, peer } = await sync(p);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(peer.transport, 'ssh sqlite3');
+  assert.equal(peer.agent, null);
+  assert.match(
+    peer.notice ?? '',
+    /no usable agent \(.*no resonance-sync on its PATH and no Node\.js.*\[AGENT_MISSING\]\); syncing agentless/,
+  );
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.equal(identityCounts(p.phoneDb).size, 2);
+  // In agent mode the same remote fails with the reason.
+  const agentOnly = await sync(p, '--mode', 'agent');
+  assert.equal(agentOnly.result.code, 7);
+  assert.equal(agentOnly.peer.error?.code, 'AGENT_MISSING');
+});
+
+test('a home that cannot hold the upload: auto falls back to agentless with a clear line; nothing is left behind', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  chmodSync(phone.home, 0o500);
+  t.after(() => chmodSync(phone.home, 0o700));
+  const { result, peer } = await sync(p);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(peer.transport, 'ssh sqlite3');
+  assert.match(peer.notice ?? '', /the agent cannot be uploaded into its cache \(mkdir: .*Permission denied\)/);
+  assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  assert.equal(existsSync(join(phone.home, '.cache')), false);
+});
+
+test('agent_upload = false: nothing is uploaded; agent mode says so, auto mode syncs agentless', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone, 'agent_upload = false');
+  const agentOnly = await sync(p, '--mode', 'agent');
+  assert.equal(agentOnly.result.code, 7, agentOnly.result.stderr);
+  assert.match(agentOnly.peer.error?.message ?? '', /agent_upload = false/);
+  const auto = await sync(p);
+  assert.equal(auto.result.code, 0, auto.result.stderr);
+  assert.equal(auto.peer.transport, 'ssh sqlite3');
+  assert.equal(existsSync(phone.cacheDir), false);
+});
+
+test('the user own resonance-sync on the remote PATH is used, and never overwritten', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  const own = join(phone.bin, 'resonance-sync');
+  const copy = join(phone.home, 'own-resonance-sync.mjs');
+  copyFileSync(agentBundle().path, copy);
+  giveToPhone(phone, copy);
+  writeFileSync(own, `#!/bin/sh\nexec node ${copy} "$@"\n`, { mode: 0o755 });
+  t.after(() => rmSync(own, { force: true }));
+  t.after(() => rmSync(copy, { force: true }));
+  const before = readFileSync(own, 'utf8');
+  const { result, peer } = await sync(p);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(peer.agent?.source, 'installed');
+  assert.equal(peer.agent?.path, own);
+  assert.equal(peer.agent?.uploadedBytes, 0);
+  assert.equal(existsSync(phone.cacheDir), false);
+  assert.equal(readFileSync(own, 'utf8'), before);
+});
+
+test('authorize on the phone with the uploaded agent: the forced command names it, and syncs keep working', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  assert.equal((await sync(p)).result.code, 0);
+  const cached = join(phone.cacheDir, agentBundle().cacheName);
+  const line = runAsPhone(
+    phone,
+    `node ${cached} authorize --db ${p.phoneDb} --key /dev/stdin <<EOF\n${readFileSync(`${server.identityPath}.pub`, 'utf8').trim()}\nEOF`,
+  ).trim();
+  const forced = `'${join(phone.bin, 'node')}' '${cached}' 'serve' '--stdio' '--allow-db' '${p.phoneDb}'`;
+  assert.ok(line.startsWith(`command="${forced}",restrict ssh-ed25519 `), line);
+  const [options] = line.split(' ssh-ed25519 ');
+  authorizeOnPhone(phone, server, options);
+  t.after(() => authorizeOnPhone(phone, server));
+  insertNotes(p.main, [{ timestamp: '2025-11-30 23:30:00', content: 'through the forced command', context: 'c', source: 's' }]);
+  const { result, peer } = await sync(p);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(peer.agent?.source, 'forced command');
+  assert.equal(peer.agent?.version, agentBundle().version);
+  assert.equal(identityCounts(p.phoneDb).size, 3);
 });
