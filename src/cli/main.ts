@@ -37,6 +37,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./commands/authorize.js'),
     import('./register-unattended.js'),
   ]);
+  const { registerAgent } = await import('./commands/agent.js');
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
   status.registerStatus(program);
@@ -46,6 +47,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   serve.registerServe(program, setExitCode);
   authorize.registerAuthorize(program);
   unattended.registerUnattended(program, setExitCode);
+  registerAgent(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];

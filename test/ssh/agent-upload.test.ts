@@ -240,3 +240,29 @@ test('authorize on the phone with the uploaded agent: the forced command names i
   assert.equal(peer.agent?.version, agentBundle().version);
   assert.equal(identityCounts(p.phoneDb).size, 3);
 });
+
+test('agent install, status and remove PEER: upload ahead of the first sync, report, and clean only what was uploaded', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  const bundle = agentBundle();
+  const agent = async (action: string) => {
+    const result = await runCli(['agent', action, 'phone', '--json', '--config', p.config], { env: p.env });
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout) as { node: string | null; cached: string | null; uploadedBytes: number; removed: string[] };
+  };
+  const cached = join(phone.cacheDir, bundle.cacheName);
+  assert.equal((await agent('status')).cached, null);
+  const installed = await agent('install');
+  assert.equal(installed.uploadedBytes, bundle.bytes.length);
+  assert.equal(installed.cached, cached);
+  assert.equal((await agent('install')).uploadedBytes, 0);
+  const status = await agent('status');
+  assert.match(status.node ?? '', /^v24\./);
+  assert.equal(status.cached, cached);
+  const first = await sync(p);
+  assert.equal(first.peer.agent?.uploadedBytes, 0, 'installed ahead: the first sync sends nothing');
+  assert.deepEqual((await agent('remove')).removed, [cached]);
+  assert.equal(existsSync(phone.cacheDir), false);
+});
