@@ -266,3 +266,21 @@ test('agent install, status and remove PEER: upload ahead of the first sync, rep
   assert.deepEqual((await agent('remove')).removed, [cached]);
   assert.equal(existsSync(phone.cacheDir), false);
 });
+
+test('doctor says which agent the phone would run: none yet (the first sync uploads it), then the uploaded one', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  const doctor = async () => {
+    const result = await runCli(['doctor', 'phone', '--json', '--config', p.config], { env: p.env });
+    const report = JSON.parse(result.stdout) as { checks: Array<{ check: string; status: string; detail: string }> };
+    return report.checks.find((c) => c.check === 'remote mode');
+  };
+  const before = await doctor();
+  assert.equal(before?.status, 'ok', before?.detail);
+  assert.match(before?.detail ?? '', /none yet: the first sync uploads resonance-sync \S+ \(node v24\./);
+  assert.equal((await sync(p)).result.code, 0);
+  const after = await doctor();
+  assert.match(after?.detail ?? '', new RegExp(`uploaded at ${join(phone.cacheDir, agentBundle().cacheName)}`));
+});

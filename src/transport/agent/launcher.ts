@@ -91,6 +91,14 @@ export interface LauncherEvent {
   detail: string;
 }
 
+/** Every launcher line in some captured output (other lines are ignored). */
+export function parseLauncherOutput(text: string): LauncherEvent[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(LAUNCHER_MAGIC))
+    .map((line) => parseLauncherLine(line.slice(LAUNCHER_MAGIC.length)));
+}
+
 export function parseLauncherLine(line: string): LauncherEvent {
   const space = line.indexOf(' ');
   return space === -1 ? { event: line, detail: '' } : { event: line.slice(0, space), detail: line.slice(space + 1) };
