@@ -65,6 +65,22 @@ export interface PeerSyncReport {
   local: NodeRef | null;
   remote: NodeRef | null;
   directions: DirectionReport[];
+  /** Which agent answered (transport "ssh agent"); null for other transports or when unreachable. */
+  agent: AgentReport | null;
+  /** Why the auto mode fell back to agentless (or another one-line remark on reaching the peer); null if none. */
+  notice: string | null;
+}
+
+/** The remote agent of one sync (`sync --json` → peers[].agent). */
+export interface AgentReport {
+  /** `uploaded` (this installation's single file, in the remote's cache), `installed` (resonance-sync on the remote PATH), `configured` (remote_command), or `forced command` (authorized_keys). */
+  source: 'uploaded' | 'installed' | 'configured' | 'forced command';
+  /** Remote path of the agent (the command for `configured`); null for a forced command. */
+  path: string | null;
+  /** The agent's version, as it announced itself. */
+  version: string | null;
+  /** Bytes of the agent uploaded in this sync (0 when the remote's cache had it). */
+  uploadedBytes: number;
 }
 
 /** `sync --json`, and what `syncPeers()` resolves to. */

@@ -39,6 +39,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./commands/rotate.js'),
     import('./commands/adopt.js'),
   ]);
+  const { registerAgent } = await import('./commands/agent.js');
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
   status.registerStatus(program);
@@ -50,6 +51,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   unattended.registerUnattended(program, setExitCode);
   rotate.registerRotate(program);
   adopt.registerAdopt(program);
+  registerAgent(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];

@@ -98,11 +98,14 @@ function toToml(config: Config): Record<string, unknown> {
   if (config.node.onReplaced !== 'ask') node.on_replaced = config.node.onReplaced;
   if (config.node.stallTimeoutMs !== undefined) node.stall_timeout = formatDuration(config.node.stallTimeoutMs);
   if (config.node.localContexts !== undefined) node.local_contexts = config.node.localContexts;
+  if (config.node.agentUpload !== undefined) node.agent_upload = config.node.agentUpload;
   const peers: Record<string, unknown> = {};
   for (const peer of config.peers) {
     const out: Record<string, unknown> = { url: peer.url };
     if (peer.mode !== 'auto') out.mode = peer.mode;
     if (peer.remoteCommand !== undefined) out.remote_command = peer.remoteCommand;
+    if (peer.sqlite3Command !== undefined) out.sqlite3_command = peer.sqlite3Command;
+    if (peer.agentUpload !== undefined) out.agent_upload = peer.agentUpload;
     if (!peer.enabled) out.enabled = false;
     if (peer.stallTimeoutMs !== undefined) out.stall_timeout = formatDuration(peer.stallTimeoutMs);
     if (peer.localContexts !== undefined) out.local_contexts = peer.localContexts;

@@ -25,6 +25,8 @@ export interface NodeConfig {
   localContexts?: string[];
   /** `on_replaced`: what a sync does when this node's database was replaced (see store/replacement.ts). */
   onReplaced: 'ask' | 'continue' | 'refill';
+  /** `agent_upload`: may the sync upload its own agent to a remote with Node but no resonance-sync (default true). */
+  agentUpload?: boolean;
 }
 
 export interface PeerConfig {
@@ -32,7 +34,12 @@ export interface PeerConfig {
   url: string;
   location: PeerLocation;
   mode: 'auto' | 'agent' | 'sqlite3';
+  /** `remote_command`: the user's own agent command on the remote (the agent only). */
   remoteCommand: string | undefined;
+  /** `sqlite3_command`: the remote sqlite3 for the agentless mode (default: sqlite3 on its PATH). */
+  sqlite3Command?: string | undefined;
+  /** `agent_upload` for this peer, over the node's. */
+  agentUpload?: boolean | undefined;
   enabled: boolean;
   /** This node -> peer. */
   push: Route;
@@ -116,6 +123,7 @@ const node = table({
   stall_timeout: stallTimeout.optional(),
   local_contexts: patterns.optional(),
   on_replaced: z.enum(['ask', 'continue', 'refill']).optional(),
+  agent_upload: z.boolean().optional(),
 })
   .optional()
   .transform(
@@ -128,6 +136,7 @@ const node = table({
       onReplaced: raw?.on_replaced ?? 'ask',
       ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
       ...(raw?.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
+      ...(raw?.agent_upload === undefined ? {} : { agentUpload: raw.agent_upload }),
     }),
   );
 
@@ -151,11 +160,16 @@ const peer = table({
   url: peerUrl,
   mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
   remote_command: text.optional(),
+  sqlite3_command: text.optional(),
+  agent_upload: z.boolean().optional(),
   enabled: z.boolean().optional(),
   stall_timeout: stallTimeout.optional(),
   local_contexts: patterns.optional(),
   push: route,
   pull: route,
+}).refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
+  message: 'remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
+  path: ['remote_command'],
 });
 
 const peers = z
@@ -178,6 +192,8 @@ const configSchema = table({ node, peers }).transform(
       location: p.url.location,
       mode: p.mode ?? 'auto',
       remoteCommand: p.remote_command,
+      ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
+      ...(p.agent_upload === undefined ? {} : { agentUpload: p.agent_upload }),
       enabled: p.enabled ?? true,
       ...withLocalContexts(p.push, p.pull, p.local_contexts ?? raw.node.localContexts),
       ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),

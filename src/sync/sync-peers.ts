@@ -9,6 +9,7 @@ import { toNodeName } from '../core/node-name.js';
 import type { NodeConfig, PeerConfig } from '../config/schema.js';
 import { LocalReplica } from '../transport/local/local-replica.js';
 import { openPeer, type OpenedPeer } from '../transport/open-peer.js';
+import type { AgentSource } from '../transport/agent/agent-source.js';
 import { acquireSyncLock } from '../store/lock.js';
 import { readNodeMemory, rememberDatabase } from '../store/node-memory.js';
 import { adoptReplacement, inspectDatabase, replacementError } from '../store/replacement.js';
@@ -34,6 +35,10 @@ export interface SyncPeersRequest {
 export interface PeerOutcome {
   peer: PeerConfig;
   transport: TransportKind | undefined;
+  /** Which agent answered (ssh agent), and the bytes of it uploaded in this run. */
+  agent?: (AgentSource & { uploadedBytes: number }) | undefined;
+  /** One line worth telling the user about how the peer was reached (e.g. the auto mode's fallback). */
+  notice?: string | undefined;
   summary: SyncSummary | undefined;
   error: SyncError | undefined;
 }
@@ -90,6 +95,7 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
       naiveTimestamps: request.node.naiveTimestamps,
       signal: request.signal,
       stallTimeoutMs: request.node.stallTimeoutMs,
+      agentUpload: request.node.agentUpload,
     });
   } catch (thrown) {
     const error = asSyncError(thrown);
@@ -108,6 +114,10 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
     return { peer, transport, summary: undefined, error };
   }
   transport = opened.transport;
+  const reached = {
+    agent: opened.agent === undefined ? undefined : { ...opened.agent, uploadedBytes: opened.uploadedBytes ?? 0 },
+    notice: opened.notice,
+  };
   request.onPeerStart?.(peer, transport);
   try {
     const replaced = await findPeerReplacement(local, opened.replica, peer);
@@ -126,9 +136,9 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
       ...(request.signal ? { signal: request.signal } : {}),
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
     });
-    return { peer, transport, summary, error: undefined };
+    return { peer, transport, ...reached, summary, error: undefined };
   } catch (thrown) {
-    return { peer, transport, summary: undefined, error: asSyncError(thrown) };
+    return { peer, transport, ...reached, summary: undefined, error: asSyncError(thrown) };
   } finally {
     await opened.close();
   }

@@ -138,7 +138,7 @@ test('doctor on a broken setup: each problem on its own line with its code and a
   expect('wrongpath: remote database', /^FAIL .*no file .*nowhere\.sqlite3 on .*\[DB_NOT_FOUND\] — fix: check the peer URL/);
   expect(
     'noagent: remote mode',
-    /^FAIL .*no agent \(\/nonexistent\/bin\/resonance-sync: not found\); sqlite3 3\..*\[AGENT_MISSING\] — fix: install resonance-sync there/,
+    /^FAIL .*no agent \(\/nonexistent\/bin\/resonance-sync: not found\); sqlite3 3\..*\[AGENT_MISSING\] — fix: check remote_command for this peer/,
   );
   expect('nonotes: remote database', /^FAIL .*has no resonance_notes table \[DB_NO_NOTES_TABLE\]/);
   expect('schedule', /^FAIL .*runs \/nonexistent\/node, which no longer exist.*\[NO_SCHEDULER\] — fix: resonance-sync schedule install/);

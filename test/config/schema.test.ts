@@ -45,6 +45,11 @@ const invalidCases: [toml: string, problem: string][] = [
   ['[peers.x]\nurl = "h:x"\nmode = "rsync"', 'peers.x.mode: expected "auto", "agent" or "sqlite3"'],
   ['[peers.x]\nurl = "h:x"\nenabled = 1', 'peers.x.enabled: expected true or false'],
   ['[peers.x]\nurl = "h:x"\nremote_command = ""', 'peers.x.remote_command: must not be empty'],
+  [
+    '[peers.x]\nurl = "h:x"\nmode = "sqlite3"\nremote_command = "/usr/bin/sqlite3"',
+    'peers.x.remote_command: remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
+  ],
+  ['[peers.x]\nurl = "h:x"\nagent_upload = "no"', 'peers.x.agent_upload: expected true or false'],
   ['[peers.x]\nurl = "h:x"\npull = ["a"]', 'peers.x.pull: expected a table'],
   ['[peers.x]\nurl = "h:x"\n[peers.x.pull]\nexclude_source = [""]', 'peers.x.pull.exclude_source[0]: must not be empty'],
   [

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { expandHome } from '../../core/peer-url.js';
 import { SyncError } from '../../core/errors.js';
+import { runningBundled } from '../../core/version.js';
 import { shellQuote } from '../../transport/ssh/ssh-command.js';
 import type { GlobalOptions } from '../context.js';
 
@@ -47,9 +48,14 @@ export function authorizedKeysLine(options: AuthorizeOptions): string {
   return `command="${serve.replaceAll('"', '\\"')}",restrict ${publicKey(options.key)}`;
 }
 
-/** Absolute paths: sshd runs forced commands with a minimal PATH, where `resonance-sync` may not be. */
+/**
+ * Absolute paths: sshd runs forced commands with a minimal PATH, where `resonance-sync` may not be.
+ * From the single-file build that is the running file itself: on a phone, the agent the desktop
+ * uploaded into ~/.cache/resonance-sync, so the forced command names exactly that agent.
+ */
 function thisInstallation(): string {
-  return `${shellQuote(process.execPath)} ${shellQuote(fileURLToPath(new URL('../main.js', import.meta.url)))}`;
+  const program = runningBundled() ? fileURLToPath(import.meta.url) : fileURLToPath(new URL('../main.js', import.meta.url));
+  return `${shellQuote(process.execPath)} ${shellQuote(program)}`;
 }
 
 function publicKey(file: string | undefined): string {

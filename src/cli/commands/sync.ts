@@ -87,6 +87,7 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
     if (options.json) context.printJson(summaryJson(outcomes, options.dryRun ?? false));
     else for (const line of summaryLines(outcomes, options.dryRun ?? false)) context.print(line);
     for (const outcome of outcomes) {
+      if (outcome.notice && !context.quiet) process.stderr.write(`resonance-sync: ${outcome.peer.name}: ${outcome.notice}\n`);
       if (outcome.error) process.stderr.write(`resonance-sync: ${outcome.peer.name}: ${outcome.error.message} [${outcome.error.code}]\n`);
     }
     return exitCodeFor(outcomes);
