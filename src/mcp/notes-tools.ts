@@ -24,8 +24,16 @@ export const MAX_CHARS = 20_000;
 export const MAX_NOTE_CHARS = 1_000_000;
 
 const filters = {
-  origin: z.string().min(1).optional().describe("Only entries first written by this node (a node name; this node's own name for its local entries)"),
-  context: z.string().min(1).optional().describe('Only entries whose context matches this SQLite GLOB (an exact name matches itself; * and ? are wildcards)'),
+  origin: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Only entries first written by this node (a node name; this node's own name for its local entries)"),
+  context: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Only entries whose context matches this SQLite GLOB (an exact name matches itself; * and ? are wildcards)'),
   source: z.string().min(1).optional().describe('Only entries whose source matches this SQLite GLOB'),
   since: z.string().min(1).optional().describe('Only entries at or after this time (2025-11-30 22:00:00, ISO 8601, or epoch seconds)'),
   until: z.string().min(1).optional().describe('Only entries before this time'),
@@ -50,7 +58,8 @@ function located(target: Target): { config: Config; dbPath: string } {
 function timeArgument(name: string, value: string | undefined, config: Config): number | undefined {
   if (value === undefined) return undefined;
   const millis = parseTimestamp(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value, config.node.naiveTimestamps);
-  if (millis === undefined) throw new SyncError('USAGE', `${name} "${value}" is no time; give e.g. 2025-11-30 22:00:00 or 2025-11-30T22:00:00Z`);
+  if (millis === undefined)
+    throw new SyncError('USAGE', `${name} "${value}" is no time; give e.g. 2025-11-30 22:00:00 or 2025-11-30T22:00:00Z`);
   return millis;
 }
 
@@ -83,7 +92,7 @@ export function registerNoteTools(server: McpServer, target: Target, options: { 
     {
       title: 'Recent notes',
       description:
-        'The newest entries of resonance_notes in this node\'s database (newest written or received first), with who first wrote each (origin), filtered by origin, context, source and time. Returns {notes: [{id, timestamp, context, source, origin, content, contentLength, truncated}], more}.',
+        "The newest entries of resonance_notes in this node's database (newest written or received first), with who first wrote each (origin), filtered by origin, context, source and time. Returns {notes: [{id, timestamp, context, source, origin, content, contentLength, truncated}], more}.",
       inputSchema: filters,
       annotations: { title: 'Recent notes', ...READ_ONLY },
     },
@@ -95,7 +104,10 @@ export function registerNoteTools(server: McpServer, target: Target, options: { 
       title: 'Search notes',
       description:
         'Entries of resonance_notes whose content contains the text (case-insensitive for ASCII letters; a full scan, newest first), with the same filters and result as recent_notes.',
-      inputSchema: { text: z.string().min(1).max(1000).describe('Text the content must contain (% and _ are matched literally)'), ...filters },
+      inputSchema: {
+        text: z.string().min(1).max(1000).describe('Text the content must contain (% and _ are matched literally)'),
+        ...filters,
+      },
       annotations: { title: 'Search notes', ...READ_ONLY },
     },
     ({ text, ...args }) => toolCall(() => readNotes(target, args, text)),
@@ -109,7 +121,12 @@ export function registerNoteTools(server: McpServer, target: Target, options: { 
         "Writes one entry into this node's resonance_notes, stamped now (UTC, as SQLite's CURRENT_TIMESTAMP), as one of your agents would; the next sync carries it to the other devices as its routes say. An identical entry (same timestamp, content and source) is not written twice. Returns {id, timestamp, added}.",
       inputSchema: {
         content: z.string().min(1).max(MAX_NOTE_CHARS).describe(`The note (at most ${MAX_NOTE_CHARS} characters)`),
-        context: z.string().min(1).max(200).optional().describe('What the note is about, as the other agents name it (e.g. leo_development)'),
+        context: z
+          .string()
+          .min(1)
+          .max(200)
+          .optional()
+          .describe('What the note is about, as the other agents name it (e.g. leo_development)'),
         source: z.string().min(1).max(200).optional().describe("Who wrote it (an agent's name); left out, the table's default applies"),
       },
       annotations: { title: 'Add a note', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },

@@ -34,7 +34,7 @@ export function registerSyncTools(server: McpServer, target: Target, options: { 
     {
       title: 'Sync status',
       description:
-        'This node (name, id, entries, entries received from other nodes) and, per configured peer, the last sync, totals, and entries pending each way; reads the database only, connects to no peer. The StatusReport of the README\'s JSON contract.',
+        "This node (name, id, entries, entries received from other nodes) and, per configured peer, the last sync, totals, and entries pending each way; reads the database only, connects to no peer. The StatusReport of the README's JSON contract.",
       inputSchema: {},
       annotations: { title: 'Sync status', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
@@ -48,11 +48,7 @@ export function registerSyncTools(server: McpServer, target: Target, options: { 
       description:
         "Syncs this node's notes with configured peers now (pull then push, within each peer's routes): only new entries travel, only inserts, never a duplicate. Sends progress notifications when the request has a progressToken; cancelling stops at the next batch and keeps what was committed. Returns the SyncReport of the README's JSON contract; isError when a peer failed (its error has the code).",
       inputSchema: {
-        peers: z
-          .array(z.string().min(1))
-          .max(50)
-          .optional()
-          .describe('Configured peer names (see status); default: every enabled peer'),
+        peers: z.array(z.string().min(1)).max(50).optional().describe('Configured peer names (see status); default: every enabled peer'),
         direction: z.enum(['both', 'pull', 'push']).default('both').describe('pull: only receive; push: only send'),
         dryRun: z.boolean().default(false).describe('Only count what would flow each way; write nothing'),
         batchRows: z.number().int().min(1).max(10_000).optional().describe('Entries per committed batch (default 2000)'),

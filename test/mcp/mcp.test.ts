@@ -33,7 +33,11 @@ async function setup(t: TestContext): Promise<Setup> {
   ]);
   insertNotes(
     phone,
-    Array.from({ length: 5 }, (_, i) => ({ timestamp: `2025-12-02 10:00:0${i}`, content: `phone note ${i}`, context: 'maternal_conversation' })),
+    Array.from({ length: 5 }, (_, i) => ({
+      timestamp: `2025-12-02 10:00:0${i}`,
+      content: `phone note ${i}`,
+      context: 'maternal_conversation',
+    })),
   );
   const config = join(dir, 'c.toml');
   for (const args of [
@@ -68,7 +72,16 @@ async function call(client: Client, name: string, args: Record<string, unknown> 
 }
 
 interface NotesResult {
-  notes: Array<{ id: number; timestamp: string; context: string | null; source: string | null; origin: string | null; content: string; contentLength: number; truncated: boolean }>;
+  notes: Array<{
+    id: number;
+    timestamp: string;
+    context: string | null;
+    source: string | null;
+    origin: string | null;
+    content: string;
+    contentLength: number;
+    truncated: boolean;
+  }>;
   more: boolean;
 }
 
@@ -216,7 +229,8 @@ test('sync_now with a peer sends progress notifications; received notes are read
     'five phone notes in; four notes and the sync note out',
   );
   assert.ok(progress.length >= 5, `a notification per batch of two: ${JSON.stringify(progress)}`);
-  for (let i = 1; i < progress.length; i++) assert.ok((progress[i]?.progress ?? 0) > (progress[i - 1]?.progress ?? 0), 'progress only grows');
+  for (let i = 1; i < progress.length; i++)
+    assert.ok((progress[i]?.progress ?? 0) > (progress[i - 1]?.progress ?? 0), 'progress only grows');
   assert.equal(progress.at(-1)?.progress, 10);
   assert.match(progress[0]?.message ?? '', /^phone pull: 2 stored/);
 
@@ -236,4 +250,37 @@ test('sync_now with a peer sends progress notifications; received notes are read
   assert.match(unknown.message, /no peer named selesta .*configured: phone/);
   const text = (await call(client, 'sync_now', { peers: ['/tmp/elsewhere.sqlite3'] })).content[0];
   assert.match(text?.type === 'text' ? text.text : '', /\[PEER_UNKNOWN\]$/, 'a path is no configured peer: an agent syncs only with those');
+});
+
+test('cancelling sync_now stops it at a batch boundary; the next call resumes, exactly once', async (t) => {
+  const s = await setup(t);
+  insertNotes(
+    s.phone,
+    Array.from({ length: 100 }, (_, i) => ({
+      timestamp: `2025-12-03 10:00:00.${String(i).padStart(3, '0')}`,
+      content: `bulk ${i}`,
+      context: 'bulk',
+    })),
+  );
+  const client = await connect(t, s);
+  const controller = new AbortController();
+  const cancelled = client.callTool({ name: 'sync_now', arguments: { peers: ['phone'], direction: 'pull', batchRows: 1 } }, undefined, {
+    signal: controller.signal,
+    onprogress: () => controller.abort(new Error('enough')),
+  });
+  await assert.rejects(cancelled, /enough/);
+  const bulk = () =>
+    withDb(s.main, (db) => Number(db.prepare(`SELECT count(*) AS n FROM resonance_notes WHERE context = 'bulk'`).get()?.n));
+  // The server stops at its next batch boundary; it answers the next call once the stopped sync has let go of the lock.
+  let resumed: CallToolResult | undefined;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    resumed = await call(client, 'sync_now', { peers: ['phone'], direction: 'pull' });
+    if (!resumed.isError || errorOf(resumed).code !== 'SYNC_RUNNING') break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(resumed?.isError, undefined, JSON.stringify(resumed?.content));
+  const report = resumed?.structuredContent as { peers: Array<{ directions: Array<{ received: number }> }> };
+  const second = report.peers[0]?.directions[0]?.received ?? 0;
+  assert.ok(second > 0 && second < 105, `the cancelled call stored some and stopped early; the next stored the rest (${second})`);
+  assert.equal(bulk(), 100, 'every entry once');
 });
