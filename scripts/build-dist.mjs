@@ -3,6 +3,9 @@
 // `npm install -g .` and `npm pack` all get it):
 //   dist/resonance-sync.mjs  the CLI and the ssh agent in one file: every runtime dependency bundled,
 //                            only Node built-ins and the optional better-sqlite3 loaded from outside.
+//   dist/resonance-sync-mcp.mjs  the MCP server of `resonance-sync mcp` (src/mcp/server.ts, with the MCP SDK
+//                            and its dependencies, 1.3 MB), loaded only by that command: bundled into the
+//                            CLI it would add a third to the start-up of every command, `serve` on a phone too.
 //   dist/api.mjs             the library API (src/api/index.ts), bundled the same way.
 //   dist/types/              its declarations, emitted by tsc (tsconfig.api.json).
 import { spawnSync } from 'node:child_process';
@@ -34,7 +37,21 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: { 'resonance-sync': 'src/cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+/** The CLI imports src/mcp/server.ts at run time from the file beside it, built on its own below. */
+const mcpApart = {
+  name: 'mcp-apart',
+  setup(build) {
+    build.onResolve({ filter: /\/mcp\/server\.js$/ }, () => ({ path: './resonance-sync-mcp.mjs', external: true }));
+  },
+};
+await build({
+  ...common,
+  entryPoints: { 'resonance-sync': 'src/cli/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  plugins: [mcpApart],
+});
+await build({ ...common, entryPoints: { 'resonance-sync-mcp': 'src/mcp/server.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
 await build({ ...common, entryPoints: { api: 'src/api/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
 
 rmSync(new URL('../dist/types', import.meta.url), { recursive: true, force: true });

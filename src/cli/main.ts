@@ -26,7 +26,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
   });
-  const [init, sync, status, peer, demo, verify, serve, authorize, unattended, rotate, adopt] = await Promise.all([
+  const [init, sync, status, peer, demo, verify, serve, authorize, unattended, rotate, adopt, mcp] = await Promise.all([
     import('./commands/init.js'),
     import('./commands/sync.js'),
     import('./commands/status.js'),
@@ -38,6 +38,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./register-unattended.js'),
     import('./commands/rotate.js'),
     import('./commands/adopt.js'),
+    import('./commands/mcp.js'),
   ]);
   const { registerAgent } = await import('./commands/agent.js');
   init.registerInit(program);
@@ -52,6 +53,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   rotate.registerRotate(program);
   adopt.registerAdopt(program);
   registerAgent(program);
+  mcp.registerMcp(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];
