@@ -91,7 +91,12 @@ export interface RunReport {
 /** One configured peer (`status --json` → peers[]). */
 export interface PeerStatusReport {
   name: string;
+  /** The first address. */
   url: string;
+  /** Every address the peer is tried at, in order (LAN, hotspot, tailnet…); just `url` for one. */
+  urls: string[];
+  /** The address that answered the last sync and when it did; null before the first. */
+  reached: { url: string; at: string } | null;
   enabled: boolean;
   /** The users' sync_tracking row for this peer, or null before the first sync. */
   tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
@@ -212,7 +217,10 @@ export interface RouteJson {
 /** One element of `peer list --json` (an array). */
 export interface PeerListEntry {
   name: string;
+  /** The first address. */
   url: string;
+  /** Every address, in the order they are tried. */
+  urls: string[];
   mode: 'auto' | 'agent' | 'sqlite3';
   enabled: boolean;
   push: RouteJson;

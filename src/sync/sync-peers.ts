@@ -108,6 +108,7 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
     return { peer, transport, summary: undefined, error };
   }
   transport = opened.transport;
+  if (!request.dryRun) local.syncLog.reachedAt(peer.name, opened.url);
   request.onPeerStart?.(peer, transport);
   try {
     const replaced = await findPeerReplacement(local, opened.replica, peer);

@@ -2,7 +2,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { SyncError } from '../core/errors.js';
-import type { PeerConfig } from '../config/schema.js';
+import { peerAddresses, type PeerConfig } from '../config/schema.js';
 import { isNodeName, toNodeName } from '../core/node-name.js';
 import type { SshLocation } from './ssh/ssh-command.js';
 import { AgentReplica } from './agent/agent-replica.js';
@@ -16,6 +16,8 @@ export interface OpenedPeer {
   replica: Replica;
   /** How the peer was reached, for humans ("local file", later "ssh agent", "ssh sqlite3"). */
   transport: TransportKind;
+  /** The address that answered (one of the peer's, in order). */
+  url: string;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,27 @@ export interface OpenPeerOptions {
   stallTimeoutMs?: number | undefined;
 }
 
+/**
+ * Opens the peer at the first of its addresses that answers (LAN, hotspot, tailnet…: each tried in
+ * order with the connect timeout). Only an unreachable address moves on to the next; any other
+ * failure (host key, missing database) is about the right device and stops there.
+ */
 export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Promise<OpenedPeer> {
+  const addresses = peerAddresses(peer);
+  const unreachable: string[] = [];
+  for (const address of addresses) {
+    try {
+      const opened = await openPeerAt({ ...peer, url: address.url, location: address.location }, options);
+      return { ...opened, url: address.url };
+    } catch (error) {
+      if (addresses.length === 1 || !(error instanceof SyncError) || error.code !== 'PEER_UNREACHABLE') throw error;
+      unreachable.push(`${address.url}: ${error.message}`);
+    }
+  }
+  throw new SyncError('PEER_UNREACHABLE', `none of the ${addresses.length} addresses of ${peer.name} answered: ${unreachable.join('; ')}`);
+}
+
+async function openPeerAt(peer: PeerConfig, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
   const location = peer.location;
   if (location.kind === 'ssh') return openSshPeer(peer, location, options);
   if (existsSync(location.path) && realpathSync(location.path) === realpathSync(options.localDbPath)) {
@@ -62,11 +84,11 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
   }
 }
 
-async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<OpenedPeer> {
+async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
   const nodeName = isNodeName(peer.name) ? peer.name : toNodeName(basename(location.path, extname(location.path)));
   const stallTimeoutMs = peer.stallTimeoutMs ?? options.stallTimeoutMs;
   const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal, stallTimeoutMs };
-  const agentless = async (sqlite3Command: string | undefined): Promise<OpenedPeer> => {
+  const agentless = async (sqlite3Command: string | undefined): Promise<Omit<OpenedPeer, 'url'>> => {
     // In mode "sqlite3", remote_command names the remote sqlite3 (default: sqlite3 on its PATH).
     const replica = await SqliteCliReplica.connect({ ...common, sqlite3Command, naiveTimestamps: options.naiveTimestamps });
     return { replica, transport: 'ssh sqlite3', close: () => replica.close() };
