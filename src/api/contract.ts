@@ -270,6 +270,12 @@ export interface ScheduleStatusReport {
   cronDaemonRunning: boolean | null;
   /** Entries for other config files. */
   otherConfigs: string[];
+  /** What runs the entry: "cron", "cronie" (under termux-services) or "termux-job-scheduler". */
+  scheduler: 'cron' | 'cronie' | 'termux-job-scheduler';
+  /** Whether that scheduler is really running it; null when it cannot be told. */
+  schedulerRunning: boolean | null;
+  /** What the scheduler said (`sv status crond`, the pending job), or "". */
+  schedulerDetail: string;
 }
 
 /** `demo --json`. */

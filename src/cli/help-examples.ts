@@ -5,8 +5,15 @@
 import type { Command } from 'commander';
 
 const EXAMPLES: Record<string, string[]> = {
-  init: ['resonance-sync init --db ~/resonance/resonance.sqlite3 --node main_device', 'resonance-sync init --db ./new.sqlite3 --node laptop --create'],
-  sync: ['resonance-sync sync                       # every enabled peer', 'resonance-sync sync selesta --dry-run     # what would flow, writing nothing', 'resonance-sync sync /media/usb/resonance.sqlite3 --pull-only --json'],
+  init: [
+    'resonance-sync init --db ~/resonance/resonance.sqlite3 --node main_device',
+    'resonance-sync init --db ./new.sqlite3 --node laptop --create',
+  ],
+  sync: [
+    'resonance-sync sync                       # every enabled peer',
+    'resonance-sync sync selesta --dry-run     # what would flow, writing nothing',
+    'resonance-sync sync /media/usb/resonance.sqlite3 --pull-only --json',
+  ],
   status: ['resonance-sync status', 'resonance-sync status --json'],
   peer: ['resonance-sync peer add selesta ssh://u0_a311@192.168.1.20:8022/~/selesta/resonance.sqlite3', 'resonance-sync peer list'],
   'peer add': [

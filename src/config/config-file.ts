@@ -13,7 +13,16 @@ import type { Route } from '../core/route.js';
 import { expandHome, parsePeerUrl } from '../core/peer-url.js';
 import { isNodeName } from '../core/node-name.js';
 import { formatDuration } from '../core/duration.js';
-import { addressesOf, emptyConfig, PEER_NAME_RULE, validateConfig, withLocalContexts, type Config, type NodeConfig, type PeerConfig } from './schema.js';
+import {
+  addressesOf,
+  emptyConfig,
+  PEER_NAME_RULE,
+  validateConfig,
+  withLocalContexts,
+  type Config,
+  type NodeConfig,
+  type PeerConfig,
+} from './schema.js';
 
 export type { Config, NodeConfig, PeerConfig } from './schema.js';
 export { emptyConfig } from './schema.js';
@@ -162,7 +171,10 @@ export interface NewPeer {
 export function addPeer(config: Config, peer: NewPeer): Config {
   if (!isNodeName(peer.name)) throw new SyncError('USAGE', `invalid peer name ${JSON.stringify(peer.name)}; ${PEER_NAME_RULE}`);
   if (config.peers.some((p) => p.name === peer.name)) {
-    throw new SyncError('PEER_EXISTS', `peer "${peer.name}" already exists; change it with \`resonance-sync peer set ${peer.name}\`, or pick another name`);
+    throw new SyncError(
+      'PEER_EXISTS',
+      `peer "${peer.name}" already exists; change it with \`resonance-sync peer set ${peer.name}\`, or pick another name`,
+    );
   }
   const added: PeerConfig = {
     name: peer.name,
@@ -208,8 +220,10 @@ export function setPeer(config: Config, name: string, changes: PeerChanges): Con
   if (changes.enabled !== undefined) changed.enabled = changes.enabled;
   // The device-local list in force stays with the route (toRoute keeps only the patterns written in the file).
   const keepLocal = (route: Route, next: Route): Route => (route.localContexts ? { ...next, localContexts: route.localContexts } : next);
-  if (changes.pushContexts !== undefined) changed.push = keepLocal(peer.push, toRoute({ ...peer.push, includeContext: changes.pushContexts }));
-  if (changes.pullContexts !== undefined) changed.pull = keepLocal(peer.pull, toRoute({ ...peer.pull, includeContext: changes.pullContexts }));
+  if (changes.pushContexts !== undefined)
+    changed.push = keepLocal(peer.push, toRoute({ ...peer.push, includeContext: changes.pushContexts }));
+  if (changes.pullContexts !== undefined)
+    changed.pull = keepLocal(peer.pull, toRoute({ ...peer.pull, includeContext: changes.pullContexts }));
   return { ...config, peers: config.peers.map((p) => (p.name === name ? changed : p)) };
 }
 

@@ -168,7 +168,9 @@ const peerUrls = z.unknown().transform((value, ctx): PeerAddress[] => {
   }
   const addresses: PeerAddress[] = [];
   for (const [index, url] of urls.entries()) {
-    const parsed = peerUrl.safeParse(url, { error: () => (Array.isArray(value) ? 'expected a string' : 'expected a string or an array of strings') });
+    const parsed = peerUrl.safeParse(url, {
+      error: () => (Array.isArray(value) ? 'expected a string' : 'expected a string or an array of strings'),
+    });
     if (!parsed.success) {
       for (const issue of parsed.error.issues)
         ctx.addIssue({ code: 'custom', message: issue.message, path: Array.isArray(value) ? [index] : [] });

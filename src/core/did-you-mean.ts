@@ -22,11 +22,11 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The known names within a small distance of `typed` (a third of its length, at least 1; case
- * ignored), nearest first. Empty when nothing is close: a suggestion far off misleads more than none.
+ * The known names within a small distance of `typed` (a third of its length, at least 1, and none
+ * for names under three characters; case ignored), nearest first. Empty when nothing is close: a suggestion far off misleads more than none.
  */
 export function closestNames(typed: string, known: readonly string[]): string[] {
-  const limit = Math.max(1, Math.floor(typed.length / 3));
+  const limit = typed.length < 3 ? 0 : Math.max(1, Math.floor(typed.length / 3));
   return known
     .map((name) => ({ name, distance: editDistance(typed.toLowerCase(), name.toLowerCase()) }))
     .filter((candidate) => candidate.distance <= limit)

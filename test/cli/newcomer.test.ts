@@ -51,12 +51,29 @@ test('peer set changes addresses, mode, remote command and routes; the file keep
   const { config, phone } = await setUp(dir);
   const lan = 'ssh://u0_a311@192.168.1.20:8022/~/selesta/resonance.sqlite3';
   const tailnet = 'ssh://u0_a311@selesta.tailnet:8022/~/selesta/resonance.sqlite3';
-  const set = await runCli(
-    ['peer', 'set', 'selesta', '--url', lan, '--url', tailnet, '--mode', 'sqlite3', '--remote-command', '/usr/bin/sqlite3', '--pull-context', 'maternal*', '--config', config],
-  );
+  const set = await runCli([
+    'peer',
+    'set',
+    'selesta',
+    '--url',
+    lan,
+    '--url',
+    tailnet,
+    '--mode',
+    'sqlite3',
+    '--remote-command',
+    '/usr/bin/sqlite3',
+    '--pull-context',
+    'maternal*',
+    '--config',
+    config,
+  ]);
   assert.equal(set.code, 0, set.stderr);
   const text = readFileSync(config, 'utf8');
-  assert.match(text, /url = \[\s*"ssh:\/\/u0_a311@192\.168\.1\.20:8022\/~\/selesta\/resonance\.sqlite3",\s*"ssh:\/\/u0_a311@selesta\.tailnet:8022\/~\/selesta\/resonance\.sqlite3"\s*\]/);
+  assert.match(
+    text,
+    /url = \[\s*"ssh:\/\/u0_a311@192\.168\.1\.20:8022\/~\/selesta\/resonance\.sqlite3",\s*"ssh:\/\/u0_a311@selesta\.tailnet:8022\/~\/selesta\/resonance\.sqlite3"\s*\]/,
+  );
   assert.match(text, /mode = "sqlite3"/);
   assert.match(text, /remote_command = "\/usr\/bin\/sqlite3"/);
   assert.match(text, /\[peers\.selesta\.pull\]\s*include_context = \[\s*"maternal\*"\s*\]/);
@@ -65,7 +82,20 @@ test('peer set changes addresses, mode, remote command and routes; the file keep
   assert.equal(list[0].url, lan);
   assert.equal(list[0].mode, 'sqlite3');
   // Back to one local address and auto; the remote command removed; disabled.
-  const back = await runCli(['peer', 'set', 'selesta', '--url', phone, '--mode', 'auto', '--remote-command', '', '--disable', '--config', config]);
+  const back = await runCli([
+    'peer',
+    'set',
+    'selesta',
+    '--url',
+    phone,
+    '--mode',
+    'auto',
+    '--remote-command',
+    '',
+    '--disable',
+    '--config',
+    config,
+  ]);
   assert.equal(back.code, 0, back.stderr);
   const again = JSON.parse((await runCli(['peer', 'list', '--json', '--config', config])).stdout);
   assert.deepEqual(again[0].urls, [phone]);

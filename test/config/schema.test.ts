@@ -151,7 +151,7 @@ test('addPeer appends with defaults, rejects duplicates and bad input', () => {
   expectError(
     () => addPeer(config, { name: 'phone', url: 'x:y' }),
     'PEER_EXISTS',
-    'peer "phone" already exists; remove it first or pick another name',
+    'peer "phone" already exists; change it with `resonance-sync peer set phone`, or pick another name',
   );
   expectError(
     () => addPeer(config, { name: '.hidden', url: 'x:y' }),
@@ -178,7 +178,7 @@ test('findPeer and removePeer report unknown peers with the known names', () => 
   expectError(
     () => findPeer(emptyConfig(), 'c'),
     'PEER_UNKNOWN',
-    'unknown peer "c"; no peers are configured; add one with `resonance-sync peer add`',
+    'unknown peer "c"; no peers are configured; add one with `resonance-sync peer add NAME URL`',
   );
   assert.deepEqual(
     removePeer(config, 'a').peers.map((p) => p.name),
@@ -186,6 +186,18 @@ test('findPeer and removePeer report unknown peers with the known names', () => 
   );
   assert.equal(config.peers.length, 2, 'the input config is not mutated');
   expectError(() => removePeer(config, 'zz'), 'PEER_UNKNOWN', 'unknown peer "zz"; known peers: a, b');
+  // A typo of a longer name is answered with the nearest names.
+  const named = addPeer(addPeer(emptyConfig(), { name: 'selesta', url: 'h:x' }), { name: 'laptop', url: 'h:y' });
+  expectError(
+    () => findPeer(named, 'selsta'),
+    'PEER_UNKNOWN',
+    'unknown peer "selsta"; did you mean selesta? (known peers: selesta, laptop)',
+  );
+  expectError(
+    () => findPeer(named, 'Lpatop'),
+    'PEER_UNKNOWN',
+    'unknown peer "Lpatop"; did you mean laptop? (known peers: selesta, laptop)',
+  );
 });
 
 test('withNode sets name and an absolute db, leaving the rest', () => {

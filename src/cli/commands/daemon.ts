@@ -38,7 +38,6 @@ export function registerDaemon(program: Command, setExitCode: (code: ExitCodeVal
     });
 }
 
-
 async function runDaemon(options: DaemonOptions): Promise<ExitCodeValue> {
   const context = new CliContext(options);
   const intervalMs = parseDuration(options.every ?? '2h', '--every');

@@ -88,7 +88,8 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
     if (options.json) context.printJson(summaryJson(outcomes, options.dryRun ?? false));
     else for (const line of summaryLines(outcomes, options.dryRun ?? false)) context.print(line);
     for (const outcome of outcomes) {
-      if (outcome.error) writeErrorLine(`resonance-sync: ${outcome.peer.name}: ${outcome.error.message} [${outcome.error.code}]`, context.quiet);
+      if (outcome.error)
+        writeErrorLine(`resonance-sync: ${outcome.peer.name}: ${outcome.error.message} [${outcome.error.code}]`, context.quiet);
     }
     return exitCodeFor(outcomes);
   } finally {
