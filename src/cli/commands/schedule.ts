@@ -153,7 +153,7 @@ function schedulerLine(state: ScheduleState): string {
     return `scheduler: termux-job-scheduler: ${running === null ? `cannot tell whether the job is pending${said}` : running ? `job pending${said}` : `job NOT pending${said}; run resonance-sync schedule install again`}`;
   if (state.scheduler === 'cronie')
     return `scheduler: cronie under termux-services: crond ${running === null ? `cannot tell${said}` : running ? `running${said}` : `NOT running${said}; ${cronStartHint()}`}`;
-  return `scheduler: cron: cron daemon ${running === null ? 'cannot tell whether one is running' : running ? 'running' : `not running (${cronStartHint()})`}`;
+  return `cron daemon: ${running === null ? 'cannot tell whether one is running' : running ? 'running' : `not running (${cronStartHint()})`}`;
 }
 
 function lastWritten(logPath: string | null): string {
