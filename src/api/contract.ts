@@ -107,7 +107,12 @@ export interface RunReport {
 /** One configured peer (`status --json` → peers[]). */
 export interface PeerStatusReport {
   name: string;
+  /** The first address. */
   url: string;
+  /** Every address the peer is tried at, in order (LAN, hotspot, tailnet…); just `url` for one. */
+  urls: string[];
+  /** The address that answered the last sync and when it did; null before the first. */
+  reached: { url: string; at: string } | null;
   enabled: boolean;
   /** The users' sync_tracking row for this peer, or null before the first sync. */
   tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
@@ -228,7 +233,10 @@ export interface RouteJson {
 /** One element of `peer list --json` (an array). */
 export interface PeerListEntry {
   name: string;
+  /** The first address. */
   url: string;
+  /** Every address, in the order they are tried. */
+  urls: string[];
   mode: 'auto' | 'agent' | 'sqlite3';
   enabled: boolean;
   push: RouteJson;
@@ -278,6 +286,12 @@ export interface ScheduleStatusReport {
   cronDaemonRunning: boolean | null;
   /** Entries for other config files. */
   otherConfigs: string[];
+  /** What runs the entry: "cron", "cronie" (under termux-services) or "termux-job-scheduler". */
+  scheduler: 'cron' | 'cronie' | 'termux-job-scheduler';
+  /** Whether that scheduler is really running it; null when it cannot be told. */
+  schedulerRunning: boolean | null;
+  /** What the scheduler said (`sv status crond`, the pending job), or "". */
+  schedulerDetail: string;
 }
 
 /** `demo --json`. */

@@ -6,6 +6,8 @@
 import module from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, asSyncError, type ExitCodeValue } from '../core/errors.js';
+import { writeErrorLine } from './log-line.js';
+import { addHelpExamples } from './help-examples.js';
 import { EXIT_CODES_HELP } from './exit-codes-help.js';
 import { packageVersion } from '../core/version.js';
 
@@ -92,6 +94,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   await registerCommands(program, argv, setExitCode);
+  addHelpExamples(program);
   for (const command of program.commands) command.exitOverride();
 
   try {
@@ -104,7 +107,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     }
     const error = asSyncError(thrown);
     const verbose = argv.includes('--verbose') || argv.includes('-v');
-    process.stderr.write(`resonance-sync: ${error.message} [${error.code}]\n`);
+    writeErrorLine(`resonance-sync: ${error.message} [${error.code}]`, argv.includes('--quiet') || argv.includes('-q'));
     if (verbose) process.stderr.write(`${(error.cause instanceof Error ? error.cause : error).stack ?? ''}\n`);
     return error.exitCode;
   }

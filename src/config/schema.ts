@@ -29,10 +29,22 @@ export interface NodeConfig {
   agentUpload?: boolean;
 }
 
-export interface PeerConfig {
-  name: string;
+/** One address a peer can be reached at. */
+export interface PeerAddress {
   url: string;
   location: PeerLocation;
+}
+
+export interface PeerConfig {
+  name: string;
+  /** The first address (`url`, or the first of a `url = [...]` list). */
+  url: string;
+  location: PeerLocation;
+  /**
+   * Every address, in the order they are tried (LAN, hotspot, tailnet…), the first being url/location;
+   * absent means just that one (an ad-hoc peer).
+   */
+  addresses?: PeerAddress[];
   mode: 'auto' | 'agent' | 'sqlite3';
   /** `remote_command`: the user's own agent command on the remote (the agent only). */
   remoteCommand: string | undefined;
@@ -156,8 +168,30 @@ const peerUrl = z.string().transform((url, ctx) => {
   return { url, location };
 });
 
+/** `url = "…"`, or `url = ["…", "…"]`: addresses tried in order, each with the connect timeout. */
+const peerUrls = z.unknown().transform((value, ctx): PeerAddress[] => {
+  const urls = Array.isArray(value) ? (value as unknown[]) : [value];
+  if (value === undefined || urls.length === 0) {
+    ctx.addIssue({ code: 'custom', message: value === undefined ? 'is required' : 'must name at least one URL' });
+    return z.NEVER;
+  }
+  const addresses: PeerAddress[] = [];
+  for (const [index, url] of urls.entries()) {
+    const parsed = peerUrl.safeParse(url, {
+      error: () => (Array.isArray(value) ? 'expected a string' : 'expected a string or an array of strings'),
+    });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues)
+        ctx.addIssue({ code: 'custom', message: issue.message, path: Array.isArray(value) ? [index] : [] });
+      return z.NEVER;
+    }
+    addresses.push(parsed.data);
+  }
+  return addresses;
+});
+
 const peer = table({
-  url: peerUrl,
+  url: peerUrls,
   mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
   remote_command: text.optional(),
   sqlite3_command: text.optional(),
@@ -188,8 +222,7 @@ const configSchema = table({ node, peers }).transform(
     node: raw.node,
     peers: Object.entries(raw.peers ?? {}).map(([name, p]) => ({
       name,
-      url: p.url.url,
-      location: p.url.location,
+      ...addressesOf(p.url),
       mode: p.mode ?? 'auto',
       remoteCommand: p.remote_command,
       ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
@@ -201,6 +234,18 @@ const configSchema = table({ node, peers }).transform(
     })),
   }),
 );
+
+/** url and location (the first address), and the list when there is more than one. */
+export function addressesOf(addresses: readonly PeerAddress[]): Pick<PeerConfig, 'url' | 'location' | 'addresses'> {
+  const [first] = addresses;
+  if (first === undefined) throw new SyncError('CONFIG_INVALID', 'a peer needs at least one url');
+  return { url: first.url, location: first.location, ...(addresses.length > 1 ? { addresses: [...addresses] } : {}) };
+}
+
+/** Every address of a peer, in the order to try them. */
+export function peerAddresses(peer: Pick<PeerConfig, 'url' | 'location' | 'addresses'>): PeerAddress[] {
+  return peer.addresses ?? [{ url: peer.url, location: peer.location }];
+}
 
 /** Validates parsed TOML; throws CONFIG_INVALID "<source>: <key.path>: <problem>" for the first problem. */
 export function validateConfig(raw: unknown, source: string): Config {

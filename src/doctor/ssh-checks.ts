@@ -152,8 +152,10 @@ function modeCheck(peer: PeerConfig, agent: Tool, sqlite: Tool): CheckResult {
           peer.name,
         );
   }
-  // Until the agentless transport exists, auto needs the agent just as agent mode does.
   if (agent.present) return ok('remote mode', detail, peer.name);
+  // auto without the agent syncs agentless over sqlite3: healthy; the agent is only faster.
+  if (peer.mode === 'auto' && sqlite.present)
+    return ok('remote mode', `${detail}; syncs agentless (sqlite3); the agent would be faster (README, Install)`, peer.name);
   return fail(
     'remote mode',
     detail,

@@ -2,7 +2,7 @@
  * What `status` reports, gathered without connecting to remote peers and without writing anything:
  * this node, and per configured peer its sync_tracking row, last runs, totals and what is pending.
  */
-import type { Config, PeerConfig } from '../config/schema.js';
+import { peerAddresses, type Config, type PeerConfig } from '../config/schema.js';
 import { readCursor } from '../transport/local/apply.js';
 import { countFeed } from '../transport/local/feed.js';
 import { readMeta } from '../store/meta.js';
@@ -11,7 +11,7 @@ import { probeNotesTable } from '../store/schema.js';
 import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE } from '../core/notes-table.js';
 import type { Database, SqlRow } from '../store/sqlite/driver.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
-import { readPeerState, readRefusals, type RefusedSoFar } from '../store/tracking.js';
+import { readPeerState, readReachedAddress, readRefusals, type RefusedSoFar } from '../store/tracking.js';
 import { refusalFix } from '../core/refusals.js';
 import { SyncError } from '../core/errors.js';
 import { keptHomePatterns, keptHomeRoute, routeKey, type Route } from '../core/route.js';
@@ -28,6 +28,10 @@ export interface NodeStatus {
 export interface PeerStatus {
   name: string;
   url: string;
+  /** Every address the peer is tried at, in order (just `url` for one). */
+  urls: string[];
+  /** The address that answered the last sync, and when (null before the first). */
+  reached: { url: string; at: string } | null;
   enabled: boolean;
   tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
   lastRuns: Array<{
@@ -94,6 +98,8 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
   return {
     name: peer.name,
     url: peer.url,
+    urls: peerAddresses(peer).map((address) => address.url),
+    reached: readReachedAddress(db, peer.name) ?? null,
     enabled: peer.enabled,
     tracking: tracking
       ? {

@@ -118,6 +118,7 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
     agent: opened.agent === undefined ? undefined : { ...opened.agent, uploadedBytes: opened.uploadedBytes ?? 0 },
     notice: opened.notice,
   };
+  if (!request.dryRun) local.syncLog.reachedAt(peer.name, opened.url);
   request.onPeerStart?.(peer, transport);
   try {
     const replaced = await findPeerReplacement(local, opened.replica, peer);

@@ -2,7 +2,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { SyncError } from '../core/errors.js';
-import type { PeerConfig } from '../config/schema.js';
+import { peerAddresses, type PeerConfig } from '../config/schema.js';
 import { isNodeName, toNodeName } from '../core/node-name.js';
 import type { SshLocation } from './ssh/ssh-command.js';
 import { AgentReplica } from './agent/agent-replica.js';
@@ -24,6 +24,8 @@ export interface OpenedPeer {
   uploadedBytes?: number | undefined;
   /** One line worth telling the user, e.g. why the auto mode fell back to agentless. */
   notice?: string | undefined;
+  /** The address that answered (one of the peer's, in order). */
+  url: string;
   close(): Promise<void>;
 }
 
@@ -43,7 +45,27 @@ export interface OpenPeerOptions {
   agentUpload?: boolean | undefined;
 }
 
+/**
+ * Opens the peer at the first of its addresses that answers (LAN, hotspot, tailnet…: each tried in
+ * order with the connect timeout). Only an unreachable address moves on to the next; any other
+ * failure (host key, missing database) is about the right device and stops there.
+ */
 export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Promise<OpenedPeer> {
+  const addresses = peerAddresses(peer);
+  const unreachable: string[] = [];
+  for (const address of addresses) {
+    try {
+      const opened = await openPeerAt({ ...peer, url: address.url, location: address.location }, options);
+      return { ...opened, url: address.url };
+    } catch (error) {
+      if (addresses.length === 1 || !(error instanceof SyncError) || error.code !== 'PEER_UNREACHABLE') throw error;
+      unreachable.push(`${address.url}: ${error.message}`);
+    }
+  }
+  throw new SyncError('PEER_UNREACHABLE', `none of the ${addresses.length} addresses of ${peer.name} answered: ${unreachable.join('; ')}`);
+}
+
+async function openPeerAt(peer: PeerConfig, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
   const location = peer.location;
   if (location.kind === 'ssh') return openSshPeer(peer, location, options);
   if (existsSync(location.path) && realpathSync(location.path) === realpathSync(options.localDbPath)) {
@@ -72,11 +94,11 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
   }
 }
 
-async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<OpenedPeer> {
+async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
   const nodeName = isNodeName(peer.name) ? peer.name : toNodeName(basename(location.path, extname(location.path)));
   const stallTimeoutMs = peer.stallTimeoutMs ?? options.stallTimeoutMs;
   const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal, stallTimeoutMs };
-  const agentless = async (notice?: string): Promise<OpenedPeer> => {
+  const agentless = async (notice?: string): Promise<Omit<OpenedPeer, 'url'>> => {
     const replica = await SqliteCliReplica.connect({
       ...common,
       sqlite3Command: peer.sqlite3Command,
