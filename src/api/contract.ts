@@ -113,6 +113,17 @@ export interface PeerStatusReport {
   urls: string[];
   /** The address that answered the last sync and when it did; null before the first. */
   reached: { url: string; at: string } | null;
+  /**
+   * How the last sync from this machine reached the peer: `transport` ("local file", "ssh agent",
+   * "ssh sqlite3") and, for the agent, which one answered (`source`: configured, installed, uploaded,
+   * forced command) with its remote path and version; null before the first sync.
+   */
+  contact: {
+    peer: string;
+    transport: string;
+    agent: { source: string; path: string | null; version: string | null } | null;
+    at: string;
+  } | null;
   enabled: boolean;
   /** The users' sync_tracking row for this peer, or null before the first sync. */
   tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;

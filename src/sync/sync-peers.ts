@@ -11,7 +11,7 @@ import { LocalReplica } from '../transport/local/local-replica.js';
 import { openPeer, type OpenedPeer } from '../transport/open-peer.js';
 import type { AgentSource } from '../transport/agent/agent-source.js';
 import { acquireSyncLock } from '../store/lock.js';
-import { readNodeMemory, rememberDatabase } from '../store/node-memory.js';
+import { readNodeMemory, rememberDatabase, type PeerContact } from '../store/node-memory.js';
 import { adoptReplacement, inspectDatabase, replacementError } from '../store/replacement.js';
 import { adoptPeerReplacement, findPeerReplacement, peerReplacementError } from './peer-replacement.js';
 import { syncReplicas, type BatchLimits, type ProgressEvent, type SyncSummary } from './engine.js';
@@ -52,8 +52,8 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
       prepareAs: request.dryRun ? undefined : { nodeName: request.node.name ?? toNodeName(hostname()), dedupe: request.node.dedupe },
       naiveTimestamps: request.node.naiveTimestamps,
     });
+    const outcomes: PeerOutcome[] = [];
     try {
-      const outcomes: PeerOutcome[] = [];
       for (const peer of request.peers) {
         request.signal?.throwIfAborted();
         outcomes.push(await syncOnePeer(local, peer, request));
@@ -61,12 +61,26 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
       return outcomes;
     } finally {
       // What this machine remembers of the database, so that a replacement of it is noticed next time.
-      if (!request.dryRun) rememberDatabase(local.db, request.dbPath);
+      if (!request.dryRun) rememberDatabase(local.db, request.dbPath, process.env, outcomes.flatMap(contactOf));
       await local.close();
     }
   } finally {
     lock?.release();
   }
+}
+
+/** How a peer that answered this run was reached, for what this machine remembers (status). */
+function contactOf(outcome: PeerOutcome): PeerContact[] {
+  if (outcome.transport === undefined) return [];
+  const agent = outcome.agent;
+  return [
+    {
+      peer: outcome.peer.name,
+      transport: outcome.transport,
+      agent: agent === undefined ? null : { source: agent.kind, path: agent.path ?? null, version: agent.version ?? null },
+      at: new Date().toISOString(),
+    },
+  ];
 }
 
 /**

@@ -17,6 +17,7 @@ import { authorizeOnPhone, giveToPhone, phoneDir, requirePhoneAccount, runAsPhon
 import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
 import { tempDir } from '../support/temp.js';
 import { formatPeerUrl } from '../../src/core/peer-url.js';
+import type { StatusReport } from '../../src/api/contract.js';
 
 let shared: Promise<{ server: SshServer; phone: PhoneAccount }> | undefined;
 after(async () => (await shared)?.server.stop());
@@ -106,6 +107,17 @@ test('first contact uploads the agent into the phone cache, privately and verifi
   assert.equal(statSync(cached).uid, phone.uid);
   assert.deepEqual(readdirSync(phone.cacheDir), [bundle.cacheName], 'no temp file left behind');
   assert.equal(identityCounts(p.phoneDb).size, 2);
+  // status, without connecting, says how the phone was last reached and which agent answered.
+  const shown = await runCli(['status', '--config', p.config, '--json'], { env: p.env });
+  assert.equal(shown.code, 0, shown.stderr);
+  const contact = (JSON.parse(shown.stdout) as StatusReport).peers[0]?.contact;
+  assert.equal(contact?.transport, 'ssh agent');
+  assert.deepEqual(contact?.agent, { source: 'uploaded', path: cached, version: bundle.version });
+  const text = await runCli(['status', '--config', p.config], { env: p.env });
+  assert.match(
+    text.stdout,
+    new RegExp(`last reached from here by ssh agent \\(uploaded agent ${bundle.version.replaceAll('.', '\\.')} at `),
+  );
 
   insertNotes(p.main, [{ timestamp: '2025-11-30 23:00:00', content: 'second', context: 'c', source: 's' }]);
   const second = await sync(p);
