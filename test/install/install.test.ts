@@ -89,10 +89,7 @@ test('npm pack + npm install -g TARBALL into a clean prefix, offline, without be
     assert.ok(withBetter.includes(`sqlite binding: better-sqlite3 `) && withBetter.includes('(the default: it loads)'), withBetter);
   } else {
     // This runtime is not the Node the checkout's better-sqlite3 was built for (the Node 24 run): found, and named as such.
-    assert.ok(
-      withBetter.includes(`better-sqlite3 in ${join(ROOT, 'node_modules', 'better-sqlite3')} was built for another Node`),
-      withBetter,
-    );
+    assert.match(withBetter, /better-sqlite3 in \S+ was built for another Node than v/);
   }
 
   // The library API from a TypeScript project: types check, and a sync runs through it.
