@@ -40,6 +40,8 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./commands/adopt.js'),
   ]);
   const { registerAgent } = await import('./commands/agent.js');
+  // Only the command: the server, its libraries and the page load when `ui` runs.
+  const { registerUi } = await import('./commands/ui.js');
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
   status.registerStatus(program);
@@ -52,6 +54,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   rotate.registerRotate(program);
   adopt.registerAdopt(program);
   registerAgent(program);
+  registerUi(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];
