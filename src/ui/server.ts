@@ -59,6 +59,7 @@ function pageHtml(token: string): string {
 export function createUiApp(target: UiTarget, token: string, port: () => number, assets: PageAssets, runner: SyncRunner): Hono {
   const app = new Hono();
   app.use('*', async (c, next) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
     const verdict = judge(
       {
         method: c.req.method,
@@ -78,7 +79,6 @@ export function createUiApp(target: UiTarget, token: string, port: () => number,
       return c.redirect('/', 303);
     }
     await next();
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
     return undefined;
   });
   app.get('/', (c) => c.html(pageHtml(token)));

@@ -97,8 +97,11 @@ export async function gatherSnapshot(target: UiTarget): Promise<Snapshot> {
 }
 
 function peerView(peer: PeerStatusReport, config: PeerConfig | undefined, error: PeerView['lastError']): PeerView {
+  // A run that could not reach the peer is logged as `connect`: it failed (or was skipped) both ways.
+  const connect = peer.lastRuns.find((r) => r.direction === 'connect');
   const direction = (name: 'pull' | 'push'): DirectionView => {
-    const run = peer.lastRuns.find((r) => r.direction === name);
+    const own = peer.lastRuns.find((r) => r.direction === name);
+    const run = connect !== undefined && (own === undefined || connect.startedAt > own.startedAt) ? connect : own;
     const route = config === undefined ? 'unknown (not in the config)' : describeRoute(config[name]);
     return {
       direction: name,
