@@ -2,7 +2,8 @@
 // Builds what the package ships (npm runs it on prepare and prepack, so a fresh clone, `npm link`,
 // `npm install -g .` and `npm pack` all get it):
 //   dist/resonance-sync.mjs  the CLI and the ssh agent in one file: every runtime dependency bundled,
-//                            only Node built-ins and the optional better-sqlite3 loaded from outside.
+//                            only Node built-ins and the optional better-sqlite3 loaded from outside;
+//                            the status page's script and styles (scripts/ui-page.mjs) as strings.
 //   dist/api.mjs             the library API (src/api/index.ts), bundled the same way.
 //   dist/types/              its declarations, emitted by tsc (tsconfig.api.json).
 import { spawnSync } from 'node:child_process';
@@ -34,7 +35,16 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: { 'resonance-sync': 'src/cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+// The status page's script and styles (`resonance-sync ui`) travel inside the file as two strings.
+const { buildUiPage } = await import('./ui-page.mjs');
+const page = await buildUiPage(root);
+await build({
+  ...common,
+  entryPoints: { 'resonance-sync': 'src/cli/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  define: { ...common.define, RESONANCE_SYNC_UI_JS: JSON.stringify(page.js), RESONANCE_SYNC_UI_CSS: JSON.stringify(page.css) },
+});
 await build({ ...common, entryPoints: { api: 'src/api/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
 
 rmSync(new URL('../dist/types', import.meta.url), { recursive: true, force: true });

@@ -52,7 +52,8 @@ export function judge(request: RequestFacts, token: string, port: number): Verdi
   if (request.host !== self) return { allow: false, reason: `Host ${JSON.stringify(request.host ?? '')} is not ${self}` };
   const safe = request.method === 'GET' || request.method === 'HEAD';
   if (!safe) {
-    if (request.origin !== `http://${self}`) return { allow: false, reason: `Origin ${JSON.stringify(request.origin ?? '')} is not http://${self}` };
+    if (request.origin !== `http://${self}`)
+      return { allow: false, reason: `Origin ${JSON.stringify(request.origin ?? '')} is not http://${self}` };
     if (request.secFetchSite !== undefined && request.secFetchSite !== 'same-origin') return { allow: false, reason: 'not same-origin' };
     return sameToken(request.headerToken, token) ? { allow: true, viaQuery: false } : { allow: false, reason: 'no token header' };
   }

@@ -11,7 +11,12 @@ import type { UiTarget } from './snapshot.js';
 export type SyncEvent =
   | { type: 'started'; at: string }
   | { type: 'progress'; progress: SyncProgress }
-  | { type: 'finished'; at: string; ok: boolean; peers: Array<{ peer: string; ok: boolean; received: number; sent: number; error: string | null }> }
+  | {
+      type: 'finished';
+      at: string;
+      ok: boolean;
+      peers: Array<{ peer: string; ok: boolean; received: number; sent: number; error: string | null }>;
+    }
   | { type: 'error'; at: string; code: string; message: string };
 
 export class SyncRunner {

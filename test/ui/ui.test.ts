@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -100,9 +100,30 @@ function stopped(child: ChildProcess): Promise<number | null> {
   });
 }
 
+test('the page is browser code: no Node built-ins, and only types from the server side', () => {
+  const pageDir = fileURLToPath(new URL('../../../src/ui/page/', import.meta.url));
+  const files = readdirSync(pageDir).filter((name) => name.endsWith('.ts'));
+  assert.ok(files.includes('app.ts'));
+  for (const name of files) {
+    const source = readFileSync(join(pageDir, name), 'utf8');
+    assert.doesNotMatch(source, /from\s+['"]node:/, name);
+    for (const match of source.matchAll(/^(import|export)\s+([^'"]*?)from\s+['"](\.\.\/[^'"]+)['"]/gm)) {
+      assert.match(match[2] ?? '', /^type\s/, `${name}: only types may come from ${match[3]}`);
+    }
+  }
+});
+
 test('the guard, as a pure rule: host, token, and for changes the header and the origin', () => {
   const token = 'a'.repeat(43);
-  const base = { method: 'GET', host: '127.0.0.1:8080', origin: undefined, secFetchSite: undefined, headerToken: undefined, cookieToken: undefined, queryToken: undefined };
+  const base = {
+    method: 'GET',
+    host: '127.0.0.1:8080',
+    origin: undefined,
+    secFetchSite: undefined,
+    headerToken: undefined,
+    cookieToken: undefined,
+    queryToken: undefined,
+  };
   assert.deepEqual(judge({ ...base, cookieToken: token }, token, 8080), { allow: true, viaQuery: false });
   assert.deepEqual(judge({ ...base, queryToken: token }, token, 8080), { allow: true, viaQuery: true });
   assert.equal(judge(base, token, 8080).allow, false);
@@ -183,7 +204,12 @@ test('in Chromium: peers, the failed peer, the chart, escaped notes; sync now mo
   if (executablePath === undefined) return;
   const { config, home, phone, dir } = await seededNode(t);
   insertNotes(phone, [
-    { timestamp: '2025-12-01 08:00:00', content: 'second phone note, after the first sync', context: 'maternal_conversation', source: 'mama' },
+    {
+      timestamp: '2025-12-01 08:00:00',
+      content: 'second phone note, after the first sync',
+      context: 'maternal_conversation',
+      source: 'mama',
+    },
     { timestamp: '2025-12-01 08:00:01', content: HOSTILE_NOTE, context: 'maternal_conversation', source: 'mama' },
   ]);
   const ui = await startUi(t, config);
@@ -216,12 +242,20 @@ test('in Chromium: peers, the failed peer, the chart, escaped notes; sync now mo
   const lostError = await page.$eval('[data-peer="lost"] [data-testid="peer-error"]', (e) => e.textContent ?? '');
   assert.match(lostError, /not found|missing|no such/i);
   assert.match(lostError, /\[DB_NOT_FOUND\]/);
-  const links = await page.$$eval('[data-peer-links] .link', (es) => es.map((e) => `${e.closest('[data-peer-links]')?.getAttribute('data-peer-links')} ${e.getAttribute('data-direction')} ${e.getAttribute('data-status')}`));
+  const links = await page.$$eval('[data-peer-links] .link', (es) =>
+    es.map(
+      (e) =>
+        `${e.closest('[data-peer-links]')?.getAttribute('data-peer-links')} ${e.getAttribute('data-direction')} ${e.getAttribute('data-status')}`,
+    ),
+  );
   assert.ok(links.includes('phone pull ok') && links.includes('phone push ok'), links.join(', '));
-  assert.ok(links.some((l) => l.startsWith('lost') && l.endsWith('failed')), links.join(', '));
+  assert.ok(
+    links.some((l) => l.startsWith('lost') && l.endsWith('failed')),
+    links.join(', '),
+  );
   const pendingLabel = await page.$eval('[data-peer-links="phone"] [data-direction="pull"] text', (e) => e.textContent ?? '');
   // Two new notes, and the sync note the phone wrote when the first sync's push reached it.
-  assert.match(pendingLabel, /^pull 3 pending · everything/);
+  assert.match(pendingLabel, /^pull 3 pending · ok/);
 
   // The chart: its caption counts the points, and the canvas shows the received series' color.
   const caption = await page.$eval('[data-testid="chart-caption"]', (e) => e.textContent ?? '');
@@ -249,7 +283,10 @@ test('in Chromium: peers, the failed peer, the chart, escaped notes; sync now mo
   assert.ok(notesAfter.includes(HOSTILE_NOTE), 'the hostile note shows as its text');
   assert.ok(notesAfter.includes('second phone note, after the first sync'));
   const origins = await page.$$eval('[data-testid="notes"] .origin', (es) => es.map((e) => e.textContent));
-  assert.ok(origins.every((o) => o === 'from phone'), origins.join(', '));
+  assert.ok(
+    origins.every((o) => o === 'from phone'),
+    origins.join(', '),
+  );
   assert.equal(await page.evaluate('typeof window.__pwned'), 'undefined', 'no note ran as code');
   assert.equal(await page.$$eval('[data-testid="notes"] script, [data-testid="notes"] img', (es) => es.length), 0);
   const stored = withDb(home, (db) => db.prepare('SELECT count(*) AS n FROM resonance_notes WHERE content = ?').get(HOSTILE_NOTE)?.n);

@@ -26,7 +26,11 @@ export function registerUi(program: Command): void {
         throw new SyncError('USAGE', `--port must be a port number from 0 to 65535, not ${JSON.stringify(options.port)}`);
       }
       const config = context.config();
-      const target = { configPath: context.configPath, explicitConfig: options.config !== undefined, dbPath: context.databasePath(config, options.db) };
+      const target = {
+        configPath: context.configPath,
+        explicitConfig: options.config !== undefined,
+        dbPath: context.databasePath(config, options.db),
+      };
       const { gatherSnapshot } = await import('../../ui/snapshot.js');
       await gatherSnapshot(target); // a wrong database or config fails here, as one line, not on the page
       const { startUiServer } = await import('../../ui/server.js');

@@ -30,7 +30,9 @@ const chart = new HistoryChart(ui.chart);
 
 document.body.append(
   el('header', {}, ui.title, ui.summary, el('div', { class: 'actions' }, ui.syncButton, ui.syncStatus), ui.updated, ui.problem),
-  el('main', {},
+  el(
+    'main',
+    {},
     el('section', {}, el('h2', {}, 'Memory circulation'), ui.circulation, legend()),
     el('section', {}, el('h2', {}, 'Peers'), ui.peers),
     el('section', {}, el('h2', {}, 'Entries received and sent per run'), ui.chart, ui.chartCaption),
@@ -47,32 +49,43 @@ function render(snapshot: Snapshot): void {
   ui.title.textContent = `resonance-sync · ${snapshot.node.name}`;
   ui.summary.textContent = `${snapshot.db}: ${snapshot.entries} entries, ${snapshot.receivedEntries} received from other nodes`;
   ui.circulation.replaceChildren(drawCirculation(snapshot));
-  ui.peers.replaceChildren(...(snapshot.peers.length ? snapshot.peers.map(peerCard) : [el('p', {}, 'No peers configured: resonance-sync peer add NAME URL')]));
+  ui.peers.replaceChildren(
+    ...(snapshot.peers.length ? snapshot.peers.map(peerCard) : [el('p', {}, 'No peers configured: resonance-sync peer add NAME URL')]),
+  );
   chart.update(snapshot.series);
   const total = (values: number[]) => values.reduce((sum, n) => sum + n, 0);
   ui.chartCaption.textContent = `${snapshot.series.at.length} points: ${total(snapshot.series.received)} received, ${total(snapshot.series.sent)} sent`;
-  ui.notes.replaceChildren(...(snapshot.notes.length ? snapshot.notes.map(noteItem) : [el('li', { class: 'empty' }, 'nothing received yet')]));
+  ui.notes.replaceChildren(
+    ...(snapshot.notes.length ? snapshot.notes.map(noteItem) : [el('li', { class: 'empty' }, 'nothing received yet')]),
+  );
   ui.updated.textContent = `updated ${when(snapshot.generatedAt)}; refreshes every ${REFRESH_MS / 1000} s`;
 }
 
 function peerCard(peer: PeerView): HTMLElement {
   const rows = peer.directions.map((d) =>
-    el('tr', { class: statusClass(d.status), 'data-direction': d.direction },
-      el('th', {}, d.direction === 'pull' ? `${peer.name} → here` : `here → ${peer.name}`),
-      el('td', { class: 'status' }, d.status ?? 'never'),
-      el('td', {}, when(d.at)),
-      el('td', {}, `${d.pending ?? '?'} pending`),
-      el('td', { class: 'route' }, d.route),
+    el(
+      'li',
+      { class: statusClass(d.status), 'data-direction': d.direction },
+      el('strong', {}, d.direction === 'pull' ? `${peer.name} → here` : `here → ${peer.name}`),
+      ' ',
+      el('span', { class: 'status' }, d.status ?? 'never'),
+      ` ${when(d.at)} · ${d.pending ?? '?'} pending`,
+      el('br'),
+      el('span', { class: 'route' }, `route: ${d.route}`),
     ),
   );
   const error = peer.lastError;
-  return el('article', { class: `peer ${error ? 'has-error' : ''}`, 'data-peer': peer.name },
+  return el(
+    'article',
+    { class: `peer ${error ? 'has-error' : ''}`, 'data-peer': peer.name },
     el('h3', {}, peer.name, el('span', { class: 'transport' }, `${peer.transport}${peer.enabled ? '' : ', disabled'}`)),
     el('p', { class: 'url' }, peer.url),
-    el('table', {}, el('tbody', {}, ...rows)),
+    el('ul', { class: 'directions' }, ...rows),
     el('p', { class: 'totals' }, `received ${peer.totals.received}, sent ${peer.totals.sent} in all`),
     error &&
-      el('p', { class: 'error', 'data-testid': 'peer-error' },
+      el(
+        'p',
+        { class: 'error', 'data-testid': 'peer-error' },
         el('strong', {}, `${error.direction} ${when(error.at)}: `),
         error.message,
         error.code ? el('code', {}, ` [${error.code}]`) : null,
@@ -81,8 +94,12 @@ function peerCard(peer: PeerView): HTMLElement {
 }
 
 function noteItem(note: ReceivedNote): HTMLElement {
-  return el('li', { class: 'note' },
-    el('p', { class: 'meta' },
+  return el(
+    'li',
+    { class: 'note' },
+    el(
+      'p',
+      { class: 'meta' },
       el('span', { class: 'origin' }, `from ${note.originName ?? note.originId ?? 'unknown'}`),
       ` · ${note.timestamp ?? 'no time'}`,
       note.context ? ` · ${note.context}` : '',

@@ -9,7 +9,7 @@ import type { DirectionView, PeerView, Snapshot } from './types.js';
 const WIDTH = 640;
 const HEIGHT = 420;
 const CENTER = { x: WIDTH / 2, y: HEIGHT / 2 };
-const RADIUS = 150;
+const RADIUS = 155;
 const NODE_R = 34;
 
 export function statusClass(status: string | null): string {
@@ -72,14 +72,22 @@ function peerLinks(peer: PeerView, at: { x: number; y: number }): SVGElement {
     const far = { x: at.x - ux * (NODE_R + 4) + ox, y: at.y - uy * (NODE_R + 4) + oy };
     const [from, to] = direction.direction === 'pull' ? [far, near] : [near, far];
     const kind = statusClass(direction.status);
-    const mid = { x: (from.x + to.x) / 2 + ox * 2.2, y: (from.y + to.y) / 2 + oy * 2.2 };
+    // Each label sits beside its own lane, on the outer side, so the two never overlap.
+    const mid = { x: (near.x + far.x) / 2 + ox * 1.5, y: (near.y + far.y) / 2 + oy * 1.5 };
+    const anchor = Math.abs(ox) < 3 ? 'middle' : ox < 0 ? 'end' : 'start';
+    const dy = Math.abs(ox) < 3 ? (oy < 0 ? -14 : 8) : -3;
     group.append(
       svg(
         'g',
         { class: `link ${kind}`, 'data-direction': direction.direction, 'data-status': kind },
         svg('title', {}, linkTooltip(peer, direction)),
         svg('line', { x1: from.x, y1: from.y, x2: to.x, y2: to.y, 'marker-end': `url(#arrow-${kind})` }),
-        svg('text', { x: mid.x, y: mid.y, 'text-anchor': 'middle', class: 'link-label' }, linkLabel(direction)),
+        svg(
+          'text',
+          { x: mid.x, y: mid.y + dy, 'text-anchor': anchor, class: 'link-label' },
+          svg('tspan', { x: mid.x }, linkLabel(direction)),
+          svg('tspan', { x: mid.x, dy: 12, class: 'route' }, shorten(direction.route, 30)),
+        ),
       ),
     );
   }
@@ -88,7 +96,7 @@ function peerLinks(peer: PeerView, at: { x: number; y: number }): SVGElement {
 
 function linkLabel(direction: DirectionView): string {
   const pending = direction.pending === null ? '?' : String(direction.pending);
-  return `${direction.direction} ${pending} pending · ${shorten(direction.route, 22)}`;
+  return `${direction.direction} ${pending} pending · ${direction.status ?? 'never'}`;
 }
 
 function linkTooltip(peer: PeerView, direction: DirectionView): string {
