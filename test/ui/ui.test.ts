@@ -6,8 +6,8 @@
  * "sync now" moves notes and updates the page; a screenshot is left in test-artifacts/ui.png.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { judge } from '../../src/ui/guard.js';
 import { runCli, spawnCli } from '../support/cli.js';
 import { createNotesDb, insertNotes, withDb } from '../support/notes-db.js';
+import { requireNode24OrSkip } from '../support/node24.js';
 import { tempDir } from '../support/temp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -50,8 +51,7 @@ async function seededNode(t: TestContext) {
   return { dir, home, phone, config };
 }
 
-async function startUi(t: TestContext, config: string): Promise<Running> {
-  const child = spawnCli(['ui', '--config', config]);
+async function startUi(t: TestContext, config: string, child: ChildProcess = spawnCli(['ui', '--config', config])): Promise<Running> {
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGTERM');
   });
@@ -188,6 +188,36 @@ test('ui serves nothing without the token, on another Host, and refuses a foreig
   assert.equal(after, before, 'no refused request started a sync');
   const allowed = await send(ui.port, 'POST', '/api/sync', { Host: host, Origin: ui.base, 'X-Resonance-Token': ui.token });
   assert.equal(allowed.status, 202);
+  assert.equal(await stopped(ui.child), 0);
+});
+
+test('the single file alone, as on a phone: the page comes from inside it, offline', async (t) => {
+  const node24 = requireNode24OrSkip(t);
+  if (node24 === undefined) return;
+  const single = fileURLToPath(new URL('../../../dist/resonance-sync.mjs', import.meta.url));
+  if (!existsSync(single)) {
+    if (process.env.CI) throw new Error(`${single} is missing; npm test builds it (npm run build:dist)`);
+    return t.skip(`${single} not built (npm run build:dist)`);
+  }
+  const { dir, config } = await seededNode(t);
+  const lone = join(dir, 'lone');
+  mkdirSync(lone);
+  copyFileSync(single, join(lone, 'resonance-sync.mjs'));
+  // No package beside it: no node_modules, no esbuild, no scripts/; Node 24 brings node:sqlite.
+  const child = spawn(node24, [join(lone, 'resonance-sync.mjs'), 'ui', '--config', config], {
+    cwd: lone,
+    env: { ...process.env, RESONANCE_SYNC_SQLITE: 'node:sqlite' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const ui = await startUi(t, config, child);
+  const headers = { Host: `127.0.0.1:${ui.port}`, 'X-Resonance-Token': ui.token };
+  const script = await send(ui.port, 'GET', '/app.js', headers);
+  assert.equal(script.status, 200);
+  assert.ok(script.body.length > 20_000, `the bundled page script with uPlot (${script.body.length} bytes)`);
+  const styles = await send(ui.port, 'GET', '/app.css', headers);
+  assert.match(styles.body, /\.uplot/);
+  const state = await send(ui.port, 'GET', '/api/state', headers);
+  assert.equal(JSON.parse(state.body).snapshot.node.name, 'home_node');
   assert.equal(await stopped(ui.child), 0);
 });
 
