@@ -43,6 +43,8 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./commands/mcp.js'),
   ]);
   const { registerAgent } = await import('./commands/agent.js');
+  // Only the command: the server, its libraries and the page load when `ui` runs.
+  const { registerUi } = await import('./commands/ui.js');
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
   status.registerStatus(program);
@@ -56,6 +58,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   adopt.registerAdopt(program);
   registerAgent(program);
   mcp.registerMcp(program);
+  registerUi(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];

@@ -22,6 +22,7 @@ export const LAYERS = [
   'demo',
   'api',
   'mcp',
+  'ui',
   'cli',
 ] as const;
 
