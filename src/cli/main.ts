@@ -40,6 +40,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./commands/adopt.js'),
   ]);
   const { registerAgent } = await import('./commands/agent.js');
+  const { registerPair } = await import('./commands/pair.js');
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
   status.registerStatus(program);
@@ -52,6 +53,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   rotate.registerRotate(program);
   adopt.registerAdopt(program);
   registerAgent(program);
+  registerPair(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];

@@ -12,7 +12,16 @@ import type { Route } from '../core/route.js';
 import { expandHome, parsePeerUrl } from '../core/peer-url.js';
 import { isNodeName } from '../core/node-name.js';
 import { formatDuration } from '../core/duration.js';
-import { emptyConfig, PEER_NAME_RULE, validateConfig, withLocalContexts, type Config, type NodeConfig, type PeerConfig } from './schema.js';
+import {
+  emptyConfig,
+  PEER_NAME_RULE,
+  validateConfig,
+  withLocalContexts,
+  withSshOptions,
+  type Config,
+  type NodeConfig,
+  type PeerConfig,
+} from './schema.js';
 
 export type { Config, NodeConfig, PeerConfig } from './schema.js';
 export { emptyConfig } from './schema.js';
@@ -109,6 +118,9 @@ function toToml(config: Config): Record<string, unknown> {
     if (!peer.enabled) out.enabled = false;
     if (peer.stallTimeoutMs !== undefined) out.stall_timeout = formatDuration(peer.stallTimeoutMs);
     if (peer.localContexts !== undefined) out.local_contexts = peer.localContexts;
+    if (peer.identityFile !== undefined) out.identity_file = peer.identityFile;
+    if (peer.knownHostsFile !== undefined) out.known_hosts_file = peer.knownHostsFile;
+    if (peer.hostKeyAlias !== undefined) out.host_key_alias = peer.hostKeyAlias;
     const push = routeToToml(peer.push);
     const pull = routeToToml(peer.pull);
     if (push) out.push = push;
@@ -157,6 +169,8 @@ export interface NewPeer {
   remoteCommand?: string;
   push?: Partial<Route>;
   pull?: Partial<Route>;
+  /** An ssh peer's own key and pinned host key (`pair`): config keys identity_file, known_hosts_file, host_key_alias. */
+  ssh?: { identityFile: string; knownHostsFile: string; hostKeyAlias: string };
 }
 
 export function addPeer(config: Config, peer: NewPeer): Config {
@@ -164,12 +178,18 @@ export function addPeer(config: Config, peer: NewPeer): Config {
   if (config.peers.some((p) => p.name === peer.name)) {
     throw new SyncError('PEER_EXISTS', `peer "${peer.name}" already exists; remove it first or pick another name`);
   }
-  const location = parsePeerUrl(peer.url);
+  const parsed = parsePeerUrl(peer.url);
+  const ssh = peer.ssh;
+  const location =
+    ssh === undefined
+      ? parsed
+      : withSshOptions(parsed, { identity_file: ssh.identityFile, known_hosts_file: ssh.knownHostsFile, host_key_alias: ssh.hostKeyAlias });
   const added: PeerConfig = {
     name: peer.name,
     // A relative local path typed on the command line means "from here", not from wherever sync later runs.
     url: location.kind === 'local' ? location.path : peer.url,
     location,
+    ...(ssh === undefined ? {} : { identityFile: ssh.identityFile, knownHostsFile: ssh.knownHostsFile, hostKeyAlias: ssh.hostKeyAlias }),
     mode: peer.mode ?? 'auto',
     remoteCommand: peer.remoteCommand === '' ? undefined : peer.remoteCommand,
     enabled: true,

@@ -19,7 +19,19 @@ export type PeerLocation =
       /** Absolute, or relative to the remote home when `homeRelative`. */
       path: string;
       homeRelative: boolean;
+      /** The peer's own ssh settings from the config (never from a URL): see SshPeerOptions. */
+      ssh?: SshPeerOptions;
     };
+
+/**
+ * Per-peer ssh settings (`identity_file`, `known_hosts_file`, `host_key_alias`), as `pair` writes
+ * them: the key to log in with, and the host key pinned for this peer alone. Paths are absolute.
+ */
+export interface SshPeerOptions {
+  identityFile?: string;
+  knownHostsFile?: string;
+  hostKeyAlias?: string;
+}
 
 const ACCEPTED_FORMS =
   'use ssh://[user@]host[:port]/abs/path, ssh://[user@]host[:port]/~/rel/path, [user@]host:path, file:///abs/path or a local path';
