@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { SyncError } from './errors.js';
 import { isNodeName, NODE_NAME_RULE } from './node-name.js';
-import { parsePeerUrl } from './peer-url.js';
+import { sshHostProblem, sshUserProblem } from './peer-url.js';
 
 export const PAIR_TOKEN_PREFIX = 'rspair1:';
 const MAX_TOKEN_LENGTH = 8192;
@@ -107,7 +107,7 @@ function fromWire(wire: unknown): PairToken {
 function checkToken(token: PairToken): PairToken {
   if (!Number.isInteger(token.port) || token.port < 1 || token.port > 65535) throw invalid('the port must be a number from 1 to 65535');
   if (token.hosts.length === 0 || token.hosts.length > MAX_HOSTS) throw invalid(`it must name 1 to ${MAX_HOSTS} hosts`);
-  for (const host of token.hosts) checkDestination(token.user, host, token.port);
+  for (const host of token.hosts) checkDestination(token.user, host);
   checkDbPath(token.db);
   if (!isNodeName(token.name)) throw invalid(`the node name ${JSON.stringify(token.name)} ${NODE_NAME_RULE}`);
   if (token.hostKeys.length === 0 || token.hostKeys.length > MAX_HOST_KEYS) throw invalid(`it must hold 1 to ${MAX_HOST_KEYS} host keys`);
@@ -115,21 +115,12 @@ function checkToken(token: PairToken): PairToken {
   return { ...token, hosts: [...token.hosts], hostKeys: [...token.hostKeys] };
 }
 
-/** The user and host exactly as peer-url.ts accepts them in an ssh:// URL, and nothing else. */
-function checkDestination(user: string, host: string, port: number): void {
-  const bracketed = host.includes(':') ? `[${host}]` : host;
-  let location: ReturnType<typeof parsePeerUrl>;
-  try {
-    location = parsePeerUrl(`ssh://${user}@${bracketed}:${port}/x`);
-  } catch (error) {
-    throw invalid(
-      `user ${JSON.stringify(user)} at host ${JSON.stringify(host)}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-  // A host like "a@b" or "a/b" would parse as something else: it must come back unchanged.
-  if (location.kind !== 'ssh' || location.user !== user || location.host !== host || location.port !== port) {
-    throw invalid(`user ${JSON.stringify(user)} at host ${JSON.stringify(host)} is not a plain user and host`);
-  }
+/** The user and host by the rules peer-url.ts applies to an ssh:// URL: nothing that ssh could read as an option. */
+function checkDestination(user: string, host: string): void {
+  const userProblem = sshUserProblem(user);
+  if (userProblem !== undefined) throw invalid(`user ${JSON.stringify(user)}: ${userProblem}`);
+  const hostProblem = sshHostProblem(host, host.includes(':'));
+  if (hostProblem !== undefined) throw invalid(`host ${JSON.stringify(host)}: ${hostProblem}`);
 }
 
 function checkDbPath(path: string): void {

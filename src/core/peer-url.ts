@@ -137,20 +137,34 @@ function remote(
   return { kind: 'ssh', user, host, port, path, homeRelative };
 }
 
-function checkUser(text: string, user: string): string {
-  if (user === '') throw invalid(text, 'the user name is empty');
+/** Why a user name cannot go to ssh, or undefined when it can (pair-token.ts checks tokens with it too). */
+export function sshUserProblem(user: string): string | undefined {
+  if (user === '') return 'the user name is empty';
   // A leading '-' would be read by ssh as an option (e.g. -oProxyCommand=...).
-  if (user.startsWith('-')) throw invalid(text, 'the user name must not start with "-"');
-  if (!USER_CHARS.test(user)) throw invalid(text, 'the user name may only contain letters, digits, ".", "_" and "-"');
+  if (user.startsWith('-')) return 'the user name must not start with "-"';
+  if (!USER_CHARS.test(user)) return 'the user name may only contain letters, digits, ".", "_" and "-"';
+  return undefined;
+}
+
+/** Why a host (IPv6 without brackets) cannot go to ssh, or undefined when it can. */
+export function sshHostProblem(host: string, ipv6: boolean): string | undefined {
+  if (host === '') return 'the host is empty';
+  if (host.startsWith('-')) return 'the host must not start with "-"';
+  if (!(ipv6 ? IPV6_HOST_CHARS : HOST_CHARS).test(host)) {
+    return 'the host may only contain letters, digits, ".", "_", "-", "%" (and ":" inside [...])';
+  }
+  return undefined;
+}
+
+function checkUser(text: string, user: string): string {
+  const problem = sshUserProblem(user);
+  if (problem !== undefined) throw invalid(text, problem);
   return user;
 }
 
 function checkHost(text: string, host: string, bracketed: boolean): string {
-  if (host === '') throw invalid(text, 'the host is empty');
-  if (host.startsWith('-')) throw invalid(text, 'the host must not start with "-"');
-  if (!(bracketed ? IPV6_HOST_CHARS : HOST_CHARS).test(host)) {
-    throw invalid(text, 'the host may only contain letters, digits, ".", "_", "-", "%" (and ":" inside [...])');
-  }
+  const problem = sshHostProblem(host, bracketed);
+  if (problem !== undefined) throw invalid(text, problem);
   return host;
 }
 

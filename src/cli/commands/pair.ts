@@ -186,7 +186,8 @@ async function preview(context: CliContext, name: string): Promise<void> {
   }
   const why = result.stderr.split('\n').find((line) => line.trim() !== '') ?? `exit code ${result.code}`;
   context.print(`The preview did not run yet: ${why.replace(/^resonance-sync: /, '')}`);
-  context.print(`Once the line above ran on the phone, preview with: ${command}`);
+  const first = /\[AUTH_FAILED\]\s*$/.test(why) ? 'Once the line above ran on the phone' : 'Once that is fixed';
+  context.print(`${first}, preview with: ${command}`);
 }
 
 /** This program again (the same Node, script and flags), output captured. */

@@ -27,7 +27,7 @@ const HOST_KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'];
 /** Termux keeps its /usr under $PREFIX (/data/data/com.termux/files/usr). */
 function termuxPrefix(env: NodeJS.ProcessEnv): string | undefined {
   const prefix = env.PREFIX;
-  return prefix !== undefined && prefix.includes('com.termux') ? prefix : undefined;
+  return prefix?.includes('com.termux') ? prefix : undefined;
 }
 
 function sshdConfigDir(env: NodeJS.ProcessEnv): string {
