@@ -148,6 +148,17 @@ test('pair --show on the phone, pair TOKEN on the desktop, the printed line on t
   assert.deepEqual(contents(d.main), ['from main', 'from the phone', 'main only']);
   assert.deepEqual(contents(p.db), ['from main', 'from the phone', 'scratch on the phone']);
 
+  // Pairing again (another name, same phone): the key is reused, and with it authorized the preview runs.
+  const again = await runCli(['pair', token, '--name', 'phone2'], { env: d.env });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /syncing with the key ~\/\.ssh\/resonance-sync_ed25519\n/);
+  assert.match(
+    again.stdout,
+    /Preview of the first sync \(resonance-sync sync phone2 --dry-run\): nothing was written\n[^]*Sync for real with: resonance-sync sync phone2\n$/,
+  );
+  assert.equal(readFileSync(knownHosts, 'utf8'), `resonance-sync.phone ${hostKey}\nresonance-sync.phone2 ${hostKey}\n`);
+  assert.equal(allRows(d.main).length, 3, 'the preview wrote nothing');
+
   // The pin holds: another key for the alias and the sync refuses the host.
   writeFileSync(knownHosts, `resonance-sync.phone ${readFileSync(`${key}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
   const spoofed = await runCli(['sync', 'phone'], { env: d.env });
