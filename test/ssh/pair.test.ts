@@ -154,7 +154,7 @@ test('pair --show on the phone, pair TOKEN on the desktop, the printed line on t
   assert.match(again.stdout, /syncing with the key ~\/\.ssh\/resonance-sync_ed25519\n/);
   assert.match(
     again.stdout,
-    /Preview of the first sync \(resonance-sync sync phone2 --dry-run\): nothing was written\n[^]*Sync for real with: resonance-sync sync phone2\n$/,
+    /Preview of the first sync \(resonance-sync sync phone2 --dry-run\): nothing was written\n[\s\S]*Sync for real with: resonance-sync sync phone2\n$/,
   );
   assert.equal(readFileSync(knownHosts, 'utf8'), `resonance-sync.phone ${hostKey}\nresonance-sync.phone2 ${hostKey}\n`);
   assert.equal(allRows(d.main).length, 3, 'the preview wrote nothing');
