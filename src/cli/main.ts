@@ -45,6 +45,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   const { registerAgent } = await import('./commands/agent.js');
   // Only the command: the server, its libraries and the page load when `ui` runs.
   const { registerUi } = await import('./commands/ui.js');
+  const { registerPair } = await import('./commands/pair.js');
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
   status.registerStatus(program);
@@ -59,6 +60,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   registerAgent(program);
   mcp.registerMcp(program);
   registerUi(program);
+  registerPair(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];

@@ -15,10 +15,12 @@ import { isNodeName } from '../core/node-name.js';
 import { formatDuration } from '../core/duration.js';
 import {
   addressesOf,
+  peerAddresses,
   emptyConfig,
   PEER_NAME_RULE,
   validateConfig,
   withLocalContexts,
+  withSshOptions,
   type Config,
   type NodeConfig,
   type PeerConfig,
@@ -119,6 +121,9 @@ function toToml(config: Config): Record<string, unknown> {
     if (!peer.enabled) out.enabled = false;
     if (peer.stallTimeoutMs !== undefined) out.stall_timeout = formatDuration(peer.stallTimeoutMs);
     if (peer.localContexts !== undefined) out.local_contexts = peer.localContexts;
+    if (peer.identityFile !== undefined) out.identity_file = peer.identityFile;
+    if (peer.knownHostsFile !== undefined) out.known_hosts_file = peer.knownHostsFile;
+    if (peer.hostKeyAlias !== undefined) out.host_key_alias = peer.hostKeyAlias;
     const push = routeToToml(peer.push);
     const pull = routeToToml(peer.pull);
     if (push) out.push = push;
@@ -169,6 +174,8 @@ export interface NewPeer {
   remoteCommand?: string;
   push?: Partial<Route>;
   pull?: Partial<Route>;
+  /** An ssh peer's own key and pinned host key (`pair`): config keys identity_file, known_hosts_file, host_key_alias. */
+  ssh?: { identityFile: string; knownHostsFile: string; hostKeyAlias: string };
 }
 
 export function addPeer(config: Config, peer: NewPeer): Config {
@@ -179,9 +186,14 @@ export function addPeer(config: Config, peer: NewPeer): Config {
       `peer "${peer.name}" already exists; change it with \`resonance-sync peer set ${peer.name}\`, or pick another name`,
     );
   }
+  const ssh = peer.ssh;
+  const addresses = typedAddresses([peer.url, ...(peer.moreUrls ?? [])]);
+  const sshKeys =
+    ssh === undefined ? {} : { identity_file: ssh.identityFile, known_hosts_file: ssh.knownHostsFile, host_key_alias: ssh.hostKeyAlias };
   const added: PeerConfig = {
     name: peer.name,
-    ...typedAddresses([peer.url, ...(peer.moreUrls ?? [])]),
+    ...addressesOf(peerAddresses(addresses).map((address) => ({ ...address, location: withSshOptions(address.location, sshKeys) }))),
+    ...(ssh === undefined ? {} : { identityFile: ssh.identityFile, knownHostsFile: ssh.knownHostsFile, hostKeyAlias: ssh.hostKeyAlias }),
     mode: peer.mode ?? 'auto',
     remoteCommand: peer.remoteCommand === '' ? undefined : peer.remoteCommand,
     enabled: true,
@@ -216,7 +228,10 @@ export function setPeer(config: Config, name: string, changes: PeerChanges): Con
   const changed: PeerConfig = { ...peer };
   if (changes.urls !== undefined && changes.urls.length > 0) {
     delete changed.addresses;
-    Object.assign(changed, typedAddresses(changes.urls));
+    // The peer's own key and pinned host key (`pair`) hold for its new addresses too.
+    const sshKeys = { identity_file: peer.identityFile, known_hosts_file: peer.knownHostsFile, host_key_alias: peer.hostKeyAlias };
+    const typed = peerAddresses(typedAddresses(changes.urls));
+    Object.assign(changed, addressesOf(typed.map((address) => ({ ...address, location: withSshOptions(address.location, sshKeys) }))));
   }
   if (changes.mode !== undefined) changed.mode = changes.mode;
   if (changes.remoteCommand !== undefined) changed.remoteCommand = changes.remoteCommand === '' ? undefined : changes.remoteCommand;

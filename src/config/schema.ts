@@ -9,7 +9,7 @@ import * as z from 'zod';
 import { NODE_NAME, NODE_NAME_RULE } from '../core/node-name.js';
 import { SyncError } from '../core/errors.js';
 import type { Route } from '../core/route.js';
-import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation } from '../core/peer-url.js';
+import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation, type SshPeerOptions } from '../core/peer-url.js';
 import { formatDuration } from '../core/duration.js';
 import { DEFAULT_STALL_TIMEOUT_MS, STALL_TIMEOUT_RULE, parseStallTimeout } from '../core/stall-timeout.js';
 
@@ -61,6 +61,10 @@ export interface PeerConfig {
   stallTimeoutMs?: number;
   /** `local_contexts` for this peer, over the node's; already resolved into push and pull. */
   localContexts?: string[];
+  /** `identity_file`, `known_hosts_file`, `host_key_alias` as written (also in location.ssh, expanded). */
+  identityFile?: string;
+  knownHostsFile?: string;
+  hostKeyAlias?: string;
 }
 
 export interface Config {
@@ -190,8 +194,16 @@ const peerUrls = z.unknown().transform((value, ctx): PeerAddress[] => {
   return addresses;
 });
 
+/** A file ssh reads: ssh expands %, ${ and splits on quotes in these options, so those are refused. */
+const sshFile = text
+  .refine(isAnchoredPath, 'must be an absolute path or start with "~/"')
+  .refine((s) => !/[%$"\x00-\x1f\x7f]/.test(s), 'must not contain %, $, " or control characters (ssh would expand them)');
+
 const peer = table({
   url: peerUrls,
+  identity_file: sshFile.optional(),
+  known_hosts_file: sshFile.optional(),
+  host_key_alias: text.regex(NODE_NAME, `must be a host name: ${NODE_NAME_RULE}`).optional(),
   mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
   remote_command: text.optional(),
   sqlite3_command: text.optional(),
@@ -201,10 +213,20 @@ const peer = table({
   local_contexts: patterns.optional(),
   push: route,
   pull: route,
-}).refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
-  message: 'remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
-  path: ['remote_command'],
-});
+})
+  .refine(
+    (p) =>
+      p.url.every((address) => address.location.kind === 'ssh') ||
+      (p.identity_file ?? p.known_hosts_file ?? p.host_key_alias) === undefined,
+    {
+      message: 'identity_file, known_hosts_file and host_key_alias are for ssh peers only',
+      path: ['url'],
+    },
+  )
+  .refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
+    message: 'remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
+    path: ['remote_command'],
+  });
 
 const peers = z
   .unknown()
@@ -222,7 +244,7 @@ const configSchema = table({ node, peers }).transform(
     node: raw.node,
     peers: Object.entries(raw.peers ?? {}).map(([name, p]) => ({
       name,
-      ...addressesOf(p.url),
+      ...addressesOf(p.url.map((address) => ({ ...address, location: withSshOptions(address.location, p) }))),
       mode: p.mode ?? 'auto',
       remoteCommand: p.remote_command,
       ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
@@ -231,6 +253,9 @@ const configSchema = table({ node, peers }).transform(
       ...withLocalContexts(p.push, p.pull, p.local_contexts ?? raw.node.localContexts),
       ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),
       ...(p.local_contexts === undefined ? {} : { localContexts: p.local_contexts }),
+      ...(p.identity_file === undefined ? {} : { identityFile: p.identity_file }),
+      ...(p.known_hosts_file === undefined ? {} : { knownHostsFile: p.known_hosts_file }),
+      ...(p.host_key_alias === undefined ? {} : { hostKeyAlias: p.host_key_alias }),
     })),
   }),
 );
@@ -245,6 +270,20 @@ export function addressesOf(addresses: readonly PeerAddress[]): Pick<PeerConfig,
 /** Every address of a peer, in the order to try them. */
 export function peerAddresses(peer: Pick<PeerConfig, 'url' | 'location' | 'addresses'>): PeerAddress[] {
   return peer.addresses ?? [{ url: peer.url, location: peer.location }];
+}
+
+/** The location with the peer's own ssh settings (paths expanded here: ssh's `~` is the passwd home, not $HOME). */
+export function withSshOptions(
+  location: PeerLocation,
+  keys: { identity_file?: string | undefined; known_hosts_file?: string | undefined; host_key_alias?: string | undefined },
+): PeerLocation {
+  if (location.kind !== 'ssh') return location;
+  const ssh: SshPeerOptions = {
+    ...(keys.identity_file === undefined ? {} : { identityFile: expandHome(keys.identity_file) }),
+    ...(keys.known_hosts_file === undefined ? {} : { knownHostsFile: expandHome(keys.known_hosts_file) }),
+    ...(keys.host_key_alias === undefined ? {} : { hostKeyAlias: keys.host_key_alias }),
+  };
+  return Object.keys(ssh).length === 0 ? location : { ...location, ssh };
 }
 
 /** Validates parsed TOML; throws CONFIG_INVALID "<source>: <key.path>: <problem>" for the first problem. */

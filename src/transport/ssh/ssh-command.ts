@@ -92,10 +92,30 @@ export function sshArgv(
     'ServerAliveInterval=15',
     '-o',
     'ServerAliveCountMax=4',
+    ...peerSshOptions(location),
     ...(location.port === undefined ? [] : ['-p', String(location.port)]),
     ...(location.user === undefined ? [] : ['-l', location.user]),
     location.host,
     options.command ?? remoteServeCommand(location, options.remoteCommand),
+  ];
+}
+
+/**
+ * The peer's own key and pinned host key (config keys identity_file, known_hosts_file, host_key_alias;
+ * `pair` writes them). On the command line they win over ~/.ssh/config. The known-hosts file replaces
+ * the user's for this peer, so only the pinned key is accepted; the alias files it under the peer's
+ * name, so a phone that changes its address keeps its key. The config refused paths with characters
+ * ssh would expand or split on (%, $, ").
+ */
+export function peerSshOptions(location: SshLocation): string[] {
+  const ssh = location.ssh;
+  if (ssh === undefined) return [];
+  return [
+    ...(ssh.identityFile === undefined ? [] : ['-i', ssh.identityFile, '-o', 'IdentitiesOnly=yes']),
+    ...(ssh.knownHostsFile === undefined
+      ? []
+      : ['-o', `UserKnownHostsFile="${ssh.knownHostsFile}"`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes']),
+    ...(ssh.hostKeyAlias === undefined ? [] : ['-o', `HostKeyAlias=${ssh.hostKeyAlias}`]),
   ];
 }
 
