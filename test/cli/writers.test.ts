@@ -10,6 +10,7 @@
  * `withWriters(dir, db, ALL, () => runCli(['rotate', …]))`, and call expectNoneLost on the result.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -81,4 +82,31 @@ test('a database too large to index within the bound: sync refuses and says how;
   assert.match(first.result.stdout, /5 duplicate entries in 5 groups were already here/);
   assert.doesNotMatch(first.result.stdout, /created index/);
   expectNoneLost(t, first.writers);
+});
+
+/** A rollback-journal database of `notes` notes of about 1.3 KB, built at once in sqlite3. */
+function largeRollbackDb(dir: string, notes: number): string {
+  const path = createNotesDb(dir, 'large');
+  execFileSync('sqlite3', [path], {
+    input: `PRAGMA journal_mode = DELETE;
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${notes})
+      INSERT INTO resonance_notes (timestamp, content, context, source)
+        SELECT datetime(1700000000 + i, 'unixepoch'), 'note ' || i || ' ' || hex(randomblob(500)), 'bulk', 'agent' FROM n;`,
+  });
+  return path;
+}
+
+test('writers keep writing while verify digests an 80 MB rollback-journal database: none with a busy timeout loses a note', async (t) => {
+  const dir = tempDir(t);
+  // Hashing every note in one statement held its read lock for seconds at this size already.
+  const main = largeRollbackDb(dir, 60_000);
+  const config = join(dir, 'c.toml');
+  assert.equal((await runCli(['init', '--db', main, '--node', 'main', '--config', config])).code, 0);
+  const peer = createNotesDb(dir, 'peer');
+  insertNotes(peer, bulkyNotes('peer', 10, 10));
+  assert.equal((await runCli(['init', '--db', peer, '--node', 'phone', '--config', join(dir, 'phone.toml')])).code, 0);
+  assert.equal((await runCli(['peer', 'add', 'phone', peer, '--config', config])).code, 0);
+  const { result, writers } = await withWriters(dir, main, ALL, () => runCli(['verify', 'phone', '--json', '--config', config]));
+  assert.ok(result.stdout.length > 0, result.stderr);
+  expectNoneLost(t, writers);
 });
