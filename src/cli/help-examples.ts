@@ -39,6 +39,19 @@ const EXAMPLES: Record<string, string[]> = {
   log: ['resonance-sync log --limit 20', 'resonance-sync log --peer selesta --json'],
   rotate: ['resonance-sync rotate --schema ~/resonance/init_resonance.sql', 'resonance-sync rotate --force --keep 5'],
   adopt: ['resonance-sync adopt --continue', 'resonance-sync adopt selesta --refill'],
+  agent: ['resonance-sync agent status selesta', 'resonance-sync agent install selesta'],
+  'agent install': ['resonance-sync agent install selesta   # before a trip: the first sync then uploads nothing'],
+  'agent status': ['resonance-sync agent status selesta --json'],
+  'agent remove': ['resonance-sync agent remove selesta   # only what this installation uploaded; never your own install'],
+  pair: [
+    'resonance-sync pair --show                      # on the phone: a token and a QR code',
+    'resonance-sync pair rspair1:… --name selesta   # on the desktop',
+  ],
+  ui: ['resonance-sync ui', 'resonance-sync ui --port 8765'],
+  mcp: [
+    'resonance-sync mcp                # an MCP host starts it: {"command": "resonance-sync", "args": ["mcp"]}',
+    'resonance-sync mcp --read-only',
+  ],
 };
 
 /** Adds the examples to every command (and subcommand) that has some. */

@@ -218,6 +218,8 @@ export interface PeerChanges {
   mode?: PeerConfig['mode'];
   /** '' removes it. */
   remoteCommand?: string;
+  /** '' removes it. */
+  sqlite3Command?: string;
   enabled?: boolean;
   pushContexts?: string[];
   pullContexts?: string[];
@@ -235,6 +237,10 @@ export function setPeer(config: Config, name: string, changes: PeerChanges): Con
   }
   if (changes.mode !== undefined) changed.mode = changes.mode;
   if (changes.remoteCommand !== undefined) changed.remoteCommand = changes.remoteCommand === '' ? undefined : changes.remoteCommand;
+  if (changes.sqlite3Command !== undefined) {
+    if (changes.sqlite3Command === '') delete changed.sqlite3Command;
+    else changed.sqlite3Command = changes.sqlite3Command;
+  }
   if (changes.enabled !== undefined) changed.enabled = changes.enabled;
   // The device-local list in force stays with the route (toRoute keeps only the patterns written in the file).
   const keepLocal = (route: Route, next: Route): Route => (route.localContexts ? { ...next, localContexts: route.localContexts } : next);

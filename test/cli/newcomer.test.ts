@@ -61,7 +61,7 @@ test('peer set changes addresses, mode, remote command and routes; the file keep
     tailnet,
     '--mode',
     'sqlite3',
-    '--remote-command',
+    '--sqlite3-command',
     '/usr/bin/sqlite3',
     '--pull-context',
     'maternal*',
@@ -75,7 +75,7 @@ test('peer set changes addresses, mode, remote command and routes; the file keep
     /url = \[\s*"ssh:\/\/u0_a311@192\.168\.1\.20:8022\/~\/selesta\/resonance\.sqlite3",\s*"ssh:\/\/u0_a311@selesta\.tailnet:8022\/~\/selesta\/resonance\.sqlite3"\s*\]/,
   );
   assert.match(text, /mode = "sqlite3"/);
-  assert.match(text, /remote_command = "\/usr\/bin\/sqlite3"/);
+  assert.match(text, /sqlite3_command = "\/usr\/bin\/sqlite3"/);
   assert.match(text, /\[peers\.selesta\.pull\]\s*include_context = \[\s*"maternal\*"\s*\]/);
   const list = JSON.parse((await runCli(['peer', 'list', '--json', '--config', config])).stdout);
   assert.deepEqual(list[0].urls, [lan, tailnet]);
@@ -90,7 +90,7 @@ test('peer set changes addresses, mode, remote command and routes; the file keep
     phone,
     '--mode',
     'auto',
-    '--remote-command',
+    '--sqlite3-command',
     '',
     '--disable',
     '--config',
@@ -100,7 +100,7 @@ test('peer set changes addresses, mode, remote command and routes; the file keep
   const again = JSON.parse((await runCli(['peer', 'list', '--json', '--config', config])).stdout);
   assert.deepEqual(again[0].urls, [phone]);
   assert.equal(again[0].enabled, false);
-  assert.doesNotMatch(readFileSync(config, 'utf8'), /remote_command|mode =/);
+  assert.doesNotMatch(readFileSync(config, 'utf8'), /remote_command|sqlite3_command|mode =/);
   const unknown = await runCli(['peer', 'set', 'selest', '--mode', 'agent', '--config', config]);
   assert.equal(unknown.code, 3);
   assert.match(unknown.stderr, /did you mean selesta\?/);

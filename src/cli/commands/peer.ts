@@ -19,6 +19,7 @@ interface PeerSetOptions extends GlobalOptions {
   url?: string[];
   mode?: string;
   remoteCommand?: string;
+  sqlite3Command?: string;
   pushContext?: string[];
   pullContext?: string[];
   enable?: boolean;
@@ -81,7 +82,8 @@ export function registerPeer(program: Command): void {
     .argument('<name>')
     .option('--url <url>', 'an address; repeat for several, tried in order (replaces the list)', collect)
     .option('--mode <mode>', 'for ssh peers: auto, agent or sqlite3')
-    .option('--remote-command <command>', 'how to run resonance-sync (or, in mode sqlite3, sqlite3) on the remote; "" removes it')
+    .option('--remote-command <command>', 'how to run the agent (resonance-sync) on the remote; "" removes it')
+    .option('--sqlite3-command <command>', 'the remote sqlite3 for the agentless mode; "" removes it')
     .option('--push-context <glob>', 'only send entries whose context matches (repeatable; replaces the list)', collect)
     .option('--pull-context <glob>', 'only receive entries whose context matches (repeatable; replaces the list)', collect)
     .option('--enable', 'sync with it when no peer is named')
@@ -94,6 +96,7 @@ export function registerPeer(program: Command): void {
         ...(options.url ? { urls: options.url } : {}),
         ...(options.mode ? { mode: parseMode(options.mode) } : {}),
         ...(options.remoteCommand === undefined ? {} : { remoteCommand: options.remoteCommand }),
+        ...(options.sqlite3Command === undefined ? {} : { sqlite3Command: options.sqlite3Command }),
         ...(options.enable || options.disable ? { enabled: options.enable === true } : {}),
         ...(options.pushContext ? { pushContexts: options.pushContext } : {}),
         ...(options.pullContext ? { pullContexts: options.pullContext } : {}),

@@ -37,13 +37,6 @@ function peerLines(peer: PeerStatus): string[] {
   const pending = (value: number | null) => (value === null ? '?' : String(value));
   const lines = [`peer ${peer.name}${peer.enabled ? '' : ' (disabled)'}  ${peer.urls.join(', ')}`];
   if (peer.reached && peer.urls.length > 1) lines.push(`  reached at ${peer.reached.url} (last ${peer.reached.at})`);
-  if (peer.contact) {
-    const agent = peer.contact.agent;
-    const which = agent
-      ? ` (${agent.source} agent${agent.version ? ` ${agent.version}` : ''}${agent.path ? ` at ${agent.path}` : ''})`
-      : '';
-    lines.push(`  last reached from here by ${peer.contact.transport}${which}, ${peer.contact.at}`);
-  }
   const headline = lastRunHeadline(peer);
   if (headline === undefined && !peer.tracking) lines.push('  never synced');
   else {
@@ -51,6 +44,13 @@ function peerLines(peer: PeerStatus): string[] {
       ? `; ${peer.tracking.syncCount} runs received into this node, newest entry received ${peer.tracking.lastSyncTimestamp}`
       : '';
     lines.push(`  ${headline ?? `last sync ${peer.tracking?.lastSyncSuccess ? 'ok' : 'FAILED'}`}${received}`);
+  }
+  if (peer.contact) {
+    const agent = peer.contact.agent;
+    const which = agent
+      ? ` (${agent.source} agent${agent.version ? ` ${agent.version}` : ''}${agent.path ? ` at ${agent.path}` : ''})`
+      : '';
+    lines.push(`  last reached from here by ${peer.contact.transport}${which}, ${peer.contact.at}`);
   }
   for (const run of peer.lastRuns) {
     const outcome = run.status === 'running' ? 'did not finish (interrupted; the next run resumes)' : run.status;
