@@ -103,10 +103,14 @@ attempts=0; failures=0; longest=0; errors=
 while [ ! -e "$stop" ]; do
   attempts=$((attempts + 1))
   started=$(date +%s%N)
-  if ! out=$("$sqlite3" -batch "\${opts[@]}" "$db" "INSERT INTO resonance_notes (timestamp, content, context) VALUES (datetime('now'), '$context note $attempts', '$context');" 2>&1); then
-    failures=$((failures + 1)); errors=$out
+  # .timer: sqlite3's own clock of the statement, busy wait included, process start-up left out (a
+  # loaded machine can take longer to fork and exec than any lock holds); a failed insert prints none.
+  if ! out=$("$sqlite3" -batch -cmd ".timer on" "\${opts[@]}" "$db" "INSERT INTO resonance_notes (timestamp, content, context) VALUES (datetime('now'), '$context note $attempts', '$context');" 2>&1); then
+    failures=$((failures + 1)); errors=$(printf '%s' "$out" | grep -v '^Run Time:')
   fi
-  took=$(( ($(date +%s%N) - started) / 1000000 ))
+  took=$(printf '%s' "$out" | sed -n 's/^Run Time: real \\([0-9.]*\\).*/\\1/p' | head -n 1)
+  if [ -n "$took" ]; then took=$(awk -v s="$took" 'BEGIN { printf "%d", s * 1000 }')
+  else took=$(( ($(date +%s%N) - started) / 1000000 )); fi
   [ "$took" -gt "$longest" ] && longest=$took
   sleep "$pause"
 done
