@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { judge } from '../../src/ui/guard.js';
@@ -191,7 +191,7 @@ test('ui serves nothing without the token, on another Host, and refuses a foreig
   assert.equal(await stopped(ui.child), 0);
 });
 
-test('the single file alone, as on a phone: the page comes from inside it, offline', async (t) => {
+test('the built files alone, as installed on a phone: the page comes from inside them, offline', async (t) => {
   const node24 = requireNode24OrSkip(t);
   if (node24 === undefined) return;
   const single = fileURLToPath(new URL('../../../dist/resonance-sync.mjs', import.meta.url));
@@ -203,7 +203,9 @@ test('the single file alone, as on a phone: the page comes from inside it, offli
   const lone = join(dir, 'lone');
   mkdirSync(lone);
   copyFileSync(single, join(lone, 'resonance-sync.mjs'));
-  // No package beside it: no node_modules, no esbuild, no scripts/; Node 24 brings node:sqlite.
+  // The status page is a file of its own beside the CLI (only `ui` loads it), as in the package.
+  copyFileSync(join(dirname(single), 'resonance-sync-ui.mjs'), join(lone, 'resonance-sync-ui.mjs'));
+  // No package beside them: no node_modules, no esbuild, no scripts/; Node 24 brings node:sqlite.
   const child = spawn(node24, [join(lone, 'resonance-sync.mjs'), 'ui', '--config', config], {
     cwd: lone,
     env: { ...process.env, RESONANCE_SYNC_SQLITE: 'node:sqlite' },
