@@ -281,6 +281,9 @@ async function main() {
     `resonance-sync bench${quick ? ' (quick)' : ''} in ${work}; load ${(results.machine as { loadAtStart: string }).loadAtStart}`,
   );
   if (!sqlite3Available()) console.log('no sqlite3 CLI: the SQL floors run in-process through the binding');
+  // Measured here: with it set, every Node process parses that PEM bundle at start (~0.4 G instructions).
+  if (process.env.NODE_EXTRA_CA_CERTS)
+    console.log('NODE_EXTRA_CA_CERTS is set: every Node process (node -e 0 too) loads those certificates');
   phase('start times');
   startRows();
   if (process.argv.includes('--start-only')) return printResults();
