@@ -1,7 +1,8 @@
 /**
- * The SSH half of the benchmark: a real sshd on 127.0.0.1 (the test harness), the ssh round trip as
- * the reference, initial sync per transport, incremental and no-op over ssh, verify of two identical
- * databases, and rsync of the whole file.
+ * The SSH half of the benchmark: a real sshd on 127.0.0.1 (the test harness); its floors (`ssh HOST
+ * true`, and `scp` of the whole file + the SQL floor of floors.ts); the installed command run as a
+ * user runs it against a configured peer in agent and agentless mode (cli-run.ts); rsync of the
+ * whole file.
  *
  * Bytes on the wire are counted by ssh itself, the same way for our sync and for rsync: every ssh
  * runs with `-o LogLevel=VERBOSE -E LOG`, and OpenSSH logs at the end of each session
@@ -15,35 +16,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { VerifyReport } from '../src/sync/verify.js';
+import { COMMAND, runCli, type CliRun } from './cli-run.js';
+import { sqlFloor, type FloorHow } from './floors.js';
 import { startSshd, sshdAvailable, type SshServer } from '../test/support/sshd.js';
 
-const CHILD = fileURLToPath(new URL('./sync-child.js', import.meta.url));
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-/** In agent mode the remote runs this checkout's CLI with this Node: nothing needs to be installed. */
-const AGENT_COMMAND = `${process.execPath} ${CLI}`;
+/** In agent mode the remote runs this checkout's single-file build with this Node, as an installed agent. */
+const AGENT_COMMAND = `${process.execPath} ${COMMAND}`;
 
 /** What ssh reported for all sessions of one run, or why the count is unknown (never a silent 0). */
 export type Wire =
   | { kind: 'counted'; bytes: number; sent: number; received: number; sessions: number }
   | { kind: 'missing'; reason: string };
-
-export interface ChildRun {
-  seconds: number;
-  maxRssMb: number;
-  received: number;
-}
-
-export interface SshRun extends ChildRun {
-  wire: Wire;
-}
-
-export interface VerifyRun {
-  seconds: number;
-  report: VerifyReport;
-  wire: Wire;
-}
 
 const TRANSFERRED = /^Transferred: sent (\d+), received (\d+) bytes/gm;
 const AUTHENTICATED = /^Authenticated to /gm;
@@ -141,45 +124,54 @@ export class SshBench {
     return runs[2] as { seconds: number; wire: Wire };
   }
 
-  sync(localDb: string, remoteDb: string, which: 'pull' | 'push' | 'both', mode: 'agent' | 'sqlite3'): SshRun {
-    const log = this.newLog(`sync-${mode}`);
-    const env = { ...process.env, ...this.server.env, RESONANCE_SYNC_SSH: this.sshWords(log).join(' ') };
-    // In agent mode remote_command starts resonance-sync; in sqlite3 mode it would name sqlite3.
-    const args = [CHILD, localDb, this.url(remoteDb), which, mode, ...(mode === 'agent' ? [AGENT_COMMAND] : [])];
-    const result = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 1 << 20 });
-    const { wire, tail } = this.finish(log);
-    if (result.status !== 0) throw new Error(`ssh ${mode} sync failed: ${result.stderr}\nssh log: ${tail}`);
-    return { ...(JSON.parse(result.stdout) as ChildRun), wire };
-  }
-
   /**
-   * `resonance-sync verify PEER --db LOCAL` exactly as a user runs it (the CLI, a config naming the
-   * peer in agent mode), timed from outside, so the figure includes starting Node locally. Throws
-   * unless it exits 0, which verify does only when both sides hold the same entries.
+   * A config naming `remoteDb` twice, as peer `bench-agent` (mode agent, running the single-file
+   * build over ssh as an installed agent would) and `bench-sqlite3` (agentless), for `sync NAME`
+   * and `verify NAME` exactly as a user runs them.
    */
-  verify(localDb: string, remoteDb: string): VerifyRun {
-    const config = join(this.work, 'verify-config.toml');
+  configFor(remoteDb: string): string {
+    const config = join(this.work, `peers-${this.logs}.toml`);
     // JSON string literals are valid TOML basic strings for these paths (quotes and backslashes escaped).
     const toml = [
-      '[peers.bench-peer]',
+      '[peers.bench-agent]',
       `url = ${JSON.stringify(this.url(remoteDb))}`,
       'mode = "agent"',
       `remote_command = ${JSON.stringify(AGENT_COMMAND)}`,
+      '',
+      '[peers.bench-sqlite3]',
+      `url = ${JSON.stringify(this.url(remoteDb))}`,
+      'mode = "sqlite3"',
     ];
     writeFileSync(config, `${toml.join('\n')}\n`);
-    const log = this.newLog('verify');
-    const env = { ...process.env, ...this.server.env, RESONANCE_SYNC_SSH: this.sshWords(log).join(' ') };
+    return config;
+  }
+
+  /**
+   * `resonance-sync --config CONFIG ARGS` as its own process (cli-run.ts), with ssh counting its
+   * bytes: wall time from outside, the process's peak RSS, its --json report and the wire.
+   */
+  cli(label: string, config: string, args: string[], okStatus = [0]): CliRun & { wire: Wire } {
+    const log = this.newLog(label);
+    const env = { ...this.server.env, RESONANCE_SYNC_SSH: this.sshWords(log).join(' ') };
+    try {
+      const run = runCli(['--config', config, ...args], env, this.work, okStatus);
+      return { ...run, wire: this.finish(log).wire };
+    } catch (error) {
+      throw new Error(`${String(error)}\nssh log: ${this.finish(log).tail}`);
+    }
+  }
+
+  /** The ssh floor of an initial sync: `scp` of the whole file here, then the SQL floor on the copy. */
+  scpFloor(remoteDb: string, target: string): { seconds: number; scpSeconds: number; sqlSeconds: number; how: FloorHow } {
+    const copy = join(this.work, 'scp-copy.sqlite3');
+    rmSync(copy, { force: true });
     const started = performance.now();
-    const result = spawnSync(process.execPath, [CLI, '--config', config, 'verify', 'bench-peer', '--db', localDb, '--json'], {
-      env,
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
-    const seconds = (performance.now() - started) / 1000;
-    const { wire, tail } = this.finish(log);
-    if (result.status !== 0)
-      throw new Error(`verify exited ${result.status ?? result.signal}: ${result.stdout.slice(0, 500)} ${result.stderr}\nssh log: ${tail}`);
-    return { seconds, report: JSON.parse(result.stdout) as VerifyReport, wire };
+    // -O: the classic scp protocol (no sftp subsystem needed on the server).
+    execFileSync('scp', ['-O', '-q', '-F', this.server.sshConfigPath, `127.0.0.1:${remoteDb}`, copy]);
+    const scpSeconds = (performance.now() - started) / 1000;
+    const sql = sqlFloor(copy, target);
+    rmSync(copy, { force: true });
+    return { seconds: scpSeconds + sql.seconds, scpSeconds, sqlSeconds: sql.seconds, how: sql.how };
   }
 
   /**
