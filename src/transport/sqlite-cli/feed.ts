@@ -101,10 +101,11 @@ export function hashDownloadSql(shape: NotesTableShape, route: Route, columns: r
 /** One row per non-empty bucket, as digest.ts bucketDigests computes them in JS. */
 export function bucketDigestsSql(shape: NotesTableShape, route: Route): string {
   // group_concat follows the window's ORDER BY, so each bucket's hashes are concatenated sorted
-  // (a plain GROUP BY gives no order guarantee before SQLite 3.44's ORDER BY in aggregates).
-  return `SELECT bucket, n AS count, d AS digest FROM (
-      SELECT substr(h, 1, 2) AS bucket, count(*) OVER p AS n,
-        substr(lower(hex(sha3(group_concat(h, '') OVER p, 256))), 1, 32) AS d,
+  // (a plain GROUP BY gives no order guarantee before SQLite 3.44's ORDER BY in aggregates). The
+  // hash is taken in the outer query, of the one row kept per bucket: inside, it ran for every row
+  // over the whole bucket's text, which made a digest quadratic in the bucket's size.
+  return `SELECT bucket, n AS count, substr(lower(hex(sha3(g, 256))), 1, 32) AS digest FROM (
+      SELECT substr(h, 1, 2) AS bucket, count(*) OVER p AS n, group_concat(h, '') OVER p AS g,
         row_number() OVER (PARTITION BY substr(h, 1, 2) ORDER BY h) AS k
       FROM (SELECT DISTINCT ${entryHashSql(shape)} AS h FROM main.${NOTES_TABLE} WHERE ${routeSql(shape, route)})
       WINDOW p AS (PARTITION BY substr(h, 1, 2) ORDER BY h ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
