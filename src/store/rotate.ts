@@ -11,16 +11,19 @@
  *   last, and AUTOINCREMENT's sqlite_sequence follows it), so every peer's cursor into this node's
  *   feed stays valid: peers read only the new entries, and nobody sends the archived cycle back.
  *
- * Consistency while agents write: the archive is `VACUUM INTO` (one read transaction: a consistent
- * snapshot, never a raw copy of a WAL database). Rows committed while it ran are moved into the fresh
- * file with their rowids, under the old file's write lock, held only for those rows and the new
- * cycle's first notes: its length depends on what was written during the archive, not on the
- * database's size. The fresh file is then renamed over the path (a WAL file's -wal/-shm are unlinked
- * first: a new file beside them would be read through them). Last, on the old file, now off its path,
- * after a one-second grace for connections opened just before the rename: rows that reached it in the
- * meantime are appended to the new file, and a trigger makes any later
- * insert by a connection still holding it fail with "open it again" instead of writing into a
- * deleted file. The fresh file uses the rollback journal: a connection still open on the old WAL file
+ * Consistency while agents write: the archive is built in short steps (archive.ts: never one long
+ * read, which in the rollback journal would keep every agent's commit waiting for all of it, and never
+ * a raw copy of a WAL database), holding every note up to its cut-off rowid. Rows committed after
+ * the cut-off are moved into the fresh file with their rowids, in one read of the old file: its
+ * length depends on what was written during the archive, not on the database's size. The fresh file
+ * is then renamed over the path (a WAL file's -wal/-shm are unlinked first: a new file beside them
+ * would be read through them). In WAL mode, last, on the old file, now off its path, after a
+ * one-second grace for connections opened just before the rename: rows that reached it in the
+ * meantime are appended to the new file, and a trigger makes any later insert by a connection still
+ * holding it fail with "open it again" instead of writing into a deleted file. In the rollback
+ * journal the old file is never read after the rename (swapRollbackJournal says why): the late rows
+ * move before it, under a write lock held for the last check and the rename, and SQLite itself
+ * refuses a later write by a connection still holding the old file. The fresh file uses the rollback journal: a connection still open on the old WAL file
  * deletes `<db>-wal` by name when it closes, which must never be the new file's.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
@@ -38,11 +41,11 @@ import {
   TRACKING_TABLE,
 } from '../core/notes-table.js';
 import { readMeta } from './meta.js';
-import { notesMaxRowid } from './node-memory.js';
+import { archiveInSteps } from './archive.js';
 import { type DedupeMode, prepareDatabase } from './prepare.js';
 import { probeNotesTable, tableExists } from './schema.js';
 import { quoteIdentifier } from './sql.js';
-import type { Database } from './sqlite/driver.js';
+import type { Database, SqlRow } from './sqlite/driver.js';
 import { openDatabase } from './sqlite/open-database.js';
 import { inTransaction } from './sqlite/transaction.js';
 
@@ -100,24 +103,32 @@ export function rotateDatabase(path: string, options: RotateOptions): RotateResu
   let walMode: boolean;
   try {
     walMode = String(live.prepare('PRAGMA journal_mode').get()?.journal_mode ?? '').toLowerCase() === 'wal';
-    // 1. The archive: one consistent snapshot, taken while agents go on writing.
+    // 1. The archive, in short steps while agents go on writing: every note up to the cut-off.
     const partial = `${backupPath}.partial`;
     rmSync(partial, { force: true });
-    live.prepare('VACUUM INTO ?').run(partial);
+    try {
+      archivedThrough = archiveInSteps(live, partial);
+    } catch (error) {
+      rmSync(partial, { force: true });
+      throw error;
+    }
     renameSync(partial, backupPath);
-    archivedThrough = withDatabase(backupPath, notesMaxRowid);
     // 2. The fresh file, built aside from the archive's bookkeeping.
     buildFresh(freshPath, backupPath, live, options);
     // 3. Rows written since the snapshot and the new cycle's first notes, into the fresh file.
     const swapped = fillFresh(live, freshPath, archivedThrough, rotationNote(sizeMb, basename(backupPath)));
     carried = swapped.carried;
     // 4. The swap. A WAL's -wal/-shm belong to the old file: a new file beside them would be read
-    // through them, so they are unlinked first (open connections keep theirs).
-    if (walMode) for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
-    renameSync(freshPath, path);
-    // 5. Close the old file: what reached it since step 3 moves over, and a trigger makes any later
-    // insert by a connection still holding it fail loudly.
-    carried += closeOldFile(live, path, swapped.oldThrough, walMode);
+    // through them, so they are unlinked first (open connections keep theirs). Then close the old
+    // file: what reached it since step 3 moves over, and a trigger makes any later insert by a
+    // connection still holding it fail loudly.
+    if (walMode) {
+      for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+      renameSync(freshPath, path);
+      carried += closeOldFile(live, path, swapped.oldThrough);
+    } else {
+      carried += swapRollbackJournal(live, freshPath, path, swapped.oldThrough);
+    }
   } catch (error) {
     live.close();
     rmSync(freshPath, { force: true });
@@ -183,10 +194,17 @@ interface NewRow {
   values: Record<string, SqlValue>;
 }
 
+/**
+ * One read transaction on the old file (a snapshot: the rows carried and `oldThrough` agree), writing
+ * only the fresh file. Not a write transaction on the old file: an agent that began its insert while
+ * we held that lock would wait for it, wake up after the rename with the old file open, and have its
+ * note refused (SQLite writes nothing into a file moved off its path). Under a read lock it writes its
+ * journal at once and only waits to commit, into the old file, whose late rows closeOldFile moves over.
+ */
 function fillFresh(live: Database, freshPath: string, archivedThrough: number, note: NewRow): { carried: number; oldThrough: number } {
   live.prepare('ATTACH DATABASE ? AS fresh').run(freshPath);
   try {
-    return inTransaction(live, 'IMMEDIATE', () => {
+    return inTransaction(live, 'DEFERRED', () => {
       const shape = probeNotesTable(live, freshPath);
       const list = notesColumns(live, shape.rowidAlias);
       // The schema file's own first notes (their init_resonance.sql inserts one) were made before
@@ -225,18 +243,70 @@ function notesColumns(live: Database, rowidAlias: string | undefined): string {
     .join(', ');
 }
 
+/** Rounds of catching up without the write lock before the swap takes it for the catching up too. */
+const CATCH_UP_ROUNDS = 10;
+
 /**
- * Runs on the old file, now off its path. Rows committed to it after fillFresh (by a connection that
- * opened it just before the rename) are appended to the new file with new rowids (theirs may be taken
- * there by now). Our own writes to the old file must not use the journal name the new file uses
- * (`<db>-journal`): MEMORY journal for this connection only (a WAL file writes to its own open -wal).
+ * The swap of a rollback-journal file. After the rename the old file must never be read again: its
+ * connections look for their journal by name, `<db>-journal`, which is the new file's from then on,
+ * and would take a new-file writer's journal for a crashed one of theirs (and roll it back into the
+ * old file, deleting it). And nothing needs reading: SQLite refuses any write to the old file once it
+ * is off its path ("attempt to write a readonly database"). So the rows committed since `oldThrough`
+ * are appended to the fresh file in short reads until, under the old file's write lock, none is left,
+ * and the rename happens under that lock: the lock is held for a check and a rename, and an agent
+ * only has its note refused if it opened the old file in that instant and writes after it.
  */
-function closeOldFile(live: Database, path: string, oldThrough: number, walMode: boolean): number {
+function swapRollbackJournal(live: Database, freshPath: string, path: string, oldThrough: number): number {
+  const fresh = openDatabase(freshPath);
+  let through = oldThrough;
+  let moved = 0;
+  try {
+    const late = live.prepare(`SELECT rowid AS r, * FROM main.${NOTES_TABLE} WHERE rowid > ? ORDER BY rowid`);
+    const lastRowid = live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`);
+    const freshColumns = columnsOf(fresh, NOTES_TABLE, 'main');
+    const rowidAlias = probeNotesTable(live, path).rowidAlias;
+    /** Appends the late rows to the fresh file (committed there, with new rowids: theirs may be taken by its first notes). */
+    const catchUp = (rows: SqlRow[]) => {
+      if (rows.length === 0) return;
+      inTransaction(fresh, 'IMMEDIATE', () => {
+        for (const { r, ...values } of rows) {
+          const entries = Object.entries(values).filter(([name]) => freshColumns.includes(name) && name !== rowidAlias);
+          fresh
+            .prepare(
+              `INSERT INTO ${NOTES_TABLE} (${entries.map(([name]) => quoteIdentifier(name)).join(', ')}) VALUES (${entries.map(() => '?').join(', ')})`,
+            )
+            .run(...entries.map(([, value]) => value));
+        }
+      });
+      moved += rows.length;
+      through = Number(rows[rows.length - 1]?.r);
+    };
+    for (let round = 0; ; round++) {
+      if (round < CATCH_UP_ROUNDS) catchUp(late.all(through)); // a short read: writers commit meanwhile
+      const swapped = inTransaction(live, 'IMMEDIATE', () => {
+        // Writers that never pause: after enough rounds the last rows are moved under the lock.
+        if (round >= CATCH_UP_ROUNDS) catchUp(late.all(through));
+        if (Number(lastRowid.get()?.m ?? 0) !== through) return false;
+        renameSync(freshPath, path);
+        return true;
+      });
+      if (swapped) return moved;
+    }
+  } finally {
+    fresh.close();
+  }
+}
+
+/**
+ * Runs on the old file of a WAL database, now off its path. Rows committed to it after fillFresh (by a connection that
+ * opened it just before the rename) are appended to the new file with new rowids (theirs may be taken
+ * there by now). It writes to its own open -wal, never to a file found by the path's name.
+ */
+function closeOldFile(live: Database, path: string, oldThrough: number): number {
   // An agent that opened the file a moment before the rename writes its note into the old file: a
   // grace period lets such short-lived connections finish, and their notes are carried over below.
   // Only a connection kept open past it meets the trigger.
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALE_WRITER_GRACE_MS);
-  if (!walMode) live.exec('PRAGMA main.journal_mode = MEMORY');
   live.prepare('ATTACH DATABASE ? AS fresh').run(path);
   try {
     return inTransaction(live, 'IMMEDIATE', () => {
@@ -292,13 +362,4 @@ function pruneBackups(backupDir: string, keep: number): string[] {
 function stamp(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}_${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
-}
-
-function withDatabase<T>(path: string, work: (db: Database) => T): T {
-  const db = openDatabase(path);
-  try {
-    return work(db);
-  } finally {
-    db.close();
-  }
 }
