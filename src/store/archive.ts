@@ -16,7 +16,7 @@
  * text search and the like, whose shadow tables cannot be copied row by row) is still archived with
  * VACUUM INTO, in one read.
  */
-import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, openSync } from 'node:fs';
 import { NOTES_TABLE } from '../core/notes-table.js';
 import { type RowidRange, rowidRange, walkRowidWindows } from './rowid-steps.js';
 import { quoteIdentifier } from './sql.js';
@@ -112,6 +112,7 @@ function readShape(live: Database): LiveShape {
 /** Every table's rows, in short windows read on the live connection and written into the attached archive. */
 function copyRows(live: Database, archivePath: string, shape: LiveShape): void {
   live.prepare(`ATTACH DATABASE ? AS ${ARCHIVE_SCHEMA}`).run(archivePath);
+  const flusher = new Flusher(archivePath);
   try {
     // No journal and no sync while a file nobody else sees is filled: each window then costs its reading alone.
     live.exec(`PRAGMA ${ARCHIVE_SCHEMA}.journal_mode = OFF; PRAGMA ${ARCHIVE_SCHEMA}.synchronous = OFF`);
@@ -130,10 +131,44 @@ function copyRows(live: Database, archivePath: string, shape: LiveShape): void {
         `INSERT INTO ${ARCHIVE_SCHEMA}.${table} (${list}) SELECT ${list} FROM main.${table} WHERE rowid > ? AND rowid <= ?`,
       );
       const range = entry.name === NOTES_TABLE ? shape.notes : rowidRange(live, entry.name);
-      walkRowidWindows(live, range, (after, through) => copy.run(after, through));
+      walkRowidWindows(
+        live,
+        range,
+        (after, through) => copy.run(after, through),
+        () => flusher.step(),
+      );
     }
   } finally {
+    flusher.close();
     live.exec(`DETACH DATABASE ${ARCHIVE_SCHEMA}`);
+  }
+}
+
+/** Bytes written to the archive between two flushes to disk. */
+const FLUSH_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Flushes the archive to disk every FLUSH_BYTES as it grows. One flush of the whole file at the end
+ * writes hundreds of megabytes at once, and every agent's commit (which waits for its own fsync)
+ * waits behind it for seconds: measured 2.8 s for 400 MB here.
+ */
+class Flusher {
+  private readonly fd: number;
+  private flushedAt = 0;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'r+');
+  }
+
+  step(): void {
+    const size = fstatSync(this.fd).size;
+    if (size - this.flushedAt < FLUSH_BYTES) return;
+    fdatasyncSync(this.fd);
+    this.flushedAt = size;
+  }
+
+  close(): void {
+    closeSync(this.fd);
   }
 }
 

@@ -16,7 +16,9 @@ import { createHash } from 'node:crypto';
 import type { FeedRow } from '../core/replica.js';
 import { routePredicate, type Route } from '../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
-import type { Database } from './sqlite/driver.js';
+import type { SqlValue } from '../core/sql-value.js';
+import { rowidRange, walkRowidWindows } from './rowid-steps.js';
+import type { Database, PrepareOptions } from './sqlite/driver.js';
 
 /** Hex characters of the entry hash that pick its bucket (2 = 256 buckets). */
 export const BUCKET_CHARS = 2;
@@ -47,22 +49,50 @@ function routed(shape: NotesTableShape, route: Route) {
   return routePredicate(route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
 }
 
+/**
+ * Hands `use` the rows of the table within the route, read in short rowid windows (rowid-steps.ts):
+ * one statement over every note would keep the database's writers from committing for all of it (35 s
+ * for 1M notes), past their busy timeout. Rows appended meanwhile are left out: the digest is of the
+ * table as it was when it began (notes are never changed, so no earlier row moves under it).
+ */
+function forEachRoutedRow(
+  db: Database,
+  shape: NotesTableShape,
+  route: Route,
+  selected: string,
+  use: (row: SqlValue[]) => void,
+  options: PrepareOptions = {},
+): void {
+  const predicate = routed(shape, route);
+  const statement = db.prepare(
+    `SELECT ${selected} FROM ${NOTES_TABLE} WHERE rowid > ? AND rowid <= ? AND (${predicate.sql}) ORDER BY rowid`,
+    options,
+  );
+  walkRowidWindows(
+    db,
+    rowidRange(db, NOTES_TABLE),
+    // Each window is read whole, and its rows used after: no statement stays open between windows.
+    (after, through) => [...statement.iterateArrays(after, through, ...predicate.params)],
+    (rows) => {
+      for (const row of rows) use(row);
+    },
+  );
+}
+
 /** Every distinct entry hash within the route, by bucket (sorted within each bucket). */
 function hashesByBucket(db: Database, shape: NotesTableShape, route: Route, only?: Set<string>): Map<string, string[]> {
-  const predicate = routed(shape, route);
   const byBucket = new Map<string, Set<string>>();
-  const statement = db.prepare(`SELECT ${identityKeySql(shape)} AS k FROM ${NOTES_TABLE} WHERE ${predicate.sql}`);
-  for (const [key] of statement.iterateArrays(...predicate.params)) {
+  forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => {
     const hash = entryHash(String(key));
     const bucket = hash.slice(0, BUCKET_CHARS);
-    if (only && !only.has(bucket)) continue;
+    if (only && !only.has(bucket)) return;
     let hashes = byBucket.get(bucket);
     if (!hashes) {
       hashes = new Set();
       byBucket.set(bucket, hashes);
     }
     hashes.add(hash);
-  }
+  });
   return new Map([...byBucket].map(([bucket, hashes]) => [bucket, [...hashes].sort()]));
 }
 
@@ -94,19 +124,21 @@ export function rowsByHash(
   columns: string[],
   hashes: Set<string>,
 ): FeedRow[] {
-  const predicate = routed(shape, route);
   const selected = columns.map((name) => columnOrNull(shape, name)).join(', ');
-  const statement = db.prepare(
-    `SELECT ${identityKeySql(shape)} AS k, rowid, ${ORIGIN_COLUMN}, ${selected} FROM ${NOTES_TABLE} WHERE ${predicate.sql} ORDER BY rowid`,
-    { exactIntegers: true },
-  );
   const rows: FeedRow[] = [];
   const seen = new Set<string>();
-  for (const row of statement.iterateArrays(...predicate.params)) {
-    const hash = entryHash(String(row[0]));
-    if (!hashes.has(hash) || seen.has(hash)) continue;
-    seen.add(hash);
-    rows.push(feedRow(row, selfId, 1));
-  }
+  forEachRoutedRow(
+    db,
+    shape,
+    route,
+    `${identityKeySql(shape)} AS k, rowid, ${ORIGIN_COLUMN}, ${selected}`,
+    (row) => {
+      const hash = entryHash(String(row[0]));
+      if (!hashes.has(hash) || seen.has(hash)) return;
+      seen.add(hash);
+      rows.push(feedRow(row, selfId, 1));
+    },
+    { exactIntegers: true },
+  );
   return rows;
 }

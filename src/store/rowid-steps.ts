@@ -54,13 +54,23 @@ const RETRY_MS = 2;
  * 100 s beside three agents. A window that meets the lock fails before reading its first row, so
  * trying it again is exact.
  */
-export function walkRowidWindows(db: Database, range: RowidRange, readWindow: (after: number, through: number) => void): void {
+export function walkRowidWindows<T>(
+  db: Database,
+  range: RowidRange,
+  readWindow: (after: number, through: number) => T,
+  /** What is done with a window once read, outside the read (and outside its timing). */
+  use: (read: T) => void = () => {},
+): void {
   db.exec('PRAGMA busy_timeout = 0');
   try {
     let span = FIRST_SPAN;
     for (let after = range.after; after < range.through; ) {
       const through = Math.min(range.through, after + span);
-      const took = withRetries(() => readWindow(after, through));
+      let read: T | undefined;
+      const took = withRetries(() => {
+        read = readWindow(after, through);
+      });
+      use(read as T);
       after = through;
       // In proportion to how far off the target it was: at most doubling (a quick window may have been
       // a sparse one), and straight down after a slow one (the next writer is already waiting).

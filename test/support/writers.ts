@@ -52,13 +52,21 @@ export interface WritersOptions {
   sqlite3?: string | undefined;
   /** How long to let the writers run before the operation starts (default 200 ms), so they are writing when it does. */
   leadMs?: number;
+  /**
+   * Python writers connect for each note, as the users' agents do (default: once). Needed beside
+   * `rotate`, which renames a new file over the database: a connection kept open stays on the old one.
+   */
+  connectEachNote?: boolean;
+  /** Other files where a writer's notes count as stored (read once the operation is done), e.g. rotate's archive. */
+  alsoStoredIn?: () => string[];
 }
 
 /** A Python agent: connect once, then INSERT + commit() per note until told to stop; prints a JSON report. */
 const PYTHON_WRITER = `
 import json, os, sqlite3, sys, time
-path, stop, context, pause, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]) / 1000, sys.argv[5]
-conn = sqlite3.connect(path) if timeout == 'default' else sqlite3.connect(path, timeout=float(timeout))
+path, stop, context, pause, timeout, each = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]) / 1000, sys.argv[5], sys.argv[6] == 'each'
+connect = lambda: sqlite3.connect(path) if timeout == 'default' else sqlite3.connect(path, timeout=float(timeout))
+conn = None if each else connect()
 attempts = failures = 0
 longest = 0.0
 errors = set()
@@ -66,14 +74,20 @@ while not os.path.exists(stop):
     attempts += 1
     started = time.monotonic()
     try:
+        if each:
+            conn = connect()
         conn.execute("INSERT INTO resonance_notes (timestamp, content, context) VALUES (datetime('now'), ?, ?)", ('%s note %d' % (context, attempts), context))
         conn.commit()
+        if each:
+            conn.close()
     except sqlite3.Error as error:
         failures += 1
         errors.add(str(error))
         try:
             conn.rollback()
-        except sqlite3.Error:
+            if each:
+                conn.close()
+        except Exception:
             pass
     longest = max(longest, time.monotonic() - started)
     time.sleep(pause)
@@ -103,9 +117,22 @@ printf '{"attempts":%d,"failures":%d,"maxWaitMs":%d,"errors":[%s]}' "$attempts" 
 function startWriter(kind: WriterKind, db: string, stop: string, context: string, options: WritersOptions) {
   const pause = options.pauseMs ?? 50;
   const child = kind.startsWith('python')
-    ? spawn('python3', ['-c', PYTHON_WRITER, db, stop, context, String(pause), kind === 'python-10s' ? '10' : 'default'], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      })
+    ? spawn(
+        'python3',
+        [
+          '-c',
+          PYTHON_WRITER,
+          db,
+          stop,
+          context,
+          String(pause),
+          kind === 'python-10s' ? '10' : 'default',
+          options.connectEachNote ? 'each' : 'once',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      )
     : spawn(
         'bash',
         [
@@ -157,9 +184,12 @@ export async function withWriters<T>(
     writeFileSync(stop, '');
   }
   const reports = await Promise.all(running);
+  const files = [db, ...(options.alsoStoredIn?.() ?? [])];
   const writers = reports.map((report, i) => {
     const context = contexts[i] as string;
-    const stored = withDb(db, (d) => Number(d.prepare('SELECT count(*) AS n FROM resonance_notes WHERE context = ?').get(context)?.n));
+    const count = (path: string) =>
+      withDb(path, (d) => Number(d.prepare('SELECT count(*) AS n FROM resonance_notes WHERE context = ?').get(context)?.n));
+    const stored = files.reduce((sum, path) => sum + count(path), 0);
     return { kind: kinds[i] as WriterKind, context, ...report, stored, lost: report.attempts - stored };
   });
   return { result, writers };
