@@ -3,6 +3,11 @@
 // `npm install -g .` and `npm pack` all get it):
 //   dist/resonance-sync.mjs  the CLI and the ssh agent in one file: every runtime dependency bundled,
 //                            only Node built-ins and the optional better-sqlite3 loaded from outside.
+//   dist/resonance-sync-mcp.mjs  the MCP server of `resonance-sync mcp` (src/mcp/server.ts, with the MCP SDK
+//                            and its dependencies, 1.3 MB), loaded only by that command: bundled into the
+//                            CLI it would add a third to the start-up of every command, `serve` on a phone too.
+//   dist/resonance-sync-ui.mjs   the status page of `resonance-sync ui` (src/ui/entry.ts: its server, hono, and
+//                            the page's script and styles as strings), loaded only by that command, likewise.
 //   dist/api.mjs             the library API (src/api/index.ts), bundled the same way.
 //   dist/types/              its declarations, emitted by tsc (tsconfig.api.json).
 import { spawnSync } from 'node:child_process';
@@ -34,7 +39,32 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: { 'resonance-sync': 'src/cli/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+/** The CLI imports these at run time from the file beside it (built on its own below): `mcp` and `ui` only. */
+const apart = {
+  name: 'apart',
+  setup(build) {
+    build.onResolve({ filter: /\/mcp\/server\.js$/ }, () => ({ path: './resonance-sync-mcp.mjs', external: true }));
+    build.onResolve({ filter: /\/ui\/entry\.js$/ }, () => ({ path: './resonance-sync-ui.mjs', external: true }));
+  },
+};
+// The status page's script and styles (`resonance-sync ui`) travel inside its file as two strings.
+const { buildUiPage } = await import('./ui-page.mjs');
+const page = await buildUiPage(root);
+await build({
+  ...common,
+  entryPoints: { 'resonance-sync': 'src/cli/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  plugins: [apart],
+});
+await build({ ...common, entryPoints: { 'resonance-sync-mcp': 'src/mcp/server.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
+await build({
+  ...common,
+  entryPoints: { 'resonance-sync-ui': 'src/ui/entry.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  define: { ...common.define, RESONANCE_SYNC_UI_JS: JSON.stringify(page.js), RESONANCE_SYNC_UI_CSS: JSON.stringify(page.css) },
+});
 await build({ ...common, entryPoints: { api: 'src/api/index.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });
 
 rmSync(new URL('../dist/types', import.meta.url), { recursive: true, force: true });

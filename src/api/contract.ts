@@ -65,6 +65,22 @@ export interface PeerSyncReport {
   local: NodeRef | null;
   remote: NodeRef | null;
   directions: DirectionReport[];
+  /** Which agent answered (transport "ssh agent"); null for other transports or when unreachable. */
+  agent: AgentReport | null;
+  /** Why the auto mode fell back to agentless (or another one-line remark on reaching the peer); null if none. */
+  notice: string | null;
+}
+
+/** The remote agent of one sync (`sync --json` → peers[].agent). */
+export interface AgentReport {
+  /** `uploaded` (this installation's single file, in the remote's cache), `installed` (resonance-sync on the remote PATH), `configured` (remote_command), or `forced command` (authorized_keys). */
+  source: 'uploaded' | 'installed' | 'configured' | 'forced command';
+  /** Remote path of the agent (the command for `configured`); null for a forced command. */
+  path: string | null;
+  /** The agent's version, as it announced itself. */
+  version: string | null;
+  /** Bytes of the agent uploaded in this sync (0 when the remote's cache had it). */
+  uploadedBytes: number;
 }
 
 /** `sync --json`, and what `syncPeers()` resolves to. */
@@ -91,7 +107,23 @@ export interface RunReport {
 /** One configured peer (`status --json` → peers[]). */
 export interface PeerStatusReport {
   name: string;
+  /** The first address. */
   url: string;
+  /** Every address the peer is tried at, in order (LAN, hotspot, tailnet…); just `url` for one. */
+  urls: string[];
+  /** The address that answered the last sync and when it did; null before the first. */
+  reached: { url: string; at: string } | null;
+  /**
+   * How the last sync from this machine reached the peer: `transport` ("local file", "ssh agent",
+   * "ssh sqlite3") and, for the agent, which one answered (`source`: configured, installed, uploaded,
+   * forced command) with its remote path and version; null before the first sync.
+   */
+  contact: {
+    peer: string;
+    transport: string;
+    agent: { source: string; path: string | null; version: string | null } | null;
+    at: string;
+  } | null;
   enabled: boolean;
   /** The users' sync_tracking row for this peer, or null before the first sync. */
   tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
@@ -212,7 +244,10 @@ export interface RouteJson {
 /** One element of `peer list --json` (an array). */
 export interface PeerListEntry {
   name: string;
+  /** The first address. */
   url: string;
+  /** Every address, in the order they are tried. */
+  urls: string[];
   mode: 'auto' | 'agent' | 'sqlite3';
   enabled: boolean;
   push: RouteJson;
@@ -262,6 +297,12 @@ export interface ScheduleStatusReport {
   cronDaemonRunning: boolean | null;
   /** Entries for other config files. */
   otherConfigs: string[];
+  /** What runs the entry: "cron", "cronie" (under termux-services) or "termux-job-scheduler". */
+  scheduler: 'cron' | 'cronie' | 'termux-job-scheduler';
+  /** Whether that scheduler is really running it; null when it cannot be told. */
+  schedulerRunning: boolean | null;
+  /** What the scheduler said (`sv status crond`, the pending job), or "". */
+  schedulerDetail: string;
 }
 
 /** `demo --json`. */

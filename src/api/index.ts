@@ -112,6 +112,7 @@ export async function verify(request: VerifyRequest): Promise<VerifyReport> {
         prepare: repair,
         naiveTimestamps: config.node.naiveTimestamps,
         stallTimeoutMs: config.node.stallTimeoutMs,
+        agentUpload: config.node.agentUpload,
         ...(request.signal === undefined ? {} : { signal: request.signal }),
       });
       try {

@@ -30,6 +30,15 @@ export function syncReport(outcomes: PeerOutcome[], dryRun: boolean): SyncReport
         rewound: direction.rewound,
         newestTimestamp: direction.newestTimestamp ?? null,
       })),
+      agent: outcome.agent
+        ? {
+            source: outcome.agent.kind,
+            path: outcome.agent.path ?? null,
+            version: outcome.agent.version ?? null,
+            uploadedBytes: outcome.agent.uploadedBytes,
+          }
+        : null,
+      notice: outcome.notice ?? null,
     })),
   };
 }

@@ -1,6 +1,7 @@
 /** Sync outcomes as lines for people and as JSON for scripts. */
 import type { PeerOutcome } from '../sync/sync-peers.js';
 import type { DirectionSummary } from '../sync/engine.js';
+import { describeAgentSource } from '../transport/agent/agent-source.js';
 
 function directionLine(direction: DirectionSummary, dryRun: boolean): string {
   const arrow = `${direction.from.name} -> ${direction.to.name}`;
@@ -15,7 +16,9 @@ function directionLine(direction: DirectionSummary, dryRun: boolean): string {
 export function summaryLines(outcomes: PeerOutcome[], dryRun: boolean): string[] {
   const lines: string[] = [];
   for (const outcome of outcomes) {
-    const via = outcome.transport ? ` via ${outcome.transport}` : '';
+    const sent = outcome.agent?.uploadedBytes ? `; ${outcome.agent.uploadedBytes} bytes sent` : '';
+    const agent = outcome.agent ? ` (${describeAgentSource(outcome.agent)}${sent})` : '';
+    const via = outcome.transport ? ` via ${outcome.transport}${agent}` : '';
     if (outcome.summary) {
       lines.push(`${outcome.peer.name}${via}${dryRun ? ' (dry run: nothing written)' : ''}`);
       for (const direction of outcome.summary.directions) lines.push(directionLine(direction, dryRun));

@@ -6,6 +6,8 @@
 import module from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, asSyncError, type ExitCodeValue } from '../core/errors.js';
+import { writeErrorLine } from './log-line.js';
+import { addHelpExamples } from './help-examples.js';
 import { EXIT_CODES_HELP } from './exit-codes-help.js';
 import { packageVersion } from '../core/version.js';
 
@@ -26,7 +28,7 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
   });
-  const [init, sync, status, peer, demo, verify, serve, authorize, unattended, rotate, adopt] = await Promise.all([
+  const [init, sync, status, peer, demo, verify, serve, authorize, unattended, rotate, adopt, mcp] = await Promise.all([
     import('./commands/init.js'),
     import('./commands/sync.js'),
     import('./commands/status.js'),
@@ -38,7 +40,12 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
     import('./register-unattended.js'),
     import('./commands/rotate.js'),
     import('./commands/adopt.js'),
+    import('./commands/mcp.js'),
   ]);
+  const { registerAgent } = await import('./commands/agent.js');
+  // Only the command: the server, its libraries and the page load when `ui` runs.
+  const { registerUi } = await import('./commands/ui.js');
+  const { registerPair } = await import('./commands/pair.js');
   init.registerInit(program);
   sync.registerSync(program, setExitCode);
   status.registerStatus(program);
@@ -50,6 +57,10 @@ async function registerCommands(program: Command, argv: string[], setExitCode: S
   unattended.registerUnattended(program, setExitCode);
   rotate.registerRotate(program);
   adopt.registerAdopt(program);
+  registerAgent(program);
+  mcp.registerMcp(program);
+  registerUi(program);
+  registerPair(program);
 }
 
 const VERSION_FLAGS = ['-V', '--version'];
@@ -88,6 +99,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   await registerCommands(program, argv, setExitCode);
+  addHelpExamples(program);
   for (const command of program.commands) command.exitOverride();
 
   try {
@@ -100,7 +112,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     }
     const error = asSyncError(thrown);
     const verbose = argv.includes('--verbose') || argv.includes('-v');
-    process.stderr.write(`resonance-sync: ${error.message} [${error.code}]\n`);
+    writeErrorLine(`resonance-sync: ${error.message} [${error.code}]`, argv.includes('--quiet') || argv.includes('-q'));
     if (verbose) process.stderr.write(`${(error.cause instanceof Error ? error.cause : error).stack ?? ''}\n`);
     return error.exitCode;
   }

@@ -7,12 +7,24 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, 
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { parse, stringify, TomlError } from 'smol-toml';
+import { closestNames } from '../core/did-you-mean.js';
 import { SyncError } from '../core/errors.js';
 import type { Route } from '../core/route.js';
 import { expandHome, parsePeerUrl } from '../core/peer-url.js';
 import { isNodeName } from '../core/node-name.js';
 import { formatDuration } from '../core/duration.js';
-import { emptyConfig, PEER_NAME_RULE, validateConfig, withLocalContexts, type Config, type NodeConfig, type PeerConfig } from './schema.js';
+import {
+  addressesOf,
+  peerAddresses,
+  emptyConfig,
+  PEER_NAME_RULE,
+  validateConfig,
+  withLocalContexts,
+  withSshOptions,
+  type Config,
+  type NodeConfig,
+  type PeerConfig,
+} from './schema.js';
 
 export type { Config, NodeConfig, PeerConfig } from './schema.js';
 export { emptyConfig } from './schema.js';
@@ -98,14 +110,20 @@ function toToml(config: Config): Record<string, unknown> {
   if (config.node.onReplaced !== 'ask') node.on_replaced = config.node.onReplaced;
   if (config.node.stallTimeoutMs !== undefined) node.stall_timeout = formatDuration(config.node.stallTimeoutMs);
   if (config.node.localContexts !== undefined) node.local_contexts = config.node.localContexts;
+  if (config.node.agentUpload !== undefined) node.agent_upload = config.node.agentUpload;
   const peers: Record<string, unknown> = {};
   for (const peer of config.peers) {
-    const out: Record<string, unknown> = { url: peer.url };
+    const out: Record<string, unknown> = { url: peer.addresses ? peer.addresses.map((address) => address.url) : peer.url };
     if (peer.mode !== 'auto') out.mode = peer.mode;
     if (peer.remoteCommand !== undefined) out.remote_command = peer.remoteCommand;
+    if (peer.sqlite3Command !== undefined) out.sqlite3_command = peer.sqlite3Command;
+    if (peer.agentUpload !== undefined) out.agent_upload = peer.agentUpload;
     if (!peer.enabled) out.enabled = false;
     if (peer.stallTimeoutMs !== undefined) out.stall_timeout = formatDuration(peer.stallTimeoutMs);
     if (peer.localContexts !== undefined) out.local_contexts = peer.localContexts;
+    if (peer.identityFile !== undefined) out.identity_file = peer.identityFile;
+    if (peer.knownHostsFile !== undefined) out.known_hosts_file = peer.knownHostsFile;
+    if (peer.hostKeyAlias !== undefined) out.host_key_alias = peer.hostKeyAlias;
     const push = routeToToml(peer.push);
     const pull = routeToToml(peer.pull);
     if (push) out.push = push;
@@ -150,29 +168,81 @@ export function withNode(config: Config, changes: { name?: string; db?: string }
 export interface NewPeer {
   name: string;
   url: string;
+  /** Further addresses, tried in order after `url`. */
+  moreUrls?: string[];
   mode?: PeerConfig['mode'];
   remoteCommand?: string;
   push?: Partial<Route>;
   pull?: Partial<Route>;
+  /** An ssh peer's own key and pinned host key (`pair`): config keys identity_file, known_hosts_file, host_key_alias. */
+  ssh?: { identityFile: string; knownHostsFile: string; hostKeyAlias: string };
 }
 
 export function addPeer(config: Config, peer: NewPeer): Config {
   if (!isNodeName(peer.name)) throw new SyncError('USAGE', `invalid peer name ${JSON.stringify(peer.name)}; ${PEER_NAME_RULE}`);
   if (config.peers.some((p) => p.name === peer.name)) {
-    throw new SyncError('PEER_EXISTS', `peer "${peer.name}" already exists; remove it first or pick another name`);
+    throw new SyncError(
+      'PEER_EXISTS',
+      `peer "${peer.name}" already exists; change it with \`resonance-sync peer set ${peer.name}\`, or pick another name`,
+    );
   }
-  const location = parsePeerUrl(peer.url);
+  const ssh = peer.ssh;
+  const addresses = typedAddresses([peer.url, ...(peer.moreUrls ?? [])]);
+  const sshKeys =
+    ssh === undefined ? {} : { identity_file: ssh.identityFile, known_hosts_file: ssh.knownHostsFile, host_key_alias: ssh.hostKeyAlias };
   const added: PeerConfig = {
     name: peer.name,
-    // A relative local path typed on the command line means "from here", not from wherever sync later runs.
-    url: location.kind === 'local' ? location.path : peer.url,
-    location,
+    ...addressesOf(peerAddresses(addresses).map((address) => ({ ...address, location: withSshOptions(address.location, sshKeys) }))),
+    ...(ssh === undefined ? {} : { identityFile: ssh.identityFile, knownHostsFile: ssh.knownHostsFile, hostKeyAlias: ssh.hostKeyAlias }),
     mode: peer.mode ?? 'auto',
     remoteCommand: peer.remoteCommand === '' ? undefined : peer.remoteCommand,
     enabled: true,
     ...withLocalContexts(toRoute(peer.push), toRoute(peer.pull), config.node.localContexts),
   };
   return { ...config, peers: [...config.peers, added] };
+}
+
+/** Addresses typed on the command line: a relative local path means "from here", not from wherever sync later runs. */
+function typedAddresses(urls: readonly string[]): Pick<PeerConfig, 'url' | 'location' | 'addresses'> {
+  return addressesOf(
+    urls.map((url) => {
+      const location = parsePeerUrl(url);
+      return { url: location.kind === 'local' ? location.path : url, location };
+    }),
+  );
+}
+
+/** What `peer set` changes; anything left out stays as it is. Contexts replace the include list of their direction. */
+export interface PeerChanges {
+  urls?: string[];
+  mode?: PeerConfig['mode'];
+  /** '' removes it. */
+  remoteCommand?: string;
+  enabled?: boolean;
+  pushContexts?: string[];
+  pullContexts?: string[];
+}
+
+export function setPeer(config: Config, name: string, changes: PeerChanges): Config {
+  const peer = findPeer(config, name);
+  const changed: PeerConfig = { ...peer };
+  if (changes.urls !== undefined && changes.urls.length > 0) {
+    delete changed.addresses;
+    // The peer's own key and pinned host key (`pair`) hold for its new addresses too.
+    const sshKeys = { identity_file: peer.identityFile, known_hosts_file: peer.knownHostsFile, host_key_alias: peer.hostKeyAlias };
+    const typed = peerAddresses(typedAddresses(changes.urls));
+    Object.assign(changed, addressesOf(typed.map((address) => ({ ...address, location: withSshOptions(address.location, sshKeys) }))));
+  }
+  if (changes.mode !== undefined) changed.mode = changes.mode;
+  if (changes.remoteCommand !== undefined) changed.remoteCommand = changes.remoteCommand === '' ? undefined : changes.remoteCommand;
+  if (changes.enabled !== undefined) changed.enabled = changes.enabled;
+  // The device-local list in force stays with the route (toRoute keeps only the patterns written in the file).
+  const keepLocal = (route: Route, next: Route): Route => (route.localContexts ? { ...next, localContexts: route.localContexts } : next);
+  if (changes.pushContexts !== undefined)
+    changed.push = keepLocal(peer.push, toRoute({ ...peer.push, includeContext: changes.pushContexts }));
+  if (changes.pullContexts !== undefined)
+    changed.pull = keepLocal(peer.pull, toRoute({ ...peer.pull, includeContext: changes.pullContexts }));
+  return { ...config, peers: config.peers.map((p) => (p.name === name ? changed : p)) };
 }
 
 function toRoute(partial: Partial<Route> | undefined): Route {
@@ -199,6 +269,11 @@ export function findPeer(config: Config, name: string): PeerConfig {
   const peer = config.peers.find((p) => p.name === name);
   if (peer) return peer;
   const known = config.peers.map((p) => p.name);
-  const hint = known.length ? `known peers: ${known.join(', ')}` : 'no peers are configured; add one with `resonance-sync peer add`';
+  const close = closestNames(name, known);
+  const hint = close.length
+    ? `did you mean ${close.join(' or ')}? (known peers: ${known.join(', ')})`
+    : known.length
+      ? `known peers: ${known.join(', ')}`
+      : 'no peers are configured; add one with `resonance-sync peer add NAME URL`';
   throw new SyncError('PEER_UNKNOWN', `unknown peer ${JSON.stringify(name)}; ${hint}`);
 }

@@ -9,7 +9,7 @@ import * as z from 'zod';
 import { NODE_NAME, NODE_NAME_RULE } from '../core/node-name.js';
 import { SyncError } from '../core/errors.js';
 import type { Route } from '../core/route.js';
-import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation } from '../core/peer-url.js';
+import { expandHome, isAnchoredPath, parsePeerUrl, type PeerLocation, type SshPeerOptions } from '../core/peer-url.js';
 import { formatDuration } from '../core/duration.js';
 import { DEFAULT_STALL_TIMEOUT_MS, STALL_TIMEOUT_RULE, parseStallTimeout } from '../core/stall-timeout.js';
 
@@ -25,14 +25,33 @@ export interface NodeConfig {
   localContexts?: string[];
   /** `on_replaced`: what a sync does when this node's database was replaced (see store/replacement.ts). */
   onReplaced: 'ask' | 'continue' | 'refill';
+  /** `agent_upload`: may the sync upload its own agent to a remote with Node but no resonance-sync (default true). */
+  agentUpload?: boolean;
+}
+
+/** One address a peer can be reached at. */
+export interface PeerAddress {
+  url: string;
+  location: PeerLocation;
 }
 
 export interface PeerConfig {
   name: string;
+  /** The first address (`url`, or the first of a `url = [...]` list). */
   url: string;
   location: PeerLocation;
+  /**
+   * Every address, in the order they are tried (LAN, hotspot, tailnet…), the first being url/location;
+   * absent means just that one (an ad-hoc peer).
+   */
+  addresses?: PeerAddress[];
   mode: 'auto' | 'agent' | 'sqlite3';
+  /** `remote_command`: the user's own agent command on the remote (the agent only). */
   remoteCommand: string | undefined;
+  /** `sqlite3_command`: the remote sqlite3 for the agentless mode (default: sqlite3 on its PATH). */
+  sqlite3Command?: string | undefined;
+  /** `agent_upload` for this peer, over the node's. */
+  agentUpload?: boolean | undefined;
   enabled: boolean;
   /** This node -> peer. */
   push: Route;
@@ -42,6 +61,10 @@ export interface PeerConfig {
   stallTimeoutMs?: number;
   /** `local_contexts` for this peer, over the node's; already resolved into push and pull. */
   localContexts?: string[];
+  /** `identity_file`, `known_hosts_file`, `host_key_alias` as written (also in location.ssh, expanded). */
+  identityFile?: string;
+  knownHostsFile?: string;
+  hostKeyAlias?: string;
 }
 
 export interface Config {
@@ -116,6 +139,7 @@ const node = table({
   stall_timeout: stallTimeout.optional(),
   local_contexts: patterns.optional(),
   on_replaced: z.enum(['ask', 'continue', 'refill']).optional(),
+  agent_upload: z.boolean().optional(),
 })
   .optional()
   .transform(
@@ -128,6 +152,7 @@ const node = table({
       onReplaced: raw?.on_replaced ?? 'ask',
       ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
       ...(raw?.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
+      ...(raw?.agent_upload === undefined ? {} : { agentUpload: raw.agent_upload }),
     }),
   );
 
@@ -147,16 +172,61 @@ const peerUrl = z.string().transform((url, ctx) => {
   return { url, location };
 });
 
+/** `url = "…"`, or `url = ["…", "…"]`: addresses tried in order, each with the connect timeout. */
+const peerUrls = z.unknown().transform((value, ctx): PeerAddress[] => {
+  const urls = Array.isArray(value) ? (value as unknown[]) : [value];
+  if (value === undefined || urls.length === 0) {
+    ctx.addIssue({ code: 'custom', message: value === undefined ? 'is required' : 'must name at least one URL' });
+    return z.NEVER;
+  }
+  const addresses: PeerAddress[] = [];
+  for (const [index, url] of urls.entries()) {
+    const parsed = peerUrl.safeParse(url, {
+      error: () => (Array.isArray(value) ? 'expected a string' : 'expected a string or an array of strings'),
+    });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues)
+        ctx.addIssue({ code: 'custom', message: issue.message, path: Array.isArray(value) ? [index] : [] });
+      return z.NEVER;
+    }
+    addresses.push(parsed.data);
+  }
+  return addresses;
+});
+
+/** A file ssh reads: ssh expands %, ${ and splits on quotes in these options, so those are refused. */
+const sshFile = text
+  .refine(isAnchoredPath, 'must be an absolute path or start with "~/"')
+  .refine((s) => !/[%$"\x00-\x1f\x7f]/.test(s), 'must not contain %, $, " or control characters (ssh would expand them)');
+
 const peer = table({
-  url: peerUrl,
+  url: peerUrls,
+  identity_file: sshFile.optional(),
+  known_hosts_file: sshFile.optional(),
+  host_key_alias: text.regex(NODE_NAME, `must be a host name: ${NODE_NAME_RULE}`).optional(),
   mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
   remote_command: text.optional(),
+  sqlite3_command: text.optional(),
+  agent_upload: z.boolean().optional(),
   enabled: z.boolean().optional(),
   stall_timeout: stallTimeout.optional(),
   local_contexts: patterns.optional(),
   push: route,
   pull: route,
-});
+})
+  .refine(
+    (p) =>
+      p.url.every((address) => address.location.kind === 'ssh') ||
+      (p.identity_file ?? p.known_hosts_file ?? p.host_key_alias) === undefined,
+    {
+      message: 'identity_file, known_hosts_file and host_key_alias are for ssh peers only',
+      path: ['url'],
+    },
+  )
+  .refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
+    message: 'remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
+    path: ['remote_command'],
+  });
 
 const peers = z
   .unknown()
@@ -174,17 +244,47 @@ const configSchema = table({ node, peers }).transform(
     node: raw.node,
     peers: Object.entries(raw.peers ?? {}).map(([name, p]) => ({
       name,
-      url: p.url.url,
-      location: p.url.location,
+      ...addressesOf(p.url.map((address) => ({ ...address, location: withSshOptions(address.location, p) }))),
       mode: p.mode ?? 'auto',
       remoteCommand: p.remote_command,
+      ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
+      ...(p.agent_upload === undefined ? {} : { agentUpload: p.agent_upload }),
       enabled: p.enabled ?? true,
       ...withLocalContexts(p.push, p.pull, p.local_contexts ?? raw.node.localContexts),
       ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),
       ...(p.local_contexts === undefined ? {} : { localContexts: p.local_contexts }),
+      ...(p.identity_file === undefined ? {} : { identityFile: p.identity_file }),
+      ...(p.known_hosts_file === undefined ? {} : { knownHostsFile: p.known_hosts_file }),
+      ...(p.host_key_alias === undefined ? {} : { hostKeyAlias: p.host_key_alias }),
     })),
   }),
 );
+
+/** url and location (the first address), and the list when there is more than one. */
+export function addressesOf(addresses: readonly PeerAddress[]): Pick<PeerConfig, 'url' | 'location' | 'addresses'> {
+  const [first] = addresses;
+  if (first === undefined) throw new SyncError('CONFIG_INVALID', 'a peer needs at least one url');
+  return { url: first.url, location: first.location, ...(addresses.length > 1 ? { addresses: [...addresses] } : {}) };
+}
+
+/** Every address of a peer, in the order to try them. */
+export function peerAddresses(peer: Pick<PeerConfig, 'url' | 'location' | 'addresses'>): PeerAddress[] {
+  return peer.addresses ?? [{ url: peer.url, location: peer.location }];
+}
+
+/** The location with the peer's own ssh settings (paths expanded here: ssh's `~` is the passwd home, not $HOME). */
+export function withSshOptions(
+  location: PeerLocation,
+  keys: { identity_file?: string | undefined; known_hosts_file?: string | undefined; host_key_alias?: string | undefined },
+): PeerLocation {
+  if (location.kind !== 'ssh') return location;
+  const ssh: SshPeerOptions = {
+    ...(keys.identity_file === undefined ? {} : { identityFile: expandHome(keys.identity_file) }),
+    ...(keys.known_hosts_file === undefined ? {} : { knownHostsFile: expandHome(keys.known_hosts_file) }),
+    ...(keys.host_key_alias === undefined ? {} : { hostKeyAlias: keys.host_key_alias }),
+  };
+  return Object.keys(ssh).length === 0 ? location : { ...location, ssh };
+}
 
 /** Validates parsed TOML; throws CONFIG_INVALID "<source>: <key.path>: <problem>" for the first problem. */
 export function validateConfig(raw: unknown, source: string): Config {

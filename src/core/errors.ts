@@ -28,6 +28,8 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 /** Stable error codes, grouped by the exit code they map to. */
 const codeToExit = {
   USAGE: ExitCode.usage,
+  /** A `pair` token that is damaged, of another version, or holds a value that could reach ssh or a shell unsafely. */
+  PAIR_TOKEN_INVALID: ExitCode.usage,
   CONFIG_INVALID: ExitCode.config,
   CONFIG_UNREADABLE: ExitCode.config,
   PEER_UNKNOWN: ExitCode.config,

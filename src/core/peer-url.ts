@@ -19,7 +19,19 @@ export type PeerLocation =
       /** Absolute, or relative to the remote home when `homeRelative`. */
       path: string;
       homeRelative: boolean;
+      /** The peer's own ssh settings from the config (never from a URL): see SshPeerOptions. */
+      ssh?: SshPeerOptions;
     };
+
+/**
+ * Per-peer ssh settings (`identity_file`, `known_hosts_file`, `host_key_alias`), as `pair` writes
+ * them: the key to log in with, and the host key pinned for this peer alone. Paths are absolute.
+ */
+export interface SshPeerOptions {
+  identityFile?: string;
+  knownHostsFile?: string;
+  hostKeyAlias?: string;
+}
 
 const ACCEPTED_FORMS =
   'use ssh://[user@]host[:port]/abs/path, ssh://[user@]host[:port]/~/rel/path, [user@]host:path, file:///abs/path or a local path';
@@ -125,20 +137,34 @@ function remote(
   return { kind: 'ssh', user, host, port, path, homeRelative };
 }
 
-function checkUser(text: string, user: string): string {
-  if (user === '') throw invalid(text, 'the user name is empty');
+/** Why a user name cannot go to ssh, or undefined when it can (pair-token.ts checks tokens with it too). */
+export function sshUserProblem(user: string): string | undefined {
+  if (user === '') return 'the user name is empty';
   // A leading '-' would be read by ssh as an option (e.g. -oProxyCommand=...).
-  if (user.startsWith('-')) throw invalid(text, 'the user name must not start with "-"');
-  if (!USER_CHARS.test(user)) throw invalid(text, 'the user name may only contain letters, digits, ".", "_" and "-"');
+  if (user.startsWith('-')) return 'the user name must not start with "-"';
+  if (!USER_CHARS.test(user)) return 'the user name may only contain letters, digits, ".", "_" and "-"';
+  return undefined;
+}
+
+/** Why a host (IPv6 without brackets) cannot go to ssh, or undefined when it can. */
+export function sshHostProblem(host: string, ipv6: boolean): string | undefined {
+  if (host === '') return 'the host is empty';
+  if (host.startsWith('-')) return 'the host must not start with "-"';
+  if (!(ipv6 ? IPV6_HOST_CHARS : HOST_CHARS).test(host)) {
+    return 'the host may only contain letters, digits, ".", "_", "-", "%" (and ":" inside [...])';
+  }
+  return undefined;
+}
+
+function checkUser(text: string, user: string): string {
+  const problem = sshUserProblem(user);
+  if (problem !== undefined) throw invalid(text, problem);
   return user;
 }
 
 function checkHost(text: string, host: string, bracketed: boolean): string {
-  if (host === '') throw invalid(text, 'the host is empty');
-  if (host.startsWith('-')) throw invalid(text, 'the host must not start with "-"');
-  if (!(bracketed ? IPV6_HOST_CHARS : HOST_CHARS).test(host)) {
-    throw invalid(text, 'the host may only contain letters, digits, ".", "_", "-", "%" (and ":" inside [...])');
-  }
+  const problem = sshHostProblem(host, bracketed);
+  if (problem !== undefined) throw invalid(text, problem);
   return host;
 }
 

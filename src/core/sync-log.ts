@@ -35,4 +35,6 @@ export interface SyncLog {
   finish(id: number, outcome: LogOutcome): void;
   /** What the peer had committed of this node's feed after the last push (for `status`). */
   peerState(peer: string, direction: Direction, state: PeerState): void;
+  /** The address (one of the peer's URLs) that answered this run, for `status`. */
+  reachedAt(peer: string, url: string): void;
 }

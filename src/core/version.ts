@@ -20,6 +20,11 @@ export function packageVersion(): string {
   return cached;
 }
 
+/** Whether this code runs from the single-file build (dist/resonance-sync.mjs or dist/api.mjs), not from tsc output. */
+export function runningBundled(): boolean {
+  return typeof RESONANCE_SYNC_BUNDLED_VERSION === 'string';
+}
+
 function readVersion(): string {
   const root = packageRoot();
   if (root === undefined) return 'unknown';

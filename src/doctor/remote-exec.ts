@@ -5,7 +5,7 @@
  * stops a remote that accepts the connection and then hangs (a sleeping phone's half-open socket).
  */
 import { spawn } from 'node:child_process';
-import { sshBaseCommand, type SshLocation, type SshOutcome } from '../transport/ssh/ssh-command.js';
+import { peerSshOptions, sshBaseCommand, type SshLocation, type SshOutcome } from '../transport/ssh/ssh-command.js';
 
 export const DOCTOR_CONNECT_TIMEOUT_SECONDS = 5;
 const DEADLINE_MS = 20_000;
@@ -25,6 +25,7 @@ export function doctorSshArgv(location: SshLocation, remoteCommand: string, env:
     'BatchMode=yes',
     '-o',
     `ConnectTimeout=${DOCTOR_CONNECT_TIMEOUT_SECONDS}`,
+    ...peerSshOptions(location),
     ...(location.port === undefined ? [] : ['-p', String(location.port)]),
     ...(location.user === undefined ? [] : ['-l', location.user]),
     location.host,

@@ -14,7 +14,12 @@ import { shellQuote, type SshLocation } from '../transport/ssh/ssh-command.js';
 
 export const PROBE_MARKER = '@@resonance-sync-doctor';
 
-export function probeScript(location: SshLocation, remoteCommand: string): string {
+/**
+ * `sqlite3Command`: the peer's sqlite3_command (default sqlite3). `launcher`: the agent launcher's
+ * status action (transport/agent/launcher.ts), asked when no remote_command is configured: which
+ * uploaded agent the remote's cache holds, and whether its Node could run one.
+ */
+export function probeScript(location: SshLocation, remoteCommand: string, sqlite3Command = 'sqlite3', launcher?: string): string {
   const path = shellQuote(location.homeRelative && location.path.startsWith('-') ? `./${location.path}` : location.path);
   const sql = shellQuote(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'resonance_notes'`);
   const lines = [
@@ -23,9 +28,10 @@ export function probeScript(location: SshLocation, remoteCommand: string): strin
     `v=$(${remoteCommand} --version 2>&1); s=$?`,
     `if [ $s -ne 0 ] && [ $s -ne 126 ] && [ $s -ne 127 ] && ${remoteCommand} serve --help >/dev/null 2>&1; then s=serve; fi`,
     `printf '@@agent %s\\n%s\\n' "$s" "$v"`,
-    `v=$(sqlite3 --version 2>&1); printf '@@sqlite3 %s\\n%s\\n' "$?" "$v"`,
+    `v=$(${sqlite3Command} --version 2>&1); printf '@@sqlite3 %s\\n%s\\n' "$?" "$v"`,
     `test -f ${path}; echo "@@file $?"`,
-    `if command -v sqlite3 >/dev/null 2>&1; then v=$(sqlite3 -readonly -batch -bail ${path} ${sql} 2>&1); printf '@@table %s\\n%s\\n' "$?" "$v"; fi`,
+    `if command -v ${sqlite3Command} >/dev/null 2>&1; then v=$(${sqlite3Command} -readonly -batch -bail ${path} ${sql} 2>&1); printf '@@table %s\\n%s\\n' "$?" "$v"; fi`,
+    ...(launcher === undefined ? [] : ['echo @@launcher', launcher]),
     `echo "@@date $(date -u +%s)"`,
   ];
   return `sh -c ${shellQuote(lines.join('\n'))}`;

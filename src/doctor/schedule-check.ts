@@ -38,8 +38,13 @@ export async function checkSchedule(configPath: string, env: NodeJS.ProcessEnv =
       ),
     ];
   }
-  const results = [ok('schedule', `every ${state.every} (${state.expression}) via cron; output to ${state.logPath ?? '?'}`)];
-  if (state.cronDaemonRunning === false)
+  const results = [
+    ok(
+      'schedule',
+      `every ${state.every} (${state.expression ?? state.scheduler}) via ${state.scheduler}; output to ${state.logPath ?? '?'}`,
+    ),
+  ];
+  if (state.schedulerRunning === false)
     results.push(warn('cron daemon', 'no cron daemon is running, so the entry never runs', cronStartHint(env)));
   return results;
 }

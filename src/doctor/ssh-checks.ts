@@ -8,7 +8,16 @@
 import type { PeerConfig } from '../config/schema.js';
 import { SyncError } from '../core/errors.js';
 import { packageVersion } from '../core/version.js';
-import { DEFAULT_REMOTE_COMMAND, destinationOf, sshFailure, telltaleLine, type SshLocation } from '../transport/ssh/ssh-command.js';
+import {
+  DEFAULT_REMOTE_COMMAND,
+  destinationOf,
+  serveArgs,
+  sshFailure,
+  telltaleLine,
+  type SshLocation,
+} from '../transport/ssh/ssh-command.js';
+import { agentBundle } from '../transport/agent/agent-bundle.js';
+import { launcherScript, parseLauncherOutput } from '../transport/agent/launcher.js';
 import { fail, failFrom, ok, skip, warn, type CheckResult } from './check.js';
 import { lastLine, runRemote, type RemoteResult } from './remote-exec.js';
 import { parseProbe, probeScript, type ProbeAnswer } from './remote-probe.js';
@@ -16,11 +25,17 @@ import { parseProbe, probeScript, type ProbeAnswer } from './remote-probe.js';
 /** Beyond this the skew is worth fixing; below it, ssh round trips and second rounding dominate. */
 const SKEW_WARN_SECONDS = 60;
 
-export async function checkSshPeer(peer: PeerConfig, location: SshLocation, env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
+export async function checkSshPeer(
+  peer: PeerConfig,
+  location: SshLocation,
+  env: NodeJS.ProcessEnv,
+  agentUpload?: boolean,
+): Promise<CheckResult[]> {
   const name = peer.name;
   const where = destinationOf(location);
   const remoteCommand = peer.remoteCommand ?? DEFAULT_REMOTE_COMMAND;
-  const result = await runRemote(location, probeScript(location, remoteCommand), env);
+  const launcher = peer.remoteCommand === undefined ? launcherStatusScript(location, uploadAllowed(peer, agentUpload)) : undefined;
+  const result = await runRemote(location, probeScript(location, remoteCommand, peer.sqlite3Command, launcher), env);
   if (result.code === 255 || result.spawnError) {
     const error = sshFailure(result, { location, started: false, junk: '', remoteCommand: peer.remoteCommand });
     // The transport's message ends "; skipped" (meaning the sync); the doctor only reports.
@@ -41,7 +56,11 @@ export async function checkSshPeer(peer: PeerConfig, location: SshLocation, env:
   }
   return [
     ok('ssh', `logged in to ${where} (${seconds}s for all checks)`, name),
-    modeCheck(peer, agentOf(answers.get('agent'), remoteCommand), sqliteOf(answers.get('sqlite3'))),
+    modeCheck(
+      peer,
+      agentOf(answers.get('agent'), remoteCommand, answers.get('launcher'), uploadAllowed(peer, agentUpload)),
+      sqliteOf(answers.get('sqlite3')),
+    ),
     databaseCheck(peer, location, answers),
     clockCheck(name, answers.get('date'), result),
   ];
@@ -60,10 +79,45 @@ interface Tool {
   detail: string;
 }
 
-function agentOf(answer: ProbeAnswer | undefined, remoteCommand: string): Tool {
+function uploadAllowed(peer: PeerConfig, agentUpload: boolean | undefined): boolean {
+  return peer.agentUpload ?? agentUpload ?? true;
+}
+
+/** The launcher's status action, or undefined when this installation has no single file to offer. */
+function launcherStatusScript(location: SshLocation, upload: boolean): string | undefined {
+  try {
+    const bundle = agentBundle();
+    return launcherScript({
+      action: 'status',
+      serveArgs: serveArgs(location),
+      useInstalled: false,
+      upload,
+      sha256: bundle.sha256,
+      cacheName: bundle.cacheName,
+      size: bundle.bytes.length,
+      helloBytes: 0,
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+function agentOf(answer: ProbeAnswer | undefined, remoteCommand: string, launcher: ProbeAnswer | undefined, upload: boolean): Tool {
   if (answer?.status === '0') {
     const version = lastLine(answer.text);
-    return { present: true, version, detail: `resonance-sync ${version}` };
+    return { present: true, version, detail: `resonance-sync ${version} (your install)` };
+  }
+  if (launcher) {
+    const events = parseLauncherOutput(launcher.text);
+    const said = (name: string) => events.find((e) => e.event === name)?.detail;
+    const version = packageVersion();
+    const cached = said('cached');
+    if (cached !== undefined) return { present: true, version, detail: `resonance-sync ${version} uploaded at ${cached}` };
+    const node = said('node');
+    if (node !== undefined && upload)
+      return { present: true, version, detail: `none yet: the first sync uploads resonance-sync ${version} (node ${node} there)` };
+    const why = said('unavailable') ?? (upload ? 'no answer' : 'agent_upload = false');
+    return { present: false, version: undefined, detail: `${remoteCommand}: not found, and none can be uploaded (${why})` };
   }
   if (answer?.status === 'serve') return { present: true, version: undefined, detail: 'resonance-sync (version not reported)' };
   if (answer?.status === '126' || answer?.status === '127')
@@ -98,12 +152,16 @@ function modeCheck(peer: PeerConfig, agent: Tool, sqlite: Tool): CheckResult {
           peer.name,
         );
   }
-  // Until the agentless transport exists, auto needs the agent just as agent mode does.
   if (agent.present) return ok('remote mode', detail, peer.name);
+  // auto without the agent syncs agentless over sqlite3: healthy; the agent is only faster.
+  if (peer.mode === 'auto' && sqlite.present)
+    return ok('remote mode', `${detail}; syncs agentless (sqlite3); the agent would be faster (README, Install)`, peer.name);
   return fail(
     'remote mode',
     detail,
-    'install resonance-sync there (README, Install, phone: npm pack here, copy the .tgz over, then in Termux: pkg install nodejs-lts && npm install -g --omit=optional ./resonance-sync-*.tgz), or set remote_command for this peer to its full path',
+    peer.remoteCommand === undefined
+      ? 'install Node >= 22.16 there (Termux: pkg install nodejs-lts) and the first sync uploads its own agent (agent_upload, on by default), or install resonance-sync there'
+      : 'check remote_command for this peer (the full path of resonance-sync there), or remove it: with Node >= 22.16 there, the sync uploads its own agent',
     'AGENT_MISSING',
     peer.name,
   );

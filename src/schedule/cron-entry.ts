@@ -46,6 +46,11 @@ function cronUnescape(text: string): string {
 }
 
 export function buildEntryLine(spec: EntrySpec): string {
+  return cronEscape(`${spec.expression} ${buildCommand(spec)} ${MARKER} config=${spec.configPath}`);
+}
+
+/** The shell command a scheduled run executes (cron's line without its fields; a Termux job's script). */
+export function buildCommand(spec: Omit<EntrySpec, 'expression'>): string {
   for (const [what, value] of Object.entries({
     node: spec.nodePath,
     cli: spec.cliPath,
@@ -70,7 +75,7 @@ export function buildEntryLine(spec: EntrySpec): string {
     shellQuote(spec.logPath),
     '2>&1',
   ].join(' ');
-  return cronEscape(`${spec.expression} ${command} ${MARKER} config=${spec.configPath}`);
+  return command;
 }
 
 /** Our entries in a crontab text (commented-out copies are the user's, and left alone). */
@@ -101,13 +106,18 @@ export function parseEntry(line: string): InstalledEntry | undefined {
  * Only our own shape needs to be understood; anything else yields fewer words, never an error.
  */
 export function parseEntryWords(line: string): string[] {
+  return commandWords(line).slice(5);
+}
+
+/** The unquoted words of a command we wrote. */
+export function commandWords(line: string): string[] {
   const words: string[] = [];
   // The escaped quote first, so a backslash is never taken for the start of a bare word.
   const pattern = /(?:\\'|'[^']*'|[^\s'\\]+)+/g;
   for (const match of line.matchAll(pattern)) {
     words.push(match[0].replace(/'([^']*)'|\\'/g, (_all, inner: string | undefined) => (inner === undefined ? "'" : inner)));
   }
-  return words.slice(5);
+  return words;
 }
 
 /** The node and CLI paths an entry runs (to check they still exist after an upgrade or a move). */

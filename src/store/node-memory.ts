@@ -35,7 +35,21 @@ export interface NodeMemory {
   knownNodes: Array<{ id: string; name: string }>;
   /** For each peer: how far into this node's feed it had committed at the last push. */
   pushedThrough: Array<{ peer: string; throughRowid: number }>;
+  /** For each peer reached from this machine: how, and which agent answered (status, doctor). */
+  contacts?: PeerContact[];
   updatedAt: string;
+}
+
+/**
+ * How a peer was last reached from this machine: the transport and, over ssh with an agent, which
+ * agent answered (the user's install, the uploaded single file, a forced command) with its path and
+ * version. Machine-local knowledge, so it lives here rather than in the database.
+ */
+export interface PeerContact {
+  peer: string;
+  transport: string;
+  agent: { source: string; path: string | null; version: string | null } | null;
+  at: string;
 }
 
 /** `$XDG_STATE_HOME/resonance-sync`, else `~/.local/state/resonance-sync` (the sync log lives there too). */
@@ -112,11 +126,29 @@ export function notesMaxRowid(db: Database): number {
   return Number(row?.m ?? 0);
 }
 
-/** Records what the database holds now (atomically: a crash leaves the old record or the new one). */
-export function rememberDatabase(db: Database, databasePath: string, env: NodeJS.ProcessEnv = process.env): NodeMemory | undefined {
+/**
+ * Records what the database holds now (atomically: a crash leaves the old record or the new one),
+ * with this run's peer contacts over those remembered (a peer not reached this run keeps its last).
+ */
+export function rememberDatabase(
+  db: Database,
+  databasePath: string,
+  env: NodeJS.ProcessEnv = process.env,
+  contacts: PeerContact[] = [],
+): NodeMemory | undefined {
   const memory = memoryOf(db, databasePath);
-  if (memory) writeNodeMemory(memory, env);
-  return memory;
+  if (!memory) return undefined;
+  const reached = new Set(contacts.map((contact) => contact.peer));
+  const kept = (readNodeMemory(databasePath, env)?.contacts ?? []).filter((contact) => !reached.has(contact.peer));
+  const remembered = { ...memory, contacts: [...kept, ...contacts] };
+  writeNodeMemory(remembered, env);
+  return remembered;
+}
+
+/** How each peer was last reached from this machine, for `status` (empty before the first sync). */
+export function peerContacts(databasePath: string, env: NodeJS.ProcessEnv = process.env): PeerContact[] {
+  const contacts = readNodeMemory(databasePath, env)?.contacts;
+  return Array.isArray(contacts) ? contacts : [];
 }
 
 export function writeNodeMemory(memory: NodeMemory, env: NodeJS.ProcessEnv = process.env): void {

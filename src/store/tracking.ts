@@ -50,6 +50,27 @@ export function recordPeerState(db: Database, peer: string, direction: Direction
   });
 }
 
+/**
+ * The peer state row kept per peer under direction 'address': the URL that answered last (in
+ * route_key) and when. Kept beside the cursors' rows so no schema change is needed for it.
+ */
+const ADDRESS_ROW = 'address';
+
+export function recordReachedAddress(db: Database, peer: string, url: string): void {
+  inTransaction(db, 'IMMEDIATE', () => {
+    db.prepare(
+      `INSERT INTO ${PEER_STATE_TABLE} (peer, direction, route_key, updated_at) VALUES (?, '${ADDRESS_ROW}', ?, strftime('%Y-%m-%dT%H:%M:%fZ'))
+       ON CONFLICT (peer, direction) DO UPDATE SET route_key = excluded.route_key, updated_at = excluded.updated_at`,
+    ).run(peer, url);
+  });
+}
+
+/** The address that answered the last sync with this peer, and when; undefined before the first. */
+export function readReachedAddress(db: Database, peer: string): { url: string; at: string } | undefined {
+  const row = db.prepare(`SELECT route_key, updated_at FROM ${PEER_STATE_TABLE} WHERE peer = ? AND direction = '${ADDRESS_ROW}'`).get(peer);
+  return row ? { url: String(row.route_key), at: String(row.updated_at) } : undefined;
+}
+
 export function readPeerState(db: Database, peer: string, direction: Direction): PeerState | undefined {
   const row = db
     .prepare(`SELECT peer_node_id, route_key, through_rowid FROM ${PEER_STATE_TABLE} WHERE peer = ? AND direction = ?`, {

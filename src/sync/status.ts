@@ -2,16 +2,17 @@
  * What `status` reports, gathered without connecting to remote peers and without writing anything:
  * this node, and per configured peer its sync_tracking row, last runs, totals and what is pending.
  */
-import type { Config, PeerConfig } from '../config/schema.js';
+import { peerAddresses, type Config, type PeerConfig } from '../config/schema.js';
 import { readCursor } from '../transport/local/apply.js';
 import { countFeed } from '../transport/local/feed.js';
 import { readMeta } from '../store/meta.js';
+import { peerContacts, type PeerContact } from '../store/node-memory.js';
 import { isPrepared } from '../store/prepare.js';
 import { probeNotesTable } from '../store/schema.js';
 import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE } from '../core/notes-table.js';
 import type { Database, SqlRow } from '../store/sqlite/driver.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
-import { readPeerState, readRefusals, type RefusedSoFar } from '../store/tracking.js';
+import { readPeerState, readReachedAddress, readRefusals, type RefusedSoFar } from '../store/tracking.js';
 import { refusalFix } from '../core/refusals.js';
 import { SyncError } from '../core/errors.js';
 import { keptHomePatterns, keptHomeRoute, routeKey, type Route } from '../core/route.js';
@@ -28,6 +29,12 @@ export interface NodeStatus {
 export interface PeerStatus {
   name: string;
   url: string;
+  /** Every address the peer is tried at, in order (just `url` for one). */
+  urls: string[];
+  /** The address that answered the last sync, and when (null before the first). */
+  reached: { url: string; at: string } | null;
+  /** How the last sync from this machine reached the peer, and which agent answered (null before the first). */
+  contact: PeerContact | null;
   enabled: boolean;
   tracking: { lastSyncTimestamp: string; lastSyncSuccess: boolean | null; syncCount: number } | null;
   lastRuns: Array<{
@@ -67,6 +74,7 @@ export function gatherStatus(dbPath: string, config: Config): NodeStatus {
       throw new SyncError('DB_NOT_INITIALIZED', `${dbPath} has not been prepared for sync yet; run: resonance-sync init --db ${dbPath}`);
     const meta = readMeta(db);
     const self = { id: String(meta.node_id), name: String(meta.node_name) };
+    const contacts = peerContacts(dbPath);
     const counts = db.prepare(`SELECT count(*) AS total, count(${ORIGIN_COLUMN}) AS received FROM ${NOTES_TABLE}`).get();
     return {
       db: dbPath,
@@ -74,14 +82,14 @@ export function gatherStatus(dbPath: string, config: Config): NodeStatus {
       entries: Number(counts?.total ?? 0),
       receivedEntries: Number(counts?.received ?? 0),
       dedupe: meta.dedupe ?? 'timestamp-index',
-      peers: config.peers.map((peer) => peerStatus(db, self.id, peer)),
+      peers: config.peers.map((peer) => peerStatus(db, self.id, peer, contacts)),
     };
   } finally {
     db.close();
   }
 }
 
-function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus {
+function peerStatus(db: Database, selfId: string, peer: PeerConfig, contacts: PeerContact[]): PeerStatus {
   const tracking = db.prepare(`SELECT * FROM ${TRACKING_TABLE} WHERE remote_node = ?`).get(peer.name);
   const runs = db
     .prepare(
@@ -94,6 +102,9 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig): PeerStatus 
   return {
     name: peer.name,
     url: peer.url,
+    urls: peerAddresses(peer).map((address) => address.url),
+    reached: readReachedAddress(db, peer.name) ?? null,
+    contact: contacts.find((contact) => contact.peer === peer.name) ?? null,
     enabled: peer.enabled,
     tracking: tracking
       ? {

@@ -9,8 +9,9 @@ import { toNodeName } from '../core/node-name.js';
 import type { NodeConfig, PeerConfig } from '../config/schema.js';
 import { LocalReplica } from '../transport/local/local-replica.js';
 import { openPeer, type OpenedPeer } from '../transport/open-peer.js';
+import type { AgentSource } from '../transport/agent/agent-source.js';
 import { acquireSyncLock } from '../store/lock.js';
-import { readNodeMemory, rememberDatabase } from '../store/node-memory.js';
+import { readNodeMemory, rememberDatabase, type PeerContact } from '../store/node-memory.js';
 import { adoptReplacement, inspectDatabase, replacementError } from '../store/replacement.js';
 import { adoptPeerReplacement, findPeerReplacement, peerReplacementError } from './peer-replacement.js';
 import { syncReplicas, type BatchLimits, type ProgressEvent, type SyncSummary } from './engine.js';
@@ -34,6 +35,10 @@ export interface SyncPeersRequest {
 export interface PeerOutcome {
   peer: PeerConfig;
   transport: TransportKind | undefined;
+  /** Which agent answered (ssh agent), and the bytes of it uploaded in this run. */
+  agent?: (AgentSource & { uploadedBytes: number }) | undefined;
+  /** One line worth telling the user about how the peer was reached (e.g. the auto mode's fallback). */
+  notice?: string | undefined;
   summary: SyncSummary | undefined;
   error: SyncError | undefined;
 }
@@ -47,8 +52,8 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
       prepareAs: request.dryRun ? undefined : { nodeName: request.node.name ?? toNodeName(hostname()), dedupe: request.node.dedupe },
       naiveTimestamps: request.node.naiveTimestamps,
     });
+    const outcomes: PeerOutcome[] = [];
     try {
-      const outcomes: PeerOutcome[] = [];
       for (const peer of request.peers) {
         request.signal?.throwIfAborted();
         outcomes.push(await syncOnePeer(local, peer, request));
@@ -56,12 +61,26 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
       return outcomes;
     } finally {
       // What this machine remembers of the database, so that a replacement of it is noticed next time.
-      if (!request.dryRun) rememberDatabase(local.db, request.dbPath);
+      if (!request.dryRun) rememberDatabase(local.db, request.dbPath, process.env, outcomes.flatMap(contactOf));
       await local.close();
     }
   } finally {
     lock?.release();
   }
+}
+
+/** How a peer that answered this run was reached, for what this machine remembers (status). */
+function contactOf(outcome: PeerOutcome): PeerContact[] {
+  if (outcome.transport === undefined) return [];
+  const agent = outcome.agent;
+  return [
+    {
+      peer: outcome.peer.name,
+      transport: outcome.transport,
+      agent: agent === undefined ? null : { source: agent.kind, path: agent.path ?? null, version: agent.version ?? null },
+      at: new Date().toISOString(),
+    },
+  ];
 }
 
 /**
@@ -90,6 +109,7 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
       naiveTimestamps: request.node.naiveTimestamps,
       signal: request.signal,
       stallTimeoutMs: request.node.stallTimeoutMs,
+      agentUpload: request.node.agentUpload,
     });
   } catch (thrown) {
     const error = asSyncError(thrown);
@@ -108,6 +128,11 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
     return { peer, transport, summary: undefined, error };
   }
   transport = opened.transport;
+  const reached = {
+    agent: opened.agent === undefined ? undefined : { ...opened.agent, uploadedBytes: opened.uploadedBytes ?? 0 },
+    notice: opened.notice,
+  };
+  if (!request.dryRun) local.syncLog.reachedAt(peer.name, opened.url);
   request.onPeerStart?.(peer, transport);
   try {
     const replaced = await findPeerReplacement(local, opened.replica, peer);
@@ -126,9 +151,9 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
       ...(request.signal ? { signal: request.signal } : {}),
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
     });
-    return { peer, transport, summary, error: undefined };
+    return { peer, transport, ...reached, summary, error: undefined };
   } catch (thrown) {
-    return { peer, transport, summary: undefined, error: asSyncError(thrown) };
+    return { peer, transport, ...reached, summary: undefined, error: asSyncError(thrown) };
   } finally {
     await opened.close();
   }

@@ -2,10 +2,12 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { SyncError } from '../core/errors.js';
-import type { PeerConfig } from '../config/schema.js';
+import { peerAddresses, type PeerConfig } from '../config/schema.js';
 import { isNodeName, toNodeName } from '../core/node-name.js';
 import type { SshLocation } from './ssh/ssh-command.js';
 import { AgentReplica } from './agent/agent-replica.js';
+import { agentStartFailure } from './agent/connection.js';
+import type { AgentSource } from './agent/agent-source.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import type { NaiveTimestamps } from '../core/timestamps.js';
 import { LocalReplica } from './local/local-replica.js';
@@ -16,6 +18,14 @@ export interface OpenedPeer {
   replica: Replica;
   /** How the peer was reached, for humans ("local file", later "ssh agent", "ssh sqlite3"). */
   transport: TransportKind;
+  /** Which agent answered (ssh agent only). */
+  agent?: AgentSource | undefined;
+  /** Bytes of the single-file agent uploaded while connecting (ssh agent only). */
+  uploadedBytes?: number | undefined;
+  /** One line worth telling the user, e.g. why the auto mode fell back to agentless. */
+  notice?: string | undefined;
+  /** The address that answered (one of the peer's, in order). */
+  url: string;
   close(): Promise<void>;
 }
 
@@ -31,9 +41,31 @@ export interface OpenPeerOptions {
   env?: NodeJS.ProcessEnv;
   /** The node's `stall_timeout` (config [node]), for ssh peers without their own. */
   stallTimeoutMs?: number | undefined;
+  /** The node's `agent_upload` (config [node]), for ssh peers without their own (default true). */
+  agentUpload?: boolean | undefined;
 }
 
+/**
+ * Opens the peer at the first of its addresses that answers (LAN, hotspot, tailnet…: each tried in
+ * order with the connect timeout). Only an unreachable address moves on to the next; any other
+ * failure (host key, missing database) is about the right device and stops there.
+ */
 export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Promise<OpenedPeer> {
+  const addresses = peerAddresses(peer);
+  const unreachable: string[] = [];
+  for (const address of addresses) {
+    try {
+      const opened = await openPeerAt({ ...peer, url: address.url, location: address.location }, options);
+      return { ...opened, url: address.url };
+    } catch (error) {
+      if (addresses.length === 1 || !(error instanceof SyncError) || error.code !== 'PEER_UNREACHABLE') throw error;
+      unreachable.push(`${address.url}: ${error.message}`);
+    }
+  }
+  throw new SyncError('PEER_UNREACHABLE', `none of the ${addresses.length} addresses of ${peer.name} answered: ${unreachable.join('; ')}`);
+}
+
+async function openPeerAt(peer: PeerConfig, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
   const location = peer.location;
   if (location.kind === 'ssh') return openSshPeer(peer, location, options);
   if (existsSync(location.path) && realpathSync(location.path) === realpathSync(options.localDbPath)) {
@@ -62,36 +94,69 @@ export async function openPeer(peer: PeerConfig, options: OpenPeerOptions): Prom
   }
 }
 
-async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<OpenedPeer> {
+async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
   const nodeName = isNodeName(peer.name) ? peer.name : toNodeName(basename(location.path, extname(location.path)));
   const stallTimeoutMs = peer.stallTimeoutMs ?? options.stallTimeoutMs;
   const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal, stallTimeoutMs };
-  const agentless = async (sqlite3Command: string | undefined): Promise<OpenedPeer> => {
-    // In mode "sqlite3", remote_command names the remote sqlite3 (default: sqlite3 on its PATH).
-    const replica = await SqliteCliReplica.connect({ ...common, sqlite3Command, naiveTimestamps: options.naiveTimestamps });
-    return { replica, transport: 'ssh sqlite3', close: () => replica.close() };
+  const agentless = async (notice?: string): Promise<Omit<OpenedPeer, 'url'>> => {
+    const replica = await SqliteCliReplica.connect({
+      ...common,
+      sqlite3Command: peer.sqlite3Command,
+      naiveTimestamps: options.naiveTimestamps,
+    });
+    return { replica, transport: 'ssh sqlite3', agent: undefined, notice, close: () => replica.close() };
   };
-  if (peer.mode === 'sqlite3') return agentless(peer.remoteCommand);
+  if (peer.mode === 'sqlite3') return agentless();
+  const agentUpload = peer.agentUpload ?? options.agentUpload ?? true;
+  const connect = (skipInstalled: boolean) =>
+    AgentReplica.connect({ ...common, remoteCommand: peer.remoteCommand, agentUpload, skipInstalled });
   let replica: AgentReplica;
   try {
-    replica = await AgentReplica.connect({ ...common, remoteCommand: peer.remoteCommand });
-  } catch (error) {
-    // auto: no agent on the remote, so use its sqlite3; say so if that is missing too.
-    if (peer.mode === 'auto' && error instanceof SyncError && error.code === 'AGENT_MISSING') {
-      try {
-        return await agentless(undefined);
-      } catch (fallback) {
-        if (fallback instanceof SyncError && fallback.code === 'AGENT_MISSING') {
-          throw new SyncError(
-            'AGENT_MISSING',
-            `${error.message}; and the agentless mode found no usable sqlite3 there either: ${fallback.message}`,
-            { cause: fallback },
-          );
-        }
-        throw fallback;
-      }
+    try {
+      replica = await connect(false);
+    } catch (error) {
+      // The user's own install speaks another protocol: ours, uploaded, does not (and theirs is left alone).
+      const failure = agentStartFailure(error);
+      if (!(error instanceof SyncError && error.code === 'PROTOCOL_VERSION' && failure?.source?.kind === 'installed' && agentUpload))
+        throw error;
+      replica = await connect(true);
     }
-    throw error;
+  } catch (error) {
+    const failure = agentStartFailure(error);
+    if (peer.mode !== 'auto' || !(error instanceof SyncError) || !failure?.beforeAgent || !FALLBACK_CODES.has(error.code)) throw error;
+    // auto: no usable agent, so use the remote's sqlite3, and say why in one line.
+    const tail = failure.stderrTail === '' ? '' : `; its stderr ended: ${failure.stderrTail}`;
+    const notice = `no usable agent (${error.message} [${error.code}]${tail}); syncing agentless through the remote sqlite3`;
+    try {
+      return await agentless(notice);
+    } catch (fallback) {
+      if (fallback instanceof SyncError && fallback.code === 'AGENT_MISSING') {
+        throw new SyncError(
+          'AGENT_MISSING',
+          `${error.message}; and the agentless mode found no usable sqlite3 there either: ${fallback.message}`,
+          { cause: fallback },
+        );
+      }
+      throw fallback;
+    }
   }
-  return { replica, transport: 'ssh agent', close: () => replica.close() };
+  return {
+    replica,
+    transport: 'ssh agent',
+    agent: replica.agentSource,
+    uploadedBytes: replica.uploadedBytes,
+    notice:
+      replica.replacedCorrupt === undefined
+        ? undefined
+        : `the cached agent ${replica.replacedCorrupt} failed its sha256 check: deleted unrun, and replaced`,
+    close: () => replica.close(),
+  };
 }
+
+/**
+ * Failures, before the agent announced itself, after which the auto mode tries the agentless mode: no
+ * agent (or none the launcher could run), one that failed to start, one that printed something else,
+ * one that speaks another protocol. Not ssh's own failures (host key, login, unreachable): those
+ * would fail the agentless mode the same way.
+ */
+const FALLBACK_CODES = new Set(['AGENT_MISSING', 'REMOTE_ERROR', 'PROTOCOL_ERROR', 'PROTOCOL_VERSION']);

@@ -24,11 +24,12 @@ function sshUrl(server: SshServer, path: string): string {
   return formatPeerUrl({ kind: 'ssh', user: server.user, host: server.host, port: server.port, path, homeRelative: false });
 }
 
-function writeConfig(dir: string, db: string, peers: Array<{ name: string; url: string; remoteCommand?: string }>): string {
+function writeConfig(dir: string, db: string, peers: Array<{ name: string; url: string; remoteCommand?: string; mode?: string }>): string {
   const lines = ['[node]', 'name = "main_device"', `db = ${JSON.stringify(db)}`, ''];
   for (const peer of peers) {
     lines.push(`[peers.${peer.name}]`, `url = ${JSON.stringify(peer.url)}`);
     if (peer.remoteCommand) lines.push(`remote_command = ${JSON.stringify(peer.remoteCommand)}`);
+    if (peer.mode) lines.push(`mode = ${JSON.stringify(peer.mode)}`);
     lines.push('');
   }
   const path = join(dir, 'config.toml');
@@ -113,7 +114,8 @@ test('doctor on a broken setup: each problem on its own line with its code and a
     { name: 'laptop', url: laptop },
     { name: 'asleep', url: `ssh://127.0.0.1:${await closedPort()}/x.sqlite3` },
     { name: 'wrongpath', url: sshUrl(server, join(dir, 'nowhere.sqlite3')), remoteCommand: AGENT },
-    { name: 'noagent', url: sshUrl(server, main), remoteCommand: '/nonexistent/bin/resonance-sync' },
+    { name: 'noagent', url: sshUrl(server, main), remoteCommand: '/nonexistent/bin/resonance-sync', mode: 'agent' },
+    { name: 'agentless', url: sshUrl(server, main), remoteCommand: '/nonexistent/bin/resonance-sync' },
     { name: 'nonotes', url: sshUrl(server, notes), remoteCommand: AGENT },
   ]);
   assert.equal((await runCli(['init', '--config', config])).code, 0);
@@ -138,8 +140,10 @@ test('doctor on a broken setup: each problem on its own line with its code and a
   expect('wrongpath: remote database', /^FAIL .*no file .*nowhere\.sqlite3 on .*\[DB_NOT_FOUND\] — fix: check the peer URL/);
   expect(
     'noagent: remote mode',
-    /^FAIL .*no agent \(\/nonexistent\/bin\/resonance-sync: not found\); sqlite3 3\..*\[AGENT_MISSING\] — fix: install resonance-sync there/,
+    /^FAIL .*no agent \(\/nonexistent\/bin\/resonance-sync: not found\); sqlite3 3\..*\[AGENT_MISSING\] — fix: check remote_command for this peer/,
   );
+  // auto without an agent syncs over sqlite3: healthy, with a word on the faster agent.
+  expect('agentless: remote mode', /^ok .*mode auto: no agent .*; sqlite3 3\..*syncs agentless \(sqlite3\); the agent would be faster/);
   expect('nonotes: remote database', /^FAIL .*has no resonance_notes table \[DB_NO_NOTES_TABLE\]/);
   expect('schedule', /^FAIL .*runs \/nonexistent\/node, which no longer exist.*\[NO_SCHEDULER\] — fix: resonance-sync schedule install/);
   assert.match(result.stdout, /\n\d+ problems, \d+ warnings?\n$/);

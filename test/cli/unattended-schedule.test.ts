@@ -103,7 +103,10 @@ test('the installed line, run as cron runs it (empty environment, /bin/sh), sync
   assert.equal(readFileSync(log, 'utf8'), '', 'a quiet success writes nothing');
   renameSync(phone, `${phone}.away`);
   assert.equal(cron(command), 4);
-  assert.match(readFileSync(log, 'utf8'), /^resonance-sync: phone: database not found: .*\[DB_NOT_FOUND\]\n$/);
+  assert.match(
+    readFileSync(log, 'utf8'),
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ resonance-sync: phone: database not found: .*\[DB_NOT_FOUND\]\n$/,
+  );
 });
 
 test('no crontab program: one line saying what to install, exit code 9; Termux gets the Termux recipe', async (t) => {

@@ -61,13 +61,13 @@ test('verify finds what cursors cannot see (an explicit id below the cursor), re
 
   const differs = await runCli(['verify', peer, '--config', config]);
   assert.equal(differs.code, 1, 'differences exit 1, like diff');
-  assert.match(differs.stdout, /main -> peer: 1 missing/);
-  assert.match(differs.stdout, /peer -> main: 1 missing/);
+  assert.match(differs.stdout, /main -> peer: 1 entries missing/);
+  assert.match(differs.stdout, /peer -> main: 1 entries missing/);
 
   const before = allRows(main).length + allRows(peer).length;
   const repaired = await runCli(['verify', peer, '--repair', '--config', config]);
   assert.equal(repaired.code, 0, repaired.stdout + repaired.stderr);
-  assert.match(repaired.stdout, /1 missing, 1 repaired/);
+  assert.match(repaired.stdout, /1 entries missing, 1 repaired/);
   assert.match(repaired.stdout, /equal after repair/);
   assert.equal(allRows(main).length + allRows(peer).length, before + 2, 'only inserts');
   assert.equal((await runCli(['verify', peer, '--config', config])).code, 0);
@@ -86,8 +86,14 @@ test('verify compares within the routes only', async (t) => {
   await runCli(['init', '--db', main, '--node', 'main', '--config', config]);
   await runCli(['peer', 'add', 'phone', peer, '--push-context', 'leo_*', '--pull-context', 'nothing', '--config', config]);
   assert.equal((await runCli(['sync', 'phone', '--config', config])).code, 0);
+  // Written on the phone within the push route, but the pull route brings nothing back: its bucket
+  // differs, yet no entry is missing in either direction's route; the output says why.
+  insertNotes(peer, [{ timestamp: '2025-12-02 00:00:00', content: 'phone-only', context: 'leo_phone', source: 'phone' }]);
   const result = await runCli(['verify', 'phone', '--config', config]);
   assert.equal(result.code, 0, `${result.stdout}${result.stderr}`);
+  assert.match(result.stdout, /no entries missing either way/);
+  assert.match(result.stdout, /[1-9]\d* of \d+ bucket digests differ: a bucket summarises many entries/);
+  assert.match(result.stdout, /main -> phone: 0 entries missing/);
 });
 
 test('verify and repair over ssh (agent mode) exchange only digests when equal', async (t) => {

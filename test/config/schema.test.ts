@@ -41,10 +41,18 @@ const invalidCases: [toml: string, problem: string][] = [
   ['[node]\nname = "a"\nsyncnote = true\nfoo = 1', 'node: unknown keys "syncnote", "foo"'],
   ['nodes = 1', 'unknown top-level key "nodes"'],
   ['[peers.x]\nmode = "agent"', 'peers.x.url: is required'],
-  ['[peers.x]\nurl = 5', 'peers.x.url: expected a string'],
+  ['[peers.x]\nurl = 5', 'peers.x.url: expected a string or an array of strings'],
+  ['[peers.x]\nurl = []', 'peers.x.url: must name at least one URL'],
+  ['[peers.x]\nurl = ["h:x", 5]', 'peers.x.url[1]: expected a string'],
+  ['[peers.x]\nurl = ["h:x", "relative.sqlite3"]', 'peers.x.url[1]: a local path in the config file must be absolute or start with "~/"'],
   ['[peers.x]\nurl = "h:x"\nmode = "rsync"', 'peers.x.mode: expected "auto", "agent" or "sqlite3"'],
   ['[peers.x]\nurl = "h:x"\nenabled = 1', 'peers.x.enabled: expected true or false'],
   ['[peers.x]\nurl = "h:x"\nremote_command = ""', 'peers.x.remote_command: must not be empty'],
+  [
+    '[peers.x]\nurl = "h:x"\nmode = "sqlite3"\nremote_command = "/usr/bin/sqlite3"',
+    'peers.x.remote_command: remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
+  ],
+  ['[peers.x]\nurl = "h:x"\nagent_upload = "no"', 'peers.x.agent_upload: expected true or false'],
   ['[peers.x]\nurl = "h:x"\npull = ["a"]', 'peers.x.pull: expected a table'],
   ['[peers.x]\nurl = "h:x"\n[peers.x.pull]\nexclude_source = [""]', 'peers.x.pull.exclude_source[0]: must not be empty'],
   [
@@ -148,7 +156,7 @@ test('addPeer appends with defaults, rejects duplicates and bad input', () => {
   expectError(
     () => addPeer(config, { name: 'phone', url: 'x:y' }),
     'PEER_EXISTS',
-    'peer "phone" already exists; remove it first or pick another name',
+    'peer "phone" already exists; change it with `resonance-sync peer set phone`, or pick another name',
   );
   expectError(
     () => addPeer(config, { name: '.hidden', url: 'x:y' }),
@@ -175,7 +183,7 @@ test('findPeer and removePeer report unknown peers with the known names', () => 
   expectError(
     () => findPeer(emptyConfig(), 'c'),
     'PEER_UNKNOWN',
-    'unknown peer "c"; no peers are configured; add one with `resonance-sync peer add`',
+    'unknown peer "c"; no peers are configured; add one with `resonance-sync peer add NAME URL`',
   );
   assert.deepEqual(
     removePeer(config, 'a').peers.map((p) => p.name),
@@ -183,6 +191,18 @@ test('findPeer and removePeer report unknown peers with the known names', () => 
   );
   assert.equal(config.peers.length, 2, 'the input config is not mutated');
   expectError(() => removePeer(config, 'zz'), 'PEER_UNKNOWN', 'unknown peer "zz"; known peers: a, b');
+  // A typo of a longer name is answered with the nearest names.
+  const named = addPeer(addPeer(emptyConfig(), { name: 'selesta', url: 'h:x' }), { name: 'laptop', url: 'h:y' });
+  expectError(
+    () => findPeer(named, 'selsta'),
+    'PEER_UNKNOWN',
+    'unknown peer "selsta"; did you mean selesta? (known peers: selesta, laptop)',
+  );
+  expectError(
+    () => findPeer(named, 'Lpatop'),
+    'PEER_UNKNOWN',
+    'unknown peer "Lpatop"; did you mean laptop? (known peers: selesta, laptop)',
+  );
 });
 
 test('withNode sets name and an absolute db, leaving the rest', () => {

@@ -275,7 +275,8 @@ export function replicaContract(transport: PeerTransport): void {
         Array.from({ length: 5000 }, (_, i) => note(i, { content: `peer ${i} ${'y'.repeat(i % 200)}` })),
       );
       const config = `${dir}/config.toml`;
-      const remote = session.remoteCommand ? `remote_command = ${JSON.stringify(session.remoteCommand)}\n` : '';
+      const key = session.mode === 'sqlite3' ? 'sqlite3_command' : 'remote_command';
+      const remote = session.remoteCommand ? `${key} = ${JSON.stringify(session.remoteCommand)}\n` : '';
       const { writeFileSync } = await import('node:fs');
       writeFileSync(
         config,

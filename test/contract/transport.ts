@@ -41,7 +41,10 @@ export function peerConfig(session: TransportSession, path: string, route: Route
     url,
     location: parsePeerUrl(url),
     mode: session.mode,
-    remoteCommand: session.remoteCommand,
+    // remote_command names the agent only; the agentless mode's sqlite3 has its own key.
+    ...(session.mode === 'sqlite3'
+      ? { remoteCommand: undefined, sqlite3Command: session.remoteCommand }
+      : { remoteCommand: session.remoteCommand }),
     enabled: true,
     push: route,
     pull: route,

@@ -153,12 +153,20 @@ test('a different protocol version fails with one line naming both versions and 
   const { dir, main, phone } = pair(t);
   const newer = writeScript(dir, 'newer-agent', `printf '\\000resonance-sync agent ${PROTOCOL_VERSION + 1} 9.0.0\\n'\ncat > /dev/null`);
   failedWith(
-    await sync(server, main, phone, { remoteCommand: newer }),
+    await sync(server, main, phone, { remoteCommand: newer, extra: ['--mode', 'agent'] }),
     7,
     'PROTOCOL_VERSION',
     new RegExp(
       `resonance-sync 9\\.0\\.0 on .* speaks agent protocol ${PROTOCOL_VERSION + 1}, this resonance-sync \\S+ speaks ${PROTOCOL_VERSION}; upgrade resonance-sync on this machine`,
     ),
+  );
+  // auto: the agentless mode serves instead, and one line says why.
+  const auto = await sync(server, main, phone, { remoteCommand: newer });
+  assert.equal(auto.code, 0, auto.stderr);
+  assert.equal(auto.stderr.trim().split('\n').length, 1, auto.stderr);
+  assert.match(
+    auto.stderr,
+    /no usable agent \(protocol mismatch: .*\[PROTOCOL_VERSION\]\); syncing agentless through the remote sqlite3$/m,
   );
 });
 
@@ -280,4 +288,26 @@ test('an ssh killed mid-push loses nothing; the next run completes without dupli
   const again = await sync(server, main, phone);
   assert.equal(again.code, 0, again.stderr);
   assertConverged(main, phone, 20_001);
+});
+
+test('auto: an agent that fails to start falls back to agentless, in one line carrying the tail of its stderr', async (t) => {
+  const server = await sshdFor(t);
+  if (!server) return;
+  const { dir, main, phone } = pair(t);
+  const broken = writeScript(
+    dir,
+    'broken-agent',
+    `echo 'node:internal/modules/cjs/loader:1228' >&2\necho '  throw err;' >&2\necho "Error: Cannot find module '/moved/dist/src/cli/main.js'" >&2\nexit 1`,
+  );
+  const agentOnly = await sync(server, main, phone, { remoteCommand: broken, extra: ['--mode', 'agent'] });
+  failedWith(agentOnly, 7, 'REMOTE_ERROR', /failed to start \(Error: Cannot find module/);
+  const auto = await sync(server, main, phone, { remoteCommand: broken });
+  assert.equal(auto.code, 0, auto.stderr);
+  const lines = auto.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, auto.stderr);
+  assert.match(
+    lines[0] ?? '',
+    /no usable agent \(the resonance-sync agent on \S+ failed to start .*\[REMOTE_ERROR\]; its stderr ended: "node:internal\/modules\/cjs\/loader:1228 \| throw err; \| Error: Cannot find module '\/moved\/dist\/src\/cli\/main\.js'"\); syncing agentless through the remote sqlite3$/,
+  );
+  assert.equal(JSON.parse(auto.stdout).peers[0].transport, 'ssh sqlite3');
 });

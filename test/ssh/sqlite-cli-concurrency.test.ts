@@ -26,7 +26,7 @@ test('agents writing the remote database during a long agentless push wait under
   insertNotes(phone, crowdedNotes('phone', 16_000));
   insertNotes(main, crowdedNotes('main', 6_000));
   const config = join(dir, 'config.toml');
-  const remote = TEST_SQLITE3 ? `remote_command = ${JSON.stringify(TEST_SQLITE3)}` : '';
+  const remote = TEST_SQLITE3 ? `sqlite3_command = ${JSON.stringify(TEST_SQLITE3)}` : '';
   writeFileSync(
     config,
     [

@@ -106,7 +106,7 @@ test('rows a column short: exit 7 from the CLI, nothing stored', async (t) => {
   const config = join(s.dir, 'config.toml');
   writeFileSync(
     config,
-    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nremote_command = ${JSON.stringify(hostile)}\n`,
+    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nsqlite3_command = ${JSON.stringify(hostile)}\n`,
   );
   const result = await runCli(['sync', 'phone', '--pull-only', '--config', config], { env: s.server.env });
   assert.equal(result.code, 7, result.stderr);

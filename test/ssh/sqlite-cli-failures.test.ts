@@ -33,7 +33,7 @@ const notes = (who: string, n: number, size = 10) =>
 
 function cliSync(server: SshServer, dir: string, local: string, peer: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const config = join(dir, 'config.toml');
-  const remote = TEST_SQLITE3 ? `remote_command = ${JSON.stringify(TEST_SQLITE3)}\n` : '';
+  const remote = TEST_SQLITE3 ? `sqlite3_command = ${JSON.stringify(TEST_SQLITE3)}\n` : '';
   writeFileSync(
     config,
     `[node]\nname = "main"\ndb = ${JSON.stringify(local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(server, peer))}\nmode = "sqlite3"\n${remote}`,
@@ -83,7 +83,7 @@ test('a remote sqlite3 older than 3.33 is refused by version, before any SQL run
   const config = join(s.dir, 'config.toml');
   writeFileSync(
     config,
-    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nremote_command = ${JSON.stringify(old)}\n`,
+    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nsqlite3_command = ${JSON.stringify(old)}\n`,
   );
   const result = await runCli(['sync', '--config', config], { env: s.server.env });
   failedWith(

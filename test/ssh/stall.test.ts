@@ -110,12 +110,13 @@ async function setup(t: TestContext, mode: Mode): Promise<Setup | undefined> {
   const phone = createNotesDb(dir, 'phone');
   // Agentless sessions run in a private remote TMPDIR, so a temp dir left behind is seen.
   const tmp = mode === 'sqlite3' ? privateRemoteTmp(t, server, dir) : undefined;
-  const remoteCommand = mode === 'agent' ? agentCommand() : TEST_SQLITE3;
+  const remoteCommand = mode === 'agent' ? agentCommand() : undefined;
+  const sqlite3 = mode === 'sqlite3' && TEST_SQLITE3 ? `\nsqlite3_command = ${JSON.stringify(TEST_SQLITE3)}` : '';
   const config = writeConfig(
     dir,
     main,
     'main_device',
-    [{ name: 'phone', url: sshUrl(server, phone), ...(remoteCommand ? { remoteCommand } : {}), extra: `mode = "${mode}"` }],
+    [{ name: 'phone', url: sshUrl(server, phone), ...(remoteCommand ? { remoteCommand } : {}), extra: `mode = "${mode}"${sqlite3}` }],
     {
       syncNote: false,
     },
@@ -307,8 +308,8 @@ test('sqlite3: a remote sqlite3 that starts and then answers nothing is given up
     'silent-sqlite3',
     `if [ "$1" = --version ]; then echo '3.40.1 2022-12-28'; exit 0; fi\nexec cat > /dev/null`,
   );
-  const config = readFileSync(s.config, 'utf8').replace(/remote_command = .*\n/, '');
-  writeFileSync(s.config, config.replace('mode = "sqlite3"', `mode = "sqlite3"\nremote_command = ${JSON.stringify(silent)}`));
+  const config = readFileSync(s.config, 'utf8').replace(/sqlite3_command = .*\n/, '');
+  writeFileSync(s.config, config.replace('mode = "sqlite3"', `mode = "sqlite3"\nsqlite3_command = ${JSON.stringify(silent)}`));
   const started = performance.now();
   const result = await sync(s, 'pull', { env: { RESONANCE_SYNC_STALL_TIMEOUT: `${STALL_SECONDS}s` } });
   const seconds = (performance.now() - started) / 1000;

@@ -31,6 +31,11 @@ export interface SshServer {
 export interface StartSshdOptions {
   /** Prefix for the default authorized_keys line, e.g. `command="...",restrict`. */
   authorizedKeysOptions?: string;
+  /**
+   * More accounts that may log in, each with its own PATH (sshd's SetEnv, so no startup file is
+   * involved) and its keys in ~/.ssh/authorized_keys (sshd reads it as that user).
+   */
+  extraUsers?: Array<{ name: string; path: string }>;
 }
 
 const INSTALL_HINT = 'apt-get install openssh-server openssh-client';
@@ -178,7 +183,18 @@ async function startIn(dir: string, sshd: string, options: StartSshdOptions): Pr
   // The free port can be stolen between probing and sshd's bind; retry only that failure.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    writeConfigs({ dir, port, user, hostKeyPath, identityPath, authorizedKeysPath, knownHostsPath, sshConfigPath, sshdConfigPath });
+    writeConfigs({
+      dir,
+      port,
+      user,
+      extraUsers: options.extraUsers ?? [],
+      hostKeyPath,
+      identityPath,
+      authorizedKeysPath,
+      knownHostsPath,
+      sshConfigPath,
+      sshdConfigPath,
+    });
     writeFileSync(knownHostsPath, `[127.0.0.1]:${port} ${hostPub.split(' ').slice(0, 2).join(' ')}\n`);
 
     const logFd = openSync(logPath, 'w');
@@ -230,6 +246,7 @@ interface ConfigPaths {
   dir: string;
   port: number;
   user: string;
+  extraUsers: Array<{ name: string; path: string }>;
   hostKeyPath: string;
   identityPath: string;
   authorizedKeysPath: string;
@@ -252,8 +269,10 @@ function writeConfigs(p: ConfigPaths): void {
     'UsePAM no',
     'StrictModes no', // mkdtemp dirs live under a world-writable /tmp, which StrictModes rejects
     'PermitRootLogin prohibit-password', // tests run as root here and in CI
-    `AllowUsers ${p.user}`,
+    `AllowUsers ${[p.user, ...p.extraUsers.map((u) => u.name)].join(' ')}`,
     'LogLevel ERROR',
+    // Match blocks last: everything after a Match line belongs to it.
+    ...p.extraUsers.flatMap((u) => [`Match User ${u.name}`, '  AuthorizedKeysFile .ssh/authorized_keys', `  SetEnv PATH=${u.path}`]),
   ];
   const sshConfig = [
     'HostName 127.0.0.1',

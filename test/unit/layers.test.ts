@@ -10,7 +10,21 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** Bottom to top. */
-export const LAYERS = ['core', 'store', 'config', 'protocol', 'transport', 'sync', 'schedule', 'doctor', 'demo', 'api', 'cli'] as const;
+export const LAYERS = [
+  'core',
+  'store',
+  'config',
+  'protocol',
+  'transport',
+  'sync',
+  'schedule',
+  'doctor',
+  'demo',
+  'api',
+  'mcp',
+  'ui',
+  'cli',
+] as const;
 
 const srcRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src');
 const IMPORT = /(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]/g;

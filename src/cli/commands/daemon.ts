@@ -14,6 +14,7 @@ import { defaultPolicy } from '../../schedule/backoff.js';
 import { runDaemonLoop, type RunResult, type Tick } from '../../schedule/daemon-loop.js';
 import { describeDelay, formatDuration, parseDuration } from '../../schedule/duration.js';
 import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
+import { isoStamp } from '../log-line.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { interruptSignal } from '../interrupt.js';
 
@@ -37,10 +38,6 @@ export function registerDaemon(program: Command, setExitCode: (code: ExitCodeVal
     });
 }
 
-function stamp(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
 async function runDaemon(options: DaemonOptions): Promise<ExitCodeValue> {
   const context = new CliContext(options);
   const intervalMs = parseDuration(options.every ?? '2h', '--every');
@@ -52,8 +49,8 @@ async function runDaemon(options: DaemonOptions): Promise<ExitCodeValue> {
   enabledPeers(context.config(), context, options.db);
 
   const interrupt = interruptSignal();
-  const out = (line: string) => context.print(`${stamp()} ${line}`);
-  const err = (line: string) => process.stderr.write(`${stamp()} ${line}\n`);
+  const out = (line: string) => context.print(`${isoStamp()} ${line}`);
+  const err = (line: string) => process.stderr.write(`${isoStamp()} ${line}\n`);
   const runOnce = async (signal: AbortSignal): Promise<RunResult> => {
     try {
       const config = context.config();

@@ -93,7 +93,7 @@ async function runDoctor(peerName: string | undefined, options: DoctorOptions): 
       } else if (peer.location.kind === 'local') {
         emit(checkLocalPeer(peer.name, peer.location.path, dbPath ?? ''));
       } else {
-        emit(await checkSshPeer(peer, peer.location, process.env));
+        emit(await checkSshPeer(peer, peer.location, process.env, config?.node.agentUpload));
       }
       if (dbPath !== undefined && (peer.enabled || peerName !== undefined)) emit(checkRefusals(dbPath, peer.name));
     }

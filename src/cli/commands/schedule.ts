@@ -4,17 +4,18 @@
  * the log, and carries PATH, because cron runs jobs with almost no environment; it is marked with the
  * config path so install is idempotent and status/remove find it among the user's own lines.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/config-file.js';
 import { expandHome } from '../../core/peer-url.js';
-import { buildEntryLine, withEntry, withoutEntry } from '../../schedule/cron-entry.js';
-import { readCrontab, writeCrontab } from '../../schedule/crontab-program.js';
+import { buildCommand, buildEntryLine, withEntry, withoutEntry, type EntrySpec } from '../../schedule/cron-entry.js';
+import { readCrontab, SchedulerUnavailable, writeCrontab } from '../../schedule/crontab-program.js';
 import { cronScheduleFor } from '../../schedule/duration.js';
-import { scheduleState } from '../../schedule/schedule-state.js';
+import { jobScript, jobScriptPath, scheduleState, type ScheduleState } from '../../schedule/schedule-state.js';
+import { cancelJob, enableCrond, installJob, jobIdFor, MIN_JOB_PERIOD_MS, termuxScheduler } from '../../schedule/termux.js';
 import { cronDaemonRunning, cronStartHint } from '../../schedule/scheduler-hints.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
@@ -73,7 +74,7 @@ async function install(options: InstallOptions): Promise<void> {
   const logPath = resolve(expandHome(options.log ?? defaultLogPath()));
   mkdirSync(dirname(logPath), { recursive: true });
   const env = Object.fromEntries(CARRIED_ENV.flatMap((name) => (process.env[name] ? [[name, process.env[name] ?? '']] : [])));
-  const line = buildEntryLine({
+  const spec = {
     expression: cron.expression,
     nodePath: process.execPath,
     cliPath: CLI_ENTRY,
@@ -81,7 +82,10 @@ async function install(options: InstallOptions): Promise<void> {
     logPath,
     pathEnv: cronPath(process.env.PATH),
     env,
-  });
+  };
+  const termux = termuxScheduler();
+  if (termux === 'termux-job-scheduler') return installTermuxJob(context, spec, cron);
+  const line = buildEntryLine(spec);
   const edit = withEntry(await readCrontab(), context.configPath, line);
   if (edit.changed) await writeCrontab(edit.text);
   context.print(
@@ -90,8 +94,34 @@ async function install(options: InstallOptions): Promise<void> {
   context.print(`  output goes to ${logPath}; history: resonance-sync log`);
   if (!config.peers.some((peer) => peer.enabled))
     context.print('  note: no enabled peers yet; add one with resonance-sync peer add NAME URL');
-  if (cronDaemonRunning() === false)
+  if (termux === 'cronie') for (const done of enableCrond()) context.print(`  ${done}`);
+  else if (cronDaemonRunning() === false)
     process.stderr.write(`resonance-sync: note: no cron daemon is running, so the entry will not run; ${cronStartHint()}\n`);
+}
+
+/** Termux without cronie: Android's JobScheduler runs a script with the same command (at most every 15 minutes). */
+function installTermuxJob(context: CliContext, spec: EntrySpec, cron: { every: string; expression: string }): void {
+  const script = jobScriptPath(spec.configPath);
+  mkdirSync(dirname(script), { recursive: true });
+  writeFileSync(script, jobScript(buildCommand(spec), cron.every, spec.configPath), { mode: 0o755 });
+  const periodMs = everyMs(cron.every);
+  const scheduled = installJob({ configPath: spec.configPath, script, periodMs });
+  if (!scheduled.ok)
+    throw new SchedulerUnavailable(
+      `termux-job-scheduler refused the job (${scheduled.output}); is the Termux:API app installed? or run resonance-sync daemon`,
+    );
+  const shown = periodMs < MIN_JOB_PERIOD_MS ? '15m (Android runs jobs no more often)' : cron.every;
+  context.print(
+    `installed: sync every ${shown} with the enabled peers of ${spec.configPath}, via termux-job-scheduler (job ${jobIdFor(spec.configPath)})`,
+  );
+  context.print(`  script ${script}; output goes to ${spec.logPath}; history: resonance-sync log`);
+}
+
+/** "2h" as milliseconds (the interval forms cronScheduleFor accepts: Nm, Nh, 1d). */
+function everyMs(every: string): number {
+  const match = /^(\d+)([mhd])$/.exec(every);
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[(match?.[2] ?? 'h') as 'm' | 'h' | 'd'];
+  return Number(match?.[1] ?? 2) * unit;
 }
 
 /** This shell's PATH for the job, without repeats or relative entries (cron's cwd is home, not here). */
@@ -111,11 +141,19 @@ async function status(options: StatusOptions): Promise<void> {
     context.print(`  output: ${state.logPath ?? '?'}${lastWritten(state.logPath)}`);
     for (const path of state.missing) context.print(`  BROKEN: ${path} no longer exists; run resonance-sync schedule install again`);
   }
-  const daemon = state.cronDaemonRunning;
-  context.print(
-    `  cron daemon: ${daemon === null ? 'cannot tell whether one is running' : daemon ? 'running' : `not running (${cronStartHint()})`}`,
-  );
+  context.print(`  ${schedulerLine(state)}`);
   for (const other of state.otherConfigs) context.print(`  another entry syncs ${other}`);
+}
+
+/** Which scheduler runs the entry, and whether it really is running. */
+function schedulerLine(state: ScheduleState): string {
+  const running = state.schedulerRunning;
+  const said = state.schedulerDetail ? ` (${state.schedulerDetail})` : '';
+  if (state.scheduler === 'termux-job-scheduler')
+    return `scheduler: termux-job-scheduler: ${running === null ? `cannot tell whether the job is pending${said}` : running ? `job pending${said}` : `job NOT pending${said}; run resonance-sync schedule install again`}`;
+  if (state.scheduler === 'cronie')
+    return `scheduler: cronie under termux-services: crond ${running === null ? `cannot tell${said}` : running ? `running${said}` : `NOT running${said}; ${cronStartHint()}`}`;
+  return `cron daemon: ${running === null ? 'cannot tell whether one is running' : running ? 'running' : `not running (${cronStartHint()})`}`;
 }
 
 function lastWritten(logPath: string | null): string {
@@ -130,6 +168,16 @@ function lastWritten(logPath: string | null): string {
 
 async function remove(options: GlobalOptions): Promise<void> {
   const context = new CliContext(options);
+  if (termuxScheduler() === 'termux-job-scheduler') {
+    const script = jobScriptPath(context.configPath);
+    const had = existsSync(script);
+    cancelJob(context.configPath);
+    rmSync(script, { force: true });
+    context.print(
+      had ? `removed the termux-job-scheduler job for ${context.configPath}` : `no job for ${context.configPath}; nothing to remove`,
+    );
+    return;
+  }
   const edit = withoutEntry(await readCrontab(), context.configPath);
   if (edit.changed) await writeCrontab(edit.text);
   context.print(edit.removed > 0 ? `removed the entry for ${context.configPath}` : `no entry for ${context.configPath}; nothing to remove`);

@@ -35,13 +35,22 @@ export function registerStatus(program: Command): void {
 
 function peerLines(peer: PeerStatus): string[] {
   const pending = (value: number | null) => (value === null ? '?' : String(value));
-  const lines = [`peer ${peer.name}${peer.enabled ? '' : ' (disabled)'}  ${peer.url}`];
-  if (!peer.tracking) {
-    lines.push('  never synced');
-  } else {
-    lines.push(
-      `  last sync ${peer.tracking.lastSyncSuccess ? 'ok' : 'FAILED'}, ${peer.tracking.syncCount} runs; newest entry received ${peer.tracking.lastSyncTimestamp}`,
-    );
+  const lines = [`peer ${peer.name}${peer.enabled ? '' : ' (disabled)'}  ${peer.urls.join(', ')}`];
+  if (peer.reached && peer.urls.length > 1) lines.push(`  reached at ${peer.reached.url} (last ${peer.reached.at})`);
+  if (peer.contact) {
+    const agent = peer.contact.agent;
+    const which = agent
+      ? ` (${agent.source} agent${agent.version ? ` ${agent.version}` : ''}${agent.path ? ` at ${agent.path}` : ''})`
+      : '';
+    lines.push(`  last reached from here by ${peer.contact.transport}${which}, ${peer.contact.at}`);
+  }
+  const headline = lastRunHeadline(peer);
+  if (headline === undefined && !peer.tracking) lines.push('  never synced');
+  else {
+    const received = peer.tracking
+      ? `; ${peer.tracking.syncCount} runs received into this node, newest entry received ${peer.tracking.lastSyncTimestamp}`
+      : '';
+    lines.push(`  ${headline ?? `last sync ${peer.tracking?.lastSyncSuccess ? 'ok' : 'FAILED'}`}${received}`);
   }
   for (const run of peer.lastRuns) {
     const outcome = run.status === 'running' ? 'did not finish (interrupted; the next run resumes)' : run.status;
@@ -67,4 +76,21 @@ function peerLines(peer: PeerStatus): string[] {
     else lines.push(`  ${direction}: device-local kept home [${kept.patterns.join(', ')}]: ${pending(kept.entries)} entries`);
   }
   return lines;
+}
+
+const HEADLINES: Record<string, string> = {
+  ok: 'ok',
+  failed: 'FAILED',
+  skipped: 'skipped (peer not reachable)',
+  running: 'did not finish (interrupted)',
+};
+
+/** "last sync skipped (peer not reachable) at …": the newest run, whatever it was, so a skipped or failed run is never shown as ok. */
+function lastRunHeadline(peer: PeerStatus): string | undefined {
+  const newest = peer.lastRuns.reduce<PeerStatus['lastRuns'][number] | undefined>(
+    (latest, run) => (latest === undefined || run.startedAt > latest.startedAt ? run : latest),
+    undefined,
+  );
+  if (newest === undefined) return undefined;
+  return `last sync ${HEADLINES[newest.status] ?? newest.status} at ${newest.finishedAt ?? newest.startedAt}`;
 }

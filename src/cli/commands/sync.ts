@@ -4,6 +4,7 @@ import type { PeerConfig } from '../../config/schema.js';
 import { choosePeers } from '../../config/peer-choice.js';
 import { ExitCode, SyncError, type ExitCodeValue } from '../../core/errors.js';
 import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
+import { writeErrorLine } from '../log-line.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { summaryJson, summaryLines } from '../format-summary.js';
 import { interruptSignal } from '../interrupt.js';
@@ -87,7 +88,9 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
     if (options.json) context.printJson(summaryJson(outcomes, options.dryRun ?? false));
     else for (const line of summaryLines(outcomes, options.dryRun ?? false)) context.print(line);
     for (const outcome of outcomes) {
-      if (outcome.error) process.stderr.write(`resonance-sync: ${outcome.peer.name}: ${outcome.error.message} [${outcome.error.code}]\n`);
+      if (outcome.notice && !context.quiet) process.stderr.write(`resonance-sync: ${outcome.peer.name}: ${outcome.notice}\n`);
+      if (outcome.error)
+        writeErrorLine(`resonance-sync: ${outcome.peer.name}: ${outcome.error.message} [${outcome.error.code}]`, context.quiet);
     }
     return exitCodeFor(outcomes);
   } finally {

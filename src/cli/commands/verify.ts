@@ -35,12 +35,17 @@ async function runVerify(peerArgument: string, options: VerifyCommandOptions): P
   });
   if (options.json) context.printJson(report);
   else {
+    const entriesMissing = report.directions.reduce((sum, d) => sum + d.missing, 0);
     context.print(
-      `${report.local.name} <-> ${report.remote.name}: ${report.bucketsDiffering} of ${report.bucketsCompared} buckets differ; ${report.bytesExchanged} bytes of digests exchanged`,
+      `${report.local.name} <-> ${report.remote.name}: ${entriesMissing === 0 ? 'no entries missing either way' : `${entriesMissing} entries missing`}; ${report.bytesExchanged} bytes of digests exchanged`,
     );
+    if (report.bucketsDiffering > 0)
+      context.print(
+        `  ${report.bucketsDiffering} of ${report.bucketsCompared} bucket digests differ: a bucket summarises many entries and differs when either side holds one the other does not, also entries that flow only the other way or stay on one side by the routes; only entries missing within a direction's route count below`,
+      );
     for (const d of report.directions) {
       context.print(
-        `  ${d.from.name} -> ${d.to.name}: ${d.missing} missing${options.repair ? `, ${d.repaired} repaired${d.rejected ? `, ${d.rejected} refused by ${d.to.name}'s schema` : ''}` : ''}`,
+        `  ${d.from.name} -> ${d.to.name}: ${d.missing} entries missing${options.repair ? `, ${d.repaired} repaired${d.rejected ? `, ${d.rejected} refused by ${d.to.name}'s schema` : ''}` : ''}`,
       );
     }
     if (report.equalAfterRepair !== undefined)

@@ -24,6 +24,8 @@ import type {
   ReplicaInfo,
 } from '../../core/replica.js';
 
+import type { AgentSource } from './agent-source.js';
+
 export type { AgentConnectOptions } from './connection.js';
 
 export class AgentReplica implements Replica {
@@ -36,6 +38,21 @@ export class AgentReplica implements Replica {
 
   static async connect(options: AgentConnectOptions): Promise<AgentReplica> {
     return new AgentReplica(await AgentConnection.connect(options), options);
+  }
+
+  /** Which agent answered, and where it came from. */
+  get agentSource(): AgentSource | undefined {
+    return this.connection.source;
+  }
+
+  /** Bytes of the single file uploaded while connecting (0 when the remote had it). */
+  get uploadedBytes(): number {
+    return this.connection.uploadedBytes;
+  }
+
+  /** A cached agent that failed its hash and was deleted (then replaced), if any. */
+  get replacedCorrupt(): string | undefined {
+    return this.connection.replacedCorrupt;
   }
 
   /** Whether the remote refuses writes (`serve --read-only`). */

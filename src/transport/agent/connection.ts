@@ -15,13 +15,22 @@ import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import { packageVersion } from '../../core/version.js';
 import { SyncError, isErrorCode } from '../../core/errors.js';
-import { connectTimeoutSeconds, destinationOf, sshArgv, sshFailure, type SshLocation } from '../ssh/ssh-command.js';
+import { connectTimeoutSeconds, destinationOf, serveArgs, sshArgv, sshFailure, stderrTail, type SshLocation } from '../ssh/ssh-command.js';
+import { agentBundle, type AgentBundle } from './agent-bundle.js';
+import { launcherScript } from './launcher.js';
+import { LauncherGate } from './launcher-gate.js';
+import { launcherUnavailable, type AgentSource } from './agent-source.js';
 import { SshProcess } from '../ssh/ssh-process.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 
 export interface AgentConnectOptions {
   location: SshLocation;
+  /** The user's own agent command (`remote_command`), run as is; undefined: the launcher finds or uploads one. */
   remoteCommand: string | undefined;
+  /** Without remote_command: may the single-file agent be uploaded (`agent_upload`, default true)? */
+  agentUpload?: boolean | undefined;
+  /** Without remote_command: skip `resonance-sync` on the remote PATH (it spoke another protocol). */
+  skipInstalled?: boolean | undefined;
   /** The peer's configured name: names the remote node if it is prepared on first contact. */
   nodeName: string | undefined;
   /** False in dry runs: the agent then writes nothing at all. */
@@ -53,6 +62,19 @@ const ABORT_GRACE_MS = 10_000;
 
 type Pending = { resolve(frame: Frame): void; reject(error: Error): void };
 
+/** What a failed connect leaves for the auto mode's fallback line: the agent's stderr and how far it got. */
+export interface AgentStartFailure {
+  /** The agent never announced itself (missing, failed to start, or the launcher could not run one). */
+  beforeAgent: boolean;
+  source: AgentSource | undefined;
+  stderrTail: string;
+}
+const startFailures = new WeakMap<Error, AgentStartFailure>();
+
+export function agentStartFailure(error: unknown): AgentStartFailure | undefined {
+  return error instanceof Error ? startFailures.get(error) : undefined;
+}
+
 export class AgentConnection {
   readonly destination: string;
   welcome: Welcome = { location: '', readOnly: false };
@@ -66,14 +88,44 @@ export class AgentConnection {
   private closing = false;
   private started = false;
   private junk = '';
+  /** Which agent answered, once known (the launcher says; a configured command is the user's). */
+  source: AgentSource | undefined;
+  /** Bytes of the single file sent in this connection (0 when the remote's cache had it). */
+  uploadedBytes = 0;
+  private readonly bundle: AgentBundle | undefined;
+  private readonly hello: Buffer;
+  private unavailable: { reason: string; detail: string } | undefined;
+  private removedCorrupt: string | undefined;
 
   private constructor(private readonly options: AgentConnectOptions) {
     const env = options.env ?? process.env;
     this.destination = destinationOf(options.location);
     // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
     const timeoutMs = stallTimeoutMs(env, options.stallTimeoutMs);
-    this.process = new SshProcess(sshArgv(options.location, { remoteCommand: options.remoteCommand, env }), env);
-    this.stream = new FrameStream(this.process.child.stdout, { preamble: true });
+    this.hello = this.helloFrame();
+    const { location, remoteCommand } = options;
+    let command: string | undefined;
+    if (remoteCommand === undefined) {
+      this.bundle = agentBundle();
+      command = launcherScript({
+        action: 'serve',
+        serveArgs: serveArgs(location),
+        useInstalled: options.skipInstalled !== true,
+        upload: options.agentUpload !== false,
+        sha256: this.bundle.sha256,
+        cacheName: this.bundle.cacheName,
+        size: this.bundle.bytes.length,
+        helloBytes: this.hello.length,
+      });
+    } else {
+      this.source = { kind: 'configured', path: remoteCommand, version: undefined };
+    }
+    this.process = new SshProcess(sshArgv(location, { remoteCommand, env, ...(command === undefined ? {} : { command }) }), env);
+    const stdout =
+      command === undefined
+        ? this.process.child.stdout
+        : new LauncherGate(this.process.child.stdout, (e) => this.onLauncher(e.event, e.detail)).output;
+    this.stream = new FrameStream(stdout, { preamble: true });
     this.watchdog = new StallWatchdog({
       timeoutMs,
       output: this.process.child.stdin,
@@ -94,12 +146,15 @@ export class AgentConnection {
       return connection;
     } catch (error) {
       connection.watchdog.stop();
-      await connection.process.kill();
+      const outcome = await connection.process.kill();
+      if (error instanceof Error) {
+        startFailures.set(error, { beforeAgent: !connection.started, source: connection.source, stderrTail: stderrTail(outcome.stderr) });
+      }
       throw error;
     }
   }
 
-  private async handshake(): Promise<void> {
+  private helloFrame(): Buffer {
     const { location } = this.options;
     const hello: Hello = {
       protocol: PROTOCOL_VERSION,
@@ -109,11 +164,39 @@ export class AgentConnection {
       nodeName: this.options.nodeName,
       prepare: this.options.prepare,
     };
+    // Never compressed: the launcher skips exactly these bytes before an upload.
+    return m.frameOf(MessageType.HELLO, (w) => m.writeHello(w, hello));
+  }
+
+  /** A line from the launcher (launcher.ts), before the agent starts. */
+  private onLauncher(event: string, detail: string): void {
+    const stdin = this.process.child.stdin;
+    const space = detail.indexOf(' ');
+    const [word, rest] = space === -1 ? [detail, ''] : [detail.slice(0, space), detail.slice(space + 1)];
+    if (event === 'upload' && this.bundle) {
+      // The remote skips the HELLO sent ahead, takes exactly the file, then the agent reads HELLO again.
+      this.uploadedBytes = this.bundle.bytes.length;
+      stdin.write(this.bundle.bytes);
+      stdin.write(this.hello);
+    } else if (event === 'exec') {
+      const kind = word === 'installed' ? 'installed' : 'uploaded';
+      this.source = { kind, path: rest, version: undefined, ...(word === 'uploaded' ? { uploadedNow: true } : {}) };
+    } else if (event === 'unavailable') {
+      this.unavailable = { reason: word, detail: rest };
+    } else if (event === 'corrupt') {
+      this.removedCorrupt = detail;
+    }
+  }
+
+  /** A cached agent that failed its hash and was deleted (and replaced), if any. */
+  get replacedCorrupt(): string | undefined {
+    return this.removedCorrupt;
+  }
+
+  private async handshake(): Promise<void> {
+    const { location } = this.options;
     // Sent before the agent answers: ssh buffers it, and the handshake costs one round trip less.
-    writeFrame(
-      this.process.child.stdin,
-      m.frameOf(MessageType.HELLO, (w) => m.writeHello(w, hello)),
-    ).catch(() => undefined);
+    this.process.child.stdin.write(this.hello);
     // Until the agent announces itself, ssh is connecting and logging in: nothing can arrive yet, so
     // that is bounded as a whole (unreachable); after it, the agent must keep making progress.
     const seconds = connectTimeoutSeconds(this.options.env ?? process.env) * 3;
@@ -122,6 +205,9 @@ export class AgentConnection {
       this.junk = found.junk;
       throw await this.failure();
     }
+    // No launcher line before the preamble: sshd ran a forced command (authorized_keys) instead of ours.
+    if (this.source === undefined) this.source = { kind: 'forced command', path: undefined, version: undefined };
+    this.source.version = found.preamble.version;
     if (found.preamble.protocol !== PROTOCOL_VERSION) {
       const upgradeWhere = found.preamble.protocol < PROTOCOL_VERSION ? `on ${location.host}` : 'on this machine';
       throw new SyncError(
@@ -219,6 +305,7 @@ export class AgentConnection {
   private async failure(): Promise<SyncError> {
     // Cut by us (a stall): that is the reason, whatever ssh's exit status says.
     if (this.broken) return this.broken;
+    if (this.unavailable) return launcherUnavailable(this.destination, this.unavailable.reason, this.unavailable.detail);
     const outcome = await Promise.race([
       this.process.exited,
       new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 2000).unref()),

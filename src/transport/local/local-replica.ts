@@ -11,7 +11,7 @@ import { NODES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { inTransaction } from '../../store/sqlite/transaction.js';
-import { finishLogEntry, recordPeerState, startLogEntry } from '../../store/tracking.js';
+import { finishLogEntry, recordPeerState, recordReachedAddress, startLogEntry } from '../../store/tracking.js';
 import { finishReceivingSql } from '../../store/receive-sql.js';
 import type { SyncLog } from '../../core/sync-log.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
@@ -198,6 +198,7 @@ export class LocalReplica implements LoggedReplica {
     start: (peer, direction) => this.guard('logging the sync', () => startLogEntry(this.db, peer, direction)),
     finish: (id, outcome) => this.guard('logging the sync', () => finishLogEntry(this.db, id, outcome)),
     peerState: (peer, direction, state) => this.guard("recording the peer's state", () => recordPeerState(this.db, peer, direction, state)),
+    reachedAt: (peer, url) => this.guard("recording the peer's address", () => recordReachedAddress(this.db, peer, url)),
   };
 
   private guard<T>(action: string, work: () => T): T {

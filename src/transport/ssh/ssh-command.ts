@@ -6,6 +6,7 @@
  * configured `remote_command` prefix is the user's own trusted text (like git's --upload-pack).
  */
 import { SyncError } from '../../core/errors.js';
+import { visibleExcerpt } from '../../core/excerpt.js';
 import type { PeerLocation } from '../../core/peer-url.js';
 
 export type SshLocation = Extract<PeerLocation, { kind: 'ssh' }>;
@@ -44,13 +45,37 @@ export function remoteDbArgument(location: SshLocation): string {
   return location.homeRelative ? `~/${location.path}` : location.path;
 }
 
+/** The agent's arguments: serve --stdio --db PATH. */
+export function serveArgs(location: SshLocation): string[] {
+  return ['serve', '--stdio', '--db', remoteDbArgument(location)];
+}
+
 export function remoteServeCommand(location: SshLocation, remoteCommand: string | undefined): string {
-  const words = ['serve', '--stdio', '--db', remoteDbArgument(location)];
-  return `${remoteCommand ?? DEFAULT_REMOTE_COMMAND} ${words.map(shellQuote).join(' ')}`;
+  return `${remoteCommand ?? DEFAULT_REMOTE_COMMAND} ${serveArgs(location).map(shellQuote).join(' ')}`;
+}
+
+/**
+ * The last few lines of what the remote wrote on stderr, joined with " | " and escaped for one line
+ * (core/excerpt.ts): why an agent failed is often a stack whose last line alone says little.
+ */
+export function stderrTail(stderr: string, lines = 4): string {
+  const kept = stderr
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && line !== '...')
+    .slice(-lines);
+  return kept.length === 0 ? '' : visibleExcerpt(Buffer.from(kept.join(' | '), 'utf8'), 400);
 }
 
 /** The full argv, ssh first. */
-export function sshArgv(location: SshLocation, options: { remoteCommand: string | undefined; env: NodeJS.ProcessEnv }): string[] {
+export function sshArgv(
+  location: SshLocation,
+  options: {
+    remoteCommand: string | undefined;
+    env: NodeJS.ProcessEnv /** The whole remote command, instead of `<remoteCommand> serve …`. */;
+    command?: string;
+  },
+): string[] {
   // parsePeerUrl already refused these; checked again because an ssh option here would run commands.
   if (location.host.startsWith('-') || location.user?.startsWith('-'))
     throw new SyncError('PEER_URL_INVALID', `refusing host or user starting with "-"`);
@@ -67,10 +92,30 @@ export function sshArgv(location: SshLocation, options: { remoteCommand: string 
     'ServerAliveInterval=15',
     '-o',
     'ServerAliveCountMax=4',
+    ...peerSshOptions(location),
     ...(location.port === undefined ? [] : ['-p', String(location.port)]),
     ...(location.user === undefined ? [] : ['-l', location.user]),
     location.host,
-    remoteServeCommand(location, options.remoteCommand),
+    options.command ?? remoteServeCommand(location, options.remoteCommand),
+  ];
+}
+
+/**
+ * The peer's own key and pinned host key (config keys identity_file, known_hosts_file, host_key_alias;
+ * `pair` writes them). On the command line they win over ~/.ssh/config. The known-hosts file replaces
+ * the user's for this peer, so only the pinned key is accepted; the alias files it under the peer's
+ * name, so a phone that changes its address keeps its key. The config refused paths with characters
+ * ssh would expand or split on (%, $, ").
+ */
+export function peerSshOptions(location: SshLocation): string[] {
+  const ssh = location.ssh;
+  if (ssh === undefined) return [];
+  return [
+    ...(ssh.identityFile === undefined ? [] : ['-i', ssh.identityFile, '-o', 'IdentitiesOnly=yes']),
+    ...(ssh.knownHostsFile === undefined
+      ? []
+      : ['-o', `UserKnownHostsFile="${ssh.knownHostsFile}"`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes']),
+    ...(ssh.hostKeyAlias === undefined ? [] : ['-o', `HostKeyAlias=${ssh.hostKeyAlias}`]),
   ];
 }
 

@@ -1,0 +1,2 @@
+/** Stylesheets the page imports are bundled by esbuild (scripts/ui-page.mjs), not by tsc. */
+declare module '*.css';
