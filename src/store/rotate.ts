@@ -15,18 +15,19 @@
  * read, which in the rollback journal would keep every agent's commit waiting for all of it, and never
  * a raw copy of a WAL database), holding every note up to its cut-off rowid. Rows committed after
  * the cut-off are moved into the fresh file with their rowids, in one read of the old file: its
- * length depends on what was written during the archive, not on the database's size. The fresh file
- * is then renamed over the path (a WAL file's -wal/-shm are unlinked first: a new file beside them
- * would be read through them). In WAL mode, last, on the old file, now off its path, after a
- * one-second grace for connections opened just before the rename: rows that reached it in the
- * meantime are appended to the new file, and a trigger makes any later insert by a connection still
- * holding it fail with "open it again" instead of writing into a deleted file. In the rollback
- * journal the old file is never read after the rename (swapRollbackJournal says why): the late rows
- * move before it, under a write lock held for the last check and the rename, and SQLite itself
- * refuses a later write by a connection still holding the old file. The fresh file uses the rollback journal: a connection still open on the old WAL file
- * deletes `<db>-wal` by name when it closes, which must never be the new file's.
+ * length depends on what was written during the archive, not on the database's size. Then the swap.
+ * In the rollback journal the fresh content is written into the database's own file, in place
+ * (swapRollbackJournal, replace-in-place.ts): every connection an agent holds stays valid and writes
+ * into the new cycle, where a new file renamed over the path had SQLite refuse the next write of a
+ * connection opened just before ("attempt to write a readonly database"). In WAL mode the fresh file
+ * is renamed over the path (its -wal/-shm unlinked first: a new file beside them would be read
+ * through them), and last, on the old file, now off its path, after a one-second grace for
+ * connections opened just before the rename, rows that reached it in the meantime are appended to
+ * the new file, and a trigger makes any later insert by a connection still holding it fail with
+ * "open it again" instead of writing into a deleted file. The fresh file uses the rollback journal:
+ * a connection still open on the old WAL file deletes `<db>-wal` by name when it closes.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SyncError } from '../core/errors.js';
 import type { SqlValue } from '../core/sql-value.js';
@@ -43,6 +44,7 @@ import {
 import { readMeta } from './meta.js';
 import { archiveInSteps } from './archive.js';
 import { type DedupeMode, prepareDatabase } from './prepare.js';
+import { type InPlaceReplacement, replaceInPlace } from './replace-in-place.js';
 import { probeNotesTable, tableExists } from './schema.js';
 import { quoteIdentifier } from './sql.js';
 import type { Database, SqlRow } from './sqlite/driver.js';
@@ -118,10 +120,10 @@ export function rotateDatabase(path: string, options: RotateOptions): RotateResu
     // 3. Rows written since the snapshot and the new cycle's first notes, into the fresh file.
     const swapped = fillFresh(live, freshPath, archivedThrough, rotationNote(sizeMb, basename(backupPath)));
     carried = swapped.carried;
-    // 4. The swap. A WAL's -wal/-shm belong to the old file: a new file beside them would be read
-    // through them, so they are unlinked first (open connections keep theirs). Then close the old
-    // file: what reached it since step 3 moves over, and a trigger makes any later insert by a
-    // connection still holding it fail loudly.
+    // 4. The swap. WAL: a WAL's -wal/-shm belong to the old file: a new file beside them would be
+    // read through them, so they are unlinked first (open connections keep theirs). Then close the
+    // old file: what reached it since step 3 moves over, and a trigger makes any later insert by a
+    // connection still holding it fail loudly. Rollback journal: in place, the same file.
     if (walMode) {
       for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
       renameSync(freshPath, path);
@@ -243,26 +245,29 @@ function notesColumns(live: Database, rowidAlias: string | undefined): string {
     .join(', ');
 }
 
-/** Rounds of catching up without the write lock before the swap takes it for the catching up too. */
+/** Rounds of catching up with short reads before the swap takes the lock for the last of it. */
 const CATCH_UP_ROUNDS = 10;
 
 /**
- * The swap of a rollback-journal file. After the rename the old file must never be read again: its
- * connections look for their journal by name, `<db>-journal`, which is the new file's from then on,
- * and would take a new-file writer's journal for a crashed one of theirs (and roll it back into the
- * old file, deleting it). And nothing needs reading: SQLite refuses any write to the old file once it
- * is off its path ("attempt to write a readonly database"). So the rows committed since `oldThrough`
- * are appended to the fresh file in short reads until, under the old file's write lock, none is left,
- * and the rename happens under that lock: the lock is held for a check and a rename, and an agent
- * only has its note refused if it opened the old file in that instant and writes after it.
+ * The swap of a rollback-journal file, in place (replace-in-place.ts): the fresh file's content is
+ * written into the database's own file, so a connection an agent opened on it at any moment, before
+ * or during the swap, stays valid and writes into the new cycle. Renaming the fresh file over the
+ * path instead had SQLite refuse the next write of a connection opened just before ("attempt to write
+ * a readonly database"), which their agents swallow: a note lost.
+ *
+ * The rows committed since `oldThrough` are appended to the fresh file in short reads while agents go
+ * on writing; then, under the database's EXCLUSIVE lock, the last of them (usually none) and the
+ * writing of the fresh content. That lock waits for readers and keeps every agent waiting, but only
+ * for the fresh file's few pages: milliseconds, whatever the database's size. The old cycle's bytes
+ * are then cut off the file in short steps, agents writing in between.
  */
 function swapRollbackJournal(live: Database, freshPath: string, path: string, oldThrough: number): number {
   const fresh = openDatabase(freshPath);
   let through = oldThrough;
   let moved = 0;
+  let replacement: InPlaceReplacement | undefined;
   try {
     const late = live.prepare(`SELECT rowid AS r, * FROM main.${NOTES_TABLE} WHERE rowid > ? ORDER BY rowid`);
-    const lastRowid = live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`);
     const freshColumns = columnsOf(fresh, NOTES_TABLE, 'main');
     const rowidAlias = probeNotesTable(live, path).rowidAlias;
     /** Appends the late rows to the fresh file (committed there, with new rowids: theirs may be taken by its first notes). */
@@ -281,20 +286,22 @@ function swapRollbackJournal(live: Database, freshPath: string, path: string, ol
       moved += rows.length;
       through = Number(rows[rows.length - 1]?.r);
     };
-    for (let round = 0; ; round++) {
-      if (round < CATCH_UP_ROUNDS) catchUp(late.all(through)); // a short read: writers commit meanwhile
-      const swapped = inTransaction(live, 'IMMEDIATE', () => {
-        // Writers that never pause: after enough rounds the last rows are moved under the lock.
-        if (round >= CATCH_UP_ROUNDS) catchUp(late.all(through));
-        if (Number(lastRowid.get()?.m ?? 0) !== through) return false;
-        renameSync(freshPath, path);
-        return true;
-      });
-      if (swapped) return moved;
+    for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
+      const rows = late.all(through); // a short read: writers commit meanwhile
+      if (rows.length === 0) break;
+      catchUp(rows);
     }
+    replacement = inTransaction(live, 'EXCLUSIVE', () => {
+      catchUp(late.all(through));
+      return replaceInPlace(path, readFileSync(freshPath));
+    });
+    replacement.cutTail(live);
   } finally {
+    replacement?.finish(); // only now: closing a descriptor of the file drops the process's locks on it
     fresh.close();
   }
+  rmSync(freshPath, { force: true });
+  return moved;
 }
 
 /**
