@@ -27,7 +27,19 @@
  * "open it again" instead of writing into a deleted file. The fresh file uses the rollback journal:
  * a connection still open on the old WAL file deletes `<db>-wal` by name when it closes.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SyncError } from '../core/errors.js';
 import type { SqlValue } from '../core/sql-value.js';
@@ -86,7 +98,7 @@ export interface RotateResult {
 }
 
 export function rotateDatabase(path: string, options: RotateOptions): RotateResult {
-  const sizeBytes = statSync(path).size;
+  const sizeBytes = databaseBytes(path);
   const sizeMb = sizeBytes / (1024 * 1024);
   if (sizeBytes < options.maxSizeBytes && !options.force) return { rotated: false, sizeMb, deletedBackups: [] };
   const backupDir = join(dirname(path), BACKUP_DIR_NAME);
@@ -327,6 +339,27 @@ function closeOldFile(live: Database, path: string, oldThrough: number): number 
     });
   } finally {
     live.exec('DETACH DATABASE fresh');
+  }
+}
+
+/**
+ * The database's size: its file's, or less where its header says the database ends before the file
+ * does (a swap in place interrupted before the old cycle's bytes were all cut off), so that such a
+ * file is not rotated again, and its fresh cycle archived, for bytes it no longer uses.
+ */
+function databaseBytes(path: string): number {
+  const fileBytes = statSync(path).size;
+  const fd = openSync(path, 'r');
+  try {
+    const header = Buffer.alloc(100);
+    if (readSync(fd, header, 0, 100, 0) < 100) return fileBytes;
+    const pageSize = header.readUInt16BE(16) === 1 ? 65_536 : header.readUInt16BE(16);
+    const pages = header.readUInt32BE(28);
+    // The page count is valid only where the change counter and "version valid for" agree.
+    if (pages === 0 || header.readUInt32BE(24) !== header.readUInt32BE(92)) return fileBytes;
+    return Math.min(fileBytes, pages * pageSize);
+  } finally {
+    closeSync(fd);
   }
 }
 

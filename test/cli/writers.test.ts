@@ -107,7 +107,7 @@ test('writers keep writing while rotate archives a 400 MB rollback-journal datab
   const main = largeRollbackDb(dir, LARGE_NOTES);
   const backups = join(dir, '.resonance_backups');
   const { result, writers } = await withWriters(dir, main, ALL, () => runCli(['rotate', '--force', '--db', main]), {
-    // Their agents connect for each note; a connection kept open stays on the old file after the swap.
+    // Their agents connect for each note, so some open the file in the instant of the swap (a rename there had one refused).
     connectEachNote: true,
     alsoStoredIn: () => readdirSync(backups).map((name) => join(backups, name)),
   });

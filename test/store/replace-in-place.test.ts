@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { test } from 'node:test';
 import { replaceInPlace, writeJournal } from '../../src/store/replace-in-place.js';
+import { rotateDatabase } from '../../src/store/rotate.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
 import { createNotesDb, insertNotes, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
@@ -69,4 +70,24 @@ test('replaceInPlace: same file, the new content, cut to its size; a connection 
     .run();
   assert.equal(count(live), 4);
   assert.equal(integrity(live), 'ok');
+});
+
+test('a swap in place interrupted before the cut: rotate measures the database, not the file, and does not rotate it again', (t) => {
+  const dir = tempDir(t);
+  const live = createNotesDb(dir, 'live');
+  insertNotes(live, notes(5_000, 'old'));
+  const fresh = createNotesDb(dir, 'fresh');
+  insertNotes(fresh, notes(3, 'new'));
+  const swapper = openDatabase(live);
+  swapper.exec('BEGIN EXCLUSIVE');
+  const replacement = replaceInPlace(live, readFileSync(fresh));
+  swapper.exec('COMMIT');
+  replacement.finish(); // the "crash": no cut
+  swapper.close();
+  const fileBytes = statSync(live).size;
+  assert.ok(fileBytes > statSync(fresh).size * 10);
+  const result = rotateDatabase(live, { maxSizeBytes: fileBytes, force: false, keep: 5 });
+  assert.equal(result.rotated, false);
+  assert.equal(result.sizeMb, statSync(fresh).size / (1024 * 1024));
+  assert.equal(count(live), 3);
 });
