@@ -11,19 +11,35 @@
  *   last, and AUTOINCREMENT's sqlite_sequence follows it), so every peer's cursor into this node's
  *   feed stays valid: peers read only the new entries, and nobody sends the archived cycle back.
  *
- * Consistency while agents write: the archive is `VACUUM INTO` (one read transaction: a consistent
- * snapshot, never a raw copy of a WAL database). Rows committed while it ran are moved into the fresh
- * file with their rowids, under the old file's write lock, held only for those rows and the new
- * cycle's first notes: its length depends on what was written during the archive, not on the
- * database's size. The fresh file is then renamed over the path (a WAL file's -wal/-shm are unlinked
- * first: a new file beside them would be read through them). Last, on the old file, now off its path,
- * after a one-second grace for connections opened just before the rename: rows that reached it in the
- * meantime are appended to the new file, and a trigger makes any later
- * insert by a connection still holding it fail with "open it again" instead of writing into a
- * deleted file. The fresh file uses the rollback journal: a connection still open on the old WAL file
- * deletes `<db>-wal` by name when it closes, which must never be the new file's.
+ * Consistency while agents write: the archive is built in short steps (archive.ts: never one long
+ * read, which in the rollback journal would keep every agent's commit waiting for all of it, and never
+ * a raw copy of a WAL database), holding every note up to its cut-off rowid. Rows committed after
+ * the cut-off are moved into the fresh file with their rowids, in one read of the old file: its
+ * length depends on what was written during the archive, not on the database's size. Then the swap.
+ * In the rollback journal the fresh content is written into the database's own file, in place
+ * (swapRollbackJournal, replace-in-place.ts): every connection an agent holds stays valid and writes
+ * into the new cycle, where a new file renamed over the path had SQLite refuse the next write of a
+ * connection opened just before ("attempt to write a readonly database"). In WAL mode the fresh file
+ * is renamed over the path (its -wal/-shm unlinked first: a new file beside them would be read
+ * through them), and last, on the old file, now off its path, after a one-second grace for
+ * connections opened just before the rename, rows that reached it in the meantime are appended to
+ * the new file, and a trigger makes any later insert by a connection still holding it fail with
+ * "open it again" instead of writing into a deleted file. The fresh file uses the rollback journal:
+ * a connection still open on the old WAL file deletes `<db>-wal` by name when it closes.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SyncError } from '../core/errors.js';
 import type { SqlValue } from '../core/sql-value.js';
@@ -38,11 +54,12 @@ import {
   TRACKING_TABLE,
 } from '../core/notes-table.js';
 import { readMeta } from './meta.js';
-import { notesMaxRowid } from './node-memory.js';
+import { archiveInSteps } from './archive.js';
 import { type DedupeMode, prepareDatabase } from './prepare.js';
+import { type InPlaceReplacement, replaceInPlace } from './replace-in-place.js';
 import { probeNotesTable, tableExists } from './schema.js';
 import { quoteIdentifier } from './sql.js';
-import type { Database } from './sqlite/driver.js';
+import type { Database, SqlRow } from './sqlite/driver.js';
 import { openDatabase } from './sqlite/open-database.js';
 import { inTransaction } from './sqlite/transaction.js';
 
@@ -81,7 +98,7 @@ export interface RotateResult {
 }
 
 export function rotateDatabase(path: string, options: RotateOptions): RotateResult {
-  const sizeBytes = statSync(path).size;
+  const sizeBytes = databaseBytes(path);
   const sizeMb = sizeBytes / (1024 * 1024);
   if (sizeBytes < options.maxSizeBytes && !options.force) return { rotated: false, sizeMb, deletedBackups: [] };
   const backupDir = join(dirname(path), BACKUP_DIR_NAME);
@@ -100,24 +117,32 @@ export function rotateDatabase(path: string, options: RotateOptions): RotateResu
   let walMode: boolean;
   try {
     walMode = String(live.prepare('PRAGMA journal_mode').get()?.journal_mode ?? '').toLowerCase() === 'wal';
-    // 1. The archive: one consistent snapshot, taken while agents go on writing.
+    // 1. The archive, in short steps while agents go on writing: every note up to the cut-off.
     const partial = `${backupPath}.partial`;
     rmSync(partial, { force: true });
-    live.prepare('VACUUM INTO ?').run(partial);
+    try {
+      archivedThrough = archiveInSteps(live, partial);
+    } catch (error) {
+      rmSync(partial, { force: true });
+      throw error;
+    }
     renameSync(partial, backupPath);
-    archivedThrough = withDatabase(backupPath, notesMaxRowid);
     // 2. The fresh file, built aside from the archive's bookkeeping.
     buildFresh(freshPath, backupPath, live, options);
     // 3. Rows written since the snapshot and the new cycle's first notes, into the fresh file.
     const swapped = fillFresh(live, freshPath, archivedThrough, rotationNote(sizeMb, basename(backupPath)));
     carried = swapped.carried;
-    // 4. The swap. A WAL's -wal/-shm belong to the old file: a new file beside them would be read
-    // through them, so they are unlinked first (open connections keep theirs).
-    if (walMode) for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
-    renameSync(freshPath, path);
-    // 5. Close the old file: what reached it since step 3 moves over, and a trigger makes any later
-    // insert by a connection still holding it fail loudly.
-    carried += closeOldFile(live, path, swapped.oldThrough, walMode);
+    // 4. The swap. WAL: a WAL's -wal/-shm belong to the old file: a new file beside them would be
+    // read through them, so they are unlinked first (open connections keep theirs). Then close the
+    // old file: what reached it since step 3 moves over, and a trigger makes any later insert by a
+    // connection still holding it fail loudly. Rollback journal: in place, the same file.
+    if (walMode) {
+      for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+      renameSync(freshPath, path);
+      carried += closeOldFile(live, path, swapped.oldThrough);
+    } else {
+      carried += swapRollbackJournal(live, freshPath, path, swapped.oldThrough);
+    }
   } catch (error) {
     live.close();
     rmSync(freshPath, { force: true });
@@ -183,10 +208,17 @@ interface NewRow {
   values: Record<string, SqlValue>;
 }
 
+/**
+ * One read transaction on the old file (a snapshot: the rows carried and `oldThrough` agree), writing
+ * only the fresh file. Not a write transaction on the old file: an agent that began its insert while
+ * we held that lock would wait for it, wake up after the rename with the old file open, and have its
+ * note refused (SQLite writes nothing into a file moved off its path). Under a read lock it writes its
+ * journal at once and only waits to commit, into the old file, whose late rows closeOldFile moves over.
+ */
 function fillFresh(live: Database, freshPath: string, archivedThrough: number, note: NewRow): { carried: number; oldThrough: number } {
   live.prepare('ATTACH DATABASE ? AS fresh').run(freshPath);
   try {
-    return inTransaction(live, 'IMMEDIATE', () => {
+    return inTransaction(live, 'DEFERRED', () => {
       const shape = probeNotesTable(live, freshPath);
       const list = notesColumns(live, shape.rowidAlias);
       // The schema file's own first notes (their init_resonance.sql inserts one) were made before
@@ -225,18 +257,75 @@ function notesColumns(live: Database, rowidAlias: string | undefined): string {
     .join(', ');
 }
 
+/** Rounds of catching up with short reads before the swap takes the lock for the last of it. */
+const CATCH_UP_ROUNDS = 10;
+
 /**
- * Runs on the old file, now off its path. Rows committed to it after fillFresh (by a connection that
- * opened it just before the rename) are appended to the new file with new rowids (theirs may be taken
- * there by now). Our own writes to the old file must not use the journal name the new file uses
- * (`<db>-journal`): MEMORY journal for this connection only (a WAL file writes to its own open -wal).
+ * The swap of a rollback-journal file, in place (replace-in-place.ts): the fresh file's content is
+ * written into the database's own file, so a connection an agent opened on it at any moment, before
+ * or during the swap, stays valid and writes into the new cycle. Renaming the fresh file over the
+ * path instead had SQLite refuse the next write of a connection opened just before ("attempt to write
+ * a readonly database"), which their agents swallow: a note lost.
+ *
+ * The rows committed since `oldThrough` are appended to the fresh file in short reads while agents go
+ * on writing; then, under the database's EXCLUSIVE lock, the last of them (usually none) and the
+ * writing of the fresh content. That lock waits for readers and keeps every agent waiting, but only
+ * for the fresh file's few pages: milliseconds, whatever the database's size. The old cycle's bytes
+ * are then cut off the file in short steps, agents writing in between.
  */
-function closeOldFile(live: Database, path: string, oldThrough: number, walMode: boolean): number {
+function swapRollbackJournal(live: Database, freshPath: string, path: string, oldThrough: number): number {
+  const fresh = openDatabase(freshPath);
+  let through = oldThrough;
+  let moved = 0;
+  let replacement: InPlaceReplacement | undefined;
+  try {
+    const late = live.prepare(`SELECT rowid AS r, * FROM main.${NOTES_TABLE} WHERE rowid > ? ORDER BY rowid`);
+    const freshColumns = columnsOf(fresh, NOTES_TABLE, 'main');
+    const rowidAlias = probeNotesTable(live, path).rowidAlias;
+    /** Appends the late rows to the fresh file (committed there, with new rowids: theirs may be taken by its first notes). */
+    const catchUp = (rows: SqlRow[]) => {
+      if (rows.length === 0) return;
+      inTransaction(fresh, 'IMMEDIATE', () => {
+        for (const { r, ...values } of rows) {
+          const entries = Object.entries(values).filter(([name]) => freshColumns.includes(name) && name !== rowidAlias);
+          fresh
+            .prepare(
+              `INSERT INTO ${NOTES_TABLE} (${entries.map(([name]) => quoteIdentifier(name)).join(', ')}) VALUES (${entries.map(() => '?').join(', ')})`,
+            )
+            .run(...entries.map(([, value]) => value));
+        }
+      });
+      moved += rows.length;
+      through = Number(rows[rows.length - 1]?.r);
+    };
+    for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
+      const rows = late.all(through); // a short read: writers commit meanwhile
+      if (rows.length === 0) break;
+      catchUp(rows);
+    }
+    replacement = inTransaction(live, 'EXCLUSIVE', () => {
+      catchUp(late.all(through));
+      return replaceInPlace(path, readFileSync(freshPath));
+    });
+    replacement.cutTail(live);
+  } finally {
+    replacement?.finish(); // only now: closing a descriptor of the file drops the process's locks on it
+    fresh.close();
+  }
+  rmSync(freshPath, { force: true });
+  return moved;
+}
+
+/**
+ * Runs on the old file of a WAL database, now off its path. Rows committed to it after fillFresh (by a connection that
+ * opened it just before the rename) are appended to the new file with new rowids (theirs may be taken
+ * there by now). It writes to its own open -wal, never to a file found by the path's name.
+ */
+function closeOldFile(live: Database, path: string, oldThrough: number): number {
   // An agent that opened the file a moment before the rename writes its note into the old file: a
   // grace period lets such short-lived connections finish, and their notes are carried over below.
   // Only a connection kept open past it meets the trigger.
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALE_WRITER_GRACE_MS);
-  if (!walMode) live.exec('PRAGMA main.journal_mode = MEMORY');
   live.prepare('ATTACH DATABASE ? AS fresh').run(path);
   try {
     return inTransaction(live, 'IMMEDIATE', () => {
@@ -250,6 +339,27 @@ function closeOldFile(live: Database, path: string, oldThrough: number, walMode:
     });
   } finally {
     live.exec('DETACH DATABASE fresh');
+  }
+}
+
+/**
+ * The database's size: its file's, or less where its header says the database ends before the file
+ * does (a swap in place interrupted before the old cycle's bytes were all cut off), so that such a
+ * file is not rotated again, and its fresh cycle archived, for bytes it no longer uses.
+ */
+function databaseBytes(path: string): number {
+  const fileBytes = statSync(path).size;
+  const fd = openSync(path, 'r');
+  try {
+    const header = Buffer.alloc(100);
+    if (readSync(fd, header, 0, 100, 0) < 100) return fileBytes;
+    const pageSize = header.readUInt16BE(16) === 1 ? 65_536 : header.readUInt16BE(16);
+    const pages = header.readUInt32BE(28);
+    // The page count is valid only where the change counter and "version valid for" agree.
+    if (pages === 0 || header.readUInt32BE(24) !== header.readUInt32BE(92)) return fileBytes;
+    return Math.min(fileBytes, pages * pageSize);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -292,13 +402,4 @@ function pruneBackups(backupDir: string, keep: number): string[] {
 function stamp(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}_${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
-}
-
-function withDatabase<T>(path: string, work: (db: Database) => T): T {
-  const db = openDatabase(path);
-  try {
-    return work(db);
-  } finally {
-    db.close();
-  }
 }

@@ -1,7 +1,7 @@
 /** Explicit transactions, so every batch commits or rolls back as one, whichever binding runs. */
 import type { Database } from './driver.js';
 
-export type TransactionMode = 'DEFERRED' | 'IMMEDIATE';
+export type TransactionMode = 'DEFERRED' | 'IMMEDIATE' | 'EXCLUSIVE';
 
 export function inTransaction<T>(db: Database, mode: TransactionMode, work: () => T): T {
   db.exec(`BEGIN ${mode}`);
