@@ -287,7 +287,10 @@ test('doctor says which agent the phone would run: none yet (the first sync uplo
   const doctor = async () => {
     const result = await runCli(['doctor', 'phone', '--json', '--config', p.config], { env: p.env });
     const report = JSON.parse(result.stdout) as { checks: Array<{ check: string; status: string; detail: string }> };
-    return report.checks.find((c) => c.check === 'remote mode');
+    const mode = report.checks.find((c) => c.check === 'remote mode');
+    // When the check is missing, every check doctor did make says why.
+    assert.ok(mode, JSON.stringify(report.checks));
+    return mode;
   };
   const before = await doctor();
   assert.equal(before?.status, 'ok', before?.detail);
