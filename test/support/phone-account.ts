@@ -43,6 +43,45 @@ function which(name: string): string {
   return execFileSync('sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' }).trim();
 }
 
+const PHONE_LOCK = `/tmp/resonance-test-${PHONE_USER}.lock`;
+
+/**
+ * One test at a time may use the account: there is one phone, with one home, one agent cache and one
+ * authorized_keys, and the runner runs test files side by side. The lock is a folder (mkdir is
+ * atomic) holding the owner's pid, so one left by a killed run is taken over.
+ */
+function holdPhone(t: TestContext): void {
+  const waitUntil = Date.now() + 20 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(PHONE_LOCK);
+      writeFileSync(join(PHONE_LOCK, 'pid'), String(process.pid));
+      t.after(() => rmSync(PHONE_LOCK, { recursive: true, force: true }));
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let owner = Number.NaN;
+    try {
+      owner = Number(readFileSync(join(PHONE_LOCK, 'pid'), 'utf8'));
+    } catch {
+      // Just made, pid not written yet: wait.
+    }
+    if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) rmSync(PHONE_LOCK, { recursive: true, force: true });
+    else if (Date.now() > waitUntil) throw new Error(`the phone account stayed busy (lock ${PHONE_LOCK})`);
+    else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** The account, made ready (Node 24 and tools in its PATH, the test key authorized); undefined when skipped. */
 export function requirePhoneAccount(t: TestContext): PhoneAccount | undefined {
   const node24 = requireNode24OrSkip(t);
@@ -52,6 +91,7 @@ export function requirePhoneAccount(t: TestContext): PhoneAccount | undefined {
     t.skip('not root: cannot create the phone-like account');
     return undefined;
   }
+  holdPhone(t);
   const home = `/home/${PHONE_USER}`;
   if (!existsSync(home) || !accountExists()) {
     execFileSync('useradd', ['--create-home', '--home-dir', home, '--shell', '/bin/sh', '--user-group', PHONE_USER], { stdio: 'pipe' });
