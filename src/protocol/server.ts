@@ -40,6 +40,8 @@ export interface ServeOptions {
 export interface ServedReplicaOptions {
   /** Prepare the database if it is not yet, naming the node this. */
   prepareAs: { nodeName: string; dedupe?: DedupeMode } | undefined;
+  /** A dry run (HELLO's prepare false): a database never prepared is previewed under a provisional identity, unwritten. */
+  previewAs?: { nodeName: string } | undefined;
   naiveTimestamps?: NaiveTimestamps;
 }
 
@@ -133,6 +135,7 @@ class AgentSession {
     const nodeName = this.options.name ?? settings.name ?? suggested ?? toNodeName(hostname());
     this.replica = this.options.openReplica(path, {
       prepareAs: writable ? { nodeName, ...(settings.dedupe ? { dedupe: settings.dedupe } : {}) } : undefined,
+      previewAs: hello.prepare ? undefined : { nodeName },
       ...(settings.naiveTimestamps ? { naiveTimestamps: settings.naiveTimestamps } : {}),
     });
     const location = (await this.replica.info()).location;

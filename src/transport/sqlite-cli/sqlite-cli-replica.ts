@@ -207,7 +207,7 @@ export class SqliteCliReplica implements Replica {
     this.state.forgetCursors();
     const [row] = await this.session.json<ApplyResultRow>(
       'writing a batch',
-      applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals),
+      applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals, this.state.previewSetup),
     );
     if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
     await this.yieldWriteLock(Number(row.held_ms ?? 0), row.data_version);
