@@ -174,6 +174,14 @@ class AgentSession {
           const rows = await replica.rowsByHash(request.route, request.columns, request.hashes);
           return await this.send(MessageType.ROWS_BY_HASH_OK, (w) => m.writeRows(w, rows));
         }
+        case MessageType.LOG: {
+          const record = m.decode(frame.payload, m.readExchange);
+          // The client's own name for itself: used only when it is a proper node name.
+          if (!isNodeName(record.peer)) throw new SyncError('PROTOCOL_ERROR', `a LOG for ${JSON.stringify(record.peer)}, not a node name`);
+          // A read-only agent writes nothing, its history included.
+          if (!this.options.readOnly) await replica.recordExchange?.(record);
+          return await this.send(MessageType.LOG_OK);
+        }
         case MessageType.FINISH: {
           const report = m.decode(frame.payload, m.readReport);
           checkReport(report, 'the client');

@@ -12,7 +12,7 @@ import { NODES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { inTransaction } from '../../store/sqlite/transaction.js';
-import { finishLogEntry, recordPeerState, recordReachedAddress, startLogEntry } from '../../store/tracking.js';
+import { exchangeLogSql, finishLogEntry, recordPeerState, recordReachedAddress, startLogEntry } from '../../store/tracking.js';
 import { finishReceivingSql } from '../../store/receive-sql.js';
 import type { SyncLog } from '../../core/sync-log.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
@@ -29,6 +29,7 @@ import type {
   ApplyResult,
   DigestRequest,
   DigestResult,
+  ExchangeRecord,
   FeedBatch,
   FeedRequest,
   FeedRow,
@@ -208,6 +209,12 @@ export class LocalReplica implements LoggedReplica {
         for (const { sql, params } of finishReceivingSql(this.shape, report)) this.db.prepare(sql).run(...params);
       }),
     );
+  }
+
+  async recordExchange(record: ExchangeRecord): Promise<void> {
+    if (this.preview) return; // never prepared: no sync_log to write (and a dry run records nothing)
+    const { sql, params } = exchangeLogSql(record);
+    this.guard('logging the sync', () => this.db.prepare(sql).run(...params));
   }
 
   async digest(request: DigestRequest): Promise<DigestResult> {
