@@ -8,7 +8,7 @@
 import type { NotesTableShape } from './notes-table.js';
 import type { SqlValue } from './sql-value.js';
 import type { Route } from './route.js';
-import type { SyncLog } from './sync-log.js';
+import type { Direction, LogOutcome, SyncLog } from './sync-log.js';
 import type { Refusal } from './refusals.js';
 
 /** How a peer is reached: shown to people, and a stable value of `transport` in the JSON output. */
@@ -101,6 +101,18 @@ export interface ReceiveReport {
   writeSyncNote: boolean;
 }
 
+/**
+ * The passive end's own record of one direction the other end ran (a phone-started sync, seen from the
+ * desktop's agent or its sqlite3): a sync_log row, filed under the initiating node's name.
+ */
+export interface ExchangeRecord {
+  /** The initiating node's name. */
+  peer: string;
+  /** From this end's side: 'pull' when it received, 'push' when it sent. */
+  direction: Direction;
+  outcome: LogOutcome & { status: 'ok' | 'failed' };
+}
+
 /** What `verify` needs of a replica: digests of what it holds, and entries by hash for a repair. */
 export interface DigestRequest {
   route: Route;
@@ -152,6 +164,8 @@ export interface Replica {
   apply(request: ApplyRequest): Promise<ApplyResult>;
   /** After a direction ends: sync_tracking, and the sync note when entries arrived. */
   finishReceiving(report: ReceiveReport): Promise<void>;
+  /** Records, on this (passive) end, a direction the other end ran with it; not in dry runs. Optional: test doubles may lack it. */
+  recordExchange?(record: ExchangeRecord): Promise<void>;
   /** What `verify` needs: digests of what the replica holds (per bucket, or entry hashes in some buckets). */
   digest(request: DigestRequest): Promise<DigestResult>;
   /** Entries by their hash, for `verify --repair`. */

@@ -11,6 +11,7 @@ import type {
   FeedRequest,
   FeedRow,
   NodeIdentity,
+  ExchangeRecord,
   ReceiveReport,
   ReplicaInfo,
 } from '../core/replica.js';
@@ -207,6 +208,44 @@ export const readApplyResult = (r: Reader): ApplyResult => ({
   newestTimestamp: r.optionalString(),
   refusals: Array.from({ length: r.count(2, 'refusals') }, () => ({ column: r.optionalString() ?? null, count: r.uint() })),
 });
+
+export function writeExchange(w: Writer, record: ExchangeRecord): void {
+  const { outcome } = record;
+  w.string(record.peer).string(record.direction).string(outcome.status);
+  w.uint(outcome.received)
+    .uint(outcome.sent)
+    .uint(outcome.duplicates)
+    .uint(outcome.batches)
+    .uint(outcome.rejected ?? 0);
+  w.optionalString(outcome.errorCode).optionalString(outcome.message);
+  const refusals = outcome.refusals ?? [];
+  w.uint(refusals.length);
+  for (const refusal of refusals) w.optionalString(refusal.column ?? undefined).uint(refusal.count);
+}
+/** What the client says it ran with this agent: remote input, checked here as far as its shape goes. */
+export const readExchange = (r: Reader): ExchangeRecord => {
+  const peer = r.string();
+  const direction = r.string();
+  const status = r.string();
+  if (direction !== 'pull' && direction !== 'push')
+    throw new SyncError('PROTOCOL_ERROR', `a LOG with direction ${JSON.stringify(direction)}`);
+  if (status !== 'ok' && status !== 'failed') throw new SyncError('PROTOCOL_ERROR', `a LOG with status ${JSON.stringify(status)}`);
+  return {
+    peer,
+    direction,
+    outcome: {
+      status,
+      received: r.uint(),
+      sent: r.uint(),
+      duplicates: r.uint(),
+      batches: r.uint(),
+      rejected: r.uint(),
+      errorCode: r.optionalString(),
+      message: r.optionalString(),
+      refusals: Array.from({ length: r.count(2, 'refusals') }, () => ({ column: r.optionalString() ?? null, count: r.uint() })),
+    },
+  };
+};
 
 export function writeReport(w: Writer, report: ReceiveReport): void {
   writeNode(w, report.sender);

@@ -44,6 +44,7 @@
  * | 0x16 | FINISH      | c>s | ReceiveReport        -> FINISH_OK 0x17: -                          |
  * | 0x18 | DIGEST      | c>s | route, bool has-buckets, buckets -> DIGEST_OK 0x19: bucket digests, entry hashes |
  * | 0x1a | ROWS_BY_HASH| c>s | route, columns, hashes -> ROWS_BY_HASH_OK 0x1b: rows (for verify --repair) |
+ * | 0x1c | LOG         | c>s | ExchangeRecord: string peer, string direction, string status, uint received, sent, duplicates, batches, rejected, string? error code, string? message, refusals -> LOG_OK 0x1d: - |
  * | 0x20 | FEED_OPEN   | c>s | FeedRequest, uint credit                                           |
  * | 0x21 | FEED_CREDIT | c>s | uint more batches the client has room for                          |
  * | 0x22 | FEED_CANCEL | c>s | - (the client stopped reading; the server ends the feed)           |
@@ -66,8 +67,9 @@ is checked by the receiver whatever the transport (src/core/feed-checks.ts).
 /**
  * Bumped on any incompatible change to frames or messages (the preamble itself never changes). 2: compressed frames.
  * 3: a route carries its device-local contexts (strings, bool only-kept-home); APPLY_OK carries why entries were refused.
+ * 4: LOG, the agent's own sync_log row for each direction the client ran with it.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const PREAMBLE_MAGIC = '\0resonance-sync agent ';
 /** What a shell banner may print before the preamble, at most. */
@@ -103,6 +105,8 @@ export const MessageType = {
   DIGEST_OK: 0x19,
   ROWS_BY_HASH: 0x1a,
   ROWS_BY_HASH_OK: 0x1b,
+  LOG: 0x1c,
+  LOG_OK: 0x1d,
   FEED_OPEN: 0x20,
   FEED_CREDIT: 0x21,
   FEED_CANCEL: 0x22,

@@ -40,6 +40,8 @@ export interface ServeOptions {
 export interface ServedReplicaOptions {
   /** Prepare the database if it is not yet, naming the node this. */
   prepareAs: { nodeName: string; dedupe?: DedupeMode } | undefined;
+  /** A dry run (HELLO's prepare false): a database never prepared is previewed under a provisional identity, unwritten. */
+  previewAs?: { nodeName: string } | undefined;
   naiveTimestamps?: NaiveTimestamps;
 }
 
@@ -133,6 +135,7 @@ class AgentSession {
     const nodeName = this.options.name ?? settings.name ?? suggested ?? toNodeName(hostname());
     this.replica = this.options.openReplica(path, {
       prepareAs: writable ? { nodeName, ...(settings.dedupe ? { dedupe: settings.dedupe } : {}) } : undefined,
+      previewAs: hello.prepare ? undefined : { nodeName },
       ...(settings.naiveTimestamps ? { naiveTimestamps: settings.naiveTimestamps } : {}),
     });
     const location = (await this.replica.info()).location;
@@ -170,6 +173,14 @@ class AgentSession {
           const request = m.decode(frame.payload, m.readRowsByHash);
           const rows = await replica.rowsByHash(request.route, request.columns, request.hashes);
           return await this.send(MessageType.ROWS_BY_HASH_OK, (w) => m.writeRows(w, rows));
+        }
+        case MessageType.LOG: {
+          const record = m.decode(frame.payload, m.readExchange);
+          // The client's own name for itself: used only when it is a proper node name.
+          if (!isNodeName(record.peer)) throw new SyncError('PROTOCOL_ERROR', `a LOG for ${JSON.stringify(record.peer)}, not a node name`);
+          // A read-only agent writes nothing, its history included.
+          if (!this.options.readOnly) await replica.recordExchange?.(record);
+          return await this.send(MessageType.LOG_OK);
         }
         case MessageType.FINISH: {
           const report = m.decode(frame.payload, m.readReport);

@@ -53,8 +53,10 @@ export function feedFilter(
   const route = routePredicate(request.route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
   // A receiver being sent everything again (restored: receiverId '') is excluded nothing.
   const relay = arrivals !== undefined && request.receiverId !== '';
+  // A sender never prepared for sync (previewed by a dry run) has no origin column: all its entries are its own.
+  const origin = columnOrNull(shape, ORIGIN_COLUMN);
   return {
-    sql: `rowid > ? AND rowid <= ? AND (${ORIGIN_COLUMN} IS NULL OR ${ORIGIN_COLUMN} <> ?) AND (${route.sql})${relay ? ` AND ${notArrivedVia(arrivals)}` : ''}`,
+    sql: `rowid > ? AND rowid <= ? AND (${origin} IS NULL OR ${origin} <> ?) AND (${route.sql})${relay ? ` AND ${notArrivedVia(arrivals)}` : ''}`,
     params: (after, through) => [
       after,
       through,

@@ -8,6 +8,8 @@ import { LOG_TABLE, PEER_STATE_TABLE } from '../core/notes-table.js';
 import { inTransaction } from './sqlite/transaction.js';
 import type { Direction, LogDirection, LogOutcome, PeerState } from '../core/sync-log.js';
 import { mergeRefusals, type Refusal } from '../core/refusals.js';
+import type { ExchangeRecord } from '../core/replica.js';
+import type { BoundSql } from './sql.js';
 
 /** A row written when a direction starts; one left at 'running' tells `status` a run was cut off. */
 export function startLogEntry(db: Database, peer: string, direction: LogDirection): number {
@@ -36,6 +38,31 @@ export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): v
     outcome.refusals?.length ? JSON.stringify(outcome.refusals) : null,
     id,
   );
+}
+
+/**
+ * The passive end's sync_log row for a direction the other end ran (core/replica.ts ExchangeRecord),
+ * written whole at its end: one statement, bound here or inlined for a remote sqlite3.
+ */
+export function exchangeLogSql(record: ExchangeRecord): BoundSql {
+  const { outcome } = record;
+  return {
+    sql: `INSERT INTO main.${LOG_TABLE} (started_at, finished_at, peer, direction, status, received, sent, duplicates, batches, error_code,
+       message, rejected, refusals) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    params: [
+      record.peer,
+      record.direction,
+      outcome.status,
+      outcome.received,
+      outcome.sent,
+      outcome.duplicates,
+      outcome.batches,
+      outcome.errorCode ?? null,
+      outcome.message ?? null,
+      outcome.rejected ?? 0,
+      outcome.refusals?.length ? JSON.stringify(outcome.refusals) : null,
+    ],
+  };
 }
 
 /** What the peer had committed of this node's feed after the last push (for `status`). */

@@ -7,6 +7,7 @@ import { SyncError, asSyncError } from '../core/errors.js';
 import type {
   AppliedBatch,
   DirectReceiveRequest,
+  ExchangeRecord,
   FeedRequest,
   LoggedReplica,
   NodeIdentity,
@@ -198,6 +199,7 @@ async function runDirection(
         });
     }
     const note = summary.rejected ? refusalNote(summary, options.peerName) : undefined;
+    if (!options.dryRun) await recordOnPassiveEnd(direction, ends, { status: 'ok', ...counts(summary), message: note });
     if (logId !== undefined) local.syncLog.finish(logId, { status: 'ok', ...counts(summary), message: note });
     return summary;
   } catch (thrown) {
@@ -213,11 +215,28 @@ async function runDirection(
           writeSyncNote: options.writeSyncNote,
         })
         .catch(() => undefined); // the receiver may be the very thing that failed
+      await recordOnPassiveEnd(direction, ends, {
+        status: 'failed',
+        ...counts(summary),
+        errorCode: error.code,
+        message: error.message,
+      }).catch(
+        () => undefined, // as may the peer
+      );
     }
     if (logId !== undefined)
       local.syncLog.finish(logId, { status: 'failed', ...counts(summary), errorCode: error.code, message: error.message });
     throw error;
   }
+}
+
+/**
+ * The peer's own sync_log row for this direction, filed under this node's name, so a sync started on
+ * one device shows in the other's `status` and `log` too ('pull' there when it received).
+ */
+async function recordOnPassiveEnd(direction: Direction, ends: Ends, outcome: ExchangeRecord['outcome']): Promise<void> {
+  const [passive, initiator] = direction === 'pull' ? [ends.from, ends.toInfo] : [ends.to, ends.fromInfo];
+  await passive.recordExchange?.({ peer: initiator.node.name, direction: direction === 'pull' ? 'push' : 'pull', outcome });
 }
 
 function counts(summary: DirectionSummary) {

@@ -9,13 +9,14 @@ import { readMeta } from '../store/meta.js';
 import { peerContacts, type PeerContact } from '../store/node-memory.js';
 import { isPrepared } from '../store/prepare.js';
 import { probeNotesTable } from '../store/schema.js';
-import { LOG_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE } from '../core/notes-table.js';
+import { LOG_TABLE, NODES_TABLE, NOTES_TABLE, ORIGIN_COLUMN, TRACKING_TABLE } from '../core/notes-table.js';
 import type { Database, SqlRow } from '../store/sqlite/driver.js';
 import { openDatabase } from '../store/sqlite/open-database.js';
 import { readPeerState, readReachedAddress, readRefusals, type RefusedSoFar } from '../store/tracking.js';
 import { refusalFix } from '../core/refusals.js';
 import { SyncError } from '../core/errors.js';
 import { keptHomePatterns, keptHomeRoute, routeKey, type Route } from '../core/route.js';
+import type { Direction } from '../core/sync-log.js';
 
 export interface NodeStatus {
   db: string;
@@ -89,16 +90,37 @@ export function gatherStatus(dbPath: string, config: Config): NodeStatus {
   }
 }
 
+/**
+ * The names a peer's syncs are filed under here: its configured name (syncs started on this machine),
+ * and its node's own name (syncs it started with this node: store/tracking.ts exchangeLogSql), known
+ * from the node id it had at the last push.
+ */
+function peerNames(db: Database, peer: PeerConfig): string[] {
+  const id = readPeerState(db, peer.name, 'push')?.peerNodeId;
+  const node = id === undefined ? undefined : db.prepare(`SELECT name FROM ${NODES_TABLE} WHERE node_id = ?`).get(id);
+  const nodeName = node === undefined ? undefined : String(node.name);
+  return nodeName === undefined || nodeName === peer.name ? [peer.name] : [peer.name, nodeName];
+}
+
 function peerStatus(db: Database, selfId: string, peer: PeerConfig, contacts: PeerContact[]): PeerStatus {
-  const tracking = db.prepare(`SELECT * FROM ${TRACKING_TABLE} WHERE remote_node = ?`).get(peer.name);
+  const names = peerNames(db, peer);
+  const among = names.map(() => '?').join(', ');
+  // Filed under either name: the newest received time and its outcome, and every sync counted.
+  const tracking = db
+    .prepare(
+      `SELECT last_sync_timestamp, last_sync_success, (SELECT sum(coalesce(sync_count, 0)) FROM ${TRACKING_TABLE} WHERE remote_node IN (${among})) AS sync_count
+       FROM ${TRACKING_TABLE} WHERE remote_node IN (${among}) ORDER BY last_sync_timestamp DESC LIMIT 1`,
+    )
+    .get(...names, ...names);
   const runs = db
     .prepare(
-      `SELECT * FROM ${LOG_TABLE} WHERE id IN (SELECT max(id) FROM ${LOG_TABLE} WHERE peer = ? GROUP BY direction) ORDER BY direction`,
+      `SELECT * FROM ${LOG_TABLE} WHERE id IN (SELECT max(id) FROM ${LOG_TABLE} WHERE peer IN (${among}) GROUP BY direction) ORDER BY direction`,
     )
-    .all(peer.name);
-  const totals = db.prepare(
-    `SELECT coalesce(sum(received), 0) AS received, coalesce(sum(sent), 0) AS sent FROM ${LOG_TABLE} WHERE peer = ? AND direction = ?`,
+    .all(...names);
+  const totalsOf = db.prepare(
+    `SELECT coalesce(sum(received), 0) AS received, coalesce(sum(sent), 0) AS sent FROM ${LOG_TABLE} WHERE peer IN (${among}) AND direction = ?`,
   );
+  const totals = (direction: Direction) => totalsOf.get(...names, direction);
   return {
     name: peer.name,
     url: peer.url,
@@ -119,7 +141,7 @@ function peerStatus(db: Database, selfId: string, peer: PeerConfig, contacts: Pe
         (run) => run.direction !== 'connect' || runs.every((other) => other.direction === 'connect' || Number(other.id) < Number(run.id)),
       )
       .map(runSummary),
-    totals: { received: Number(totals.get(peer.name, 'pull')?.received ?? 0), sent: Number(totals.get(peer.name, 'push')?.received ?? 0) },
+    totals: { received: Number(totals('pull')?.received ?? 0), sent: Number(totals('push')?.received ?? 0) },
     pending: { push: pendingPush(db, peer), pull: pendingPull(db, selfId, peer) },
     refused: { push: refusedStatus(db, peer.name, 'push'), pull: refusedStatus(db, peer.name, 'pull') },
     deviceLocal: {

@@ -78,6 +78,8 @@ async function openPeerAt(peer: PeerConfig, options: OpenPeerOptions): Promise<O
   try {
     const replica = LocalReplica.open(location.path, {
       prepareAs: options.prepare ? { nodeName: peer.name } : undefined,
+      // A dry run previews a peer never prepared, under a provisional identity that is never written.
+      previewAs: options.prepare ? undefined : { nodeName: peerNodeName(peer, location.path) },
       naiveTimestamps: options.naiveTimestamps,
     });
     return {
@@ -95,7 +97,7 @@ async function openPeerAt(peer: PeerConfig, options: OpenPeerOptions): Promise<O
 }
 
 async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
-  const nodeName = isNodeName(peer.name) ? peer.name : toNodeName(basename(location.path, extname(location.path)));
+  const nodeName = peerNodeName(peer, location.path);
   const stallTimeoutMs = peer.stallTimeoutMs ?? options.stallTimeoutMs;
   const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal, stallTimeoutMs };
   const agentless = async (notice?: string): Promise<Omit<OpenedPeer, 'url'>> => {
@@ -151,6 +153,11 @@ async function openSshPeer(peer: PeerConfig, location: SshLocation, options: Ope
         : `the cached agent ${replica.replacedCorrupt} failed its sha256 check: deleted unrun, and replaced`,
     close: () => replica.close(),
   };
+}
+
+/** The name a peer's node gets when it is prepared (or previewed) on first contact: the peer's, or its file's. */
+function peerNodeName(peer: PeerConfig, path: string): string {
+  return isNodeName(peer.name) ? peer.name : toNodeName(basename(path, extname(path)));
 }
 
 /**

@@ -6,6 +6,7 @@ import { acquireSyncLock } from '../../src/store/lock.js';
 import { runCli } from '../support/cli.js';
 import { allRows, createNotesDb, insertNotes, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
+import { fingerprint } from '../support/untouched.js';
 
 function seeded(dir: string) {
   const main = createNotesDb(dir, 'main');
@@ -92,6 +93,52 @@ test('--dry-run shows what would flow and writes nothing; --pull-only and --push
   );
   const both = await runCli(['sync', phone, '--push-only', '--pull-only', '--config', config]);
   assert.equal(both.code, 2);
+});
+
+test('--dry-run on first contact previews a peer never prepared: counts each way, and neither file changes', async (t) => {
+  const dir = tempDir(t);
+  const { main } = seeded(dir);
+  // The users' phone schema: source NOT NULL, so main's NULL-source entry is refused there.
+  const phone = createNotesDb(dir, 'selesta', 'c');
+  insertNotes(phone, [
+    { timestamp: '2025-11-30T23:00:00', content: 'мама', context: 'maternal_conversation', source: 'telegram' },
+    { timestamp: '2025-11-30 22:00:00', content: 'dev note', context: 'leo_development', source: 'leo' },
+  ]);
+  const config = join(dir, 'c.toml');
+  await runCli(['init', '--db', main, '--node', 'main_device', '--config', config]);
+  assert.equal((await runCli(['peer', 'add', 'selesta', phone, '--config', config])).code, 0);
+  const before = [fingerprint(main), fingerprint(phone)];
+  assert.ok(!before[1]?.tables.includes('resonance_sync_meta'), 'the phone is not prepared');
+
+  const dry = await runCli(['sync', 'selesta', '--dry-run', '--json', '--config', config]);
+  assert.equal(dry.code, 0, dry.stderr);
+  const report = JSON.parse(dry.stdout);
+  assert.equal(report.dryRun, true);
+  assert.equal(report.peers[0].remote.name, 'selesta');
+  const counts = (json: { peers: Array<{ directions: Array<Record<string, unknown>> }> }) =>
+    json.peers[0]?.directions.map((d) => [d.direction, d.sent, d.received, d.duplicates, d.rejected]);
+  // 'dev note' is on both: a duplicate each way; main's NULL-source diary is refused by the phone's NOT NULL source.
+  const expected = [
+    ['pull', 2, 1, 1, 0],
+    ['push', 2, 0, 1, 1],
+  ];
+  assert.deepEqual(counts(report), expected);
+  assert.deepEqual([fingerprint(main), fingerprint(phone)], before, 'both files byte for byte unchanged, nothing beside them');
+
+  const text = await runCli(['sync', 'selesta', '--dry-run', '--config', config]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /pull selesta -> main_device: would add 1/);
+  assert.match(text.stdout, /push main_device -> selesta: would add 0/);
+  assert.deepEqual([fingerprint(main), fingerprint(phone)], before);
+
+  // The real sync afterwards prepares the phone and moves what the preview said.
+  const real = await runCli(['sync', 'selesta', '--json', '--config', config]);
+  assert.equal(real.code, 0, real.stderr);
+  // The same, but for the sync note main writes after the pull, which travels too.
+  assert.deepEqual(counts(JSON.parse(real.stdout)), [
+    ['pull', 2, 1, 1, 0],
+    ['push', 3, 1, 1, 1],
+  ]);
 });
 
 test('configured peers with routes: peer add/list/remove, sync with no PEER syncs them all, status', async (t) => {

@@ -4,7 +4,7 @@
  * while a feed is open, remote errors keep their code, and closing leaves no process behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parsePeerUrl } from '../../src/core/peer-url.js';
@@ -70,13 +70,17 @@ test('a feed can be abandoned midway; requests interleave with an open feed; a n
   assert.equal(rows[0]?.origin, info.node.id, 'origin filled in by the sender');
 });
 
-test('remote failures keep their SyncError code; a dry run prepares nothing', async (t) => {
+test('remote failures keep their SyncError code; a dry run prepares nothing, previewing under a provisional identity', async (t) => {
   const db = createNotesDb(tempDir(t), 'fresh');
-  await assert.rejects(connect(t, db, agentCommand(), false), (error: Error & { code?: string }) => {
-    assert.equal(error.code, 'DB_NOT_INITIALIZED');
-    assert.match(error.message, /^nowhere: .*has not been prepared/);
-    return true;
-  });
+  const before = readFileSync(db);
+  const preview = await connect(t, db, agentCommand(), false);
+  const info = await preview.info();
+  assert.equal(info.node.name, 'phone');
+  assert.match(info.node.id, /^[0-9a-f]{8}-[0-9a-f]{4}-/);
+  assert.equal(await preview.cursor('someone', 'k'), 0);
+  await preview.close();
+  assert.ok(readFileSync(db).equals(before), 'the preview changed nothing');
+  assert.equal(existsSync(`${db}-sync.lock`), false, 'nor took the lock');
   await assert.rejects(connect(t, `${db}.missing`), { code: 'DB_NOT_FOUND' });
 });
 

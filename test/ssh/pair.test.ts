@@ -133,8 +133,13 @@ test('pair --show on the phone, pair TOKEN on the desktop, the printed line on t
   runAsPhone(phone, `PATH=${p.path}; ${line}`);
   assert.equal(readFileSync(join(phone.home, '.ssh', 'authorized_keys'), 'utf8'), authorized);
 
+  // First contact: the phone's database was never prepared, and the preview still runs, writing nothing.
+  const mainRows = allRows(d.main).length;
   const preview = await runCli(['sync', 'phone', '--dry-run'], { env: d.env });
-  t.diagnostic(`first-contact preview: exit ${preview.code} ${preview.stderr.trim()}`);
+  assert.equal(preview.code, 0, preview.stderr);
+  assert.match(preview.stdout, /dry run: nothing written/);
+  assert.match(preview.stdout, /pull phone -> main: would add \d+/);
+  assert.equal(allRows(d.main).length, mainRows, 'the preview wrote nothing here');
 
   const synced = await runCli(['sync', 'phone', '--json'], { env: d.env });
   assert.equal(synced.code, 0, synced.stderr);

@@ -42,10 +42,11 @@ test('first contact prepares exactly what prepare.ts adds; a dry run prepares no
     const viaJs = createNotesDb(dir, `js-${variant}`, variant);
     insertNotes(viaCli, [{ timestamp: '2025-11-30 22:00:00', content: 'x', context: 'c', source: 's' }]);
     const before = readFileSync(viaCli);
-    await assert.rejects(connect(server, viaCli, { prepare: false }), {
-      code: 'DB_NOT_INITIALIZED',
-      message: /cli-a\.sqlite3 on .* has not been prepared|cli-c\.sqlite3 on .* has not been prepared/,
-    });
+    // A dry run previews it under a provisional identity (the name it would get, a fresh id never written).
+    const preview = await connect(server, viaCli, { prepare: false, nodeName: 'phone' });
+    assert.equal((await preview.info()).node.name, 'phone');
+    assert.equal(await preview.cursor('someone', 'k'), 0);
+    await preview.close();
     assert.ok(readFileSync(viaCli).equals(before), 'a dry run changed nothing');
     assert.equal(existsSync(`${viaCli}-sync.lock`), false, 'nor took the lock');
     await (await connect(server, viaCli, { nodeName: 'phone' })).close();

@@ -19,6 +19,7 @@ import type {
   FeedBatch,
   FeedRequest,
   FeedRow,
+  ExchangeRecord,
   ReceiveReport,
   Replica,
   ReplicaInfo,
@@ -115,6 +116,15 @@ export class AgentReplica implements Replica {
       MessageType.FINISH,
       (w) => m.writeReport(w, report),
       MessageType.FINISH_OK,
+      () => undefined,
+    );
+  }
+
+  async recordExchange(record: ExchangeRecord): Promise<void> {
+    await this.connection.request(
+      MessageType.LOG,
+      (w) => m.writeExchange(w, record),
+      MessageType.LOG_OK,
       () => undefined,
     );
   }

@@ -48,6 +48,7 @@ const ACTIONS = new Map<number, string>([
   [MessageType.CURSOR, 'reading its cursor'],
   [MessageType.APPLY, 'writing a batch'],
   [MessageType.FINISH, 'recording the sync'],
+  [MessageType.LOG, 'logging the sync'],
   [MessageType.DIGEST, 'computing digests'],
   [MessageType.ROWS_BY_HASH, 'reading entries to repair'],
 ]);

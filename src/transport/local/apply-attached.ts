@@ -89,7 +89,7 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
   // Parameters: the sender's id (for its own entries' origin), this node's id, then the filter's.
   const insert = db.prepare(
     `${insertEntriesInto(columns)}
-     SELECT ${[...columns.map(senderColumn), receivedOrigin(feedOriginSql(ORIGIN_COLUMN))].join(', ')}
+     SELECT ${[...columns.map(senderColumn), receivedOrigin(feedOriginSql(senderColumn(ORIGIN_COLUMN)))].join(', ')}
      FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid`,
   );
   const duplicates = db.prepare(DUPLICATES_SQL);

@@ -32,7 +32,7 @@ export class FeedReader {
     this.filter = feedFilter(shape, request, arrivalsSchema(db));
     const selected = request.columns.map((name) => columnOrNull(shape, name)).join(', ');
     this.statement = db.prepare(
-      `SELECT rowid AS __rowid, ${ORIGIN_COLUMN} AS __origin, ${selected} FROM ${NOTES_TABLE} WHERE ${this.filter.sql} ORDER BY rowid`,
+      `SELECT rowid AS __rowid, ${columnOrNull(shape, ORIGIN_COLUMN)} AS __origin, ${selected} FROM ${NOTES_TABLE} WHERE ${this.filter.sql} ORDER BY rowid`,
       { exactIntegers: true },
     );
   }

@@ -1,4 +1,5 @@
 /** A Replica backed by a database file on this machine: the node's own database, or a local peer. */
+import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { SyncError } from '../../core/errors.js';
@@ -11,13 +12,14 @@ import { NODES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { inTransaction } from '../../store/sqlite/transaction.js';
-import { finishLogEntry, recordPeerState, recordReachedAddress, startLogEntry } from '../../store/tracking.js';
+import { exchangeLogSql, finishLogEntry, recordPeerState, recordReachedAddress, startLogEntry } from '../../store/tracking.js';
 import { finishReceivingSql } from '../../store/receive-sql.js';
 import type { SyncLog } from '../../core/sync-log.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { bucketDigests, entryHashes, rowsByHash } from '../../store/digest.js';
 import type { Route } from '../../core/route.js';
 import { attachedTransfer } from './apply-attached.js';
+import { PreviewApply } from './preview-apply.js';
 import { WriteLockYielder } from '../../store/write-lock-yield.js';
 import type {
   AppliedBatch,
@@ -27,6 +29,7 @@ import type {
   ApplyResult,
   DigestRequest,
   DigestResult,
+  ExchangeRecord,
   FeedBatch,
   FeedRequest,
   FeedRow,
@@ -40,6 +43,12 @@ import type {
 export interface LocalReplicaOptions {
   /** Prepare the database on first contact, naming the node this if it has no name yet. */
   prepareAs?: { nodeName: string; dedupe?: DedupeMode } | undefined;
+  /**
+   * A dry run's open: a database never prepared for sync is previewed as it is, under a provisional
+   * identity (this name, a fresh id never written), with no cursors and no relay marks, and receives
+   * only counts (preview-apply.ts). Without it (and without prepareAs) such a database is refused.
+   */
+  previewAs?: { nodeName: string } | undefined;
   naiveTimestamps?: NaiveTimestamps;
   busyTimeoutMs?: number;
 }
@@ -52,13 +61,15 @@ export class LocalReplica implements LoggedReplica {
   readonly continuedBelow: number | undefined;
   private readonly naive: NaiveTimestamps;
   private writer: BatchWriter | undefined;
+  /** Set when the database is not prepared and is only being previewed (LocalReplicaOptions.previewAs). */
+  private readonly preview: PreviewApply | undefined;
   /**
    * Fairness towards the database's other writers, for every batch this connection receives. Made
    * at open, so agents seen committing while the sync starts make it polite from its first batch.
    */
   private readonly yielder: WriteLockYielder;
 
-  private constructor(path: string, db: Database, node: NodeIdentity, shape: NotesTableShape, naive: NaiveTimestamps) {
+  private constructor(path: string, db: Database, node: NodeIdentity, shape: NotesTableShape, naive: NaiveTimestamps, preview: boolean) {
     this.path = path;
     this.db = db;
     this.node = node;
@@ -67,13 +78,19 @@ export class LocalReplica implements LoggedReplica {
     const continued = readMeta(db).continued_below;
     this.continuedBelow = continued === undefined ? undefined : Number(continued);
     this.yielder = new WriteLockYielder(db);
+    this.preview = preview ? new PreviewApply(db, shape, naive) : undefined;
   }
 
   static open(path: string, options: LocalReplicaOptions = {}): LocalReplica {
     const db = openDatabase(path, options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs });
     try {
       probeNotesTable(db, path);
-      const { prepareAs } = options;
+      const { prepareAs, previewAs } = options;
+      const naive = options.naiveTimestamps ?? 'utc';
+      if (!isPrepared(db) && !prepareAs && previewAs) {
+        const node = { id: randomUUID(), name: previewAs.nodeName };
+        return new LocalReplica(realpathSync(path), db, node, probeNotesTable(db, path), naive, true);
+      }
       if (!isPrepared(db)) {
         if (!prepareAs)
           throw new SyncError('DB_NOT_INITIALIZED', `${path} has not been prepared for sync yet; run: resonance-sync init --db ${path}`);
@@ -87,7 +104,7 @@ export class LocalReplica implements LoggedReplica {
       }
       const meta = readMeta(db);
       const node = { id: String(meta.node_id), name: String(meta.node_name) };
-      return new LocalReplica(realpathSync(path), db, node, probeNotesTable(db, path), options.naiveTimestamps ?? 'utc');
+      return new LocalReplica(realpathSync(path), db, node, probeNotesTable(db, path), naive, false);
     } catch (error) {
       db.close();
       throw databaseError(error, path, 'preparing it for sync');
@@ -99,10 +116,12 @@ export class LocalReplica implements LoggedReplica {
       node: this.node,
       columns: this.shape.userColumns,
       maxRowid: maxRowid(this.db),
-      knownNodes: this.db
-        .prepare(`SELECT node_id, name FROM ${NODES_TABLE}`)
-        .all()
-        .map((row) => ({ id: String(row.node_id), name: String(row.name) })),
+      knownNodes: this.preview
+        ? []
+        : this.db
+            .prepare(`SELECT node_id, name FROM ${NODES_TABLE}`)
+            .all()
+            .map((row) => ({ id: String(row.node_id), name: String(row.name) })),
       location: this.path,
     }));
   }
@@ -113,12 +132,18 @@ export class LocalReplica implements LoggedReplica {
     yield* this.paced('reading new entries', batches, signal);
   }
 
+  /** Whether this database is only previewed: never prepared, under a provisional identity. */
+  get provisional(): boolean {
+    return this.preview !== undefined;
+  }
+
   attachable(): AttachableSource {
     return { path: this.path, shape: this.shape, nodeId: this.node.id };
   }
 
   receiveDirect(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined {
-    const source = sender.attachable?.();
+    // A previewed receiver only counts, entry by entry (apply), and never takes the write lock.
+    const source = this.preview ? undefined : sender.attachable?.();
     return source ? this.receiveAttached(source, request, signal) : undefined;
   }
 
@@ -158,10 +183,18 @@ export class LocalReplica implements LoggedReplica {
   }
 
   async cursor(senderId: string, routeKey: string): Promise<number> {
+    // A database never prepared has received nothing yet.
+    if (this.preview) return 0;
     return this.guard('reading its cursor', () => readCursor(this.db, senderId, routeKey));
   }
 
   async apply(request: ApplyRequest): Promise<ApplyResult> {
+    const { preview } = this;
+    if (preview) {
+      if (!request.dryRun)
+        throw new SyncError('INTERNAL', `${this.path} is only being previewed: it cannot store entries before it is prepared`);
+      return this.guard('previewing a batch', () => preview.apply(request));
+    }
     return this.guard('writing a batch', () => {
       // Created on first use, inside the guard: its statements are prepared against the schema.
       this.writer ??= new BatchWriter(this.db, this.shape, this.node.id, this.naive, this.yielder);
@@ -170,11 +203,18 @@ export class LocalReplica implements LoggedReplica {
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {
+    if (this.preview) return; // a dry run records nothing (the engine does not call this in one)
     this.guard('recording the sync', () =>
       inTransaction(this.db, 'IMMEDIATE', () => {
         for (const { sql, params } of finishReceivingSql(this.shape, report)) this.db.prepare(sql).run(...params);
       }),
     );
+  }
+
+  async recordExchange(record: ExchangeRecord): Promise<void> {
+    if (this.preview) return; // never prepared: no sync_log to write (and a dry run records nothing)
+    const { sql, params } = exchangeLogSql(record);
+    this.guard('logging the sync', () => this.db.prepare(sql).run(...params));
   }
 
   async digest(request: DigestRequest): Promise<DigestResult> {

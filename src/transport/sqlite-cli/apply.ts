@@ -9,6 +9,7 @@
  * PRAGMA data_version, which moves only when other connections commit: what the write-lock yield
  * policy needs to give the remote's own writers their turn.
  */
+import { SyncError } from '../../core/errors.js';
 import type { ApplyRequest, ReceiveReport } from '../../core/replica.js';
 import { NOTES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import {
@@ -62,14 +63,21 @@ const BEFORE_BATCH = '(SELECT before FROM temp.rs_result)';
 /** A statement of store/receive-sql.ts for the remote sqlite3. */
 const inlined = ({ sql, params }: BoundSql): string => `${inlineParams(sql, params)};`;
 
-/** `relayMarks`: the remote has ARRIVALS_TABLE (an older schema read by a dry run has not). */
+/**
+ * `relayMarks`: the remote has ARRIVALS_TABLE (an older schema read by a dry run has not).
+ * `previewSetup`: a dry run's batch into a remote never prepared is tried after these statements
+ * (remote-state.ts previewSetup) in the same transaction, and rolled back with them.
+ */
 export function applyRequest(
   selfId: string,
   request: ApplyRequest,
   plan: ApplyPlan,
   upload: Uint8Array,
   relayMarks: boolean,
+  previewSetup?: readonly string[],
 ): { before: RequestPart[]; query: string; after: string[] } {
+  if (previewSetup && !request.dryRun)
+    throw new SyncError('INTERNAL', 'a remote only previewed cannot store entries before it is prepared');
   const delta = valueColumns(plan.columns.length);
   const at = (name: string) => {
     const index = plan.columns.indexOf(name);
@@ -78,6 +86,7 @@ export function applyRequest(
   const statements = [
     `ATTACH '${UPLOAD_FILE}' AS rs_up;`,
     'BEGIN IMMEDIATE;',
+    ...(previewSetup ?? []),
     'CREATE TEMP TABLE rs_result (locked_at REAL, before INTEGER, inserted INTEGER, duplicates INTEGER, total INTEGER, new_seqs TEXT);',
     `INSERT INTO temp.rs_result (locked_at, before) SELECT julianday('now'), (${TABLE_END_SQL});`,
     ...DEDUPE_SETUP_SQL.map((sql) => `${sql};`),

@@ -68,7 +68,7 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, a
        WINDOW w AS (ORDER BY r ROWS UNBOUNDED PRECEDING);`,
     `UPDATE rs_dl.meta SET cut = EXISTS (SELECT 1 FROM rs_dl.pick WHERE k > ${n} OR (k > 1 AND before >= ${cap}));`,
     `DELETE FROM rs_dl.pick WHERE k > ${n} OR (k > 1 AND before >= ${cap});`,
-    `INSERT INTO rs_dl.rows SELECT n.rowid, n.${ORIGIN_COLUMN}${selected.map((column) => `, ${column}`).join('')}
+    `INSERT INTO rs_dl.rows SELECT n.rowid, ${columnOrNull(shape, ORIGIN_COLUMN, 'n.')}${selected.map((column) => `, ${column}`).join('')}
        FROM rs_dl.pick p JOIN main.${NOTES_TABLE} n ON n.rowid = p.r ORDER BY p.r;`,
     'DROP TABLE rs_dl.pick;',
     'COMMIT;',

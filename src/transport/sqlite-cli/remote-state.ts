@@ -5,7 +5,7 @@
  * resonance-sync. Info and cursors are kept from the connect round trips, so the engine's first
  * info() and cursor() calls cost nothing; cursors are forgotten as soon as this side writes.
  */
-import { SyncError } from '../../core/errors.js';
+import { randomUUID } from 'node:crypto';
 import type { NodeIdentity } from '../../core/replica.js';
 import { ARRIVALS_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { ScratchDir } from './delta-file.js';
@@ -54,6 +54,13 @@ export class RemoteState {
   readonly limits: DownloadLimits;
   /** Where the session's PRAGMA data_version stood once connected: other writers' commits move it. */
   readonly connectedDataVersion: number | undefined;
+  /**
+   * Set when the remote was never prepared and a dry run previews it (under a provisional identity):
+   * what preparing it would add to its tables (no index, view or identity), replayed inside each
+   * previewed batch's transaction, which a dry run rolls back, so the batch has columns and
+   * bookkeeping tables to be tried against. Undefined for a prepared remote.
+   */
+  readonly previewSetup: string[] | undefined;
   private fresh: RemoteInfo | undefined;
   private cursors: Map<string, number> | undefined;
 
@@ -62,7 +69,9 @@ export class RemoteState {
     readonly node: NodeIdentity,
     info: RemoteInfo,
     options: LoadOptions,
+    previewSetup: string[] | undefined,
   ) {
+    this.previewSetup = previewSetup;
     this.fresh = info;
     this.cursors = info.cursors;
     this.connectedDataVersion = info.dataVersion;
@@ -87,10 +96,9 @@ export class RemoteState {
     let info = await RemoteState.readInfo(session, probe);
     const prepared = isPreparedRemote(probe, info);
     if (!prepared && !options.prepare) {
-      throw new SyncError(
-        'DB_NOT_INITIALIZED',
-        `${where} has not been prepared for sync yet; a sync without --dry-run prepares it on first contact`,
-      );
+      // A dry run on first contact: previewed as it is, under a provisional identity never written.
+      const setup = preparePlan(probe, info, options.nodeName, scratch.path).filter((sql) => /^(CREATE TABLE|ALTER TABLE)/i.test(sql));
+      return new RemoteState(probe, { id: randomUUID(), name: options.nodeName }, info, options, setup);
     }
     // A database prepared by an older version is brought up to date by a sync that may write (keeping
     // its node's name); a dry run syncs it as it is.
@@ -105,7 +113,7 @@ export class RemoteState {
       info = await RemoteState.readInfo(session, probe);
     }
     const node = { id: String(info.meta.node_id), name: String(info.meta.node_name ?? options.nodeName) };
-    return new RemoteState(probe, node, info, options);
+    return new RemoteState(probe, node, info, options, undefined);
   }
 
   /**
@@ -159,6 +167,8 @@ export class RemoteState {
   }
 
   cachedCursor(senderId: string, routeKey: string): number | undefined {
+    // A remote never prepared has received nothing yet (and has no cursors table to ask).
+    if (this.previewSetup) return 0;
     return this.cursors === undefined ? undefined : (this.cursors.get(cursorKey(senderId, routeKey)) ?? 0);
   }
 

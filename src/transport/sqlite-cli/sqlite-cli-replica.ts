@@ -28,6 +28,7 @@ import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashD
 import { DATA_VERSION_SQL } from './remote-schema.js';
 import { RemoteState, type DownloadLimits } from './remote-state.js';
 import { CliSession } from './session.js';
+import { exchangeLogSql } from '../../store/tracking.js';
 import { inlineParams } from './sql-literals.js';
 import type {
   ApplyRequest,
@@ -37,6 +38,7 @@ import type {
   FeedBatch,
   FeedRequest,
   FeedRow,
+  ExchangeRecord,
   ReceiveReport,
   Replica,
   ReplicaInfo,
@@ -207,7 +209,7 @@ export class SqliteCliReplica implements Replica {
     this.state.forgetCursors();
     const [row] = await this.session.json<ApplyResultRow>(
       'writing a batch',
-      applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals),
+      applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals, this.state.previewSetup),
     );
     if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
     await this.yieldWriteLock(Number(row.held_ms ?? 0), row.data_version);
@@ -272,6 +274,12 @@ export class SqliteCliReplica implements Replica {
 
   async finishReceiving(report: ReceiveReport): Promise<void> {
     await this.session.json('recording the sync', { before: [finishSql(this.state.shape, report)], query: 'SELECT 1 AS ok' });
+  }
+
+  async recordExchange(record: ExchangeRecord): Promise<void> {
+    if (this.state.previewSetup) return; // never prepared: no sync_log to write
+    const { sql, params } = exchangeLogSql(record);
+    await this.session.json('logging the sync', { before: [`${inlineParams(sql, params)};`], query: 'SELECT 1 AS ok' });
   }
 
   async digest(request: DigestRequest): Promise<DigestResult> {
