@@ -10,6 +10,7 @@ import type { Direction, LogDirection, LogOutcome, PeerState } from '../core/syn
 import { mergeRefusals, type Refusal } from '../core/refusals.js';
 import type { ExchangeRecord } from '../core/replica.js';
 import type { BoundSql } from './sql.js';
+import type { SqlValue } from '../core/sql-value.js';
 
 /** A row written when a direction starts; one left at 'running' tells `status` a run was cut off. */
 export function startLogEntry(db: Database, peer: string, direction: LogDirection): number {
@@ -22,11 +23,11 @@ export function startLogEntry(db: Database, peer: string, direction: LogDirectio
   return Number(row?.id);
 }
 
-export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): void {
-  db.prepare(
-    `UPDATE ${LOG_TABLE} SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), status = ?, received = ?, sent = ?,
-       duplicates = ?, batches = ?, error_code = ?, message = ?, rejected = ?, refusals = ? WHERE id = ?`,
-  ).run(
+/** An outcome's sync_log columns (status … refusals), in the order OUTCOME_COLUMNS names them. */
+const OUTCOME_COLUMNS = ['status', 'received', 'sent', 'duplicates', 'batches', 'error_code', 'message', 'rejected', 'refusals'];
+
+function outcomeValues(outcome: LogOutcome): SqlValue[] {
+  return [
     outcome.status,
     outcome.received,
     outcome.sent,
@@ -36,8 +37,13 @@ export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): v
     outcome.message ?? null,
     outcome.rejected ?? 0,
     outcome.refusals?.length ? JSON.stringify(outcome.refusals) : null,
-    id,
-  );
+  ];
+}
+
+export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): void {
+  db.prepare(
+    `UPDATE ${LOG_TABLE} SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ'), ${OUTCOME_COLUMNS.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`,
+  ).run(...outcomeValues(outcome), id);
 }
 
 /**
@@ -45,23 +51,10 @@ export function finishLogEntry(db: Database, id: number, outcome: LogOutcome): v
  * written whole at its end: one statement, bound here or inlined for a remote sqlite3.
  */
 export function exchangeLogSql(record: ExchangeRecord): BoundSql {
-  const { outcome } = record;
   return {
-    sql: `INSERT INTO main.${LOG_TABLE} (started_at, finished_at, peer, direction, status, received, sent, duplicates, batches, error_code,
-       message, rejected, refusals) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    params: [
-      record.peer,
-      record.direction,
-      outcome.status,
-      outcome.received,
-      outcome.sent,
-      outcome.duplicates,
-      outcome.batches,
-      outcome.errorCode ?? null,
-      outcome.message ?? null,
-      outcome.rejected ?? 0,
-      outcome.refusals?.length ? JSON.stringify(outcome.refusals) : null,
-    ],
+    sql: `INSERT INTO main.${LOG_TABLE} (started_at, finished_at, peer, direction, ${OUTCOME_COLUMNS.join(', ')})
+      VALUES (strftime('%Y-%m-%dT%H:%M:%fZ'), strftime('%Y-%m-%dT%H:%M:%fZ'), ?, ?, ${OUTCOME_COLUMNS.map(() => '?').join(', ')})`,
+    params: [record.peer, record.direction, ...outcomeValues(record.outcome)],
   };
 }
 
