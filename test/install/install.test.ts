@@ -83,7 +83,10 @@ test('npm pack + npm install -g TARBALL into a clean prefix, offline, without be
   // Where npm puts better-sqlite3 when it builds: the installed command finds it and says so.
   mkdirSync(join(installed, 'node_modules'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules', 'better-sqlite3'), join(installed, 'node_modules', 'better-sqlite3'), 'dir');
-  const withBetter = spawnSync(process.execPath, [join(bin, 'resonance-sync'), '--version', '--verbose'], { encoding: 'utf8' }).stdout;
+  const withBetter = spawnSync(process.execPath, [join(bin, 'resonance-sync'), '--version', '--verbose'], {
+    env: cleanEnv(),
+    encoding: 'utf8',
+  }).stdout;
   // Node resolves the link to its real folder: found only through it, as nothing else is on the lookup path from the prefix.
   if (betterSqliteLoadsHere()) {
     assert.ok(withBetter.includes(`sqlite binding: better-sqlite3 `) && withBetter.includes('(the default: it loads)'), withBetter);

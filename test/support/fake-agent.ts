@@ -139,6 +139,10 @@ async function serve(socket: Socket, agent: FakeAgent): Promise<void> {
       case MessageType.FINISH:
         send(MessageType.FINISH_OK);
         break;
+      case MessageType.LOG:
+        // The passive end's own sync_log row (protocol 4): a real agent writes it; this one has no log.
+        send(MessageType.LOG_OK);
+        break;
       case MessageType.FEED_OPEN: {
         const open = m.decode(frame.payload, m.readFeedOpen);
         agent.requests.push(open.request);
