@@ -15,6 +15,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { CURSORS_TABLE, NODES_TABLE, NOTES_TABLE, PEER_STATE_TABLE } from '../core/notes-table.js';
 import type { Database } from './sqlite/driver.js';
+import { openDatabase } from './sqlite/open-database.js';
 import { readMeta } from './meta.js';
 import { tableExists } from './schema.js';
 
@@ -143,6 +144,16 @@ export function rememberDatabase(
   const remembered = { ...memory, contacts: [...kept, ...contacts] };
   writeNodeMemory(remembered, env);
   return remembered;
+}
+
+/** rememberDatabase for a command that holds no connection: opens the file, records it, closes it. */
+export function rememberDatabaseFile(databasePath: string): void {
+  const db = openDatabase(databasePath);
+  try {
+    rememberDatabase(db, databasePath);
+  } finally {
+    db.close();
+  }
 }
 
 /** How each peer was last reached from this machine, for `status` (empty before the first sync). */

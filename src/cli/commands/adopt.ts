@@ -5,9 +5,8 @@
 import type { Command } from 'commander';
 import { SyncError } from '../../core/errors.js';
 import { acquireSyncLock } from '../../store/lock.js';
-import { readNodeMemory, rememberDatabase } from '../../store/node-memory.js';
+import { readNodeMemory, rememberDatabaseFile } from '../../store/node-memory.js';
 import { adoptReplacement, inspectDatabase } from '../../store/replacement.js';
-import { openDatabase } from '../../store/sqlite/open-database.js';
 import { findPeer } from '../../config/config-file.js';
 import { adoptReplacedPeer } from '../../sync/sync-peers.js';
 import { CliContext, type GlobalOptions } from '../context.js';
@@ -47,12 +46,7 @@ async function runAdopt(peerName: string | undefined, options: AdoptOptions): Pr
       return;
     }
     for (const line of adoptReplacement(dbPath, replacement, options.continue ? 'continue' : 'refill')) context.print(line);
-    const db = openDatabase(dbPath);
-    try {
-      rememberDatabase(db, dbPath);
-    } finally {
-      db.close();
-    }
+    rememberDatabaseFile(dbPath);
   } finally {
     lock.release();
   }

@@ -8,9 +8,8 @@ import type { Command } from 'commander';
 import { SyncError } from '../../core/errors.js';
 import { expandHome } from '../../core/peer-url.js';
 import { acquireSyncLock } from '../../store/lock.js';
-import { rememberDatabase } from '../../store/node-memory.js';
+import { rememberDatabaseFile } from '../../store/node-memory.js';
 import { rotateDatabase } from '../../store/rotate.js';
-import { openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
 interface RotateOptions extends GlobalOptions {
@@ -54,14 +53,7 @@ function runRotate(options: RotateOptions): void {
   let result: ReturnType<typeof rotateDatabase>;
   try {
     result = rotateDatabase(dbPath, { maxSizeBytes, force: options.force ?? false, keep, schemaFile, schemaSql });
-    if (result.rotated) {
-      const db = openDatabase(dbPath);
-      try {
-        rememberDatabase(db, dbPath);
-      } finally {
-        db.close();
-      }
-    }
+    if (result.rotated) rememberDatabaseFile(dbPath);
   } finally {
     lock.release();
   }
