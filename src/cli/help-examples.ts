@@ -8,6 +8,7 @@ const EXAMPLES: Record<string, string[]> = {
   init: [
     'resonance-sync init --db ~/resonance/resonance.sqlite3 --node main_device',
     'resonance-sync init --db ./new.sqlite3 --node laptop --create',
+    'resonance-sync init --build-index   # a database over 128 MB without an index on timestamp, at a quiet moment',
   ],
   sync: [
     'resonance-sync sync                       # every enabled peer',

@@ -29,11 +29,19 @@ export const TIMESTAMP_INDEX = 'resonance_sync_timestamp_idx';
 /** Optional, the users' original recipe: it also stops agents from writing an exact duplicate. */
 export const UNIQUE_INDEX = 'idx_unique_entry';
 /**
- * Either index makes the dedupe lookup a seek. Without one, every received entry's lookup scans the
- * table while the write lock is held, so a database that lost its index is not up to date: prepare
- * builds it again (or, on a large database, refuses the sync and says how to build it once).
+ * The indexes that make the dedupe lookup a seek: every whole (not partial) index on the notes table
+ * whose first key is the timestamp column in the default collation, one row (`name`) each. That is
+ * ours and the unique index, and also the users' own: their init_resonance.sql creates
+ * `idx_timestamp ON resonance_notes(timestamp)`, so a database made from their schema file never
+ * gets a second, identical index built (on a multi-gigabyte file, seconds of every writer waiting).
+ * Without any, every received entry's lookup scans the table while the write lock is held, so a
+ * database that lost its index is not up to date: prepare builds one (or, on a large database,
+ * refuses the sync and says how to build it once). Plain SQL, so the agentless probe asks the
+ * remote the very same question.
  */
-export const DEDUPE_INDEXES = [TIMESTAMP_INDEX, UNIQUE_INDEX] as const;
+export const TIMESTAMP_INDEXES_SQL = `SELECT il.name AS name FROM pragma_index_list('${NOTES_TABLE}', 'main') AS il
+  WHERE il.partial = 0
+    AND (SELECT x.name = 'timestamp' AND x.coll = 'BINARY' FROM pragma_index_xinfo(il.name, 'main') AS x WHERE x.seqno = 0)`;
 
 /**
  * What prepare.ts makes a database into. 2 added ARRIVALS_TABLE; 3 added sync_log.rejected and .refusals; a database at an older version still

@@ -9,7 +9,7 @@ import { countDuplicates } from '../store/duplicates.js';
 import { isPrepared } from '../store/prepare.js';
 import { readNodeMemory } from '../store/node-memory.js';
 import { findReplacement, replacementError } from '../store/replacement.js';
-import { indexExists, probeNotesTable } from '../store/schema.js';
+import { indexExists, probeNotesTable, timestampIndexes } from '../store/schema.js';
 import { NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../core/notes-table.js';
 import type { Database } from '../store/sqlite/driver.js';
 import { databaseError, openDatabase } from '../store/sqlite/open-database.js';
@@ -109,10 +109,11 @@ export function checkLocalDatabase(path: string): CheckResult[] {
 }
 
 function dedupeCheck(db: Database, path: string, mode: string): CheckResult {
+  // Any index whose first key is the timestamp serves the lookup (the users' own idx_timestamp too);
+  // the unique mode wants the unique index itself.
+  const found = mode === 'unique-index' ? (indexExists(db, UNIQUE_INDEX) ? [UNIQUE_INDEX] : []) : timestampIndexes(db);
+  if (found.length > 0) return ok('dedupe', `${mode} (index ${found.join(', ')})`);
   const index = mode === 'unique-index' ? UNIQUE_INDEX : TIMESTAMP_INDEX;
-  // The unique index also serves lookups by timestamp, so it satisfies the default mode too.
-  if (indexExists(db, index) || indexExists(db, UNIQUE_INDEX))
-    return ok('dedupe', `${mode} (index ${indexExists(db, index) ? index : UNIQUE_INDEX})`);
   return fail(
     'dedupe',
     `the index ${index} is missing: every arriving entry would scan the whole table to find duplicates`,

@@ -10,9 +10,9 @@
  * timestamp, so a group never straddles two steps, and the sum of the steps is exactly the one-statement
  * count (when nobody writes meanwhile; while agents write it is a report, not a rule).
  */
-import { NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../core/notes-table.js';
+import { NOTES_TABLE } from '../core/notes-table.js';
 import type { SqlValue } from '../core/sql-value.js';
-import { indexExists, probeNotesTable } from './schema.js';
+import { probeNotesTable, timestampIndexes } from './schema.js';
 import type { Database } from './sqlite/driver.js';
 
 export interface DuplicateReport {
@@ -36,7 +36,7 @@ export function countDuplicates(db: Database): DuplicateReport {
     return { groups: Number(row?.groups ?? 0), extraRows: Number(row?.extra ?? 0) };
   };
   // Without an index on timestamp (a database not prepared yet, seen by doctor) there is nothing to step along.
-  if (!indexExists(db, TIMESTAMP_INDEX) && !indexExists(db, UNIQUE_INDEX)) return count('1', []);
+  if (timestampIndexes(db).length === 0) return count('1', []);
 
   const total = count('timestamp IS NULL', []);
   const add = (part: DuplicateReport) => {

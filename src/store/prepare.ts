@@ -17,11 +17,10 @@ import { hostname } from 'node:os';
 import { SyncError } from '../core/errors.js';
 import type { Database } from './sqlite/driver.js';
 import { inTransaction } from './sqlite/transaction.js';
-import { indexExists, probeNotesTable, tableExists } from './schema.js';
+import { indexExists, probeNotesTable, tableExists, timestampIndexes } from './schema.js';
 import {
   ARRIVALS_TABLE,
   CURSORS_TABLE,
-  DEDUPE_INDEXES,
   isUsableSchemaVersion,
   LOG_TABLE,
   META_TABLE,
@@ -39,10 +38,13 @@ import { readMeta, writeMeta } from './meta.js';
 import { countDuplicates, type DuplicateReport } from './duplicates.js';
 
 /**
- * The largest database a sync builds the dedupe index in (on first contact, or after `init`'s was
- * dropped): here that takes about 0.3 s (a 367 MB database took 0.75 s), a few times more on a slow
- * phone, within the two seconds an agent may wait for a sync. Larger ones are refused with a
- * one-line fix: build it once with `init` or the sqlite3 CLI, at a quiet moment.
+ * The largest database a sync or `init` builds the dedupe index in (on first contact, or after the
+ * index was dropped): here that takes about 0.3 s (a 367 MB database took 0.75 s), a few times more on
+ * a slow phone, within the two seconds an agent may wait. SQLite builds an index in one write
+ * transaction, reading the whole table, and cannot split it: on a larger database every writer would
+ * wait that long. So larger ones are refused with a one-line fix: `init --build-index` (or the
+ * sqlite3 CLI) once, at a quiet moment. A database made from the users' own schema file needs none:
+ * its idx_timestamp does the job (core/notes-table.ts TIMESTAMP_INDEXES_SQL).
  */
 export const SYNC_INDEX_BUILD_LIMIT_BYTES = 128 * 1024 * 1024;
 
@@ -58,7 +60,7 @@ export interface PrepareOptions {
   newIdentity?: boolean;
   /**
    * Refuse (DB_NOT_INITIALIZED) to build a missing dedupe index in a database larger than this: a
-   * sync passes SYNC_INDEX_BUILD_LIMIT_BYTES. Unset (`init`): build it whatever the size.
+   * sync and `init` pass SYNC_INDEX_BUILD_LIMIT_BYTES. Unset (`init --build-index`): build it whatever the size.
    */
   indexBuildLimitBytes?: number | undefined;
   /** Give the database this node id (adopting a replaced file as the node it replaced). */
@@ -197,7 +199,7 @@ export function dedupeIndexSql(mode: DedupeMode): string {
 export function indexBuildRefusal(where: string, bytes: number, mode: DedupeMode, fix: string): SyncError {
   return new SyncError(
     'DB_NOT_INITIALIZED',
-    `${where} (${Math.round(bytes / 1024 / 1024)} MB) has no dedupe index yet, and building one keeps every writer of it waiting for as long as reading all of it takes, so a sync does not; build it once at a quiet moment: ${fix.replace('SQL', dedupeIndexSql(mode))}`,
+    `${where} (${Math.round(bytes / 1024 / 1024)} MB) has no dedupe index yet, and building one keeps every writer of it waiting for as long as reading all of it takes, so neither sync nor init does unless told; build it once at a quiet moment: ${fix.replace('SQL', dedupeIndexSql(mode))}`,
   );
 }
 
@@ -208,13 +210,19 @@ export function databaseBytes(db: Database): number {
 }
 
 function ensureDedupeIndex(db: Database, path: string, wanted: DedupeMode, limitBytes: number | undefined, changes: string[]): DedupeMode {
-  const missing =
-    wanted === 'unique-index' ? !indexExists(db, UNIQUE_INDEX) : !indexExists(db, TIMESTAMP_INDEX) && !indexExists(db, UNIQUE_INDEX);
+  // Any index whose first key is the timestamp serves the lookup (the users' idx_timestamp too); the
+  // unique mode wants the unique index itself, for what it refuses.
+  const missing = wanted === 'unique-index' ? !indexExists(db, UNIQUE_INDEX) : timestampIndexes(db).length === 0;
   if (!missing) return wanted;
   const bytes = limitBytes === undefined ? 0 : databaseBytes(db);
   if (limitBytes !== undefined && bytes > limitBytes) {
     const quoted = `'${path.replaceAll("'", "'\\''")}'`;
-    throw indexBuildRefusal(path, bytes, wanted, `resonance-sync init --db ${quoted} (this node's database), or sqlite3 ${quoted} "SQL"`);
+    throw indexBuildRefusal(
+      path,
+      bytes,
+      wanted,
+      `resonance-sync init --db ${quoted} --build-index (this node's database), or sqlite3 ${quoted} "SQL"`,
+    );
   }
   if (wanted === 'unique-index') {
     try {
@@ -247,5 +255,5 @@ export function isPrepared(db: Database): boolean {
 
 /** True when prepareDatabase would add nothing this version needs: an open that may write runs it otherwise. */
 export function isUpToDate(db: Database): boolean {
-  return isPrepared(db) && readMeta(db).schema_version === String(SCHEMA_VERSION) && DEDUPE_INDEXES.some((name) => indexExists(db, name));
+  return isPrepared(db) && readMeta(db).schema_version === String(SCHEMA_VERSION) && timestampIndexes(db).length > 0;
 }

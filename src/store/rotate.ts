@@ -14,18 +14,15 @@
  * Consistency while agents write: the archive is built in short steps (archive.ts: never one long
  * read, which in the rollback journal would keep every agent's commit waiting for all of it, and never
  * a raw copy of a WAL database), holding every note up to its cut-off rowid. Rows committed after
- * the cut-off are moved into the fresh file with their rowids, in one read of the old file: its
- * length depends on what was written during the archive, not on the database's size. Then the swap.
- * In the rollback journal the fresh content is written into the database's own file, in place
- * (swapRollbackJournal, replace-in-place.ts): every connection an agent holds stays valid and writes
- * into the new cycle, where a new file renamed over the path had SQLite refuse the next write of a
- * connection opened just before ("attempt to write a readonly database"). In WAL mode the fresh file
- * is renamed over the path (its -wal/-shm unlinked first: a new file beside them would be read
- * through them), and last, on the old file, now off its path, after a one-second grace for
- * connections opened just before the rename, rows that reached it in the meantime are appended to
- * the new file, and a trigger makes any later insert by a connection still holding it fail with
- * "open it again" instead of writing into a deleted file. The fresh file uses the rollback journal:
- * a connection still open on the old WAL file deletes `<db>-wal` by name when it closes.
+ * the cut-off are moved into the new cycle with their rowids. Then the swap, in place in both journal
+ * modes, so every connection an agent holds on the file stays valid and writes into the new cycle
+ * (a new file renamed over the path had SQLite refuse the next write of a connection opened before,
+ * "attempt to write a readonly database", or write it into a deleted file):
+ * - rollback journal: the fresh file's content is written into the database's own file
+ *   (swapRollbackJournal, replace-in-place.ts), its old tail then cut off in short steps;
+ * - WAL: one short transaction of SQLite's own renames the notes table away and creates the schema
+ *   file's in its place (swapWalInPlace); the archived cycle's rows are then deleted in short steps
+ *   and the space given back by VACUUM (dropOldCycle). WAL mode stays on.
  */
 import {
   closeSync,
@@ -62,15 +59,12 @@ import { quoteIdentifier } from './sql.js';
 import type { Database, SqlRow } from './sqlite/driver.js';
 import { openDatabase } from './sqlite/open-database.js';
 import { inTransaction } from './sqlite/transaction.js';
+import { WriteLockYielder } from './write-lock-yield.js';
 
 export const BACKUP_DIR_NAME = '.resonance_backups';
 /** Their backups: `resonance_20251130_220000_201MB.sqlite3`. */
 const BACKUP_PATTERN = /^resonance_\d{8}_\d{6}_\d+MB\.sqlite3$/;
 const BOOKKEEPING = [META_TABLE, CURSORS_TABLE, NODES_TABLE, ARRIVALS_TABLE, PEER_STATE_TABLE, TRACKING_TABLE, LOG_TABLE];
-/** The trigger left in the archived-away file, so a writer still holding it fails instead of writing into a deleted file. */
-const ROTATED_AWAY_TRIGGER = 'resonance_sync_rotated_away';
-/** How long writers that opened the old file just before the swap may still finish into it (their notes move over). */
-const STALE_WRITER_GRACE_MS = 1000;
 
 export interface RotateOptions {
   /** Rotate only when the file is at least this large (their 200 MB), unless force. */
@@ -92,7 +86,7 @@ export interface RotateResult {
   archivedThrough?: number;
   /** Rows committed while the archive was taken, moved into the new cycle. */
   carried?: number;
-  /** The old file was in WAL mode; the fresh one uses the rollback journal until switched back. */
+  /** The database is in WAL mode (swapped by SQLite's own transaction, and still in WAL mode). */
   wasWal?: boolean;
   deletedBackups: string[];
 }
@@ -112,6 +106,13 @@ export function rotateDatabase(path: string, options: RotateOptions): RotateResu
   rmSync(`${freshPath}-journal`, { force: true });
 
   const live = openDatabase(path);
+  // A rotation interrupted while it deleted the archived cycle (WAL) finishes that first.
+  try {
+    dropOldCycle(live);
+  } catch (error) {
+    live.close();
+    throw error;
+  }
   let archivedThrough: number;
   let carried: number;
   let walMode: boolean;
@@ -132,14 +133,12 @@ export function rotateDatabase(path: string, options: RotateOptions): RotateResu
     // 3. Rows written since the snapshot and the new cycle's first notes, into the fresh file.
     const swapped = fillFresh(live, freshPath, archivedThrough, rotationNote(sizeMb, basename(backupPath)));
     carried = swapped.carried;
-    // 4. The swap. WAL: a WAL's -wal/-shm belong to the old file: a new file beside them would be
-    // read through them, so they are unlinked first (open connections keep theirs). Then close the
-    // old file: what reached it since step 3 moves over, and a trigger makes any later insert by a
-    // connection still holding it fail loudly. Rollback journal: in place, the same file.
+    // 4. The swap, in place (see the top of this file). WAL: then the archived cycle is deleted in
+    // steps and the space given back.
     if (walMode) {
-      for (const suffix of ['-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
-      renameSync(freshPath, path);
-      carried += closeOldFile(live, path, swapped.oldThrough);
+      carried += swapWalInPlace(live, freshPath, archivedThrough, swapped.oldThrough);
+      rmSync(freshPath, { force: true });
+      dropOldCycle(live);
     } else {
       carried += swapRollbackJournal(live, freshPath, path, swapped.oldThrough);
     }
@@ -213,7 +212,7 @@ interface NewRow {
  * only the fresh file. Not a write transaction on the old file: an agent that began its insert while
  * we held that lock would wait for it, wake up after the rename with the old file open, and have its
  * note refused (SQLite writes nothing into a file moved off its path). Under a read lock it writes its
- * journal at once and only waits to commit, into the old file, whose late rows closeOldFile moves over.
+ * journal at once and only waits to commit; its row is carried by the swap.
  */
 function fillFresh(live: Database, freshPath: string, archivedThrough: number, note: NewRow): { carried: number; oldThrough: number } {
   live.prepare('ATTACH DATABASE ? AS fresh').run(freshPath);
@@ -316,30 +315,121 @@ function swapRollbackJournal(live: Database, freshPath: string, path: string, ol
   return moved;
 }
 
+/** Where the archived cycle's notes wait, in a WAL database, to be deleted in steps after the swap. */
+export const OLD_CYCLE_TABLE = 'resonance_sync_rotated_cycle';
+/** Notes of the archived cycle deleted per short write transaction. */
+const DROP_STEP_ROWS = 2000;
+
 /**
- * Runs on the old file of a WAL database, now off its path. Rows committed to it after fillFresh (by a connection that
- * opened it just before the rename) are appended to the new file with new rowids (theirs may be taken
- * there by now). It writes to its own open -wal, never to a file found by the path's name.
+ * The swap of a WAL database, in place, as one short write transaction of SQLite's own: the notes
+ * table is renamed away (a schema edit, no scan), the fresh file's notes table (their schema file's,
+ * with its indexes and triggers) is created in its place, and the rows committed since the archive's
+ * cut-off move into it with their rowids, followed by the schema file's first notes and the rotation
+ * note. The bookkeeping tables are not touched: they are this node's already. Every connection an
+ * agent holds stays valid (a changed schema makes it prepare its statements again) and writes into
+ * the new cycle; no file is renamed, and the database stays in WAL mode. The write lock is held for
+ * the rows written during the archive and for dropping the old table's indexes (their names are the
+ * schema file's), whose pages SQLite frees by reading each of the index's pages: milliseconds for the
+ * archive's timestamps, never a read of the notes themselves.
+ *
+ * `legacy_alter_table`: the rename must leave the view and any trigger that names resonance_notes
+ * naming it, i.e. the new table, instead of following the old one.
  */
-function closeOldFile(live: Database, path: string, oldThrough: number): number {
-  // An agent that opened the file a moment before the rename writes its note into the old file: a
-  // grace period lets such short-lived connections finish, and their notes are carried over below.
-  // Only a connection kept open past it meets the trigger.
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALE_WRITER_GRACE_MS);
-  live.prepare('ATTACH DATABASE ? AS fresh').run(path);
+function swapWalInPlace(live: Database, freshPath: string, archivedThrough: number, oldThrough: number): number {
+  live.prepare('ATTACH DATABASE ? AS fresh').run(freshPath);
+  live.exec('PRAGMA legacy_alter_table = ON');
   try {
     return inTransaction(live, 'IMMEDIATE', () => {
-      const list = notesColumns(live, probeNotesTable(live, path).rowidAlias);
+      const oldObjects = live
+        .prepare(`SELECT type, name FROM main.sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL`)
+        .all(NOTES_TABLE);
+      for (const { type, name } of oldObjects)
+        live.exec(`DROP ${type === 'index' ? 'INDEX' : 'TRIGGER'} main.${quoteIdentifier(String(name))}`);
+      live.exec(`ALTER TABLE main.${NOTES_TABLE} RENAME TO ${OLD_CYCLE_TABLE}`);
+      const freshObjects = live
+        .prepare(
+          `SELECT sql FROM fresh.sqlite_schema WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid`,
+        )
+        .all(NOTES_TABLE);
+      for (const { sql } of freshObjects) live.exec(String(sql));
+      const rowidAlias = probeNotesTable(live, freshPath).rowidAlias;
+      const newColumns = columnsOf(live, NOTES_TABLE, 'main').filter((name) => name !== rowidAlias);
+      const list = columnsOf(live, OLD_CYCLE_TABLE, 'main')
+        .filter((name) => newColumns.includes(name))
+        .map(quoteIdentifier)
+        .join(', ');
+      // Every row written since the archive's cut-off, with its rowid, from the old table itself.
       live.exec(
-        `CREATE TRIGGER main.${ROTATED_AWAY_TRIGGER} BEFORE INSERT ON main.${NOTES_TABLE} BEGIN SELECT RAISE(ABORT, 'this database was rotated by resonance-sync: open it again'); END`,
+        `INSERT INTO main.${NOTES_TABLE} (rowid${list ? `, ${list}` : ''}) SELECT rowid${list ? `, ${list}` : ''} FROM main.${OLD_CYCLE_TABLE} WHERE rowid > ${archivedThrough} ORDER BY rowid`,
       );
-      return live
-        .prepare(`INSERT INTO fresh.${NOTES_TABLE} (${list}) SELECT ${list} FROM main.${NOTES_TABLE} WHERE rowid > ? ORDER BY rowid`)
-        .run(oldThrough).changes;
+      const late = Number(live.prepare(`SELECT count(*) AS n FROM main.${OLD_CYCLE_TABLE} WHERE rowid > ?`).get(oldThrough)?.n ?? 0);
+      // Then the new cycle's first notes (the schema file's and the rotation note: the fresh file's
+      // rows past those fillFresh carried), numbered after them.
+      let next = Number(live.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM main.${NOTES_TABLE}`).get()?.m ?? 0);
+      next = Math.max(next, archivedThrough);
+      for (const { r: _rowid, ...values } of live
+        .prepare(`SELECT rowid AS r, * FROM fresh.${NOTES_TABLE} WHERE rowid > ? ORDER BY rowid`)
+        .all(oldThrough)) {
+        const entries = Object.entries(values).filter(([name]) => newColumns.includes(name));
+        live
+          .prepare(
+            `INSERT INTO main.${NOTES_TABLE} (rowid${entries.map(([name]) => `, ${quoteIdentifier(name)}`).join('')}) VALUES (?${entries.map(() => ', ?').join('')})`,
+          )
+          .run(++next, ...entries.map(([, value]) => value));
+      }
+      // The new cycle starts above every cursor: a mark left by `adopt --continue` has no more use.
+      if (tableExists(live, META_TABLE)) live.exec(`DELETE FROM main.${META_TABLE} WHERE key = 'continued_below'`);
+      return late;
     });
   } finally {
+    live.exec('PRAGMA legacy_alter_table = OFF');
     live.exec('DETACH DATABASE fresh');
   }
+}
+
+/**
+ * Deletes the archived cycle's notes (safe in the archive) from a WAL database in short write
+ * transactions, the write lock yielded between them as a sync yields it, then drops the emptied
+ * table and VACUUMs, which gives the space back: in WAL mode VACUUM writes only the new cycle's few
+ * pages, and the file is cut by the checkpoint, which agents' writes do not wait for. VACUUM
+ * renumbers the rows of a table without an INTEGER PRIMARY KEY, so it runs only where every table
+ * has one (or is WITHOUT ROWID); otherwise the space stays free inside the file, reused by new notes.
+ * Interrupted, the next rotate finishes it (resumeDroppingOldCycle).
+ */
+export function dropOldCycle(live: Database): void {
+  if (!tableExists(live, OLD_CYCLE_TABLE)) return;
+  const yielder = new WriteLockYielder(live);
+  const step = live.prepare(
+    `DELETE FROM main.${OLD_CYCLE_TABLE} WHERE rowid IN (SELECT rowid FROM main.${OLD_CYCLE_TABLE} ORDER BY rowid LIMIT ${DROP_STEP_ROWS})`,
+  );
+  for (;;) {
+    const started = performance.now();
+    const deleted = inTransaction(live, 'IMMEDIATE', () => step.run().changes);
+    yielder.released(performance.now() - started);
+    if (deleted === 0) break;
+  }
+  live.exec(`DROP TABLE main.${OLD_CYCLE_TABLE}`);
+  if (everyTableKeepsItsRowids(live)) {
+    live.exec('VACUUM');
+    live.exec('PRAGMA main.wal_checkpoint(PASSIVE)');
+  }
+}
+
+/** Whether VACUUM keeps every row's rowid: each rowid table has an INTEGER PRIMARY KEY (an alias of it). */
+function everyTableKeepsItsRowids(db: Database): boolean {
+  const tables = db
+    .prepare(`SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'`)
+    .all();
+  return tables.every(({ name, sql }) => {
+    if (/\bWITHOUT\s+ROWID\b/i.test(String(sql))) return true;
+    return (
+      db
+        .prepare(
+          `SELECT 1 AS x FROM pragma_table_info(?) WHERE pk = 1 AND upper(type) = 'INTEGER' AND (SELECT count(*) FROM pragma_table_info(?) WHERE pk > 0) = 1`,
+        )
+        .get(String(name), String(name)) !== undefined
+    );
+  });
 }
 
 /**

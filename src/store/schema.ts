@@ -3,7 +3,14 @@
  * the user's agents created it (the four variants in the README, or any superset of them).
  */
 import { SyncError } from '../core/errors.js';
-import { ARRIVALS_TABLE, NOTES_TABLE, shapeFromTableInfo, type NotesTableShape, type TableInfoColumn } from '../core/notes-table.js';
+import {
+  ARRIVALS_TABLE,
+  NOTES_TABLE,
+  TIMESTAMP_INDEXES_SQL,
+  shapeFromTableInfo,
+  type NotesTableShape,
+  type TableInfoColumn,
+} from '../core/notes-table.js';
 import { quoteIdentifier } from './sql.js';
 import type { Database } from './sqlite/driver.js';
 
@@ -22,6 +29,14 @@ export function arrivalsSchema(db: Database, schema = 'main'): string | undefine
 
 export function indexExists(db: Database, name: string): boolean {
   return db.prepare(`SELECT 1 AS x FROM sqlite_schema WHERE type = 'index' AND name = ?`).get(name) !== undefined;
+}
+
+/** The indexes the dedupe lookup can seek in (core/notes-table.ts TIMESTAMP_INDEXES_SQL): ours, the unique one, or the users' own. */
+export function timestampIndexes(db: Database): string[] {
+  return db
+    .prepare(TIMESTAMP_INDEXES_SQL)
+    .all()
+    .map((row) => String(row.name));
 }
 
 export function probeNotesTable(db: Database, path: string): NotesTableShape {

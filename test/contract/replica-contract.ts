@@ -23,6 +23,7 @@ import { replicaMethods } from './replica-methods.js';
 import { peerConfig, type PeerTransport, type TransportSession } from './transport.js';
 import { syncPair } from '../support/sync-pair.js';
 import { downgradeToSchemaV1, hasArrivalsTable, hasRefusalColumns } from '../support/old-schema.js';
+import { FIND_ENTRY_SQL } from '../../src/store/receive-sql.js';
 
 export type { PeerTransport, TransportSession } from './transport.js';
 
@@ -387,6 +388,21 @@ export function replicaContract(transport: PeerTransport): void {
 
       // desktop (this node) <-> phone (the peer over the transport)
       const first = ok(await syncVia(session, desktop, phone));
+      assert.deepEqual(
+        withDb(phone, (db) => db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`).all()),
+        [{ name: 'idx_source' }, { name: 'idx_timestamp' }],
+        'their idx_timestamp serves dedupe: no second index on the same column was built',
+      );
+      assert.match(
+        withDb(phone, (db) =>
+          db
+            .prepare(`EXPLAIN QUERY PLAN ${FIND_ENTRY_SQL}`)
+            .all('2025-01-01 00:00:00', 'x', 'y')
+            .map((row) => String(row.detail))
+            .join(' '),
+        ),
+        /SEARCH m USING INDEX idx_timestamp/,
+      );
       assert.equal(first.pull?.received, 1, "the phone's initial system note arrives (its source is set)");
       assert.equal(first.push?.received, 2, "the old row (reads 'scribe') and the scribe row");
       assert.equal(first.push?.rejected, 2);

@@ -57,6 +57,8 @@ export interface WritersOptions {
    * `rotate`, which renames a new file over the database: a connection kept open stays on the old one.
    */
   connectEachNote?: boolean;
+  /** Their phone agents name themselves in `source` (NOT NULL in init_resonance.sql); without it the column is left out. */
+  source?: string;
   /** Other files where a writer's notes count as stored (read once the operation is done), e.g. rotate's archive. */
   alsoStoredIn?: () => string[];
 }
@@ -64,7 +66,7 @@ export interface WritersOptions {
 /** A Python agent: connect once, then INSERT + commit() per note until told to stop; prints a JSON report. */
 const PYTHON_WRITER = `
 import json, os, sqlite3, sys, time
-path, stop, context, pause, timeout, each = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]) / 1000, sys.argv[5], sys.argv[6] == 'each'
+path, stop, context, pause, timeout, each, source = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]) / 1000, sys.argv[5], sys.argv[6] == 'each', sys.argv[7]
 connect = lambda: sqlite3.connect(path) if timeout == 'default' else sqlite3.connect(path, timeout=float(timeout))
 conn = None if each else connect()
 attempts = failures = 0
@@ -76,7 +78,10 @@ while not os.path.exists(stop):
     try:
         if each:
             conn = connect()
-        conn.execute("INSERT INTO resonance_notes (timestamp, content, context) VALUES (datetime('now'), ?, ?)", ('%s note %d' % (context, attempts), context))
+        if source:
+            conn.execute("INSERT INTO resonance_notes (timestamp, content, context, source) VALUES (datetime('now'), ?, ?, ?)", ('%s note %d' % (context, attempts), context, source))
+        else:
+            conn.execute("INSERT INTO resonance_notes (timestamp, content, context) VALUES (datetime('now'), ?, ?)", ('%s note %d' % (context, attempts), context))
         conn.commit()
         if each:
             conn.close()
@@ -97,15 +102,16 @@ print(json.dumps({'attempts': attempts, 'failures': failures, 'maxWaitMs': longe
 
 /** A shell agent: one sqlite3 process per note, as `sqlite3 "$DB" "INSERT …"` in a script. */
 const CLI_WRITER = `
-db=$1; stop=$2; context=$3; pause=$4; sqlite3=$5; timeout=$6
+db=$1; stop=$2; context=$3; pause=$4; sqlite3=$5; timeout=$6; source=$7
 opts=(); [ -n "$timeout" ] && opts=(-cmd ".timeout $timeout")
+columns="timestamp, content, context"; extra=; [ -n "$source" ] && { columns="$columns, source"; extra=", '$source'"; }
 attempts=0; failures=0; longest=0; errors=
 while [ ! -e "$stop" ]; do
   attempts=$((attempts + 1))
   started=$(date +%s%N)
   # .timer: sqlite3's own clock of the statement, busy wait included, process start-up left out (a
   # loaded machine can take longer to fork and exec than any lock holds); a failed insert prints none.
-  if ! out=$("$sqlite3" -batch -cmd ".timer on" "\${opts[@]}" "$db" "INSERT INTO resonance_notes (timestamp, content, context) VALUES (datetime('now'), '$context note $attempts', '$context');" 2>&1); then
+  if ! out=$("$sqlite3" -batch -cmd ".timer on" "\${opts[@]}" "$db" "INSERT INTO resonance_notes ($columns) VALUES (datetime('now'), '$context note $attempts', '$context'$extra);" 2>&1); then
     failures=$((failures + 1)); errors=$(printf '%s' "$out" | grep -v '^Run Time:')
   fi
   took=$(printf '%s' "$out" | sed -n 's/^Run Time: real \\([0-9.]*\\).*/\\1/p' | head -n 1)
@@ -132,6 +138,7 @@ function startWriter(kind: WriterKind, db: string, stop: string, context: string
           String(pause),
           kind === 'python-10s' ? '10' : 'default',
           options.connectEachNote ? 'each' : 'once',
+          options.source ?? '',
         ],
         {
           stdio: ['ignore', 'pipe', 'inherit'],
@@ -149,6 +156,7 @@ function startWriter(kind: WriterKind, db: string, stop: string, context: string
           String(pause / 1000),
           options.sqlite3 ?? 'sqlite3',
           kind === 'sqlite3-cli' ? '' : '5000',
+          options.source ?? '',
         ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );

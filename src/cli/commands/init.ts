@@ -9,7 +9,7 @@ import { databasePathState } from '../../store/database-path.js';
 import { acquireSyncLock } from '../../store/lock.js';
 import { countDuplicates, type DuplicateReport } from '../../store/duplicates.js';
 import { rememberDatabase } from '../../store/node-memory.js';
-import { prepareDatabase, type DedupeMode, type PrepareResult } from '../../store/prepare.js';
+import { prepareDatabase, SYNC_INDEX_BUILD_LIMIT_BYTES, type DedupeMode, type PrepareResult } from '../../store/prepare.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import type { InitReport } from '../../api/contract.js';
@@ -20,6 +20,7 @@ interface InitOptions extends GlobalOptions {
   create?: boolean;
   dedupe?: DedupeMode;
   newIdentity?: boolean;
+  buildIndex?: boolean;
   json?: boolean;
 }
 
@@ -32,6 +33,10 @@ export function registerInit(program: Command): void {
     .option('--create', 'create the database file with an empty resonance_notes table if it does not exist')
     .option('--dedupe <mode>', 'timestamp-index (default) or unique-index (the original idx_unique_entry)')
     .option('--new-identity', "give this database a new node id (for a copy of another node's database)")
+    .option(
+      '--build-index',
+      'build the dedupe index even in a database over 128 MB, where it keeps your agents from writing while it reads the whole table: at a quiet moment',
+    )
     .option('--json', 'print a machine-readable result')
     .action((_args: unknown, command: Command) => {
       runInit(command.optsWithGlobals<InitOptions>());
@@ -66,6 +71,8 @@ function runInit(options: InitOptions): void {
         dedupe: options.dedupe ?? config.node.dedupe,
         createNotesTable: creating,
         newIdentity: options.newIdentity ?? false,
+        // SQLite builds an index in one transaction: past the limit only when the user says so (prepare.ts).
+        indexBuildLimitBytes: options.buildIndex ? undefined : SYNC_INDEX_BUILD_LIMIT_BYTES,
       });
       // After the write transaction, in short reads: agents keep writing meanwhile (store/duplicates.ts).
       duplicates = countDuplicates(db);

@@ -68,11 +68,6 @@ function runRotate(options: RotateOptions): void {
   context.print(`${dbPath}: ${result.sizeMb.toFixed(1)}MB archived to ${result.backupPath}`);
   context.print(`  fresh database: identity and cursors kept; new entries are numbered after ${result.archivedThrough}`);
   if (result.carried) context.print(`  ${result.carried} entries written during the archive moved into the new cycle`);
-  if (result.wasWal) {
-    context.print(
-      `  the fresh file uses the rollback journal; once every agent has reconnected, switch it back with: sqlite3 ${dbPath} 'PRAGMA journal_mode=WAL'`,
-    );
-  }
   for (const deleted of result.deletedBackups) context.print(`  deleted old backup ${deleted}`);
 }
 

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { LOG_REFUSAL_COLUMNS, prepareDatabase } from '../../store/prepare.js';
-import { LOG_TABLE, META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX, UNIQUE_INDEX } from '../../core/notes-table.js';
+import { LOG_TABLE, META_TABLE, NOTES_TABLE, TIMESTAMP_INDEX } from '../../core/notes-table.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import type { RemoteInfo, RemoteProbe } from './remote-schema.js';
 import { quoteIdentifier } from '../../store/sql.js';
@@ -42,8 +42,9 @@ function planOn(path: string, probe: RemoteProbe, info: RemoteInfo, nodeName: st
     const meta = db.prepare(`SELECT key, value FROM ${META_TABLE}`).all();
 
     const missing = created.filter(({ name }) => !probe.objects.has(name));
-    // The users' UNIQUE index does the dedupe index's job (prepare.ts ensureDedupeIndex).
-    const wanted = missing.filter(({ name }) => !(name === TIMESTAMP_INDEX && probe.objects.has(UNIQUE_INDEX)));
+    // An index the remote has on the timestamp (the users' idx_timestamp, their UNIQUE index) does the
+    // dedupe index's job (prepare.ts ensureDedupeIndex).
+    const wanted = missing.filter(({ name }) => !(name === TIMESTAMP_INDEX && probe.timestampIndexes.length > 0));
     const statements = wanted.filter(({ type }) => type === 'table').map(({ sql }) => `${sql};`);
     for (const column of columns) {
       const name = String(column.name);

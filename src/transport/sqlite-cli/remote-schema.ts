@@ -7,7 +7,6 @@
 import { SyncError } from '../../core/errors.js';
 import {
   CURSORS_TABLE,
-  DEDUPE_INDEXES,
   LOG_TABLE,
   META_TABLE,
   NODES_TABLE,
@@ -16,6 +15,7 @@ import {
   shapeFromTableInfo,
   ORIGIN_VIEW,
   SCHEMA_VERSION,
+  TIMESTAMP_INDEXES_SQL,
   type NotesTableShape,
   type TableInfoColumn,
 } from '../../core/notes-table.js';
@@ -23,7 +23,7 @@ import type { NodeIdentity } from '../../core/replica.js';
 import { textLiteral } from './sql-literals.js';
 
 export interface ProbeRow {
-  k: 'obj' | 'col' | 'logcol' | 'file';
+  k: 'obj' | 'col' | 'logcol' | 'file' | 'tsidx';
   a: string | null;
   b: string | null;
   c: string | number | null;
@@ -37,6 +37,8 @@ export interface RemoteProbe {
   logColumns: string[];
   /** The database file as the remote sqlite3 opened it (its physical path). */
   file: string;
+  /** The indexes its dedupe lookup can seek in (core/notes-table.ts TIMESTAMP_INDEXES_SQL). */
+  timestampIndexes: string[];
 }
 
 /**
@@ -47,13 +49,15 @@ export function probeQuery(): string {
   return `SELECT 'obj' AS k, type AS a, name AS b, CASE WHEN name = ${textLiteral(NOTES_TABLE)} THEN sql END AS c FROM main.sqlite_master
     UNION ALL SELECT 'col', name, type, pk || ',' || "notnull" || ',' || (dflt_value IS NOT NULL) FROM pragma_table_info(${textLiteral(NOTES_TABLE)}, 'main')
     UNION ALL SELECT 'logcol', name, NULL, NULL FROM pragma_table_info(${textLiteral(LOG_TABLE)}, 'main')
-    UNION ALL SELECT 'file', NULL, file, NULL FROM pragma_database_list WHERE name = 'main'`;
+    UNION ALL SELECT 'file', NULL, file, NULL FROM pragma_database_list WHERE name = 'main'
+    UNION ALL SELECT 'tsidx', name, NULL, NULL FROM (${TIMESTAMP_INDEXES_SQL})`;
 }
 
 export function readProbe(rows: ProbeRow[], where: string): RemoteProbe {
   const objects = new Map<string, { type: string; sql: string | null }>();
   const columns: TableInfoColumn[] = [];
   const logColumns: string[] = [];
+  const timestampIndexes: string[] = [];
   let file = '';
   for (const row of rows) {
     if (row.k === 'obj' && row.b !== null) objects.set(row.b, { type: String(row.a), sql: row.c === null ? null : String(row.c) });
@@ -72,8 +76,9 @@ export function readProbe(rows: ProbeRow[], where: string): RemoteProbe {
     }
     if (row.k === 'logcol' && row.a !== null) logColumns.push(row.a);
     if (row.k === 'file') file = String(row.b ?? '');
+    if (row.k === 'tsidx' && row.a !== null) timestampIndexes.push(row.a);
   }
-  return { objects, shape: shapeOf(objects.get(NOTES_TABLE), columns, where), logColumns, file };
+  return { objects, shape: shapeOf(objects.get(NOTES_TABLE), columns, where), logColumns, file, timestampIndexes };
 }
 
 /** probeNotesTable's rules, applied to what the remote reported. */
@@ -143,9 +148,5 @@ export function isPreparedRemote(probe: RemoteProbe, info: RemoteInfo): boolean 
 
 /** store/prepare.ts isUpToDate, from what probe and info found. */
 export function isUpToDateRemote(probe: RemoteProbe, info: RemoteInfo): boolean {
-  return (
-    isPreparedRemote(probe, info) &&
-    info.meta.schema_version === String(SCHEMA_VERSION) &&
-    DEDUPE_INDEXES.some((name) => probe.objects.has(name))
-  );
+  return isPreparedRemote(probe, info) && info.meta.schema_version === String(SCHEMA_VERSION) && probe.timestampIndexes.length > 0;
 }
