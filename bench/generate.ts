@@ -105,3 +105,30 @@ export function appendNotes(db: Database, variant: BenchVariant, count: number, 
   }
   return bytes;
 }
+
+/**
+ * Grows a database that createBenchDb made with `base` notes (ids 1..base, serials 0..base-1) to
+ * `count` notes without a JavaScript loop per row: one INSERT … SELECT over a recursive CTE copies
+ * the base `count / base - 1` times inside SQLite. Copy k of serial s is serial k·base + s: its
+ * content gets that serial's `#N` prefix (so every identity is new), its timestamp the same shape
+ * moved k·base·7 s on (timestamp() spaces serials 7 s apart); lengths, languages, contexts and
+ * sources are the base's. Columns of variants b and c. The file is written without a journal (a
+ * crash leaves a scratch file, nothing else) and left in WAL mode like createBenchDb's.
+ */
+export function growBenchDb(path: string, base: number, count: number): void {
+  if (count % base !== 0) throw new Error(`growBenchDb: ${count} is not a multiple of ${base}`);
+  const db = openDatabase(path);
+  try {
+    db.exec('PRAGMA journal_mode = OFF');
+    db.exec('PRAGMA synchronous = OFF');
+    db.exec(`WITH RECURSIVE copy(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM copy WHERE k < ${count / base - 1})
+INSERT INTO resonance_notes (timestamp, content, context, source)
+SELECT replace(datetime(substr(n.timestamp, 1, 19), '+' || (copy.k * ${base * 7}) || ' seconds'), ' ', substr(n.timestamp, 11, 1))
+    || substr(n.timestamp, 20),
+  '#' || (copy.k * ${base} + n.id - 1) || substr(n.content, instr(n.content, ' ')), n.context, n.source
+FROM copy CROSS JOIN resonance_notes AS n WHERE n.id <= ${base}`);
+    db.exec('PRAGMA journal_mode = WAL');
+  } finally {
+    db.close();
+  }
+}
