@@ -2,7 +2,8 @@
  * `npm run bench`: resonance-sync against honest floors measured in the same run (machines are noisy:
  * compare the ratios of one run, not seconds across runs). Prints a table and writes
  * bench-results/*.json. `npm run bench -- --quick` is a reduced run (under two minutes; CI runs it
- * once as a smoke test, figures printed, never asserted).
+ * once as a smoke test, figures printed, never asserted). `-- --scale-10m` adds the curve's 10M point
+ * for +1k and no-op at the end (~15 GB of disk, ~18 min more on a busy 2-core machine).
  *
  * Every resonance-sync figure is a whole process of the installed command (bin/resonance-sync.mjs,
  * the single-file build), timed from outside, as a user runs it. The floors (floors.ts):
