@@ -115,9 +115,9 @@ export function appendNotes(db: Database, variant: BenchVariant, count: number, 
  * the same shape moved k·base·7 s on (timestamp() spaces serials 7 s apart); lengths, languages,
  * contexts and sources are the base's. Columns of variants b and c. It is written without a journal
  * (a crash leaves a scratch file, nothing else: 7 GB through a WAL would be written twice) and left
- * in WAL mode like createBenchDb's. The sqlite3 CLI because the binding's connection cannot leave
- * WAL mode (its open keeps a statement); without the CLI the same script runs through the binding,
- * in WAL mode, slower.
+ * in WAL mode like createBenchDb's. A sqlite3 process because better-sqlite3 opens in SQLite's
+ * defensive mode, which refuses journal_mode = OFF; without the CLI the same script runs through the
+ * binding, in WAL mode, about twice the writing.
  */
 export function growBenchDb(path: string, base: number, count: number): void {
   if (count % base !== 0) throw new Error(`growBenchDb: ${count} is not a multiple of ${base}`);
