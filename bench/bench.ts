@@ -2,7 +2,8 @@
  * `npm run bench`: resonance-sync against honest floors measured in the same run (machines are noisy:
  * compare the ratios of one run, not seconds across runs). Prints a table and writes
  * bench-results/*.json. `npm run bench -- --quick` is a reduced run (under two minutes; CI runs it
- * once as a smoke test, figures printed, never asserted).
+ * once as a smoke test, figures printed, never asserted). `-- --scale-10m` adds the curve's 10M point
+ * for +1k and no-op at the end (~15 GB of disk, ~18 min more on a busy 2-core machine).
  *
  * Every resonance-sync figure is a whole process of the installed command (bin/resonance-sync.mjs,
  * the single-file build), timed from outside, as a user runs it. The floors (floors.ts):
@@ -15,7 +16,7 @@
  * 1.5 s) are part of the wall time; the in-process row beside the initial sync says how much.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalReplica } from '../src/transport/local/local-replica.js';
@@ -24,7 +25,7 @@ import { openDatabase } from '../src/store/sqlite/open-database.js';
 import { yieldedMilliseconds } from '../src/store/write-lock-yield.js';
 import { syncReplicas } from '../src/sync/engine.js';
 import { EVERYTHING } from '../src/core/route.js';
-import { appendNotes, createBenchDb } from './generate.js';
+import { appendNotes, createBenchDb, growBenchDb } from './generate.js';
 import { cliAvailable, receivedOf, runCli, type CliRun } from './cli-run.js';
 import { identityScanFloor, sqlFloor, sqlite3Available } from './floors.js';
 import { measureStartTimes } from './start-time.js';
@@ -38,8 +39,23 @@ const N_INITIAL = quick ? 10_000 : 100_000;
 /** The pair that +1k, no-op and verify run on over ssh. */
 const N_PAIR = quick ? 30_000 : 300_000;
 const N_INCREMENT = 1_000;
+/**
+ * `--scale-10m` adds the curve's 10M point for the costs that must not grow with the database
+ * (+1k and no-op, locally and over ssh in agent mode), after everything else: about 15 GB of disk
+ * and ~15 min more, so not in every full run. The pair is made honestly (see scaleTenMillion).
+ */
+const scale10m = process.argv.includes('--scale-10m');
+const N_SCALE = 10_000_000;
+/** The 10M sender is grown inside SQLite from this many notes made by the generator. */
+const N_SCALE_BASE = 100_000;
+/** What the 10M pair needs: two ~7.4 GB files, the receiver's WAL, and room to spare for the machine's other work. */
+const SCALE_DISK_BYTES = 25e9;
 const work = mkdtempSync(join(tmpdir(), 'resonance-bench-'));
-const results: Record<string, unknown> = { machine: machine(), quick, sizes: { curve: CURVE, initial: N_INITIAL, pair: N_PAIR } };
+const results: Record<string, unknown> = {
+  machine: machine(),
+  quick,
+  sizes: { curve: CURVE, initial: N_INITIAL, pair: N_PAIR, ...(scale10m ? { scale: N_SCALE } : {}) },
+};
 const rows: Array<[string, string, string]> = [];
 const benchStarted = performance.now();
 /** A progress line on stderr, so a slow phase shows where the time goes. */
@@ -271,6 +287,120 @@ async function overSsh(): Promise<void> {
   }
 }
 
+const fileBytes = (path: string) =>
+  ['', '-wal'].reduce((sum, suffix) => sum + (existsSync(`${path}${suffix}`) ? statSync(`${path}${suffix}`).size : 0), 0);
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
+
+/**
+ * The curve's 10M point for +1k and no-op. The pair is in sync the honest way, by resonance-sync
+ * itself: a 10M sender (grown inside SQLite, growBenchDb; its owner's `init`), an empty receiver, a
+ * real initial sync of all 10M (timed: the initial point at 10M) and the first two-way sync (timed:
+ * the receiver's first push reads what it received once for echoes). Only then are both cursors at
+ * the end, so a no-op is a true no-op. Copying the file instead would still leave a first sync to
+ * read and dedupe all 10M rows. Then three trials of +1k (appended to the sender) and a no-op,
+ * locally, and the same over ssh in agent mode after its first contact; medians. No verify or SQL
+ * floor at 10M: both read or write every row (the floor's one transaction would put all 7 GB in
+ * its WAL), which is not what this point is for.
+ */
+async function scaleTenMillion(): Promise<void> {
+  const free = statfsSync(work).bavail * statfsSync(work).bsize;
+  if (free < SCALE_DISK_BYTES) {
+    rows.push([`${N_SCALE} notes`, 'skipped', `needs ${gb(SCALE_DISK_BYTES)} free in ${work}, has ${gb(free)}`]);
+    return;
+  }
+  const out: Record<string, unknown> = {};
+  results.scale = out;
+  const sender = join(work, 'scale-sender.sqlite3');
+  const receiver = join(work, 'scale-receiver.sqlite3');
+  try {
+    phase(`${N_SCALE}: generating the sender`);
+    const started = performance.now();
+    createBenchDb(sender, 'b', N_SCALE_BASE, 0);
+    growBenchDb(sender, N_SCALE_BASE, N_SCALE);
+    const generation = (performance.now() - started) / 1000;
+    phase(`${N_SCALE}: init`);
+    const init = runCli(['init', '--db', sender, '--node', 'bench-sender', '--config', join(work, 'sender-config.toml')], {}, work);
+    out.generation = { seconds: generation, init, senderBytes: fileBytes(sender) };
+    rows.push([
+      `${N_SCALE} sender: generated, init`,
+      `${s(generation)}, init ${s(init.seconds)}`,
+      `${gb(fileBytes(sender))}; ${N_SCALE_BASE} notes by the generator, the rest by one INSERT … SELECT`,
+    ]);
+
+    phase(`${N_SCALE}: initial sync`);
+    emptyReceiver(receiver);
+    const initial = localSync(sender, receiver, ['--pull-only']);
+    phase(`${N_SCALE}: first two-way sync`);
+    const settle = localSync(sender, receiver);
+    noteRss(`initial ${N_SCALE} local`, initial);
+    noteRss(`first two-way ${N_SCALE} local`, settle);
+    out.initial = initial;
+    out.settle = settle;
+    rows.push([`initial ${N_SCALE} local`, `${s(initial.seconds)}, ${rss(initial)}`, `received ${receivedOf(initial.json)}`]);
+    rows.push([
+      `first two-way sync on ${N_SCALE} local`,
+      `${s(settle.seconds)}, ${rss(settle)}`,
+      'the first push reads the received feed once for echoes',
+    ]);
+
+    phase(`${N_SCALE}: +${N_INCREMENT} and no-op, local`);
+    const local = [0, 1, 2].map((trial) => {
+      append(sender, N_INCREMENT, 50_000_000 + trial * N_INCREMENT);
+      const increment = localSync(sender, receiver);
+      const noop = localSync(sender, receiver);
+      return { increment, noop };
+    });
+    out.local = local;
+    const inc = median(local, (t) => t.increment.seconds).increment;
+    const noop = median(local, (t) => t.noop.seconds).noop;
+    noteRss(`+1k ${N_SCALE} local`, inc);
+    noteRss(`no-op ${N_SCALE} local`, noop);
+    rows.push([`+${N_INCREMENT} into ${N_SCALE} local`, `${s(inc.seconds)}, received ${receivedOf(inc.json)}`, `${rss(inc)}; median of 3`]);
+    rows.push([`no-op on ${N_SCALE} local`, `${s(noop.seconds)}, received ${receivedOf(noop.json)}`, `${rss(noop)}; median of 3`]);
+    out.diskBytes = fileBytes(sender) + fileBytes(receiver);
+    rows.push([`disk used by the ${N_SCALE} pair`, gb(out.diskBytes as number), 'sender + receiver, with their WAL files']);
+
+    const ssh = await SshBench.start(work);
+    if (!ssh) {
+      rows.push([`${N_SCALE} over ssh`, 'skipped: sshd or sqlite3 not installed', '']);
+      return;
+    }
+    try {
+      phase(`${N_SCALE}: +${N_INCREMENT} and no-op over ssh, agent`);
+      const config = ssh.configFor(sender);
+      const contact = ssh.cli('scale-settle-agent', config, ['sync', 'bench-agent', '--db', receiver, '--json']);
+      const trials = [0, 1, 2].map((trial) => {
+        append(sender, N_INCREMENT, 60_000_000 + trial * N_INCREMENT);
+        const rt = ssh.roundTrip().seconds;
+        const increment = ssh.cli('scale-increment-agent', config, ['sync', 'bench-agent', '--db', receiver, '--json']);
+        const noop = ssh.cli('scale-noop-agent', config, ['sync', 'bench-agent', '--db', receiver, '--json']);
+        return { roundTrip: rt, increment, noop };
+      });
+      out.sshAgent = { contact, trials };
+      const sshInc = median(trials, (t) => t.increment.seconds - t.roundTrip);
+      const sshNoop = median(trials, (t) => t.noop.seconds - t.roundTrip);
+      noteRss(`+1k ${N_SCALE} ssh agent`, sshInc.increment);
+      noteRss(`no-op ${N_SCALE} ssh agent`, sshNoop.noop);
+      rows.push([`first agent contact on ${N_SCALE}`, `${s(contact.seconds)}, wire ${formatWire(contact.wire)}`, rss(contact)]);
+      rows.push([
+        `+${N_INCREMENT} into ${N_SCALE} over ssh, agent`,
+        `${s(sshInc.increment.seconds)}, wire ${formatWire(sshInc.increment.wire)}`,
+        `rtt (${s(sshInc.roundTrip)}) + ${s(sshInc.increment.seconds - sshInc.roundTrip)}; ${rss(sshInc.increment)}; median of 3`,
+      ]);
+      rows.push([
+        `no-op on ${N_SCALE} over ssh, agent`,
+        `${s(sshNoop.noop.seconds)}, wire ${formatWire(sshNoop.noop.wire)}`,
+        `rtt (${s(sshNoop.roundTrip)}) + ${s(sshNoop.noop.seconds - sshNoop.roundTrip)}; ${rss(sshNoop.noop)}; median of 3`,
+      ]);
+    } finally {
+      await ssh.stop();
+    }
+  } finally {
+    dropDb(sender);
+    dropDb(receiver);
+  }
+}
+
 function bytesRatio(a: Wire, b: Wire): string {
   return a.kind === 'counted' && b.kind === 'counted' ? ` (rsync moved ${(a.bytes / b.bytes).toFixed(1)}× the bytes)` : '';
 }
@@ -295,6 +425,7 @@ async function main() {
   dropDb(sender);
   phase('over ssh');
   await overSsh();
+  if (scale10m) await scaleTenMillion();
   const worst = Math.max(...Object.values(peakRss));
   rows.push(['peak RSS, every process above', `${worst.toFixed(0)} MB`, 'target ≤ 150 MB at any size']);
   results.peakRssMb = peakRss;
@@ -307,6 +438,8 @@ function printResults(): void {
   for (const [what, figure, reference] of rows) console.log(`${what.padEnd(width)}  ${figure.padEnd(44)}  ${reference}`);
   const load = execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
   results.loadAtEnd = load;
+  results.wallSeconds = (performance.now() - benchStarted) / 1000;
+  console.log(`\nthe whole bench took ${(results.wallSeconds as number).toFixed(0)} s wall`);
   console.log(`\nload average at start ${(results.machine as { loadAtStart: string }).loadAtStart}, at end ${load}`);
   mkdirSync('bench-results', { recursive: true });
   const file = join('bench-results', `bench-${quick ? 'quick-' : ''}${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

@@ -28,7 +28,7 @@ function sqlString(text: string): string {
 }
 
 /** Runs `script` in one sqlite3 process on `db` (or through the binding), timed from outside. */
-function runScript(db: string, script: string): { seconds: number; how: FloorHow } {
+export function runScript(db: string, script: string): { seconds: number; how: FloorHow } {
   const started = performance.now();
   if (sqlite3Available()) {
     const result = spawnSync('sqlite3', ['-bail', db], { input: script, encoding: 'utf8' });

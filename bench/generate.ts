@@ -5,6 +5,7 @@
 import type { Database } from '../src/store/sqlite/driver.js';
 import { openDatabase } from '../src/store/sqlite/open-database.js';
 import { inTransaction } from '../src/store/sqlite/transaction.js';
+import { runScript } from './floors.js';
 
 const VARIANTS = {
   a: `CREATE TABLE resonance_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL, content TEXT NOT NULL, context TEXT)`,
@@ -104,4 +105,33 @@ export function appendNotes(db: Database, variant: BenchVariant, count: number, 
     });
   }
   return bytes;
+}
+
+/**
+ * Grows a database that createBenchDb made with `base` notes (ids 1..base, serials 0..base-1) to
+ * `count` notes without a JavaScript loop per row: one sqlite3 process runs one INSERT … SELECT over
+ * a recursive CTE that copies the base `count / base - 1` times. Copy k of serial s is serial
+ * k·base + s: its content gets that serial's `#N` prefix (so every identity is new), its timestamp
+ * the same shape moved k·base·7 s on (timestamp() spaces serials 7 s apart); lengths, languages,
+ * contexts and sources are the base's. Columns of variants b and c. It is written without a journal
+ * (a crash leaves a scratch file, nothing else: 7 GB through a WAL would be written twice) and left
+ * in WAL mode like createBenchDb's. A sqlite3 process because better-sqlite3 opens in SQLite's
+ * defensive mode, which refuses journal_mode = OFF; without the CLI the same script runs through the
+ * binding, in WAL mode, about twice the writing.
+ */
+export function growBenchDb(path: string, base: number, count: number): void {
+  if (count % base !== 0) throw new Error(`growBenchDb: ${count} is not a multiple of ${base}`);
+  runScript(
+    path,
+    `PRAGMA journal_mode = OFF;
+PRAGMA synchronous = OFF;
+WITH RECURSIVE copy(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM copy WHERE k < ${count / base - 1})
+INSERT INTO resonance_notes (timestamp, content, context, source)
+SELECT replace(datetime(substr(n.timestamp, 1, 19), '+' || (copy.k * ${base * 7}) || ' seconds'), ' ', substr(n.timestamp, 11, 1))
+    || substr(n.timestamp, 20),
+  '#' || (copy.k * ${base} + n.id - 1) || substr(n.content, instr(n.content, ' ')), n.context, n.source
+FROM copy CROSS JOIN resonance_notes AS n WHERE n.id <= ${base};
+PRAGMA journal_mode = WAL;
+`,
+  );
 }

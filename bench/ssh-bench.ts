@@ -190,6 +190,7 @@ export class SshBench {
     });
     const seconds = (performance.now() - started) / 1000;
     const number = (label: string) => Number(new RegExp(`${label}: ([\\d,]+)`).exec(output)?.[1]?.replaceAll(',', '') ?? 0);
+    rmSync(target, { force: true });
     return { seconds, wire: this.finish(log).wire, rsyncStatsBytes: number('Total bytes sent') + number('Total bytes received') };
   }
 
