@@ -27,7 +27,7 @@ for (const { mode, entry } of MODES) {
     const main = createNotesDb(dir, 'main');
     const phone = createNotesDb(dir, 'phone');
     insertNotes(phone, [{ timestamp: '2025-11-30 23:00:00', content: 'from the phone', context: 'c', source: 'termux' }]);
-    const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(server, phone), ...entry }]);
+    const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(server, phone), ...entry }], { syncNote: false });
     const before = fingerprint(phone);
 
     const held = acquireSyncLock(main);
