@@ -80,6 +80,9 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
     } finally {
       // Interrupted before the first peer's turn: its connection goes too.
       if (!handedOver) await early?.cancel(new SyncError('INTERRUPTED', 'interrupted before syncing'));
+      // One turn of the event loop first, so that the EOF the last peer's close wrote reaches ssh (a
+      // pipe is shut down from the loop) and the far side exits while this side does the work below.
+      if (closing.length > 0) await new Promise((resolve) => setImmediate(resolve));
       // What this machine remembers of the database, so that a replacement of it is noticed next time.
       trace('sync: peers done');
       if (!request.dryRun) rememberDatabase(local.db, request.dbPath, process.env, outcomes.flatMap(contactOf));
