@@ -20,6 +20,7 @@ import * as m from './messages.js';
 import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, preambleLine, type Frame } from './protocol.js';
 import { servedDatabase } from './served-database.js';
 import { packageVersion } from '../core/version.js';
+import { trace } from '../core/trace.js';
 
 export interface ServeOptions {
   input: Readable;
@@ -74,19 +75,27 @@ class AgentSession {
   }
 
   async run(): Promise<ExitCodeValue> {
+    trace('serve: preamble');
     this.options.output.write(preambleLine(packageVersion()));
     try {
       const first = await this.stream.next();
       if (first === undefined) return ExitCode.ok;
+      trace('serve: hello received');
       await this.open(first);
+      trace('serve: welcome sent');
       for (;;) {
         if (this.feed && this.feed.credit > 0 && this.stream.queued === 0) {
           await this.pumpFeed(this.feed);
           continue;
         }
         const frame = await this.stream.next();
-        if (frame === undefined) return ExitCode.ok;
+        if (frame === undefined) {
+          trace('serve: eof');
+          return ExitCode.ok;
+        }
+        trace(`serve: got ${messageName(frame.type)}`);
         await this.handle(frame);
+        trace(`serve: handled ${messageName(frame.type)}`);
       }
     } catch (thrown) {
       // Fatal: tell the client why (if it still listens), then stop.
@@ -138,6 +147,7 @@ class AgentSession {
       previewAs: hello.prepare ? undefined : { nodeName },
       ...(settings.naiveTimestamps ? { naiveTimestamps: settings.naiveTimestamps } : {}),
     });
+    trace('serve: database opened');
     const location = (await this.replica.info()).location;
     this.location = location;
     await this.send(MessageType.WELCOME, (w) => m.writeWelcome(w, { location, readOnly: this.options.readOnly }));

@@ -4,16 +4,17 @@
  */
 import type { TransportKind } from '../core/replica.js';
 import { hostname } from 'node:os';
-import { asSyncError, type SyncError } from '../core/errors.js';
+import { SyncError, asSyncError } from '../core/errors.js';
 import { toNodeName } from '../core/node-name.js';
-import type { NodeConfig, PeerConfig } from '../config/schema.js';
+import { peerAddresses, type NodeConfig, type PeerConfig } from '../config/schema.js';
 import { LocalReplica } from '../transport/local/local-replica.js';
-import { openPeer, type OpenedPeer } from '../transport/open-peer.js';
+import { openPeer, type OpenPeerOptions, type OpenedPeer } from '../transport/open-peer.js';
 import type { AgentSource } from '../transport/agent/agent-source.js';
-import { acquireSyncLock } from '../store/lock.js';
+import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import { readNodeMemory, rememberDatabase, type PeerContact } from '../store/node-memory.js';
 import { adoptReplacement, inspectDatabase, replacementError } from '../store/replacement.js';
 import { adoptPeerReplacement, findPeerReplacement, peerReplacementError } from './peer-replacement.js';
+import { trace } from '../core/trace.js';
 import { syncReplicas, type BatchLimits, type ProgressEvent, type SyncSummary } from './engine.js';
 
 export interface SyncPeersRequest {
@@ -44,29 +45,110 @@ export interface PeerOutcome {
 }
 
 export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[]> {
-  // A dry run writes nothing, not even the lock file.
-  const lock = request.dryRun ? undefined : acquireSyncLock(request.dbPath);
+  const early = connectEarly(request);
+  let lock: SyncLock | undefined;
+  let local: LocalReplica;
   try {
+    // A dry run writes nothing, not even the lock file.
+    lock = request.dryRun ? undefined : acquireSyncLock(request.dbPath);
+    trace('sync: locked');
     adoptIfReplaced(request);
-    const local = LocalReplica.open(request.dbPath, {
+    trace('sync: replacement checked');
+    local = LocalReplica.open(request.dbPath, {
       prepareAs: request.dryRun ? undefined : { nodeName: request.node.name ?? toNodeName(hostname()), dedupe: request.node.dedupe },
       naiveTimestamps: request.node.naiveTimestamps,
     });
+    trace('sync: local opened');
+  } catch (error) {
+    lock?.release();
+    await early?.cancel(error);
+    throw error;
+  }
+  early?.go();
+  let handedOver = false;
+  const closing: Promise<void>[] = [];
+  try {
     const outcomes: PeerOutcome[] = [];
     try {
       for (const peer of request.peers) {
         request.signal?.throwIfAborted();
-        outcomes.push(await syncOnePeer(local, peer, request));
+        const connecting: Promise<OpenedPeer> | undefined = peer === early?.peer && !handedOver ? early.opened : undefined;
+        handedOver ||= connecting !== undefined;
+        outcomes.push(await syncOnePeer(local, peer, request, connecting, closing));
       }
       return outcomes;
     } finally {
+      // Interrupted before the first peer's turn: its connection goes too.
+      if (!handedOver) await early?.cancel(new SyncError('INTERRUPTED', 'interrupted before syncing'));
+      // One turn of the event loop first, so that the EOF the last peer's close wrote reaches ssh (a
+      // pipe is shut down from the loop) and the far side exits while this side does the work below.
+      if (closing.length > 0) await new Promise((resolve) => setImmediate(resolve));
       // What this machine remembers of the database, so that a replacement of it is noticed next time.
+      trace('sync: peers done');
       if (!request.dryRun) rememberDatabase(local.db, request.dbPath, process.env, outcomes.flatMap(contactOf));
       await local.close();
+      trace('sync: local closed');
     }
   } finally {
-    lock?.release();
+    try {
+      await Promise.all(closing);
+    } finally {
+      lock?.release();
+    }
   }
+}
+
+/** The first peer's connection, started before this side's database is locked and opened. */
+interface EarlyConnection {
+  peer: PeerConfig;
+  opened: Promise<OpenedPeer>;
+  /** This side is ready: the peer's database may now be locked and read. */
+  go(): void;
+  /** This side failed: ends the connection. */
+  cancel(error: unknown): Promise<void>;
+}
+
+/**
+ * Starts ssh to the first peer at once, so that ssh's connection and the far side's start-up (its
+ * shell, Node and agent, or sqlite3) overlap this side's locking and opening of its database. Nothing
+ * that locks or reads the peer's database is sent until go(): two syncs that meet still find each
+ * other's locks in the same order as before. Local-file peers are opened in turn, as before.
+ */
+function connectEarly(request: SyncPeersRequest): EarlyConnection | undefined {
+  const peer = request.peers[0];
+  if (peer === undefined || peerAddresses(peer)[0]?.location.kind !== 'ssh' || request.signal?.aborted) return undefined;
+  let go: () => void = () => undefined;
+  let stop: (error: unknown) => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    go = resolve;
+    stop = reject;
+  });
+  ready.catch(() => undefined); // the connection reports it, or nobody waits any more
+  const opened = openPeer(peer, { ...openOptions(request), ready });
+  opened.catch(() => undefined); // awaited by syncOnePeer, or dropped by cancel
+  return {
+    peer,
+    opened,
+    go,
+    async cancel(error) {
+      stop(error);
+      await opened.then(
+        (connection) => connection.close(),
+        () => undefined,
+      );
+    },
+  };
+}
+
+function openOptions(request: SyncPeersRequest): OpenPeerOptions {
+  return {
+    localDbPath: request.dbPath,
+    prepare: !request.dryRun,
+    naiveTimestamps: request.node.naiveTimestamps,
+    signal: request.signal,
+    stallTimeoutMs: request.node.stallTimeoutMs,
+    agentUpload: request.node.agentUpload,
+  };
 }
 
 /** How a peer that answered this run was reached, for what this machine remembers (status). */
@@ -99,18 +181,17 @@ function adoptIfReplaced(request: SyncPeersRequest): void {
   ]);
 }
 
-async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncPeersRequest): Promise<PeerOutcome> {
+async function syncOnePeer(
+  local: LocalReplica,
+  peer: PeerConfig,
+  request: SyncPeersRequest,
+  early: Promise<OpenedPeer> | undefined,
+  closing: Promise<void>[],
+): Promise<PeerOutcome> {
   let transport: TransportKind | undefined;
   let opened: OpenedPeer;
   try {
-    opened = await openPeer(peer, {
-      localDbPath: request.dbPath,
-      prepare: !request.dryRun,
-      naiveTimestamps: request.node.naiveTimestamps,
-      signal: request.signal,
-      stallTimeoutMs: request.node.stallTimeoutMs,
-      agentUpload: request.node.agentUpload,
-    });
+    opened = await (early ?? openPeer(peer, openOptions(request)));
   } catch (thrown) {
     const error = asSyncError(thrown);
     if (!request.dryRun) {
@@ -128,6 +209,7 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
     return { peer, transport, summary: undefined, error };
   }
   transport = opened.transport;
+  trace('sync: peer opened');
   const reached = {
     agent: opened.agent === undefined ? undefined : { ...opened.agent, uploadedBytes: opened.uploadedBytes ?? 0 },
     notice: opened.notice,
@@ -141,6 +223,7 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
       if (policy === 'ask' || request.dryRun) throw peerReplacementError(replaced, local.node.name);
       request.onAdopted?.([`on_replaced = "${policy}": ${await adoptPeerReplacement(local, opened.replica, peer, replaced, policy)}`]);
     }
+    trace('sync: replacement of peer checked');
     const summary = await syncReplicas(local, opened.replica, {
       peerName: peer.name,
       pull: request.pull ? peer.pull : undefined,
@@ -155,7 +238,12 @@ async function syncOnePeer(local: LocalReplica, peer: PeerConfig, request: SyncP
   } catch (thrown) {
     return { peer, transport, ...reached, summary: undefined, error: asSyncError(thrown) };
   } finally {
-    await opened.close();
+    // Not awaited here: the far side's exit (the agent closing its database, then ssh) runs while
+    // this side goes on (the next peer, or closing its own database); syncPeers waits for it last.
+    trace('sync: closing peer');
+    const closed = opened.close().finally(() => trace('sync: peer closed'));
+    closed.catch(() => undefined); // handled: its failure is thrown when syncPeers awaits it
+    closing.push(closed);
   }
 }
 

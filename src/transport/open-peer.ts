@@ -43,6 +43,12 @@ export interface OpenPeerOptions {
   stallTimeoutMs?: number | undefined;
   /** The node's `agent_upload` (config [node]), for ssh peers without their own (default true). */
   agentUpload?: boolean | undefined;
+  /**
+   * For ssh peers: ssh connects at once, but nothing that locks or writes the peer's database is sent
+   * before this settles (this side locks and opens its own database meanwhile); a rejection ends the
+   * connection with that error.
+   */
+  ready?: Promise<void> | undefined;
 }
 
 /**
@@ -99,7 +105,15 @@ async function openPeerAt(peer: PeerConfig, options: OpenPeerOptions): Promise<O
 async function openSshPeer(peer: PeerConfig, location: SshLocation, options: OpenPeerOptions): Promise<Omit<OpenedPeer, 'url'>> {
   const nodeName = peerNodeName(peer, location.path);
   const stallTimeoutMs = peer.stallTimeoutMs ?? options.stallTimeoutMs;
-  const common = { location, nodeName, prepare: options.prepare, env: options.env ?? process.env, signal: options.signal, stallTimeoutMs };
+  const common = {
+    location,
+    nodeName,
+    prepare: options.prepare,
+    env: options.env ?? process.env,
+    signal: options.signal,
+    stallTimeoutMs,
+    ready: options.ready,
+  };
   const agentless = async (notice?: string): Promise<Omit<OpenedPeer, 'url'>> => {
     const replica = await SqliteCliReplica.connect({
       ...common,

@@ -105,7 +105,9 @@ test('first contact uploads the agent into the phone cache, privately and verifi
   assert.equal(statSync(cached).mode & 0o777, 0o600);
   assert.equal(statSync(phone.cacheDir).mode & 0o777, 0o700);
   assert.equal(statSync(cached).uid, phone.uid);
-  assert.deepEqual(readdirSync(phone.cacheDir), [bundle.cacheName], 'no temp file left behind');
+  assert.deepEqual(readdirSync(phone.cacheDir).sort(), [bundle.cacheName, 'compile-cache'], 'no temp file left behind');
+  // Node kept the agent's compiled code beside it (NODE_COMPILE_CACHE): the next start skips compiling it.
+  assert.ok(readdirSync(join(phone.cacheDir, 'compile-cache')).length > 0, 'the agent compile cache was written');
   assert.equal(identityCounts(p.phoneDb).size, 2);
   // status, without connecting, says how the phone was last reached and which agent answered.
   const shown = await runCli(['status', '--config', p.config, '--json'], { env: p.env });

@@ -31,6 +31,15 @@ export type { AgentConnectOptions } from './connection.js';
 
 export class AgentReplica implements Replica {
   private feedOpen = false;
+  /**
+   * Answers kept so that asking twice costs one round trip: findPeerReplacement and the engine both
+   * begin with info(), and the engine reads the push cursor before the pull and again for the push.
+   * Info (the INFO sent with the handshake) is kept until a feed is read (its check must re-read the
+   * end of the feed for real) or anything is written; a cursor until anything is written (only this
+   * sync's own batches move it: the agent holds the remote's sync lock against other syncs). LOG
+   * writes only the sync log, which neither holds.
+   */
+  private kept: { info: Promise<ReplicaInfo> | undefined; cursors: Map<string, Promise<number>> } = { info: undefined, cursors: new Map() };
 
   private constructor(
     private readonly connection: AgentConnection,
@@ -38,7 +47,19 @@ export class AgentReplica implements Replica {
   ) {}
 
   static async connect(options: AgentConnectOptions): Promise<AgentReplica> {
-    return new AgentReplica(await AgentConnection.connect(options), options);
+    const replica = new AgentReplica(await AgentConnection.connect(options), options);
+    replica.kept.info = replica.connection.takeEarlyInfo();
+    return replica;
+  }
+
+  /** Whether the agent holds its database's sync lock (it takes it for a client that may write). */
+  private get locked(): boolean {
+    return this.options.prepare && !this.connection.welcome.readOnly;
+  }
+
+  /** Something here writes: what was kept may be stale from now on. */
+  private forget(): void {
+    this.kept = { info: undefined, cursors: new Map() };
   }
 
   /** Which agent answered, and where it came from. */
@@ -72,25 +93,33 @@ export class AgentReplica implements Replica {
   }
 
   async info(): Promise<ReplicaInfo> {
-    const info = await this.connection.request(MessageType.INFO, undefined, MessageType.INFO_OK, m.readInfo);
+    const info = await (this.kept.info ?? this.connection.request(MessageType.INFO, undefined, MessageType.INFO_OK, m.readInfo));
     // Host-qualified: the same path on two machines is two databases, not "the same database".
     return { ...info, location: formatPeerUrl({ ...this.options.location, path: info.location, homeRelative: false }) };
   }
 
   cursor(senderId: string, routeKey: string): Promise<number> {
-    return this.connection.request(
+    const key = JSON.stringify([senderId, routeKey]);
+    const kept = this.kept.cursors.get(key);
+    if (kept) return kept;
+    const cursor = this.connection.request(
       MessageType.CURSOR,
       (w) => m.writeCursorRequest(w, { senderId, routeKey }),
       MessageType.CURSOR_OK,
       (r) => r.uint(),
     );
+    // Without the agent's lock another sync may move it: asked again each time.
+    if (this.locked) this.kept.cursors.set(key, cursor);
+    return cursor;
   }
 
   apply(request: ApplyRequest): Promise<ApplyResult> {
+    this.forget();
     return this.connection.request(MessageType.APPLY, (w) => m.writeApply(w, request), MessageType.APPLY_OK, m.readApplyResult);
   }
 
   digest(request: DigestRequest): Promise<DigestResult> {
+    this.forget();
     // Verify's digests read the whole table before the agent answers: no stall timeout (connection.ts).
     return this.connection.request(MessageType.DIGEST, (w) => m.writeDigestRequest(w, request), MessageType.DIGEST_OK, m.readDigestResult, {
       scansWholeTable: true,
@@ -98,6 +127,7 @@ export class AgentReplica implements Replica {
   }
 
   rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
+    this.forget();
     // No more entries than hashes asked for, each as wide as the columns: checked before any is built.
     const expect = { maxRows: hashes.length, width: columns.length };
     return this.connection.request(
@@ -112,6 +142,7 @@ export class AgentReplica implements Replica {
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {
+    this.forget();
     await this.connection.request(
       MessageType.FINISH,
       (w) => m.writeReport(w, report),
@@ -133,6 +164,7 @@ export class AgentReplica implements Replica {
   async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
     if (this.feedOpen) throw new SyncError('INTERNAL', 'one feed at a time per agent connection');
     this.feedOpen = true;
+    this.kept.info = undefined;
     try {
       yield* readAgentFeed(this.connection, request, this.peer, signal);
     } finally {

@@ -15,12 +15,14 @@ import type { Reader } from '../../protocol/reader.js';
 import type { Writer } from '../../protocol/writer.js';
 import { packageVersion } from '../../core/version.js';
 import { SyncError, isErrorCode } from '../../core/errors.js';
+import type { ReplicaInfo } from '../../core/replica.js';
 import { connectTimeoutSeconds, destinationOf, serveArgs, sshArgv, sshFailure, stderrTail, type SshLocation } from '../ssh/ssh-command.js';
 import { agentBundle, type AgentBundle } from './agent-bundle.js';
 import { launcherScript } from './launcher.js';
 import { LauncherGate } from './launcher-gate.js';
 import { launcherUnavailable, type AgentSource } from './agent-source.js';
 import { SshProcess } from '../ssh/ssh-process.js';
+import { trace } from '../../core/trace.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 
 export interface AgentConnectOptions {
@@ -40,6 +42,12 @@ export interface AgentConnectOptions {
   signal?: AbortSignal | undefined;
   /** The configured stall timeout (peer, else global), if any; RESONANCE_SYNC_STALL_TIMEOUT overrides it. */
   stallTimeoutMs?: number | undefined;
+  /**
+   * HELLO (which makes the agent take the remote's sync lock) waits for this: ssh connects and the
+   * agent starts meanwhile, while this side locks and opens its own database. A rejection ends the
+   * connection with that error.
+   */
+  ready?: Promise<void> | undefined;
 }
 
 /** What a request's wait is for, in stall messages. */
@@ -96,6 +104,11 @@ export class AgentConnection {
   private readonly bundle: AgentBundle | undefined;
   private readonly hello: Buffer;
   private unavailable: { reason: string; detail: string } | undefined;
+  /** INFO, sent with the handshake; handed out once (takeEarlyInfo). */
+  private earlyInfo: Promise<ReplicaInfo> | undefined;
+  /** Settles when HELLO is on its way: an upload must come after it (the launcher skips it first). */
+  private helloWritten: Promise<void>;
+  private markHelloWritten: () => void = () => undefined;
   private removedCorrupt: string | undefined;
 
   private constructor(private readonly options: AgentConnectOptions) {
@@ -104,6 +117,7 @@ export class AgentConnection {
     // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
     const timeoutMs = stallTimeoutMs(env, options.stallTimeoutMs);
     this.hello = this.helloFrame();
+    this.helloWritten = new Promise((resolve) => (this.markHelloWritten = resolve));
     const { location, remoteCommand } = options;
     let command: string | undefined;
     if (remoteCommand === undefined) {
@@ -176,9 +190,12 @@ export class AgentConnection {
     const [word, rest] = space === -1 ? [detail, ''] : [detail.slice(0, space), detail.slice(space + 1)];
     if (event === 'upload' && this.bundle) {
       // The remote skips the HELLO sent ahead, takes exactly the file, then the agent reads HELLO again.
-      this.uploadedBytes = this.bundle.bytes.length;
-      stdin.write(this.bundle.bytes);
-      stdin.write(this.hello);
+      const bytes = this.bundle.bytes;
+      this.uploadedBytes = bytes.length;
+      void this.helloWritten.then(() => {
+        stdin.write(bytes);
+        stdin.write(this.hello);
+      });
     } else if (event === 'exec') {
       const kind = word === 'installed' ? 'installed' : 'uploaded';
       this.source = { kind, path: rest, version: undefined, ...(word === 'uploaded' ? { uploadedNow: true } : {}) };
@@ -189,6 +206,13 @@ export class AgentConnection {
     }
   }
 
+  /** The answer to the INFO sent during the handshake, the first time; undefined after that. */
+  takeEarlyInfo(): Promise<ReplicaInfo> | undefined {
+    const early = this.earlyInfo;
+    this.earlyInfo = undefined;
+    return early;
+  }
+
   /** A cached agent that failed its hash and was deleted (and replaced), if any. */
   get replacedCorrupt(): string | undefined {
     return this.removedCorrupt;
@@ -196,12 +220,16 @@ export class AgentConnection {
 
   private async handshake(): Promise<void> {
     const { location } = this.options;
+    // ssh is connecting already; HELLO waits only for this side to be ready to sync.
+    if (this.options.ready) await this.withinDeadline(this.options.ready);
     // Sent before the agent answers: ssh buffers it, and the handshake costs one round trip less.
     this.process.child.stdin.write(this.hello);
+    this.markHelloWritten();
     // Until the agent announces itself, ssh is connecting and logging in: nothing can arrive yet, so
     // that is bounded as a whole (unreachable); after it, the agent must keep making progress.
     const seconds = connectTimeoutSeconds(this.options.env ?? process.env) * 3;
     const found = await this.withinDeadline(this.stream.preamble, seconds);
+    trace('agent: preamble received');
     if (!found.ok) {
       this.junk = found.junk;
       throw await this.failure();
@@ -217,6 +245,11 @@ export class AgentConnection {
       );
     }
     this.started = true;
+    // The agent runs, so no launcher reads our stdin any more: INFO goes now, and its answer follows
+    // WELCOME at once instead of a round trip later (answers come in order; the replica's first
+    // info() takes it). Its wait runs under the stall watchdog like the WELCOME's.
+    this.earlyInfo = this.request(MessageType.INFO, undefined, MessageType.INFO_OK, m.readInfo);
+    this.earlyInfo.catch(() => undefined); // a failed connect rejects it with nobody left to ask
     // Opening the database may prepare it on first contact (7 s for 1M notes on a desktop): a wait on
     // a working remote, so the stall timeout bounds it rather than the connect deadline.
     const first = await this.withinDeadline(this.awaitRemote(this.stream.next(), 'opening the database'));
@@ -225,6 +258,7 @@ export class AgentConnection {
     if (first.type !== MessageType.WELCOME)
       throw new SyncError('PROTOCOL_ERROR', `expected WELCOME from ${this.destination}, got ${messageName(first.type)}`);
     this.welcome = m.decode(first.payload, m.readWelcome);
+    trace('agent: welcome received');
     void this.dispatch();
   }
 
@@ -345,6 +379,7 @@ export class AgentConnection {
   ): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.broken) throw this.broken;
+      trace(`agent: request ${messageName(type)}`);
       const reply = new Promise<Frame>((resolve, reject) => (this.pending = { resolve, reject }));
       // If sending fails, the reply is rejected too, with nobody left to await it.
       reply.catch(() => undefined);
@@ -365,6 +400,7 @@ export class AgentConnection {
   }
 
   private answer<T>(frame: Frame, answer: number, read: (reader: Reader) => T): T {
+    trace(`agent: answer ${messageName(frame.type)}`);
     if (frame.type === MessageType.ERROR) throw this.remoteError(frame);
     if (frame.type !== answer)
       throw new SyncError('PROTOCOL_ERROR', `expected ${messageName(answer)} from ${this.destination}, got ${messageName(frame.type)}`);
@@ -395,6 +431,7 @@ export class AgentConnection {
 
   async close(): Promise<void> {
     if (this.closing) return;
+    trace('agent: close');
     this.closing = true;
     // Let queued requests finish first; then EOF tells the agent to close its database and exit.
     await this.queue;

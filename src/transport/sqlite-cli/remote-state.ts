@@ -2,8 +2,10 @@
  * What a session knows of its remote database, and first contact: take the remote sync lock (the
  * same `<db>-sync.lock` the agent and local syncs take, so no two syncs of one database overlap),
  * probe the schema, read identity, nodes and cursors, and prepare the database if it has never seen
- * resonance-sync. Info and cursors are kept from the connect round trips, so the engine's first
- * info() and cursor() calls cost nothing; cursors are forgotten as soon as this side writes.
+ * resonance-sync. Info and cursors are kept from the connect round trips, so the first info() and
+ * cursor() calls (findPeerReplacement's and the engine's) cost nothing; info is forgotten when a feed
+ * is read (its check must re-read the end of the feed for real) or this side writes, cursors as soon
+ * as this side writes.
  */
 import { randomUUID } from 'node:crypto';
 import type { NodeIdentity } from '../../core/replica.js';
@@ -48,6 +50,8 @@ export interface LoadOptions {
   prepare: boolean;
   busyTimeoutMs: number;
   download?: Partial<DownloadLimits> | undefined;
+  /** Locking (and all that follows) waits for this; the probe, which only reads, goes at once. */
+  ready?: Promise<void> | undefined;
 }
 
 export class RemoteState {
@@ -92,6 +96,7 @@ export class RemoteState {
     // Probe first: it is what loads the schema, so a database locked by a writer fails here as
     // DB_BUSY, and "locked" while taking the sync lock can only mean another sync.
     let probe = await RemoteState.readProbe(session, where);
+    await options.ready;
     if (options.prepare) await RemoteState.lock(session, options.busyTimeoutMs);
     let info = await RemoteState.readInfo(session, probe);
     const prepared = isPreparedRemote(probe, info);
@@ -156,14 +161,17 @@ export class RemoteState {
     return readInfo(await session.json<InfoRow>('reading it', { query: infoQuery(probe.objects) }));
   }
 
-  /** The connect-time info the first time (read a moment ago, under the lock), fresh after that. */
+  /** The connect-time info (read a moment ago, under the lock) until forgotten, fresh after that. */
   async info(session: CliSession): Promise<RemoteInfo> {
-    const kept = this.fresh;
-    this.fresh = undefined;
-    if (kept) return kept;
+    if (this.fresh) return this.fresh;
     const info = await RemoteState.readInfo(session, this.probe);
     this.cursors = info.cursors;
     return info;
+  }
+
+  /** A feed is read from here on: its check must see the end of the feed as it is. */
+  forgetInfo(): void {
+    this.fresh = undefined;
   }
 
   cachedCursor(senderId: string, routeKey: string): number | undefined {
@@ -172,7 +180,9 @@ export class RemoteState {
     return this.cursors === undefined ? undefined : (this.cursors.get(cursorKey(senderId, routeKey)) ?? 0);
   }
 
+  /** This side writes: neither info nor cursors may be as they were. */
   forgetCursors(): void {
     this.cursors = undefined;
+    this.fresh = undefined;
   }
 }

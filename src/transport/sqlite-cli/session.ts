@@ -22,6 +22,7 @@ import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchd
 import { agentInsteadOfScript, sessionFailure } from './failures.js';
 import { HELLO_WORD, REPLY_SCRIPT, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
 import { StreamEnded, StreamReader } from './stream-reader.js';
+import { trace } from '../../core/trace.js';
 
 export interface SessionOptions {
   location: SshLocation;
@@ -160,6 +161,7 @@ export class CliSession {
           throw new SyncError('PROTOCOL_ERROR', `${this.destination} answered with script version ${match[1]}, expected ${SCRIPT_VERSION}`);
         this.version = match[2] ?? '';
         this.started = true;
+        trace('sqlite3: hello received');
         return;
       }
       if (got.line.includes(AGENT_PREAMBLE)) throw agentInsteadOfScript(this.options.location);
@@ -219,9 +221,12 @@ export class CliSession {
     const attempt = async (): Promise<T> => {
       if (this.broken) throw this.broken;
       const seq = ++this.seq;
+      trace(`sqlite3: request ${seq} ${action}`);
       try {
         // Writing the request and reading its reply: the remote must keep taking or giving bytes.
-        return options.scansWholeTable ? await run(seq) : await this.watchdog.watch(run(seq), action);
+        const reply = options.scansWholeTable ? await run(seq) : await this.watchdog.watch(run(seq), action);
+        trace(`sqlite3: reply ${seq}`);
+        return reply;
       } catch (error) {
         // The session ended (explained by how it ended), or a frame we cannot parse, or a local
         // failure (say, a full disk under a download); the stream is mid-reply either way, so it is done.
@@ -330,6 +335,7 @@ export class CliSession {
   /** Lets the requests in flight finish, then EOF: sqlite3 exits, the remote temp dir goes, ssh ends. */
   async close(): Promise<void> {
     await this.queue;
+    trace('sqlite3: close');
     this.watchdog.stop();
     clearTimeout(this.abortTimer);
     this.options.signal?.removeEventListener('abort', this.onAbort);

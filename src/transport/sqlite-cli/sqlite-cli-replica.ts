@@ -59,6 +59,8 @@ export interface SqliteCliConnectOptions {
   download?: Partial<DownloadLimits>;
   /** The configured stall timeout (peer, else global), if any; RESONANCE_SYNC_STALL_TIMEOUT overrides it. */
   stallTimeoutMs?: number | undefined;
+  /** Locking the remote database waits for this (ssh connects meanwhile); a rejection ends the session. */
+  ready?: Promise<void> | undefined;
 }
 
 export class SqliteCliReplica implements Replica {
@@ -137,6 +139,7 @@ export class SqliteCliReplica implements Replica {
    * this one is consumed) and hands them out in the engine's batch sizes from the file on disk.
    */
   async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
+    this.state.forgetInfo();
     let after = request.afterRowid;
     let coming = this.download(request, after);
     let next: Promise<Download> | undefined = coming;
@@ -273,6 +276,7 @@ export class SqliteCliReplica implements Replica {
   }
 
   async finishReceiving(report: ReceiveReport): Promise<void> {
+    this.state.forgetCursors();
     await this.session.json('recording the sync', { before: [finishSql(this.state.shape, report)], query: 'SELECT 1 AS ok' });
   }
 

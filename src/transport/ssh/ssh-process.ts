@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { SshOutcome } from './ssh-command.js';
+import { trace, traceEnabled } from '../../core/trace.js';
 
 const STDERR_KEEP = 16 * 1024;
 /** After EOF the agent closes its database and exits; ssh follows. This is generous for a slow phone. */
@@ -37,6 +38,8 @@ export class SshProcess {
     installExitHook();
     this.child = spawn(file ?? 'ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     live.add(this);
+    trace('ssh spawned');
+    this.child.once('exit', () => trace('ssh exited'));
     this.child.stdin.on('error', () => undefined); // EPIPE when the remote is gone; the exit status tells why
     this.child.stderr.on('data', (chunk: Buffer) => this.keepStderr(chunk.toString('utf8')));
     this.exited = new Promise((resolve) => {
@@ -121,6 +124,8 @@ export class SshProcess {
   }
 
   private keepStderr(text: string): void {
+    // The far side's own trace marks (core/trace.ts), passed on so both ends' lines can be merged.
+    if (traceEnabled()) process.stderr.write(text);
     // Keep the start (ssh's diagnosis) and the end (the latest words), not an unbounded middle.
     if (this.head.length < STDERR_KEEP) {
       const room = STDERR_KEEP - this.head.length;
