@@ -36,6 +36,8 @@ export const ENTRY_HASH_BYTES = 8;
 export const ENTRY_HASH_CHARS = ENTRY_HASH_BYTES * 2;
 /** Hex characters kept of a bucket's digest: 128 bits are plenty, and halve what travels. */
 const BUCKET_DIGEST_CHARS = 32;
+/** Rowids per slice of a window whose identity keys cross into JavaScript as one BLOB (forEachRoutedKey). */
+const KEY_SLICE = 1_000;
 /** The table the CLI keeps a digest's distinct entry hashes in (temp schema, dropped after). */
 export const HASH_TABLE = 'rs_entry_hashes';
 
@@ -156,6 +158,64 @@ function forEachRoutedRow(
   );
 }
 
+/**
+ * Hands `use` the identity key of every row within the route, possibly more than once (see below). In a UTF-8 database each rowid window
+ * comes as one BLOB of the keys concatenated and a list of their lengths: one value crossing into
+ * JavaScript per window instead of one Buffer per row, which cost more time than SQLite's reading and
+ * kept tens of MB of garbage alive between collections. (In UTF-16, concatenating BLOBs as text is
+ * not byte-exact, so there each key comes on its own.)
+ */
+function forEachRoutedKey(db: Database, shape: NotesTableShape, route: Route, use: (key: Uint8Array) => void): void {
+  if (String(db.prepare('PRAGMA encoding').get()?.encoding) !== 'UTF-8') {
+    forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => use(key as Uint8Array));
+    return;
+  }
+  const predicate = routed(shape, route);
+  const statement = db.prepare(
+    `SELECT group_concat(length(k)), CAST(group_concat(k, '') AS BLOB) FROM (
+       SELECT ${identityKeySql(shape)} AS k FROM ${NOTES_TABLE} WHERE rowid > ? AND rowid <= ? AND (${predicate.sql}))`,
+  );
+  const readKeys = (after: number, through: number) => {
+    const [lengths, keys] = [...statement.iterateArrays(after, through, ...predicate.params)][0] ?? [null, null];
+    if (lengths === null || !(keys instanceof Uint8Array)) return;
+    let at = 0;
+    for (const length of String(lengths).split(',')) {
+      const end = at + Number(length);
+      use(keys.subarray(at, end));
+      at = end;
+    }
+    if (at !== keys.length) throw new Error(`identity keys of ${keys.length} bytes, but their lengths add up to ${at}`);
+  };
+  // A window is read in slices of KEY_SLICE rowids, each used as soon as read, so what is held at
+  // once is one slice's keys (about 600 KB), not a window's (tens of MB once windows have grown).
+  // Should a window meet a writer's commit and be read again, its keys are handed out twice: the
+  // digest keeps distinct hashes, so that changes nothing.
+  walkRowidWindows(
+    db,
+    rowidRange(db, NOTES_TABLE),
+    (after, through) => {
+      for (let from = after; from < through; from += KEY_SLICE) readKeys(from, Math.min(from + KEY_SLICE, through));
+    },
+    () => undefined,
+  );
+}
+
+/**
+ * Runs a scan with the connection's page cache at SQLite's own default (2 MB): a digest reads each
+ * page once, and a binding's larger cache (better-sqlite3's is 16 MB) would only fill with pages
+ * never read again, per database, in a process meant to stay small.
+ */
+function withSmallCache<T>(db: Database, scan: () => T): T {
+  const before = Number(db.prepare('PRAGMA cache_size').get()?.cache_size);
+  if (!Number.isSafeInteger(before) || before >= -2000) return scan();
+  db.exec('PRAGMA cache_size = -2000');
+  try {
+    return scan();
+  } finally {
+    db.exec(`PRAGMA cache_size = ${before}`);
+  }
+}
+
 /** The distinct entry hashes within the route, sorted, by bucket; only the buckets `wanted` picks. */
 function hashesByBucket(
   db: Database,
@@ -164,17 +224,19 @@ function hashesByBucket(
   wanted: (bucket: number) => boolean,
 ): Map<number, BigUint64Array> {
   const lists = new Map<number, HashList>();
-  forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => {
-    const hash = entryHash(key as Uint8Array);
-    const bucket = bucketOf(hash);
-    if (!wanted(bucket)) return;
-    let list = lists.get(bucket);
-    if (!list) {
-      list = new HashList();
-      lists.set(bucket, list);
-    }
-    list.add(hash);
-  });
+  withSmallCache(db, () =>
+    forEachRoutedKey(db, shape, route, (key) => {
+      const hash = entryHash(key);
+      const bucket = bucketOf(hash);
+      if (!wanted(bucket)) return;
+      let list = lists.get(bucket);
+      if (!list) {
+        list = new HashList();
+        lists.set(bucket, list);
+      }
+      list.add(hash);
+    }),
+  );
   return new Map([...lists].sort(([a], [b]) => a - b).map(([bucket, list]) => [bucket, list.distinctSorted()]));
 }
 
