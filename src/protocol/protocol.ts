@@ -68,8 +68,10 @@ is checked by the receiver whatever the transport (src/core/feed-checks.ts).
  * Bumped on any incompatible change to frames or messages (the preamble itself never changes). 2: compressed frames.
  * 3: a route carries its device-local contexts (strings, bool only-kept-home); APPLY_OK carries why entries were refused.
  * 4: LOG, the agent's own sync_log row for each direction the client ran with it.
+ * 5: DIGEST's entry hashes and bucket digests are of the identity keys' bytes, not their hex (store/digest.ts):
+ *    same frames, other values, so a protocol-4 agent's digests would differ from every bucket of ours.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export const PREAMBLE_MAGIC = '\0resonance-sync agent ';
 /** What a shell banner may print before the preamble, at most. */

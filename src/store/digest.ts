@@ -4,15 +4,23 @@
  * Two identical databases exchange only the bucket digests; where buckets differ, the entry hashes
  * of just those buckets narrow the difference down to single entries.
  *
- * The identity is encoded in SQL as plain ASCII, the same in every SQLite version and binding: each
- * of timestamp, content and source becomes a type letter and its value (TEXT and BLOB as the hex of
- * their bytes, INTEGER in decimal, REAL with 15 significant digits), joined by commas. Not quote():
- * its text stops at a NUL in some bindings and its REALs differ between SQLite versions. The key is
- * hashed with SHA3-256, so a remote that has only the sqlite3 CLI (whose sha3() is the same
- * function) computes the very same digests in SQL.
+ * The identity key is built in SQL as a BLOB, the same bytes in every SQLite version and binding:
+ * each of timestamp, content and source becomes a type letter and its value (TEXT and BLOB as their
+ * byte length, ':' and their bytes; INTEGER in decimal; REAL with 15 significant digits), joined by
+ * commas. Not quote() (its text stops at a NUL in some bindings, its REALs differ between versions),
+ * and not hex(), which doubled the bytes SHA3 had to read and cost SQLite as much as the scan itself.
+ * The key is hashed with SHA3-256, so a remote that has only the sqlite3 CLI (whose sha3() is the
+ * same function) computes the very same entry hashes in SQL (transport/sqlite-cli/feed.ts).
+ *
+ * An entry hash is the first 8 bytes of that digest. A bucket's digest is what the CLI's
+ * sha3_query() returns for the query BUCKET_QUERY names (its text, then each row: every distinct
+ * entry hash of the bucket, in order): the CLI gets the order from ORDER BY, in one pass, where
+ * concatenating the hashes in a window function took time quadratic in the bucket. This side keeps
+ * each bucket's hashes as 64-bit integers (8 bytes an entry: 8 MB for a million notes, where hex
+ * strings in sets took 441 MB), sorts them and hashes the same bytes.
  */
 import { columnOrNull, feedRow } from './feed-filter.js';
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { FeedRow } from '../core/replica.js';
 import { routePredicate, type Route } from '../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
@@ -20,10 +28,18 @@ import type { SqlValue } from '../core/sql-value.js';
 import { rowidRange, walkRowidWindows } from './rowid-steps.js';
 import type { Database, PrepareOptions } from './sqlite/driver.js';
 
-/** Hex characters of the entry hash that pick its bucket (2 = 256 buckets). */
+/** Hex characters of a bucket's name: the entry hash's first byte (256 buckets). */
 export const BUCKET_CHARS = 2;
-/** Hex characters kept of each entry's hash: 64 bits, plenty to tell entries apart. */
-export const ENTRY_HASH_CHARS = 16;
+/** Bytes kept of each entry's hash: 64 bits, plenty to tell entries apart. */
+export const ENTRY_HASH_BYTES = 8;
+/** An entry hash as it travels: lowercase hex. */
+export const ENTRY_HASH_CHARS = ENTRY_HASH_BYTES * 2;
+/** Hex characters kept of a bucket's digest: 128 bits are plenty, and halve what travels. */
+const BUCKET_DIGEST_CHARS = 32;
+/** Rowids per slice of a window whose identity keys cross into JavaScript as one BLOB (forEachRoutedKey). */
+const KEY_SLICE = 1_000;
+/** The table the CLI keeps a digest's distinct entry hashes in (temp schema, dropped after). */
+export const HASH_TABLE = 'rs_entry_hashes';
 
 export interface BucketDigest {
   bucket: string;
@@ -31,18 +47,81 @@ export interface BucketDigest {
   digest: string;
 }
 
-/** One value as version-independent ASCII. */
+/** One value as version-independent bytes (a type letter first, so 1, 1.0 and '1' differ). */
 function canonicalSql(expression: string): string {
-  return `CASE typeof(${expression}) WHEN 'null' THEN 'n' WHEN 'integer' THEN 'i' || ${expression} WHEN 'real' THEN 'r' || printf('%!.15g', ${expression}) WHEN 'text' THEN 't' || hex(${expression}) ELSE 'b' || hex(${expression}) END`;
+  return `CASE typeof(${expression}) WHEN 'null' THEN 'n' WHEN 'integer' THEN 'i' || ${expression} WHEN 'real' THEN 'r' || printf('%!.15g', ${expression}) WHEN 'text' THEN 't' || length(CAST(${expression} AS BLOB)) || ':' || ${expression} ELSE 'b' || length(${expression}) || ':' || ${expression} END`;
 }
 
-/** The identity key as SQL text, identical for every binding and for the sqlite3 CLI. */
+/** The identity key as an SQL BLOB, the same bytes for every binding and for the sqlite3 CLI. */
 export function identityKeySql(shape: NotesTableShape): string {
-  return `${canonicalSql('timestamp')} || ',' || ${canonicalSql('content')} || ',' || ${canonicalSql(columnOrNull(shape, 'source'))}`;
+  return `CAST(${canonicalSql('timestamp')} || ',' || ${canonicalSql('content')} || ',' || ${canonicalSql(columnOrNull(shape, 'source'))} AS BLOB)`;
 }
 
-export function entryHash(identityKey: string): string {
-  return createHash('sha3-256').update(identityKey, 'utf8').digest('hex').slice(0, ENTRY_HASH_CHARS);
+/** SHA3-256 in one call where Node has crypto.hash (20.12+: no Hash object per entry), else through createHash. */
+const sha3 =
+  typeof oneShotHash === 'function'
+    ? (bytes: Uint8Array | string): Buffer => oneShotHash('sha3-256', bytes, 'buffer')
+    : (bytes: Uint8Array | string): Buffer => createHash('sha3-256').update(bytes).digest();
+
+/** An entry's hash, as a 64-bit integer (its first byte is its bucket). */
+export function entryHash(identityKey: Uint8Array): bigint {
+  return sha3(identityKey).readBigUInt64BE(0);
+}
+
+/** An entry hash as it travels. */
+export function entryHashHex(hash: bigint): string {
+  return hash.toString(16).padStart(ENTRY_HASH_CHARS, '0');
+}
+
+const bucketOf = (hash: bigint) => Number(hash >> 56n);
+const bucketName = (bucket: number) => bucket.toString(16).padStart(BUCKET_CHARS, '0');
+
+/**
+ * The query whose sha3_query() is bucket `bucket`'s digest, in the sqlite3 CLI: the distinct entry
+ * hashes of the bucket, in order (a range of HASH_TABLE's primary key). Its text is part of what is
+ * hashed, so it is written here once, for both sides.
+ */
+export function bucketQuery(bucket: number): string {
+  const upper = bucket === 255 ? '' : ` AND h < x'${bucketName(bucket + 1)}'`;
+  return `SELECT h FROM temp.${HASH_TABLE} WHERE h >= x'${bucketName(bucket)}'${upper} ORDER BY h`;
+}
+
+/** What sha3_query(bucketQuery(bucket)) returns for these distinct hashes, sorted: "S<n>:<sql>", then "RB8:<hash>" per row. */
+function bucketDigest(bucket: number, sorted: BigUint64Array): string {
+  const query = bucketQuery(bucket);
+  const head = Buffer.from(`S${Buffer.byteLength(query)}:${query}`, 'utf8');
+  const ROW = 4 + ENTRY_HASH_BYTES;
+  const bytes = Buffer.alloc(head.length + sorted.length * ROW);
+  head.copy(bytes);
+  sorted.forEach((hash, i) => {
+    const at = head.length + i * ROW;
+    bytes.write('RB8:', at, 'latin1');
+    bytes.writeBigUInt64BE(hash, at + 4);
+  });
+  return sha3(bytes).toString('hex').slice(0, BUCKET_DIGEST_CHARS);
+}
+
+/** A bucket's hashes, appended to a typed array that grows (8 bytes an entry, no object per entry). */
+class HashList {
+  private values = new BigUint64Array(16);
+  private length = 0;
+
+  add(hash: bigint): void {
+    if (this.length === this.values.length) {
+      const grown = new BigUint64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length++] = hash;
+  }
+
+  /** The distinct hashes, sorted (duplicate entries in one database count once, as dedupe treats them). */
+  distinctSorted(): BigUint64Array {
+    const sorted = this.values.subarray(0, this.length).sort();
+    let kept = 0;
+    for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[kept - 1]) sorted[kept++] = sorted[i] as bigint;
+    return sorted.subarray(0, kept);
+  }
 }
 
 function routed(shape: NotesTableShape, route: Route) {
@@ -79,40 +158,102 @@ function forEachRoutedRow(
   );
 }
 
-/** Every distinct entry hash within the route, by bucket (sorted within each bucket). */
-function hashesByBucket(db: Database, shape: NotesTableShape, route: Route, only?: Set<string>): Map<string, string[]> {
-  const byBucket = new Map<string, Set<string>>();
-  forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => {
-    const hash = entryHash(String(key));
-    const bucket = hash.slice(0, BUCKET_CHARS);
-    if (only && !only.has(bucket)) return;
-    let hashes = byBucket.get(bucket);
-    if (!hashes) {
-      hashes = new Set();
-      byBucket.set(bucket, hashes);
+/**
+ * Hands `use` the identity key of every row within the route, possibly more than once (see below). In a UTF-8 database each rowid window
+ * comes as one BLOB of the keys concatenated and a list of their lengths: one value crossing into
+ * JavaScript per window instead of one Buffer per row, which cost more time than SQLite's reading and
+ * kept tens of MB of garbage alive between collections. (In UTF-16, concatenating BLOBs as text is
+ * not byte-exact, so there each key comes on its own.)
+ */
+function forEachRoutedKey(db: Database, shape: NotesTableShape, route: Route, use: (key: Uint8Array) => void): void {
+  if (String(db.prepare('PRAGMA encoding').get()?.encoding) !== 'UTF-8') {
+    forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => use(key as Uint8Array));
+    return;
+  }
+  const predicate = routed(shape, route);
+  const statement = db.prepare(
+    `SELECT group_concat(length(k)), CAST(group_concat(k, '') AS BLOB) FROM (
+       SELECT ${identityKeySql(shape)} AS k FROM ${NOTES_TABLE} WHERE rowid > ? AND rowid <= ? AND (${predicate.sql}))`,
+  );
+  const readKeys = (after: number, through: number) => {
+    const [lengths, keys] = [...statement.iterateArrays(after, through, ...predicate.params)][0] ?? [null, null];
+    if (lengths === null || !(keys instanceof Uint8Array)) return;
+    let at = 0;
+    for (const length of String(lengths).split(',')) {
+      const end = at + Number(length);
+      use(keys.subarray(at, end));
+      at = end;
     }
-    hashes.add(hash);
-  });
-  return new Map([...byBucket].map(([bucket, hashes]) => [bucket, [...hashes].sort()]));
-}
-
-/** One digest per non-empty bucket: SHA3-256 of the bucket's sorted entry hashes, concatenated. */
-export function bucketDigests(db: Database, shape: NotesTableShape, route: Route): BucketDigest[] {
-  return (
-    [...hashesByBucket(db, shape, route)]
-      // 128 bits of digest per bucket are plenty, and halve what travels.
-      .map(([bucket, hashes]) => ({
-        bucket,
-        count: hashes.length,
-        digest: createHash('sha3-256').update(hashes.join(''), 'utf8').digest('hex').slice(0, 32),
-      }))
-      .sort((a, b) => a.bucket.localeCompare(b.bucket))
+    if (at !== keys.length) throw new Error(`identity keys of ${keys.length} bytes, but their lengths add up to ${at}`);
+  };
+  // A window is read in slices of KEY_SLICE rowids, each used as soon as read, so what is held at
+  // once is one slice's keys (about 600 KB), not a window's (tens of MB once windows have grown).
+  // Should a window meet a writer's commit and be read again, its keys are handed out twice: the
+  // digest keeps distinct hashes, so that changes nothing.
+  walkRowidWindows(
+    db,
+    rowidRange(db, NOTES_TABLE),
+    (after, through) => {
+      for (let from = after; from < through; from += KEY_SLICE) readKeys(from, Math.min(from + KEY_SLICE, through));
+    },
+    () => undefined,
   );
 }
 
-/** The entry hashes in the given buckets. */
+/**
+ * Runs a scan with the connection's page cache at SQLite's own default (2 MB): a digest reads each
+ * page once, and a binding's larger cache (better-sqlite3's is 16 MB) would only fill with pages
+ * never read again, per database, in a process meant to stay small.
+ */
+function withSmallCache<T>(db: Database, scan: () => T): T {
+  const before = Number(db.prepare('PRAGMA cache_size').get()?.cache_size);
+  if (!Number.isSafeInteger(before) || before >= -2000) return scan();
+  db.exec('PRAGMA cache_size = -2000');
+  try {
+    return scan();
+  } finally {
+    db.exec(`PRAGMA cache_size = ${before}`);
+  }
+}
+
+/** The distinct entry hashes within the route, sorted, by bucket; only the buckets `wanted` picks. */
+function hashesByBucket(
+  db: Database,
+  shape: NotesTableShape,
+  route: Route,
+  wanted: (bucket: number) => boolean,
+): Map<number, BigUint64Array> {
+  const lists = new Map<number, HashList>();
+  withSmallCache(db, () =>
+    forEachRoutedKey(db, shape, route, (key) => {
+      const hash = entryHash(key);
+      const bucket = bucketOf(hash);
+      if (!wanted(bucket)) return;
+      let list = lists.get(bucket);
+      if (!list) {
+        list = new HashList();
+        lists.set(bucket, list);
+      }
+      list.add(hash);
+    }),
+  );
+  return new Map([...lists].sort(([a], [b]) => a - b).map(([bucket, list]) => [bucket, list.distinctSorted()]));
+}
+
+/** One digest per non-empty bucket, in bucket order (bucketDigest). */
+export function bucketDigests(db: Database, shape: NotesTableShape, route: Route): BucketDigest[] {
+  return [...hashesByBucket(db, shape, route, () => true)].map(([bucket, hashes]) => ({
+    bucket: bucketName(bucket),
+    count: hashes.length,
+    digest: bucketDigest(bucket, hashes),
+  }));
+}
+
+/** The entry hashes in the given buckets (names from the peer: any that is not a bucket's name matches nothing). */
 export function entryHashes(db: Database, shape: NotesTableShape, route: Route, buckets: string[]): string[] {
-  return [...hashesByBucket(db, shape, route, new Set(buckets)).values()].flat();
+  const wanted = new Set(buckets.filter((name) => /^[0-9a-f]{2}$/.test(name)).map((name) => Number.parseInt(name, 16)));
+  if (wanted.size === 0) return [];
+  return [...hashesByBucket(db, shape, route, (bucket) => wanted.has(bucket)).values()].flatMap((hashes) => [...hashes].map(entryHashHex));
 }
 
 /** The entries whose hashes are given, as feed rows (origin filled in), for a repair. */
@@ -133,7 +274,7 @@ export function rowsByHash(
     route,
     `${identityKeySql(shape)} AS k, rowid, ${ORIGIN_COLUMN}, ${selected}`,
     (row) => {
-      const hash = entryHash(String(row[0]));
+      const hash = entryHashHex(entryHash(row[0] as Uint8Array));
       if (!hashes.has(hash) || seen.has(hash)) return;
       seen.add(hash);
       rows.push(feedRow(row, selfId, 1));

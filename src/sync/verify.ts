@@ -5,7 +5,7 @@
  * hashes, and `--repair` sends just the missing entries, each way, through the normal apply (dedupe
  * included) without moving any cursor. Nothing is ever deleted.
  */
-import type { DigestResult, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
+import type { DigestRequest, DigestResult, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
 import { routeKey, type Route } from '../core/route.js';
 import { checkRepairRows, checkedApplyResult, checkedInfo } from '../core/feed-checks.js';
 
@@ -52,8 +52,24 @@ export async function verifyReplicas(local: Replica, remote: Replica, options: V
     directions: [],
     equalAfterRepair: undefined,
   };
-  const push = { from: local, fromInfo: localInfo, to: remote, toInfo: remoteInfo, route: options.push, direction: 'push' as const };
-  const pull = { from: remote, fromInfo: remoteInfo, to: local, toInfo: localInfo, route: options.pull, direction: 'pull' as const };
+  const push = {
+    from: local,
+    fromInfo: localInfo,
+    to: remote,
+    toInfo: remoteInfo,
+    route: options.push,
+    direction: 'push' as const,
+    remote,
+  };
+  const pull = {
+    from: remote,
+    fromInfo: remoteInfo,
+    to: local,
+    toInfo: localInfo,
+    route: options.pull,
+    direction: 'pull' as const,
+    remote,
+  };
   // With one route both ways (the common case), one exchange of digests answers both directions.
   const differences =
     routeKey(options.push) === routeKey(options.pull)
@@ -81,6 +97,8 @@ interface Side {
   toInfo: ReplicaInfo;
   route: Route;
   direction: 'push' | 'pull';
+  /** Which of from and to is the peer (asked first, so both ends compute at once). */
+  remote: Replica;
 }
 
 interface Difference {
@@ -89,22 +107,35 @@ interface Difference {
 }
 
 async function compareBoth(push: Side, pull: Side, report: VerifyReport): Promise<Difference[]> {
-  const [mine, theirs] = [await push.from.digest({ route: push.route }), await push.to.digest({ route: push.route })];
+  const [mine, theirs] = await digestsOf(push, { route: push.route });
   report.bytesExchanged += bytesOf(mine) + bytesOf(theirs);
   const differing = differingBuckets(mine, theirs, report);
   let onlyMine: string[] = [];
   let onlyTheirs: string[] = [];
   if (differing.length > 0) {
-    const [myHashes, theirHashes] = [
-      await push.from.digest({ route: push.route, buckets: differing }),
-      await push.to.digest({ route: push.route, buckets: differing }),
-    ];
+    const [myHashes, theirHashes] = await digestsOf(push, { route: push.route, buckets: differing });
     report.bytesExchanged += bytesOf(myHashes) + bytesOf(theirHashes);
     const [mySet, theirSet] = [new Set(myHashes.hashes), new Set(theirHashes.hashes)];
     onlyMine = myHashes.hashes.filter((hash) => !theirSet.has(hash));
     onlyTheirs = theirHashes.hashes.filter((hash) => !mySet.has(hash));
   }
   return [difference(push, onlyMine), difference(pull, onlyTheirs)];
+}
+
+/**
+ * The sender's and the receiver's digests, computed at the same time: the peer is asked first, and
+ * the request is on its way before this process starts its own scan (a local digest holds the event
+ * loop until it is done). Each end reads its whole table, so this halves verify's time over ssh.
+ */
+async function digestsOf(side: Side, request: DigestRequest): Promise<[DigestResult, DigestResult]> {
+  const [first, second] = side.remote === side.to ? [side.to, side.from] : [side.from, side.to];
+  const early = first.digest(request);
+  // Should this end fail first, the peer's answer must not be an unhandled rejection.
+  early.catch(() => undefined);
+  await new Promise((resolve) => setImmediate(resolve));
+  const late = await second.digest(request);
+  const answers: [DigestResult, DigestResult] = [await early, late];
+  return first === side.from ? answers : [answers[1], answers[0]];
 }
 
 function differingBuckets(mine: DigestResult, theirs: DigestResult, report: VerifyReport): string[] {
@@ -132,15 +163,12 @@ function difference(side: Side, hashes: string[]): Difference {
 }
 
 async function compare(side: Side, report: VerifyReport): Promise<Difference> {
-  const [mine, theirs] = [await side.from.digest({ route: side.route }), await side.to.digest({ route: side.route })];
+  const [mine, theirs] = await digestsOf(side, { route: side.route });
   report.bytesExchanged += bytesOf(mine) + bytesOf(theirs);
   const differing = differingBuckets(mine, theirs, report);
   let missing: string[] = [];
   if (differing.length > 0) {
-    const [fromHashes, toHashes] = [
-      await side.from.digest({ route: side.route, buckets: differing }),
-      await side.to.digest({ route: side.route, buckets: differing }),
-    ];
+    const [fromHashes, toHashes] = await digestsOf(side, { route: side.route, buckets: differing });
     report.bytesExchanged += bytesOf(fromHashes) + bytesOf(toHashes);
     const present = new Set(toHashes.hashes);
     missing = fromHashes.hashes.filter((hash) => !present.has(hash));

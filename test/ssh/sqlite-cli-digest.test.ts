@@ -1,6 +1,7 @@
 /**
  * `verify` over the agentless transport: the remote sqlite3 computes the very digests store/digest.ts
- * computes in JS (SHA3-256 of quote()d identities, bucketed), for Unicode, text with NULs, blobs,
+ * computes in JS (SHA3-256 of the identity keys' bytes, bucketed; each bucket's digest the CLI's
+ * sha3_query() of its sorted hashes), for Unicode, text with NULs, blobs,
  * NULLs, integers beyond 2^53 and reals; entries fetched by hash are byte-identical; and a repair
  * through the CLI converges. Long reals too: the key prints them with 15 digits, alike in every SQLite version.
  */
@@ -10,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import { LocalReplica } from '../../src/transport/local/local-replica.js';
 import type { DigestResult } from '../../src/core/replica.js';
 import type { SqliteCliReplica } from '../../src/transport/sqlite-cli/sqlite-cli-replica.js';
-import { identityKeySql } from '../../src/store/digest.js';
+import { bucketQuery, identityKeySql } from '../../src/store/digest.js';
 import { probeNotesTable } from '../../src/store/schema.js';
 import type { SqlValue } from '../../src/core/sql-value.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
@@ -100,7 +101,12 @@ async function assertSameDigests(local: LocalReplica, remote: SqliteCliReplica, 
   assert.deepEqual(await remote.rowsByHash(route, columns, wanted), await local.rowsByHash(route, columns, wanted));
 }
 
-/** digest.ts's algorithm over the identity keys' bytes (read as BLOBs, which no binding cuts). */
+/**
+ * digest.ts's algorithm, restated: entry hash = the first 8 bytes of SHA3-256 of the identity key's
+ * bytes; bucket = its first byte; a bucket's digest = SHA3-256 of what the CLI's sha3_query() hashes
+ * for bucketQuery(bucket): "S<length>:<query text>", then "RB8:" and the 8 bytes of each distinct
+ * hash, in order.
+ */
 function referenceDigests(path: string, route: Route): DigestResult['buckets'] {
   const db = openDatabase(path, { readOnly: true });
   try {
@@ -108,24 +114,20 @@ function referenceDigests(path: string, route: Route): DigestResult['buckets'] {
     const where = routePredicate(route, shape.hasContext ? '"context"' : 'NULL', shape.hasSource ? '"source"' : 'NULL');
     const byBucket = new Map<string, Set<string>>();
     for (const [key] of db
-      .prepare(`SELECT CAST(${identityKeySql(shape)} AS BLOB) FROM resonance_notes WHERE ${where.sql}`)
+      .prepare(`SELECT ${identityKeySql(shape)} FROM resonance_notes WHERE ${where.sql}`)
       .iterateArrays(...where.params)) {
-      const hash = createHash('sha3-256')
-        .update(key as Uint8Array)
-        .digest('hex')
-        .slice(0, 16);
+      assert.ok(key instanceof Uint8Array, 'the identity key is a BLOB');
+      const hash = createHash('sha3-256').update(key).digest('hex').slice(0, 16);
       const set = byBucket.get(hash.slice(0, 2)) ?? new Set<string>();
       byBucket.set(hash.slice(0, 2), set.add(hash));
     }
     return [...byBucket]
-      .map(([bucket, hashes]) => ({
-        bucket,
-        count: hashes.size,
-        digest: createHash('sha3-256')
-          .update([...hashes].sort().join(''))
-          .digest('hex')
-          .slice(0, 32),
-      }))
+      .map(([bucket, hashes]) => {
+        const query = bucketQuery(Number.parseInt(bucket, 16));
+        const digest = createHash('sha3-256').update(`S${Buffer.byteLength(query)}:${query}`);
+        for (const hash of [...hashes].sort()) digest.update('RB8:').update(Buffer.from(hash, 'hex'));
+        return { bucket, count: hashes.size, digest: digest.digest('hex').slice(0, 32) };
+      })
       .sort((a, b) => a.bucket.localeCompare(b.bucket));
   } finally {
     db.close();

@@ -8,12 +8,12 @@
  */
 import type { Route } from '../../core/route.js';
 import { routePredicate } from '../../core/route.js';
-import { identityKeySql } from '../../store/digest.js';
+import { BUCKET_CHARS, ENTRY_HASH_BYTES, ENTRY_HASH_CHARS, HASH_TABLE, bucketQuery, identityKeySql } from '../../store/digest.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
 import { columnOrNull, feedFilter, type ArrivalsSchema } from '../../store/feed-filter.js';
 import { quoteIdentifier } from '../../store/sql.js';
 import { valueColumns } from './delta-file.js';
-import { hexWordLiteral, inlineParams, integerLiteral } from './sql-literals.js';
+import { hexWordLiteral, inlineParams, integerLiteral, textLiteral } from './sql-literals.js';
 
 export const DOWNLOAD_FILE = 'dl.sqlite3';
 
@@ -76,16 +76,21 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, a
   ].join('\n');
 }
 
-/** An entry's hash as SQL: digest.ts entryHash (first 16 hex of SHA3-256 of the identity key). */
+/** An entry's hash as SQL, an 8-byte BLOB: digest.ts entryHash (the first bytes of SHA3-256 of the identity key). */
+function entryHashBlobSql(shape: NotesTableShape): string {
+  return `substr(sha3(${identityKeySql(shape)}, 256), 1, ${ENTRY_HASH_BYTES})`;
+}
+
+/** An entry's hash as it travels (lowercase hex), as SQL. */
 export function entryHashSql(shape: NotesTableShape): string {
-  return `substr(lower(hex(sha3(${identityKeySql(shape)}, 256))), 1, 16)`;
+  return `lower(hex(${entryHashBlobSql(shape)}))`;
 }
 
 /** The entries with the given hashes, as a delta download with a leading `__h` column. */
 export function hashDownloadSql(shape: NotesTableShape, route: Route, columns: readonly string[], hashes: readonly string[]): string {
   const values = valueColumns(columns.length);
   const selected = columns.map((name, i) => `${columnOrNull(shape, name)} AS ${values[i] as string}`);
-  const list = hashes.map((hash) => hexWordLiteral(hash, 16)).join(', ');
+  const list = hashes.map((hash) => hexWordLiteral(hash, ENTRY_HASH_CHARS)).join(', ');
   return [
     ...openDownload(['__h', '__rowid', '__origin', ...values]),
     'BEGIN;',
@@ -98,23 +103,34 @@ export function hashDownloadSql(shape: NotesTableShape, route: Route, columns: r
   ].join('\n');
 }
 
-/** One row per non-empty bucket, as digest.ts bucketDigests computes them in JS. */
-export function bucketDigestsSql(shape: NotesTableShape, route: Route): string {
-  // group_concat follows the window's ORDER BY, so each bucket's hashes are concatenated sorted
-  // (a plain GROUP BY gives no order guarantee before SQLite 3.44's ORDER BY in aggregates). The
-  // hash is taken in the outer query, of the one row kept per bucket: inside, it ran for every row
-  // over the whole bucket's text, which made a digest quadratic in the bucket's size.
-  return `SELECT bucket, n AS count, substr(lower(hex(sha3(g, 256))), 1, 32) AS digest FROM (
-      SELECT substr(h, 1, 2) AS bucket, count(*) OVER p AS n, group_concat(h, '') OVER p AS g,
-        row_number() OVER (PARTITION BY substr(h, 1, 2) ORDER BY h) AS k
-      FROM (SELECT DISTINCT ${entryHashSql(shape)} AS h FROM main.${NOTES_TABLE} WHERE ${routeSql(shape, route)})
-      WINDOW p AS (PARTITION BY substr(h, 1, 2) ORDER BY h ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))
-    WHERE k = 1 ORDER BY bucket`;
+/**
+ * One row per non-empty bucket, as digest.ts bucketDigests computes them in JS. The distinct entry
+ * hashes go into a temp table keyed by the hash (one pass over the notes); each bucket's digest is
+ * sha3_query() of an ordered range of it. `after` drops the table. (A window function concatenating
+ * each bucket's hashes gave the order too, but copied the growing text once per row: quadratic.)
+ */
+export function bucketDigestsSql(shape: NotesTableShape, route: Route): { before: string[]; query: string; after: string[] } {
+  const drop = `DROP TABLE IF EXISTS temp.${HASH_TABLE};`;
+  const queries = Array.from({ length: 256 }, (_, bucket) => `SELECT ${bucket} AS b, ${textLiteral(bucketQuery(bucket))} AS q`).join(
+    ' UNION ALL ',
+  );
+  return {
+    before: [
+      drop,
+      `CREATE TEMP TABLE ${HASH_TABLE} (h BLOB PRIMARY KEY) WITHOUT ROWID;`,
+      `INSERT OR IGNORE INTO temp.${HASH_TABLE} SELECT ${entryHashBlobSql(shape)} FROM main.${NOTES_TABLE} WHERE ${routeSql(shape, route)};`,
+    ],
+    query: `SELECT bucket, count, digest FROM (
+      SELECT lower(hex(substr(h, 1, 1))) AS bucket, count(*) AS count FROM temp.${HASH_TABLE} GROUP BY substr(h, 1, 1)) AS c
+      JOIN (SELECT printf('%02x', b) AS name, substr(lower(hex(sha3_query(q, 256))), 1, 32) AS digest FROM (${queries})) AS d ON d.name = c.bucket
+      ORDER BY bucket`,
+    after: [drop],
+  };
 }
 
 /** The distinct entry hashes in the given buckets. */
 export function entryHashesSql(shape: NotesTableShape, route: Route, buckets: readonly string[]): string {
-  const list = buckets.map((bucket) => hexWordLiteral(bucket, 2)).join(', ');
-  return `SELECT DISTINCT h FROM (SELECT ${entryHashSql(shape)} AS h FROM main.${NOTES_TABLE} WHERE ${routeSql(shape, route)})
-    WHERE substr(h, 1, 2) IN (${list || 'NULL'}) ORDER BY h`;
+  const list = buckets.map((bucket) => `x${hexWordLiteral(bucket, BUCKET_CHARS)}`).join(', ');
+  return `SELECT DISTINCT lower(hex(h)) AS h FROM (SELECT ${entryHashBlobSql(shape)} AS h FROM main.${NOTES_TABLE} WHERE ${routeSql(shape, route)})
+    WHERE substr(h, 1, 1) IN (${list || 'NULL'}) ORDER BY h`;
 }

@@ -291,7 +291,7 @@ export class SqliteCliReplica implements Replica {
     if (request.buckets === undefined) {
       // Whole-table scans that answer only when done: no stall timeout (session.ts).
       const rows = await this.session.json<{ bucket: string; count: number; digest: string }>('computing digests', {
-        query: bucketDigestsSql(shape, request.route),
+        ...bucketDigestsSql(shape, request.route),
         scansWholeTable: true,
       });
       return { buckets: rows.map((r) => ({ bucket: String(r.bucket), count: Number(r.count), digest: String(r.digest) })), hashes: [] };
