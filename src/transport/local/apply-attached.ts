@@ -8,7 +8,7 @@
  * are the same text:
  * - the feed: store/feed-filter.ts, in rowid order, in batches bounded by rows and bytes (bytes
  *   counted without reading the notes: octet_length needs only the header) and by the rowids one
- *   batch may scan;
+ *   batch may scan, the bounds applied as the one INSERT … SELECT reads the sender (BatchBudget);
  * - dedupe, OR IGNORE, the origin kept and the bookkeeping committed with each batch (the relay
  *   mark among it): store/receive-sql.ts, the dedupe as its TEMP trigger;
  * - what arrived: core/arrivals.ts, from the rows just stored.
@@ -38,6 +38,42 @@ import type { WriteLockYielder } from '../../store/write-lock-yield.js';
 import { arrivalsSchema } from '../../store/schema.js';
 
 const PEER = 'resonance_sync_peer';
+/** The SQL function that hands a batch's rows to its BatchBudget (registered on the receiver's connection). */
+const BUDGET = 'resonance_sync_batch_budget';
+
+/**
+ * Which feed rows one batch takes, told each row's rowid and size in the order the feed reads them:
+ * rows until maxRows of them or maxBytes of values are reached, the row that reaches either
+ * included (FeedReader's rule), none after it.
+ */
+class BatchBudget {
+  sent = 0;
+  bytes = 0;
+  lastRowid = 0;
+  full = false;
+
+  constructor(
+    private readonly maxRows: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  reset(): void {
+    this.sent = 0;
+    this.bytes = 0;
+    this.lastRowid = 0;
+    this.full = false;
+  }
+
+  /** 1: the batch takes the row; 0: the batch is full. */
+  take(rowid: number, bytes: number): number {
+    if (this.full) return 0;
+    this.sent++;
+    this.bytes += bytes;
+    this.lastRowid = rowid;
+    this.full = this.sent >= this.maxRows || this.bytes >= this.maxBytes;
+    return 1;
+  }
+}
 
 export interface AttachedTransferRequest {
   senderPath: string;
@@ -85,12 +121,21 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
 
   const senderEnd = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${PEER}.${NOTES_TABLE}`, { exactIntegers: true });
   const receiverEnd = db.prepare(TABLE_END_SQL, { exactIntegers: true });
-  const scan = db.prepare(`SELECT rowid AS r, ${byteSize} AS b FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid LIMIT ?`);
-  // Parameters: the sender's id (for its own entries' origin), this node's id, then the filter's.
+  // One read of the sender per batch: the feed's rows in rowid order, at most maxRows of them, each
+  // offered to the batch's budget (BatchBudget, as the SQL function BUDGET) as SQLite reads it; the
+  // rows past the budget are read but not inserted. The subquery's LIMIT keeps SQLite from
+  // flattening it or pushing the outer WHERE into it, so the budget sees exactly the feed's rows, in
+  // order, once each. Parameters: the sender's id (for its own entries' origin), this node's id, the
+  // filter's, then maxRows.
+  const budget = new BatchBudget(feed.maxRows, feed.maxBytes);
+  db.defineFunction(BUDGET, (rowid, bytes) => budget.take(Number(rowid), Number(bytes)));
+  const picked = columns.map((name, i) => `${senderColumn(name)} AS c${i}`);
   const insert = db.prepare(
     `${insertEntriesInto(columns)}
-     SELECT ${[...columns.map(senderColumn), receivedOrigin(feedOriginSql(senderColumn(ORIGIN_COLUMN)))].join(', ')}
-     FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid`,
+     SELECT ${[...columns.map((_, i) => `c${i}`), receivedOrigin(feedOriginSql('o'))].join(', ')}
+     FROM (SELECT ${[...picked, `${senderColumn(ORIGIN_COLUMN)} AS o`, `${BUDGET}(rowid, ${byteSize}) AS k`].join(', ')}
+           FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid LIMIT ?)
+     WHERE k`,
   );
   const duplicates = db.prepare(DUPLICATES_SQL);
   const resetDuplicates = db.prepare(RESET_DUPLICATES_SQL);
@@ -123,20 +168,13 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
   while (after < Number(senderEnd.get()?.m ?? 0)) {
     const batch = batchTransaction(db, yielder, request.dryRun, (): AppliedBatch => {
       const windowEnd = Math.min(Number(senderEnd.get()?.m ?? 0), after + SCAN_ROWIDS_PER_BATCH);
-      let through = windowEnd;
-      let sent = 0;
-      let bytes = 0;
-      for (const row of scan.all(...filter.params(after, windowEnd), feed.maxRows)) {
-        sent++;
-        bytes += Number(row.b);
-        if (sent >= feed.maxRows || bytes >= feed.maxBytes) {
-          through = Number(row.r);
-          break;
-        }
-      }
       const before = receiverEnd.get()?.m ?? 0;
       resetDuplicates.run();
-      const inserted = sent === 0 ? 0 : insert.run(request.senderId, selfId, ...filter.params(after, through)).changes;
+      budget.reset();
+      const inserted = insert.run(request.senderId, selfId, ...filter.params(after, windowEnd), feed.maxRows).changes;
+      const { sent, bytes } = budget;
+      // A batch cut short by its budget ends at its last row; otherwise it covers the whole window.
+      const through = budget.full ? budget.lastRowid : windowEnd;
       const duplicateCount = Number(duplicates.get()?.n ?? 0);
       const arrivals =
         inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
