@@ -19,6 +19,73 @@ export function parseTimestamp(value: SqlValue, naive: NaiveTimestamps = 'utc'):
 }
 
 function parseAnyTimestamp(value: SqlValue, naive: NaiveTimestamps): number | undefined {
+  if (typeof value === 'string') {
+    // Every received entry's time is read (sync_tracking): the common shapes skip the pattern.
+    const common = commonShapeMillis(value, naive);
+    if (common !== NOT_COMMON) return common;
+  }
+  return parseByPattern(value, naive);
+}
+
+/** commonShapeMillis's answer for a text it leaves to parseByPattern. */
+const NOT_COMMON = null;
+
+const DIGIT_0 = 48;
+const digitAt = (text: string, at: number): number => {
+  const digit = text.charCodeAt(at) - DIGIT_0;
+  return digit >= 0 && digit <= 9 ? digit : Number.NaN;
+};
+const twoDigits = (text: string, at: number): number => digitAt(text, at) * 10 + digitAt(text, at + 1);
+
+/**
+ * The shapes agents write most, read by character codes: `YYYY-MM-DD HH:MM:SS` (or `T`), then
+ * optionally `.` or `,` and 1-9 digits, then `Z`, `+00:00`, or no zone when naive times are UTC.
+ * Gives exactly what parseByPattern gives for them (undefined for an impossible field included;
+ * test/unit/timestamps.test.ts compares the two), and NOT_COMMON for every other text.
+ */
+function commonShapeMillis(text: string, naive: NaiveTimestamps): number | undefined | typeof NOT_COMMON {
+  if (
+    text.length < 19 ||
+    text.charCodeAt(4) !== 45 ||
+    text.charCodeAt(7) !== 45 ||
+    text.charCodeAt(13) !== 58 ||
+    text.charCodeAt(16) !== 58
+  )
+    return NOT_COMMON;
+  const separator = text.charCodeAt(10);
+  if (separator !== 32 && separator !== 84) return NOT_COMMON;
+  const year = twoDigits(text, 0) * 100 + twoDigits(text, 2);
+  const month = twoDigits(text, 5);
+  const day = twoDigits(text, 8);
+  const hour = twoDigits(text, 11);
+  const minute = twoDigits(text, 14);
+  const second = twoDigits(text, 17);
+  // NaN (a character that is no digit) fails every comparison, so test for it explicitly.
+  if (Number.isNaN(year + month + day + hour + minute + second)) return NOT_COMMON;
+  let at = 19;
+  let millis = 0;
+  const mark = text.charCodeAt(at);
+  if (mark === 46 || mark === 44) {
+    let digits = 0;
+    for (let digit = digitAt(text, at + 1); digits < 10 && !Number.isNaN(digit); digit = digitAt(text, at + 1 + digits)) {
+      // Milliseconds: the first three digits, as the pattern reads them (padded, the rest cut).
+      if (digits < 3) millis += digit * 10 ** (2 - digits);
+      digits++;
+    }
+    if (digits < 1 || digits > 9) return NOT_COMMON;
+    at += 1 + digits;
+  }
+  const zone = text.slice(at);
+  if (zone === '' ? naive !== 'utc' : zone !== 'Z' && zone !== '+00:00') return NOT_COMMON;
+  if (month - 1 > 11 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis);
+}
+
+/**
+ * The general reader of every shape parseTimestamp accepts (parseTimestamp itself first tries
+ * commonShapeMillis, which must agree with this).
+ */
+export function parseByPattern(value: SqlValue, naive: NaiveTimestamps): number | undefined {
   if (typeof value === 'number' || typeof value === 'bigint') return fromEpochNumber(Number(value));
   if (typeof value !== 'string') return undefined;
   const text = value.trim();

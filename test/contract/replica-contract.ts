@@ -389,8 +389,13 @@ export function replicaContract(transport: PeerTransport): void {
       // desktop (this node) <-> phone (the peer over the transport)
       const first = ok(await syncVia(session, desktop, phone));
       assert.deepEqual(
-        withDb(phone, (db) => db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`).all()),
-        [{ name: 'idx_source' }, { name: 'idx_timestamp' }],
+        withDb(phone, (db) =>
+          db
+            .prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
+            .all()
+            .map((row) => String(row.name)),
+        ),
+        ['idx_source', 'idx_timestamp'],
         'their idx_timestamp serves dedupe: no second index on the same column was built',
       );
       assert.match(

@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SyncError } from '../../src/core/errors.js';
 import { DEFAULT_STALL_TIMEOUT_MS, parseStallTimeout } from '../../src/core/stall-timeout.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../../src/transport/ssh/stall-watchdog.js';
@@ -162,4 +164,28 @@ test('a stall is an unreachable-family failure (exit 6) whose message says what 
     /^u0_a311@phone:8022 stopped answering: nothing came back for 60 s while writing a batch; the connection was closed, committed batches are kept/,
   );
   assert.match(error.message, /Android .* Termux .* termux-wake-lock .* raise stall_timeout/);
+});
+
+test('a finished wait leaves nothing of its result behind (a whole feed batch, for a feed)', async () => {
+  setFlagsFromString('--expose-gc');
+  const collectGarbage = runInNewContext('gc') as () => void;
+  const watchdog = new StallWatchdog({ timeoutMs: 60_000, timer: false, onStall: () => new Error('stalled') });
+  let batch: { rows: string[] } | undefined = { rows: Array.from({ length: 1000 }, (_, i) => `row ${i}`) };
+  const kept = new WeakRef(batch);
+  assert.equal((await watchdog.watch(Promise.resolve(batch), 'reading new entries')).rows.length, 1000);
+  batch = undefined;
+  await new Promise((resolve) => setImmediate(resolve));
+  collectGarbage();
+  assert.equal(kept.deref(), undefined, 'the watchdog still holds the result of a wait that ended');
+  watchdog.stop();
+});
+
+test('a wait running when the stall is declared fails with the stall error; later waits fail at once', async () => {
+  let now = 0;
+  const watchdog = new StallWatchdog({ timeoutMs: 100, timer: false, now: () => now, onStall: (action) => new Error(`stalled ${action}`) });
+  const running = watchdog.watch(new Promise<never>(() => undefined), 'reading new entries');
+  now = 150;
+  assert.equal(watchdog.check(), true);
+  await assert.rejects(running, /stalled reading new entries/);
+  await assert.rejects(watchdog.watch(Promise.resolve(1), 'writing a batch'), /stalled reading new entries/);
 });

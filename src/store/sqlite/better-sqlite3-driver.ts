@@ -51,6 +51,13 @@ class BetterDatabase implements Database {
     };
     return new BetterStatement(make(), make);
   }
+  defineFunction(name: string, fn: (...args: SqlValue[]) => SqlValue): void {
+    this.inner.function(
+      name,
+      { deterministic: false, safeIntegers: false, varargs: true },
+      (...args: unknown[]) => fn(...(args as SqlValue[])) as never,
+    );
+  }
   close(): void {
     this.inner.close();
   }

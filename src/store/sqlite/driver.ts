@@ -31,6 +31,12 @@ export interface Database {
   readonly driverName: DriverName;
   exec(sql: string): void;
   prepare(sql: string, options?: PrepareOptions): Statement;
+  /**
+   * Registers a scalar SQL function on this connection, not deterministic (called once per row it
+   * is evaluated for, in the order SQLite evaluates it), taking `fn.length` arguments. INTEGERs
+   * arrive as numbers.
+   */
+  defineFunction(name: string, fn: (...args: SqlValue[]) => SqlValue): void;
   close(): void;
 }
 

@@ -31,6 +31,8 @@ interface NodeStatementSync {
 interface NodeDatabaseSync {
   exec(sql: string): void;
   prepare(sql: string): NodeStatementSync;
+  /** Node ≥ 22.13. */
+  function(name: string, options: { deterministic: boolean; useBigIntArguments: boolean }, fn: (...args: SqlValue[]) => SqlValue): void;
   close(): void;
 }
 interface NodeSqliteModule {
@@ -226,6 +228,9 @@ class NodeDatabase implements Database {
     const inner = make(sql);
     const { mode, spare } = this.readMode(sql, inner, make);
     return new NodeStatement(inner, mode, make, sql, spare);
+  }
+  defineFunction(name: string, fn: (...args: SqlValue[]) => SqlValue): void {
+    this.inner.function(name, { deterministic: false, useBigIntArguments: false }, fn);
   }
   close(): void {
     this.inner.close();

@@ -48,6 +48,42 @@ import { arrivalsSchema } from '../../store/schema.js';
 const PEER = 'resonance_sync_peer';
 /** The TEMP table a batch is staged in between the read of the sender and the write of this database. */
 const STAGE = 'resonance_sync_stage';
+/** The SQL function that hands a batch's rows to its BatchBudget (registered on the receiver's connection). */
+const BUDGET = 'resonance_sync_batch_budget';
+
+/**
+ * Which feed rows one batch takes, told each row's rowid and size in the order the feed reads them:
+ * rows until maxRows of them or maxBytes of values are reached, the row that reaches either
+ * included (FeedReader's rule), none after it.
+ */
+class BatchBudget {
+  sent = 0;
+  bytes = 0;
+  lastRowid = 0;
+  full = false;
+
+  constructor(
+    private readonly maxRows: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  reset(): void {
+    this.sent = 0;
+    this.bytes = 0;
+    this.lastRowid = 0;
+    this.full = false;
+  }
+
+  /** 1: the batch takes the row; 0: the batch is full. */
+  take(rowid: number, bytes: number): number {
+    if (this.full) return 0;
+    this.sent++;
+    this.bytes += bytes;
+    this.lastRowid = rowid;
+    this.full = this.sent >= this.maxRows || this.bytes >= this.maxBytes;
+    return 1;
+  }
+}
 
 export interface AttachedTransferRequest {
   senderPath: string;
@@ -99,7 +135,6 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
 
   const senderEnd = db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${PEER}.${NOTES_TABLE}`, { exactIntegers: true });
   const receiverEnd = db.prepare(TABLE_END_SQL, { exactIntegers: true });
-  const scan = db.prepare(`SELECT rowid AS r, ${byteSize} AS b FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid LIMIT ?`);
   // The batch is staged in a TEMP table by a read of its own (see the file comment): the values as
   // stored, the origin, and which NOT NULL columns of this table each leaves NULL. Untyped columns:
   // no affinity, so every value is copied exactly. Parameters: the sender's id (for its own entries'
@@ -107,14 +142,30 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
   const required = shape.requiredColumns.map((c) => c.name).filter((name) => columns.includes(name));
   const staged = [...columns.map((_, i) => `v${i}`), 'o', ...required.map((_, i) => `n${i}`)];
   db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${STAGE} (r INTEGER PRIMARY KEY, ${staged.join(', ')}); DELETE FROM temp.${STAGE}`);
+  // One read of the sender per batch. The inner query offers the feed's rows, in rowid order and at
+  // most maxRows of them, to the batch's budget (BatchBudget, as the SQL function BUDGET), reading
+  // only their rowid and size (octet_length needs only the record header): its LIMIT keeps SQLite
+  // from flattening it, so the budget sees exactly the rows the filter keeps (its correlated relay
+  // check included), in order, once each. Then, for the rows the budget took only, one seek by rowid
+  // reads their values (CROSS JOIN: SQLite keeps that loop order), so a row past the budget, maybe
+  // a 10 MB note, is never read. Parameters: the sender's id (for its own entries' origin), this
+  // node's id, the filter's, then maxRows.
+  const budget = new BatchBudget(feed.maxRows, feed.maxBytes);
+  db.defineFunction(BUDGET, (rowid, bytes) => budget.take(Number(rowid), Number(bytes)));
+  const seekedColumn = (name: string) => columnOrNull(request.senderShape, name, 's.');
+  const picked = [
+    ...columns.map((name, i) => `${seekedColumn(name)} AS v${i}`),
+    `${receivedOrigin(feedOriginSql(seekedColumn(ORIGIN_COLUMN)))} AS o`,
+    ...required.map((name, i) => `${seekedColumn(name)} IS NULL AS n${i}`),
+  ];
   const stage = db.prepare(
     `INSERT INTO temp.${STAGE} (r, ${staged.join(', ')})
-     SELECT rowid, ${[
-       ...columns.map(senderColumn),
-       receivedOrigin(feedOriginSql(senderColumn(ORIGIN_COLUMN))),
-       ...required.map((name) => `${senderColumn(name)} IS NULL`),
-     ].join(', ')}
-     FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid`,
+     SELECT b.r, ${picked.join(', ')}
+     FROM (SELECT rowid AS r, ${BUDGET}(rowid, ${byteSize}) AS k
+           FROM ${PEER}.${NOTES_TABLE} WHERE ${filter.sql} ORDER BY rowid LIMIT ?) AS b
+       CROSS JOIN ${PEER}.${NOTES_TABLE} AS s ON s.rowid = b.r
+     WHERE b.k
+     ORDER BY b.r`,
   );
   const clearStage = db.prepare(`DELETE FROM temp.${STAGE}`);
   const insert = db.prepare(
@@ -149,19 +200,12 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
     // 1. A read of the sender alone: the batch's bounds, and its rows into the stage.
     const window = inTransaction(db, 'DEFERRED', () => {
       const windowEnd = Math.min(Number(senderEnd.get()?.m ?? 0), after + SCAN_ROWIDS_PER_BATCH);
-      let through = windowEnd;
-      let sent = 0;
-      let bytes = 0;
-      for (const row of scan.all(...filter.params(after, windowEnd), feed.maxRows)) {
-        sent++;
-        bytes += Number(row.b);
-        if (sent >= feed.maxRows || bytes >= feed.maxBytes) {
-          through = Number(row.r);
-          break;
-        }
-      }
       clearStage.run();
-      if (sent > 0) stage.run(request.senderId, selfId, ...filter.params(after, through));
+      budget.reset();
+      stage.run(request.senderId, selfId, ...filter.params(after, windowEnd), feed.maxRows);
+      const { sent, bytes } = budget;
+      // A batch cut short by its budget ends at its last row; otherwise it covers the whole window.
+      const through = budget.full ? budget.lastRowid : windowEnd;
       return { sent, bytes, through };
     });
     // 2. The write transaction of this database only: the sender is no longer read.

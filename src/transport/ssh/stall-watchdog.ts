@@ -88,8 +88,11 @@ export class StallWatchdog {
   /** What the running waits are for, oldest first. */
   private readonly actions: string[] = [];
   private failure: Error | undefined;
-  private readonly failed: Promise<never>;
-  private fail: (error: Error) => void = () => undefined;
+  /**
+   * How to fail each running wait. Not a race with one long-lived "failed" promise: every race leaves
+   * a reaction on it that holds the wait's result (a whole feed batch) until it settles, i.e. forever.
+   */
+  private readonly failRunning = new Set<(error: Error) => void>();
 
   constructor(private readonly options: StallWatchdogOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -97,8 +100,6 @@ export class StallWatchdog {
     this.tickMs = Math.min(1000, Math.max(20, Math.floor(options.timeoutMs / 10)));
     this.lastProgress = this.now();
     this.outgoing = outgoingOf(options.output);
-    this.failed = new Promise<never>((_, reject) => (this.fail = reject));
-    this.failed.catch(() => undefined);
   }
 
   get timeoutMs(): number {
@@ -120,9 +121,15 @@ export class StallWatchdog {
     wait.catch(() => undefined);
     if (this.failure) throw this.failure;
     this.begin(action);
+    let failThis: ((error: Error) => void) | undefined;
     try {
-      return await Promise.race([wait, this.failed]);
+      return await new Promise<T>((resolve, reject) => {
+        failThis = reject;
+        this.failRunning.add(reject);
+        wait.then(resolve, reject);
+      });
     } finally {
+      if (failThis) this.failRunning.delete(failThis);
       this.end(action);
     }
   }
@@ -141,8 +148,9 @@ export class StallWatchdog {
     const silent = this.now() - this.lastProgress;
     if (silent < this.options.timeoutMs) return false;
     this.stop();
-    this.failure = this.options.onStall(this.actions[0] ?? 'waiting for it');
-    this.fail(this.failure);
+    const failure = this.options.onStall(this.actions[0] ?? 'waiting for it');
+    this.failure = failure;
+    for (const fail of this.failRunning) fail(failure);
     return true;
   }
 
