@@ -6,13 +6,14 @@
  * round trips are counted from the trace marks (core/trace.ts), in both modes, through a real sshd.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { acquireSyncLock } from '../../src/store/lock.js';
-import { runCli } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
+import type { SshServer } from '../support/sshd.js';
 import { createNotesDb, insertNotes } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 import { fingerprint } from '../support/untouched.js';
-import { agentCommand, directionCounts, failedWith, sshdFor, sshUrl, writeConfig } from './fixtures.js';
+import { agentCommand, directionCounts, failedWith, type PeerEntry, sshdFor, sshUrl, writeConfig } from './fixtures.js';
 
 const MODES = [
   { mode: 'agent', entry: { remoteCommand: agentCommand(), extra: 'mode = "agent"' } },
@@ -60,49 +61,40 @@ function requests(stderr: string, pattern: RegExp): string[] {
   });
 }
 
-test('a sync that moves nothing asks the agent for its info and our cursor once each', async (t) => {
+/**
+ * A sync that moves nothing, traced, after a first sync that moved one entry: the peer reached with
+ * `peer` (the agent, or agentless) over the test sshd. Undefined where the test was skipped.
+ */
+async function tracedNoop(t: TestContext, peer: (server: SshServer, phone: string) => PeerEntry): Promise<CliResult | undefined> {
   const server = await sshdFor(t);
-  if (!server) return;
+  if (!server) return undefined;
   const dir = tempDir(t);
   const main = createNotesDb(dir, 'main');
   const phone = createNotesDb(dir, 'phone');
   insertNotes(main, [{ timestamp: '2025-11-30 22:00:00', content: 'to the phone', context: 'c', source: 'main' }]);
-  const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(server, phone), remoteCommand: agentCommand() }], {
-    syncNote: false,
-  });
+  const config = writeConfig(dir, main, 'main_device', [peer(server, phone)], { syncNote: false });
   const env = { ...server.env, RESONANCE_SYNC_TRACE: '1' };
   assert.equal((await runCli(['sync', 'phone', '--config', config], { env })).code, 0);
-
   const noop = await runCli(['sync', 'phone', '--config', config, '--json'], { env });
   assert.equal(noop.code, 0, noop.stderr);
   assert.deepEqual(
     directionCounts(noop.stdout).map((d) => d.sent),
     [0, 0],
   );
+  return noop;
+}
+
+test('a sync that moves nothing asks the agent for its info and our cursor once each', async (t) => {
+  const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), remoteCommand: agentCommand() }));
+  if (!noop) return;
   // INFO goes with the handshake; findPeerReplacement and the engine share its answer, and the push
   // cursor read before the pull serves the push too (the agent holds its database's sync lock).
   assert.deepEqual(requests(noop.stderr, / agent: request (\w+)$/), ['INFO', 'CURSOR', 'LOG', 'FINISH', 'LOG']);
 });
 
 test('agentless: a sync that moves nothing reads the remote once while connecting and not again', async (t) => {
-  const server = await sshdFor(t);
-  if (!server) return;
-  const dir = tempDir(t);
-  const main = createNotesDb(dir, 'main');
-  const phone = createNotesDb(dir, 'phone');
-  insertNotes(main, [{ timestamp: '2025-11-30 22:00:00', content: 'to the phone', context: 'c', source: 'main' }]);
-  const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(server, phone), extra: 'mode = "sqlite3"' }], {
-    syncNote: false,
-  });
-  const env = { ...server.env, RESONANCE_SYNC_TRACE: '1' };
-  assert.equal((await runCli(['sync', 'phone', '--config', config], { env })).code, 0);
-
-  const noop = await runCli(['sync', 'phone', '--config', config, '--json'], { env });
-  assert.equal(noop.code, 0, noop.stderr);
-  assert.deepEqual(
-    directionCounts(noop.stdout).map((d) => d.sent),
-    [0, 0],
-  );
+  const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), extra: 'mode = "sqlite3"' }));
+  if (!noop) return;
   assert.deepEqual(requests(noop.stderr, / sqlite3: request \d+ (.+)$/), [
     'reading its schema',
     'taking the sync lock',
