@@ -84,20 +84,22 @@ async function tracedNoop(t: TestContext, peer: (server: SshServer, phone: strin
   return noop;
 }
 
-test('a sync that moves nothing asks the agent for its info and our cursor once each', async (t) => {
+test('a sync that moves nothing asks the agent for our cursor once, its info with the handshake and again for the engine', async (t) => {
   const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), remoteCommand: agentCommand() }));
   if (!noop) return;
-  // INFO goes with the handshake; findPeerReplacement and the engine share its answer, and the push
-  // cursor read before the pull serves the push too (the agent holds its database's sync lock).
-  assert.deepEqual(requests(noop.stderr, / agent: request (\w+)$/), ['INFO', 'CURSOR', 'LOG', 'FINISH', 'LOG']);
+  // INFO goes with the handshake and answers findPeerReplacement; the engine asks again (info() is
+  // what the database holds now: the phone's own agents write meanwhile). The push cursor read before
+  // the pull serves the push too (the agent holds its database's sync lock).
+  assert.deepEqual(requests(noop.stderr, / agent: request (\w+)$/), ['INFO', 'INFO', 'CURSOR', 'LOG', 'FINISH', 'LOG']);
 });
 
-test('agentless: a sync that moves nothing reads the remote once while connecting and not again', async (t) => {
+test('agentless: a sync that moves nothing reads the remote while connecting and once more for the engine', async (t) => {
   const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), extra: 'mode = "sqlite3"' }));
   if (!noop) return;
   assert.deepEqual(requests(noop.stderr, / sqlite3: request \d+ (.+)$/), [
     'reading its schema',
     'taking the sync lock',
+    'reading it',
     'reading it',
     'reading new entries',
     'logging the sync',

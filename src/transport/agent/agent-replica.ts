@@ -32,12 +32,11 @@ export type { AgentConnectOptions } from './connection.js';
 export class AgentReplica implements Replica {
   private feedOpen = false;
   /**
-   * Answers kept so that asking twice costs one round trip: findPeerReplacement and the engine both
-   * begin with info(), and the engine reads the push cursor before the pull and again for the push.
-   * Info (the INFO sent with the handshake) is kept until a feed is read (its check must re-read the
-   * end of the feed for real) or anything is written; a cursor until anything is written (only this
-   * sync's own batches move it: the agent holds the remote's sync lock against other syncs). LOG
-   * writes only the sync log, which neither holds.
+   * Answers kept so that asking twice costs one round trip: the engine reads the push cursor before
+   * the pull and again for the push. Info (the INFO sent with the handshake) answers the first info()
+   * only (the agent's own writers move the end of its feed at any time); a cursor is kept until
+   * anything is written (only this sync's own batches move it: the agent holds the remote's sync lock
+   * against other syncs). LOG writes only the sync log, which neither holds.
    */
   private kept: { info: Promise<ReplicaInfo> | undefined; cursors: Map<string, Promise<number>> } = { info: undefined, cursors: new Map() };
 
@@ -93,7 +92,11 @@ export class AgentReplica implements Replica {
   }
 
   async info(): Promise<ReplicaInfo> {
-    const info = await (this.kept.info ?? this.connection.request(MessageType.INFO, undefined, MessageType.INFO_OK, m.readInfo));
+    // The INFO sent with the handshake answers the first call only: after that the agent's own writers
+    // may have moved the end of its feed, and info() says what the database holds now.
+    const early = this.kept.info;
+    this.kept.info = undefined;
+    const info = await (early ?? this.connection.request(MessageType.INFO, undefined, MessageType.INFO_OK, m.readInfo));
     // Host-qualified: the same path on two machines is two databases, not "the same database".
     return { ...info, location: formatPeerUrl({ ...this.options.location, path: info.location, homeRelative: false }) };
   }

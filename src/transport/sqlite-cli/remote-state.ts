@@ -3,9 +3,8 @@
  * same `<db>-sync.lock` the agent and local syncs take, so no two syncs of one database overlap),
  * probe the schema, read identity, nodes and cursors, and prepare the database if it has never seen
  * resonance-sync. Info and cursors are kept from the connect round trips, so the first info() and
- * cursor() calls (findPeerReplacement's and the engine's) cost nothing; info is forgotten when a feed
- * is read (its check must re-read the end of the feed for real) or this side writes, cursors as soon
- * as this side writes.
+ * cursor() calls cost nothing; info serves the first call only (the remote's own writers move its
+ * feed's end at any time), cursors are forgotten as soon as this side writes.
  */
 import { randomUUID } from 'node:crypto';
 import type { NodeIdentity } from '../../core/replica.js';
@@ -161,9 +160,11 @@ export class RemoteState {
     return readInfo(await session.json<InfoRow>('reading it', { query: infoQuery(probe.objects) }));
   }
 
-  /** The connect-time info (read a moment ago, under the lock) until forgotten, fresh after that. */
+  /** The connect-time info (read a moment ago, under the lock) the first time, fresh after that: the remote's own writers move its feed's end at any time. */
   async info(session: CliSession): Promise<RemoteInfo> {
-    if (this.fresh) return this.fresh;
+    const kept = this.fresh;
+    this.fresh = undefined;
+    if (kept) return kept;
     const info = await RemoteState.readInfo(session, this.probe);
     this.cursors = info.cursors;
     return info;
