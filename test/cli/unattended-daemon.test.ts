@@ -49,7 +49,9 @@ test('daemon: failures back off exponentially (visible in sync_log), a success r
   const { stdout, stderr } = daemon.output();
   assert.equal(exit.code, 0, stderr);
 
-  const gaps = firstFailures.slice(1).map((row, i) => row.started - (firstFailures[i]?.started ?? 0));
+  // The daemon's wait between two runs: from the end of one failed run to the start of the next (a
+  // run's own duration varies with the machine's load and is no part of the backoff).
+  const gaps = firstFailures.slice(1).map((row, i) => row.started - (firstFailures[i]?.finished ?? 0));
   for (let i = 1; i < Math.min(gaps.length, 4); i++) {
     assert.ok((gaps[i] ?? 0) > (gaps[i - 1] ?? 0) * 1.3, `each wait is about twice the one before: ${gaps.join(', ')} ms`);
   }
