@@ -267,6 +267,14 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
     after = 0;
     summary.rewound = true;
   }
+  // The sender held nothing past the cursor when it was asked (its info, read for this sync): no
+  // feed is opened. That saves a round trip on every sync that finds nothing new in a direction, and
+  // agentless a remote query and download. Entries its agents write from here on go next time, as
+  // they would had they come a moment after the feed's end.
+  if (after >= ends.fromInfo.maxRowid) {
+    if (options.dryRun) summary.keptHome = 0;
+    return after;
+  }
   const limits = options.limits ?? DEFAULT_BATCH_LIMITS;
   const feed: FeedRequest = {
     afterRowid: after,

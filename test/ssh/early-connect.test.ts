@@ -62,7 +62,7 @@ function requests(stderr: string, pattern: RegExp): string[] {
 }
 
 /**
- * A sync that moves nothing, traced, after a first sync that moved one entry: the peer reached with
+ * A sync that moves nothing, traced, after two syncs that moved one entry and read its echo: the peer reached with
  * `peer` (the agent, or agentless) over the test sshd. Undefined where the test was skipped.
  */
 async function tracedNoop(t: TestContext, peer: (server: SshServer, phone: string) => PeerEntry): Promise<CliResult | undefined> {
@@ -75,6 +75,9 @@ async function tracedNoop(t: TestContext, peer: (server: SshServer, phone: strin
   const config = writeConfig(dir, main, 'main_device', [peer(server, phone)], { syncNote: false });
   const env = { ...server.env, RESONANCE_SYNC_TRACE: '1' };
   assert.equal((await runCli(['sync', 'phone', '--config', config], { env })).code, 0);
+  // The second sync's pull reads the entry the first one pushed (an echo, passed over) and moves its
+  // cursor past it; from the third on, a sync that finds nothing new opens no feed.
+  assert.equal((await runCli(['sync', 'phone', '--config', config], { env })).code, 0);
   const noop = await runCli(['sync', 'phone', '--config', config, '--json'], { env });
   assert.equal(noop.code, 0, noop.stderr);
   assert.deepEqual(
@@ -84,16 +87,17 @@ async function tracedNoop(t: TestContext, peer: (server: SshServer, phone: strin
   return noop;
 }
 
-test('a sync that moves nothing asks the agent for our cursor once, its info with the handshake and again for the engine', async (t) => {
+test('a sync that moves nothing asks the agent for our cursor once, its info with the handshake and again for the engine, and opens no feed', async (t) => {
   const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), remoteCommand: agentCommand() }));
   if (!noop) return;
   // INFO goes with the handshake and answers findPeerReplacement; the engine asks again (info() is
   // what the database holds now: the phone's own agents write meanwhile). The push cursor read before
   // the pull serves the push too (the agent holds its database's sync lock).
   assert.deepEqual(requests(noop.stderr, / agent: request (\w+)$/), ['INFO', 'INFO', 'CURSOR', 'LOG', 'FINISH', 'LOG']);
+  assert.doesNotMatch(noop.stderr, / agent: feed opened$/m, 'nothing new either way: no feed is opened');
 });
 
-test('agentless: a sync that moves nothing reads the remote while connecting and once more for the engine', async (t) => {
+test('agentless: a sync that moves nothing reads the remote while connecting and once more for the engine, and opens no feed', async (t) => {
   const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), extra: 'mode = "sqlite3"' }));
   if (!noop) return;
   assert.deepEqual(requests(noop.stderr, / sqlite3: request \d+ (.+)$/), [
@@ -101,7 +105,6 @@ test('agentless: a sync that moves nothing reads the remote while connecting and
     'taking the sync lock',
     'reading it',
     'reading it',
-    'reading new entries',
     'logging the sync',
     'recording the sync',
     'logging the sync',

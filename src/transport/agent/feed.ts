@@ -4,6 +4,7 @@
  * this side hands them to; a push is written on the far side by transport/local through protocol/server.ts.
  */
 import { SyncError } from '../../core/errors.js';
+import { trace } from '../../core/trace.js';
 import type { FeedBatch, FeedRequest } from '../../core/replica.js';
 import * as m from '../../protocol/messages.js';
 import { FEED_CREDIT, MessageType, messageName, type Frame } from '../../protocol/protocol.js';
@@ -38,6 +39,7 @@ export async function* readAgentFeed(
   });
   let ended = false;
   try {
+    trace('agent: feed opened');
     await connection.send(MessageType.FEED_OPEN, (w) => m.writeFeedOpen(w, request, FEED_CREDIT));
     for (;;) {
       signal?.throwIfAborted();
