@@ -49,6 +49,8 @@ export interface SyncOptions {
   limits?: BatchLimits;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** The remote's info, read by the caller for this very sync (sync-peers.ts): not asked for again. */
+  remoteInfo?: ReplicaInfo;
 }
 
 export interface DirectionSummary {
@@ -87,7 +89,7 @@ export interface SyncSummary {
 
 export async function syncReplicas(local: LoggedReplica, remote: Replica, options: SyncOptions): Promise<SyncSummary> {
   const localInfo = checkedInfo(await local.info());
-  const remoteInfo = checkedInfo(await remote.info());
+  const remoteInfo = checkedInfo(options.remoteInfo ?? (await remote.info()));
   if (localInfo.location === remoteInfo.location) {
     throw new SyncError(
       'SAME_DATABASE',

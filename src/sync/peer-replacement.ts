@@ -12,7 +12,7 @@
  * - refill: the next push sends it everything its route allows (dedupe keeps each entry once).
  */
 import { SyncError } from '../core/errors.js';
-import type { Replica } from '../core/replica.js';
+import type { Replica, ReplicaInfo } from '../core/replica.js';
 import { routeKey } from '../core/route.js';
 import type { PeerConfig } from '../config/schema.js';
 import { readPeerState } from '../store/tracking.js';
@@ -28,10 +28,15 @@ export interface PeerReplacement {
   throughRowid: number;
 }
 
-export async function findPeerReplacement(local: LocalReplica, remote: Replica, peer: PeerConfig): Promise<PeerReplacement | undefined> {
+/** `info` is the remote's, read for this sync (the engine is handed the same one: one round trip). */
+export async function findPeerReplacement(
+  local: LocalReplica,
+  remote: Replica,
+  info: ReplicaInfo,
+  peer: PeerConfig,
+): Promise<PeerReplacement | undefined> {
   const state = readPeerState(local.db, peer.name, 'push');
   if (!state || state.throughRowid <= 0 || state.routeKey !== routeKey(peer.push)) return undefined;
-  const info = await remote.info();
   if (info.node.id === state.peerNodeId || info.node.id === local.node.id) return undefined;
   if ((await remote.cursor(local.node.id, state.routeKey)) > 0) return undefined;
   return {

@@ -2,7 +2,7 @@
  * One `sync` run: lock this node's database, then sync each chosen peer in turn. A peer that fails
  * is recorded in sync_log and the next peer still runs; the caller turns the outcomes into an exit code.
  */
-import type { TransportKind } from '../core/replica.js';
+import type { ReplicaInfo, TransportKind } from '../core/replica.js';
 import { hostname } from 'node:os';
 import { SyncError, asSyncError } from '../core/errors.js';
 import { toNodeName } from '../core/node-name.js';
@@ -217,14 +217,18 @@ async function syncOnePeer(
   if (!request.dryRun) local.syncLog.reachedAt(peer.name, opened.url);
   request.onPeerStart?.(peer, transport);
   try {
-    const replaced = await findPeerReplacement(local, opened.replica, peer);
+    // Read once for both: whether the peer was replaced, and the engine's start (its feed's end, its columns).
+    let remoteInfo: ReplicaInfo | undefined = await opened.replica.info();
+    const replaced = await findPeerReplacement(local, opened.replica, remoteInfo, peer);
     if (replaced) {
       const policy = request.node.onReplaced;
       if (policy === 'ask' || request.dryRun) throw peerReplacementError(replaced, local.node.name);
       request.onAdopted?.([`on_replaced = "${policy}": ${await adoptPeerReplacement(local, opened.replica, peer, replaced, policy)}`]);
+      remoteInfo = undefined; // adopting wrote to the peer: the engine reads it again
     }
     trace('sync: replacement of peer checked');
     const summary = await syncReplicas(local, opened.replica, {
+      ...(remoteInfo ? { remoteInfo } : {}),
       peerName: peer.name,
       pull: request.pull ? peer.pull : undefined,
       push: request.push ? peer.push : undefined,
@@ -265,7 +269,7 @@ export async function adoptReplacedPeer(
         stallTimeoutMs: node.stallTimeoutMs,
       });
       try {
-        const replaced = await findPeerReplacement(local, opened.replica, peer);
+        const replaced = await findPeerReplacement(local, opened.replica, await opened.replica.info(), peer);
         if (!replaced) return `${peer.name}: its database is the one this node last synced; nothing to adopt`;
         return await adoptPeerReplacement(local, opened.replica, peer, replaced, choice);
       } finally {

@@ -87,23 +87,22 @@ async function tracedNoop(t: TestContext, peer: (server: SshServer, phone: strin
   return noop;
 }
 
-test('a sync that moves nothing asks the agent for our cursor once, its info with the handshake and again for the engine, and opens no feed', async (t) => {
+test('a sync that moves nothing asks the agent for our cursor once and its info once, with the handshake, and opens no feed', async (t) => {
   const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), remoteCommand: agentCommand() }));
   if (!noop) return;
-  // INFO goes with the handshake and answers findPeerReplacement; the engine asks again (info() is
-  // what the database holds now: the phone's own agents write meanwhile). The push cursor read before
-  // the pull serves the push too (the agent holds its database's sync lock).
-  assert.deepEqual(requests(noop.stderr, / agent: request (\w+)$/), ['INFO', 'INFO', 'CURSOR', 'LOG', 'FINISH', 'LOG']);
+  // INFO goes with the handshake; read once for the sync, it answers findPeerReplacement and starts
+  // the engine. The push cursor read before the pull serves the push too (the agent holds its
+  // database's sync lock).
+  assert.deepEqual(requests(noop.stderr, / agent: request (\w+)$/), ['INFO', 'CURSOR', 'LOG', 'FINISH', 'LOG']);
   assert.doesNotMatch(noop.stderr, / agent: feed opened$/m, 'nothing new either way: no feed is opened');
 });
 
-test('agentless: a sync that moves nothing reads the remote while connecting and once more for the engine, and opens no feed', async (t) => {
+test('agentless: a sync that moves nothing reads the remote once, while connecting, and opens no feed', async (t) => {
   const noop = await tracedNoop(t, (server, phone) => ({ name: 'phone', url: sshUrl(server, phone), extra: 'mode = "sqlite3"' }));
   if (!noop) return;
   assert.deepEqual(requests(noop.stderr, / sqlite3: request \d+ (.+)$/), [
     'reading its schema',
     'taking the sync lock',
-    'reading it',
     'reading it',
     'logging the sync',
     'recording the sync',
