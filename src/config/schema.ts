@@ -5,7 +5,9 @@
  * Validation problems come out as one line naming the exact key, e.g.
  * `peers.selesta.push.include_context[1]: expected a string`.
  */
-import * as z from 'zod';
+// zod/mini: the same checks as zod's chained API, as functions esbuild can drop when unused, so
+// every command (and the agent on a phone, which never reads a config) loads a fraction of zod.
+import * as z from 'zod/mini';
 import { NODE_NAME, NODE_NAME_RULE } from '../core/node-name.js';
 import { SyncError } from '../core/errors.js';
 import type { Route } from '../core/route.js';
@@ -89,60 +91,71 @@ function isTable(value: unknown): value is Record<string, unknown> {
 }
 
 function table<S extends z.core.$ZodLooseShape>(shape: S) {
-  return z.unknown().refine(isTable, { message: 'expected a table', abort: true }).pipe(z.strictObject(shape));
+  return z.pipe(z.unknown().check(z.refine(isTable, { message: 'expected a table', abort: true })), z.strictObject(shape));
 }
 
-const text = z
-  .string()
-  .min(1)
-  .refine((s) => !s.includes('\0'), 'must not contain a NUL character');
+/** A transform's own problem, reported like any check's (zod/mini's transforms get the parse payload). */
+function fail(ctx: z.core.ParsePayload, message: string, path: PropertyKey[] = []): never {
+  ctx.issues.push({ code: 'custom', message, input: ctx.value, path });
+  return z.NEVER;
+}
+
+const text = z.string().check(
+  z.minLength(1),
+  z.refine((s) => !s.includes('\0'), 'must not contain a NUL character'),
+);
 
 /** `stall_timeout = "60s"`, in milliseconds. */
-const stallTimeout = z.unknown().transform((value, ctx) => {
-  const ms = typeof value === 'string' ? parseStallTimeout(value) : undefined;
-  if (ms === undefined) {
+const stallTimeout = z.pipe(
+  z.unknown(),
+  z.transform((value, ctx) => {
+    const ms = typeof value === 'string' ? parseStallTimeout(value) : undefined;
     // A bare number is refused too: seconds or minutes? The unit says.
-    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    ctx.addIssue({
-      code: 'custom',
-      message: `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${shown}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+    if (ms === undefined)
+      return fail(
+        ctx,
+        `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
+      );
+    return ms;
+  }),
+);
 const patterns = z.array(text);
 
-const route = table({
-  include_context: patterns.optional(),
-  exclude_context: patterns.optional(),
-  include_source: patterns.optional(),
-  exclude_source: patterns.optional(),
-})
-  .optional()
-  .transform(
+const route = z.pipe(
+  z.optional(
+    table({
+      include_context: z.optional(patterns),
+      exclude_context: z.optional(patterns),
+      include_source: z.optional(patterns),
+      exclude_source: z.optional(patterns),
+    }),
+  ),
+  z.transform(
     (raw): Route => ({
       includeContext: raw?.include_context ?? [],
       excludeContext: raw?.exclude_context ?? [],
       includeSource: raw?.include_source ?? [],
       excludeSource: raw?.exclude_source ?? [],
     }),
-  );
+  ),
+);
 
-const node = table({
-  // The name other nodes file this one under and write in their sync notes; they refuse any other form.
-  name: text.regex(NODE_NAME, NODE_NAME_RULE).optional(),
-  db: text.refine(isAnchoredPath, 'must be an absolute path or start with "~/"').optional(),
-  naive_timestamps: z.enum(['utc', 'local']).optional(),
-  sync_note: z.boolean().optional(),
-  dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
-  stall_timeout: stallTimeout.optional(),
-  local_contexts: patterns.optional(),
-  on_replaced: z.enum(['ask', 'continue', 'refill']).optional(),
-  agent_upload: z.boolean().optional(),
-})
-  .optional()
-  .transform(
+const node = z.pipe(
+  z.optional(
+    table({
+      // The name other nodes file this one under and write in their sync notes; they refuse any other form.
+      name: z.optional(text.check(z.regex(NODE_NAME, NODE_NAME_RULE))),
+      db: z.optional(text.check(z.refine(isAnchoredPath, 'must be an absolute path or start with "~/"'))),
+      naive_timestamps: z.optional(z.enum(['utc', 'local'])),
+      sync_note: z.optional(z.boolean()),
+      dedupe: z.optional(z.enum(['timestamp-index', 'unique-index'])),
+      stall_timeout: z.optional(stallTimeout),
+      local_contexts: z.optional(patterns),
+      on_replaced: z.optional(z.enum(['ask', 'continue', 'refill'])),
+      agent_upload: z.optional(z.boolean()),
+    }),
+  ),
+  z.transform(
     (raw): NodeConfig => ({
       name: raw?.name,
       db: raw?.db === undefined ? undefined : expandHome(raw.db),
@@ -154,67 +167,68 @@ const node = table({
       ...(raw?.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
       ...(raw?.agent_upload === undefined ? {} : { agentUpload: raw.agent_upload }),
     }),
-  );
+  ),
+);
 
-const peerUrl = z.string().transform((url, ctx) => {
-  let location: PeerLocation;
-  try {
-    location = parsePeerUrl(url);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
-    return z.NEVER;
-  }
-  // Relative to what? The cwd of whoever runs sync later is never what the author meant.
-  if (location.kind === 'local' && !isAnchoredPath(url) && !/^file:(\/\/[^/]*)?\//i.test(url)) {
-    ctx.addIssue({ code: 'custom', message: 'a local path in the config file must be absolute or start with "~/"' });
-    return z.NEVER;
-  }
-  return { url, location };
-});
+const peerUrl = z.pipe(
+  z.string(),
+  z.transform((url, ctx) => {
+    let location: PeerLocation;
+    try {
+      location = parsePeerUrl(url);
+    } catch (error) {
+      return fail(ctx, error instanceof Error ? error.message : String(error));
+    }
+    // Relative to what? The cwd of whoever runs sync later is never what the author meant.
+    if (location.kind === 'local' && !isAnchoredPath(url) && !/^file:(\/\/[^/]*)?\//i.test(url))
+      return fail(ctx, 'a local path in the config file must be absolute or start with "~/"');
+    return { url, location };
+  }),
+);
 
 /** `url = "…"`, or `url = ["…", "…"]`: addresses tried in order, each with the connect timeout. */
-const peerUrls = z.unknown().transform((value, ctx): PeerAddress[] => {
-  const urls = Array.isArray(value) ? (value as unknown[]) : [value];
-  if (value === undefined || urls.length === 0) {
-    ctx.addIssue({ code: 'custom', message: value === undefined ? 'is required' : 'must name at least one URL' });
-    return z.NEVER;
-  }
-  const addresses: PeerAddress[] = [];
-  for (const [index, url] of urls.entries()) {
-    const parsed = peerUrl.safeParse(url, {
-      error: () => (Array.isArray(value) ? 'expected a string' : 'expected a string or an array of strings'),
-    });
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues)
-        ctx.addIssue({ code: 'custom', message: issue.message, path: Array.isArray(value) ? [index] : [] });
-      return z.NEVER;
+const peerUrls = z.pipe(
+  z.unknown(),
+  z.transform((value, ctx): PeerAddress[] => {
+    const urls = Array.isArray(value) ? (value as unknown[]) : [value];
+    if (value === undefined || urls.length === 0) return fail(ctx, value === undefined ? 'is required' : 'must name at least one URL');
+    const addresses: PeerAddress[] = [];
+    for (const [index, url] of urls.entries()) {
+      const parsed = peerUrl.safeParse(url, {
+        error: () => (Array.isArray(value) ? 'expected a string' : 'expected a string or an array of strings'),
+      });
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) fail(ctx, issue.message, Array.isArray(value) ? [index] : []);
+        return z.NEVER;
+      }
+      addresses.push(parsed.data);
     }
-    addresses.push(parsed.data);
-  }
-  return addresses;
-});
+    return addresses;
+  }),
+);
 
 /** A file ssh reads: ssh expands %, ${ and splits on quotes in these options, so those are refused. */
-const sshFile = text
-  .refine(isAnchoredPath, 'must be an absolute path or start with "~/"')
-  .refine((s) => !/[%$"\x00-\x1f\x7f]/.test(s), 'must not contain %, $, " or control characters (ssh would expand them)');
+const sshFile = text.check(
+  z.refine(isAnchoredPath, 'must be an absolute path or start with "~/"'),
+  z.refine((s) => !/[%$"\x00-\x1f\x7f]/.test(s), 'must not contain %, $, " or control characters (ssh would expand them)'),
+);
 
 const peer = table({
   url: peerUrls,
-  identity_file: sshFile.optional(),
-  known_hosts_file: sshFile.optional(),
-  host_key_alias: text.regex(NODE_NAME, `must be a host name: ${NODE_NAME_RULE}`).optional(),
-  mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
-  remote_command: text.optional(),
-  sqlite3_command: text.optional(),
-  agent_upload: z.boolean().optional(),
-  enabled: z.boolean().optional(),
-  stall_timeout: stallTimeout.optional(),
-  local_contexts: patterns.optional(),
+  identity_file: z.optional(sshFile),
+  known_hosts_file: z.optional(sshFile),
+  host_key_alias: z.optional(text.check(z.regex(NODE_NAME, `must be a host name: ${NODE_NAME_RULE}`))),
+  mode: z.optional(z.enum(['auto', 'agent', 'sqlite3'])),
+  remote_command: z.optional(text),
+  sqlite3_command: z.optional(text),
+  agent_upload: z.optional(z.boolean()),
+  enabled: z.optional(z.boolean()),
+  stall_timeout: z.optional(stallTimeout),
+  local_contexts: z.optional(patterns),
   push: route,
   pull: route,
-})
-  .refine(
+}).check(
+  z.refine(
     (p) =>
       p.url.every((address) => address.location.kind === 'ssh') ||
       (p.identity_file ?? p.known_hosts_file ?? p.host_key_alias) === undefined,
@@ -222,42 +236,47 @@ const peer = table({
       message: 'identity_file, known_hosts_file and host_key_alias are for ssh peers only',
       path: ['url'],
     },
-  )
-  .refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
+  ),
+  z.refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
     message: 'remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
     path: ['remote_command'],
-  });
+  }),
+);
 
-const peers = z
-  .unknown()
-  .refine(isTable, { message: 'expected a table', abort: true })
-  .pipe(z.record(z.string().regex(NODE_NAME), peer))
-  .optional();
+const peers = z.optional(
+  z.pipe(
+    z.unknown().check(z.refine(isTable, { message: 'expected a table', abort: true })),
+    z.record(z.string().check(z.regex(NODE_NAME)), peer),
+  ),
+);
 
 /** Both routes with the device-local list in force for the peer (its own, the node's, else the default). */
 export function withLocalContexts(push: Route, pull: Route, localContexts: string[] | undefined): { push: Route; pull: Route } {
   return localContexts === undefined ? { push, pull } : { push: { ...push, localContexts }, pull: { ...pull, localContexts } };
 }
 
-const configSchema = table({ node, peers }).transform(
-  (raw): Config => ({
-    node: raw.node,
-    peers: Object.entries(raw.peers ?? {}).map(([name, p]) => ({
-      name,
-      ...addressesOf(p.url.map((address) => ({ ...address, location: withSshOptions(address.location, p) }))),
-      mode: p.mode ?? 'auto',
-      remoteCommand: p.remote_command,
-      ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
-      ...(p.agent_upload === undefined ? {} : { agentUpload: p.agent_upload }),
-      enabled: p.enabled ?? true,
-      ...withLocalContexts(p.push, p.pull, p.local_contexts ?? raw.node.localContexts),
-      ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),
-      ...(p.local_contexts === undefined ? {} : { localContexts: p.local_contexts }),
-      ...(p.identity_file === undefined ? {} : { identityFile: p.identity_file }),
-      ...(p.known_hosts_file === undefined ? {} : { knownHostsFile: p.known_hosts_file }),
-      ...(p.host_key_alias === undefined ? {} : { hostKeyAlias: p.host_key_alias }),
-    })),
-  }),
+const configSchema = z.pipe(
+  table({ node, peers }),
+  z.transform(
+    (raw): Config => ({
+      node: raw.node,
+      peers: Object.entries(raw.peers ?? {}).map(([name, p]) => ({
+        name,
+        ...addressesOf(p.url.map((address) => ({ ...address, location: withSshOptions(address.location, p) }))),
+        mode: p.mode ?? 'auto',
+        remoteCommand: p.remote_command,
+        ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
+        ...(p.agent_upload === undefined ? {} : { agentUpload: p.agent_upload }),
+        enabled: p.enabled ?? true,
+        ...withLocalContexts(p.push, p.pull, p.local_contexts ?? raw.node.localContexts),
+        ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),
+        ...(p.local_contexts === undefined ? {} : { localContexts: p.local_contexts }),
+        ...(p.identity_file === undefined ? {} : { identityFile: p.identity_file }),
+        ...(p.known_hosts_file === undefined ? {} : { knownHostsFile: p.known_hosts_file }),
+        ...(p.host_key_alias === undefined ? {} : { hostKeyAlias: p.host_key_alias }),
+      })),
+    }),
+  ),
 );
 
 /** url and location (the first address), and the list when there is more than one. */
