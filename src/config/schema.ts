@@ -1,11 +1,12 @@
 /**
- * The config file's shape: a zod schema over the parsed TOML (snake_case, as the user writes it)
- * that turns it into the camelCase Config the rest of the program uses. Every table is strict,
+ * The config file's shape: a check of the parsed TOML (snake_case, as the user writes it) that turns
+ * it into the camelCase Config the rest of the program uses. Written by hand rather than with a schema
+ * library: zod cost a fifth of the single-file build and ~0.03 s of start-up (module initialisation and
+ * building the schema) for every command that reads the config, `sync` first of all. Every table is strict,
  * because a misspelt key silently ignored would mean syncing notes the user meant to keep private.
  * Validation problems come out as one line naming the exact key, e.g.
  * `peers.selesta.push.include_context[1]: expected a string`.
  */
-import * as z from 'zod';
 import { NODE_NAME, NODE_NAME_RULE } from '../core/node-name.js';
 import { SyncError } from '../core/errors.js';
 import type { Route } from '../core/route.js';
@@ -81,184 +82,269 @@ export function emptyConfig(): Config {
   };
 }
 
+/** One problem found, at a key path below the file's top level. */
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+  /** A misspelt key also makes the real one look missing: the unknown key is the useful report. */
+  unknownKeys?: true;
+}
+
+/** Where a value sits, and the list its problems go to (all of them, in key order, as a reader scans the file). */
+class Checker {
+  constructor(
+    readonly issues: Issue[],
+    readonly path: PropertyKey[] = [],
+  ) {}
+
+  at(key: PropertyKey): Checker {
+    return new Checker(this.issues, [...this.path, key]);
+  }
+
+  fail(message: string): undefined {
+    this.issues.push({ path: this.path, message });
+    return undefined;
+  }
+
+  /** Problems reported since `count` issues: nothing below this point may be trusted. */
+  failedSince(count: number): boolean {
+    return this.issues.length > count;
+  }
+}
+
 function isTable(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
-  // z.object alone would accept a TOML date (a Date subclass) as an empty table.
+  // A TOML date is an object too (a Date subclass), never a table.
   return proto === Object.prototype || proto === null;
 }
 
-function table<S extends z.core.$ZodLooseShape>(shape: S) {
-  return z.unknown().refine(isTable, { message: 'expected a table', abort: true }).pipe(z.strictObject(shape));
+const TYPE_NAMES = { string: 'a string', boolean: 'true or false', array: 'an array' } as const;
+
+function expected(at: Checker, value: unknown, type: keyof typeof TYPE_NAMES): undefined {
+  return at.fail(value === undefined ? 'is required' : `expected ${TYPE_NAMES[type]}`);
 }
 
-const text = z
-  .string()
-  .min(1)
-  .refine((s) => !s.includes('\0'), 'must not contain a NUL character');
+type Field<T> = (value: unknown, at: Checker) => T | undefined;
+
+/**
+ * A strict table: each key checked in the order given, then any key it does not know reported
+ * (a misspelt key silently ignored could mean syncing notes the user meant to keep private).
+ * Undefined when anything in it failed.
+ */
+function table<S extends Record<string, Field<unknown>>>(
+  value: unknown,
+  at: Checker,
+  shape: S,
+  required: readonly (keyof S)[] = [],
+): { [K in keyof S]: S[K] extends Field<infer T> ? T | undefined : never } | undefined {
+  if (!isTable(value)) return at.fail('expected a table');
+  const before = at.issues.length;
+  const out: Record<string, unknown> = {};
+  for (const [key, check] of Object.entries(shape)) {
+    if (value[key] !== undefined || required.includes(key)) out[key] = check(value[key], at.at(key));
+  }
+  const unknown = Object.keys(value).filter((key) => !Object.hasOwn(shape, key));
+  if (unknown.length > 0) {
+    const keys = unknown.map((k) => JSON.stringify(k));
+    const message =
+      at.path.length > 0 ? `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}` : `unknown top-level key ${keys.join(', ')}`;
+    at.issues.push({ path: at.path, message, unknownKeys: true });
+  }
+  return at.failedSince(before) ? undefined : (out as { [K in keyof S]: S[K] extends Field<infer T> ? T | undefined : never });
+}
+
+/** A non-empty string without NUL, then the extra rules in order: the first that fails is the report. */
+function text(...rules: [(s: string) => boolean, string][]): Field<string> {
+  return (value, at) => {
+    if (typeof value !== 'string') return expected(at, value, 'string');
+    if (value.length === 0) return at.fail('must not be empty');
+    if (value.includes('\0')) return at.fail('must not contain a NUL character');
+    for (const [ok, message] of rules) if (!ok(value)) return at.fail(message);
+    return value;
+  };
+}
+
+const anyText = text();
+const ANCHORED: [(s: string) => boolean, string] = [isAnchoredPath, 'must be an absolute path or start with "~/"'];
+
+function oneOf<T extends string>(...values: T[]): Field<T> {
+  const message = `expected ${alternatives(values.map((v) => JSON.stringify(v)))}`;
+  return (value, at) => ((values as unknown[]).includes(value) ? (value as T) : at.fail(message));
+}
+
+const bool: Field<boolean> = (value, at) => (typeof value === 'boolean' ? value : expected(at, value, 'boolean'));
+
+const patterns: Field<string[]> = (value, at) => {
+  if (!Array.isArray(value)) return expected(at, value, 'array');
+  const before = at.issues.length;
+  const out = value.map((item: unknown, index) => anyText(item, at.at(index)));
+  return at.failedSince(before) ? undefined : (out as string[]);
+};
 
 /** `stall_timeout = "60s"`, in milliseconds. */
-const stallTimeout = z.unknown().transform((value, ctx) => {
+const stallTimeout: Field<number> = (value, at) => {
   const ms = typeof value === 'string' ? parseStallTimeout(value) : undefined;
-  if (ms === undefined) {
-    // A bare number is refused too: seconds or minutes? The unit says.
-    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    ctx.addIssue({
-      code: 'custom',
-      message: `must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${shown}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-const patterns = z.array(text);
+  if (ms !== undefined) return ms;
+  // A bare number is refused too: seconds or minutes? The unit says.
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return at.fail(`must be a string of ${STALL_TIMEOUT_RULE} (default "${formatDuration(DEFAULT_STALL_TIMEOUT_MS)}"), not ${shown}`);
+};
 
-const route = table({
-  include_context: patterns.optional(),
-  exclude_context: patterns.optional(),
-  include_source: patterns.optional(),
-  exclude_source: patterns.optional(),
-})
-  .optional()
-  .transform(
-    (raw): Route => ({
-      includeContext: raw?.include_context ?? [],
-      excludeContext: raw?.exclude_context ?? [],
-      includeSource: raw?.include_source ?? [],
-      excludeSource: raw?.exclude_source ?? [],
-    }),
-  );
+const routeField: Field<Route> = (value, at) => {
+  const raw = table(value, at, {
+    include_context: patterns,
+    exclude_context: patterns,
+    include_source: patterns,
+    exclude_source: patterns,
+  });
+  if (raw === undefined) return undefined;
+  return {
+    includeContext: raw.include_context ?? [],
+    excludeContext: raw.exclude_context ?? [],
+    includeSource: raw.include_source ?? [],
+    excludeSource: raw.exclude_source ?? [],
+  };
+};
+/** An absent route is the empty one. */
+const NO_ROUTE: Route = { includeContext: [], excludeContext: [], includeSource: [], excludeSource: [] };
 
-const node = table({
-  // The name other nodes file this one under and write in their sync notes; they refuse any other form.
-  name: text.regex(NODE_NAME, NODE_NAME_RULE).optional(),
-  db: text.refine(isAnchoredPath, 'must be an absolute path or start with "~/"').optional(),
-  naive_timestamps: z.enum(['utc', 'local']).optional(),
-  sync_note: z.boolean().optional(),
-  dedupe: z.enum(['timestamp-index', 'unique-index']).optional(),
-  stall_timeout: stallTimeout.optional(),
-  local_contexts: patterns.optional(),
-  on_replaced: z.enum(['ask', 'continue', 'refill']).optional(),
-  agent_upload: z.boolean().optional(),
-})
-  .optional()
-  .transform(
-    (raw): NodeConfig => ({
-      name: raw?.name,
-      db: raw?.db === undefined ? undefined : expandHome(raw.db),
-      naiveTimestamps: raw?.naive_timestamps ?? 'utc',
-      syncNote: raw?.sync_note ?? true,
-      dedupe: raw?.dedupe ?? 'timestamp-index',
-      onReplaced: raw?.on_replaced ?? 'ask',
-      ...(raw?.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
-      ...(raw?.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
-      ...(raw?.agent_upload === undefined ? {} : { agentUpload: raw.agent_upload }),
-    }),
-  );
+const nodeField: Field<NodeConfig> = (value, at) => {
+  const raw = table(value, at, {
+    // The name other nodes file this one under and write in their sync notes; they refuse any other form.
+    name: text([(s) => NODE_NAME.test(s), NODE_NAME_RULE]),
+    db: text(ANCHORED),
+    naive_timestamps: oneOf('utc', 'local'),
+    sync_note: bool,
+    dedupe: oneOf('timestamp-index', 'unique-index'),
+    stall_timeout: stallTimeout,
+    local_contexts: patterns,
+    on_replaced: oneOf('ask', 'continue', 'refill'),
+    agent_upload: bool,
+  });
+  if (raw === undefined) return undefined;
+  return {
+    name: raw.name,
+    db: raw.db === undefined ? undefined : expandHome(raw.db),
+    naiveTimestamps: raw.naive_timestamps ?? 'utc',
+    syncNote: raw.sync_note ?? true,
+    dedupe: raw.dedupe ?? 'timestamp-index',
+    onReplaced: raw.on_replaced ?? 'ask',
+    ...(raw.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
+    ...(raw.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
+    ...(raw.agent_upload === undefined ? {} : { agentUpload: raw.agent_upload }),
+  };
+};
 
-const peerUrl = z.string().transform((url, ctx) => {
+/** One URL: `message` when it is not a string at all. */
+function peerUrl(value: unknown, at: Checker, notAString: string): PeerAddress | undefined {
+  if (typeof value !== 'string') return at.fail(notAString);
   let location: PeerLocation;
   try {
-    location = parsePeerUrl(url);
+    location = parsePeerUrl(value);
   } catch (error) {
-    ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
-    return z.NEVER;
+    return at.fail(error instanceof Error ? error.message : String(error));
   }
   // Relative to what? The cwd of whoever runs sync later is never what the author meant.
-  if (location.kind === 'local' && !isAnchoredPath(url) && !/^file:(\/\/[^/]*)?\//i.test(url)) {
-    ctx.addIssue({ code: 'custom', message: 'a local path in the config file must be absolute or start with "~/"' });
-    return z.NEVER;
+  if (location.kind === 'local' && !isAnchoredPath(value) && !/^file:(\/\/[^/]*)?\//i.test(value)) {
+    return at.fail('a local path in the config file must be absolute or start with "~/"');
   }
-  return { url, location };
-});
+  return { url: value, location };
+}
 
 /** `url = "…"`, or `url = ["…", "…"]`: addresses tried in order, each with the connect timeout. */
-const peerUrls = z.unknown().transform((value, ctx): PeerAddress[] => {
-  const urls = Array.isArray(value) ? (value as unknown[]) : [value];
-  if (value === undefined || urls.length === 0) {
-    ctx.addIssue({ code: 'custom', message: value === undefined ? 'is required' : 'must name at least one URL' });
-    return z.NEVER;
-  }
+const peerUrls: Field<PeerAddress[]> = (value, at) => {
+  if (value === undefined) return at.fail('is required');
+  if (!Array.isArray(value)) return mapDefined(peerUrl(value, at, 'expected a string or an array of strings'), (address) => [address]);
+  if (value.length === 0) return at.fail('must name at least one URL');
   const addresses: PeerAddress[] = [];
-  for (const [index, url] of urls.entries()) {
-    const parsed = peerUrl.safeParse(url, {
-      error: () => (Array.isArray(value) ? 'expected a string' : 'expected a string or an array of strings'),
-    });
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues)
-        ctx.addIssue({ code: 'custom', message: issue.message, path: Array.isArray(value) ? [index] : [] });
-      return z.NEVER;
-    }
-    addresses.push(parsed.data);
+  for (const [index, url] of value.entries()) {
+    const address = peerUrl(url, at.at(index), 'expected a string');
+    if (address === undefined) return undefined;
+    addresses.push(address);
   }
   return addresses;
-});
+};
+
+function mapDefined<T, U>(value: T | undefined, map: (value: T) => U): U | undefined {
+  return value === undefined ? undefined : map(value);
+}
 
 /** A file ssh reads: ssh expands %, ${ and splits on quotes in these options, so those are refused. */
-const sshFile = text
-  .refine(isAnchoredPath, 'must be an absolute path or start with "~/"')
-  .refine((s) => !/[%$"\x00-\x1f\x7f]/.test(s), 'must not contain %, $, " or control characters (ssh would expand them)');
+const sshFile = text(ANCHORED, [
+  (s) => !/[%$"\x00-\x1f\x7f]/.test(s),
+  'must not contain %, $, " or control characters (ssh would expand them)',
+]);
 
-const peer = table({
-  url: peerUrls,
-  identity_file: sshFile.optional(),
-  known_hosts_file: sshFile.optional(),
-  host_key_alias: text.regex(NODE_NAME, `must be a host name: ${NODE_NAME_RULE}`).optional(),
-  mode: z.enum(['auto', 'agent', 'sqlite3']).optional(),
-  remote_command: text.optional(),
-  sqlite3_command: text.optional(),
-  agent_upload: z.boolean().optional(),
-  enabled: z.boolean().optional(),
-  stall_timeout: stallTimeout.optional(),
-  local_contexts: patterns.optional(),
-  push: route,
-  pull: route,
-})
-  .refine(
-    (p) =>
-      p.url.every((address) => address.location.kind === 'ssh') ||
-      (p.identity_file ?? p.known_hosts_file ?? p.host_key_alias) === undefined,
+function peerField(name: string, value: unknown, at: Checker, nodeLocalContexts: string[] | undefined): PeerConfig | undefined {
+  const raw = table(
+    value,
+    at,
     {
-      message: 'identity_file, known_hosts_file and host_key_alias are for ssh peers only',
-      path: ['url'],
+      url: peerUrls,
+      identity_file: sshFile,
+      known_hosts_file: sshFile,
+      host_key_alias: text([(s) => NODE_NAME.test(s), `must be a host name: ${NODE_NAME_RULE}`]),
+      mode: oneOf('auto', 'agent', 'sqlite3'),
+      remote_command: anyText,
+      sqlite3_command: anyText,
+      agent_upload: bool,
+      enabled: bool,
+      stall_timeout: stallTimeout,
+      local_contexts: patterns,
+      push: routeField,
+      pull: routeField,
     },
-  )
-  .refine((p) => !(p.mode === 'sqlite3' && p.remote_command !== undefined), {
-    message: 'remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command',
-    path: ['remote_command'],
-  });
+    ['url'],
+  );
+  if (raw?.url === undefined) return undefined;
+  if (
+    !raw.url.every((address) => address.location.kind === 'ssh') &&
+    (raw.identity_file ?? raw.known_hosts_file ?? raw.host_key_alias) !== undefined
+  ) {
+    return at.at('url').fail('identity_file, known_hosts_file and host_key_alias are for ssh peers only');
+  }
+  if (raw.mode === 'sqlite3' && raw.remote_command !== undefined) {
+    return at
+      .at('remote_command')
+      .fail('remote_command names the agent only; in mode "sqlite3" name the remote sqlite3 with sqlite3_command');
+  }
+  return {
+    name,
+    ...addressesOf(raw.url.map((address) => ({ ...address, location: withSshOptions(address.location, raw) }))),
+    mode: raw.mode ?? 'auto',
+    remoteCommand: raw.remote_command,
+    ...(raw.sqlite3_command === undefined ? {} : { sqlite3Command: raw.sqlite3_command }),
+    ...(raw.agent_upload === undefined ? {} : { agentUpload: raw.agent_upload }),
+    enabled: raw.enabled ?? true,
+    ...withLocalContexts(raw.push ?? NO_ROUTE, raw.pull ?? NO_ROUTE, raw.local_contexts ?? nodeLocalContexts),
+    ...(raw.stall_timeout === undefined ? {} : { stallTimeoutMs: raw.stall_timeout }),
+    ...(raw.local_contexts === undefined ? {} : { localContexts: raw.local_contexts }),
+    ...(raw.identity_file === undefined ? {} : { identityFile: raw.identity_file }),
+    ...(raw.known_hosts_file === undefined ? {} : { knownHostsFile: raw.known_hosts_file }),
+    ...(raw.host_key_alias === undefined ? {} : { hostKeyAlias: raw.host_key_alias }),
+  };
+}
 
-const peers = z
-  .unknown()
-  .refine(isTable, { message: 'expected a table', abort: true })
-  .pipe(z.record(z.string().regex(NODE_NAME), peer))
-  .optional();
+/** `[peers.NAME]` tables: each name checked before its table. */
+function peersField(value: unknown, at: Checker, node: NodeConfig | undefined): PeerConfig[] | undefined {
+  if (!isTable(value)) return at.fail('expected a table');
+  const before = at.issues.length;
+  const peers: PeerConfig[] = [];
+  for (const [name, peer] of Object.entries(value)) {
+    if (!NODE_NAME.test(name)) at.at(name).fail(`invalid peer name; ${PEER_NAME_RULE}`);
+    else {
+      const checked = peerField(name, peer, at.at(name), node?.localContexts);
+      if (checked !== undefined) peers.push(checked);
+    }
+  }
+  return at.failedSince(before) ? undefined : peers;
+}
 
 /** Both routes with the device-local list in force for the peer (its own, the node's, else the default). */
 export function withLocalContexts(push: Route, pull: Route, localContexts: string[] | undefined): { push: Route; pull: Route } {
   return localContexts === undefined ? { push, pull } : { push: { ...push, localContexts }, pull: { ...pull, localContexts } };
 }
-
-const configSchema = table({ node, peers }).transform(
-  (raw): Config => ({
-    node: raw.node,
-    peers: Object.entries(raw.peers ?? {}).map(([name, p]) => ({
-      name,
-      ...addressesOf(p.url.map((address) => ({ ...address, location: withSshOptions(address.location, p) }))),
-      mode: p.mode ?? 'auto',
-      remoteCommand: p.remote_command,
-      ...(p.sqlite3_command === undefined ? {} : { sqlite3Command: p.sqlite3_command }),
-      ...(p.agent_upload === undefined ? {} : { agentUpload: p.agent_upload }),
-      enabled: p.enabled ?? true,
-      ...withLocalContexts(p.push, p.pull, p.local_contexts ?? raw.node.localContexts),
-      ...(p.stall_timeout === undefined ? {} : { stallTimeoutMs: p.stall_timeout }),
-      ...(p.local_contexts === undefined ? {} : { localContexts: p.local_contexts }),
-      ...(p.identity_file === undefined ? {} : { identityFile: p.identity_file }),
-      ...(p.known_hosts_file === undefined ? {} : { knownHostsFile: p.known_hosts_file }),
-      ...(p.host_key_alias === undefined ? {} : { hostKeyAlias: p.host_key_alias }),
-    })),
-  }),
-);
 
 /** url and location (the first address), and the list when there is more than one. */
 export function addressesOf(addresses: readonly PeerAddress[]): Pick<PeerConfig, 'url' | 'location' | 'addresses'> {
@@ -288,39 +374,21 @@ export function withSshOptions(
 
 /** Validates parsed TOML; throws CONFIG_INVALID "<source>: <key.path>: <problem>" for the first problem. */
 export function validateConfig(raw: unknown, source: string): Config {
-  const result = configSchema.safeParse(raw, { error: messageFor });
-  if (result.success) return result.data;
-  // A misspelt key also makes the real one look missing; the unknown key is the useful report.
-  const issues = result.error.issues;
-  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+  const issues: Issue[] = [];
+  // Checked in this order (the shape's), so the peers see the node's device-local list.
+  let node: NodeConfig | undefined;
+  const checked = table(raw, new Checker(issues), {
+    node: (value, at) => {
+      node = nodeField(value, at);
+      return node;
+    },
+    peers: (value, at) => peersField(value, at, node),
+  });
+  if (checked !== undefined) return { node: checked.node ?? emptyConfig().node, peers: checked.peers ?? [] };
+  const issue = issues.find((i) => i.unknownKeys) ?? issues[0];
   if (issue === undefined) throw new SyncError('CONFIG_INVALID', `${source}: invalid configuration`);
   const where = formatKeyPath(issue.path);
   throw new SyncError('CONFIG_INVALID', `${source}: ${where === '' ? '' : `${where}: `}${issue.message}`);
-}
-
-const TYPE_NAMES: Partial<Record<string, string>> = { string: 'a string', boolean: 'true or false', array: 'an array' };
-
-/** Messages for zod's built-in checks; messages given in the schema itself take precedence. */
-function messageFor(issue: z.core.$ZodRawIssue): string | undefined {
-  switch (issue.code) {
-    case 'invalid_type':
-      if (issue.input === undefined) return 'is required';
-      return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
-    case 'invalid_value':
-      return `expected ${alternatives(issue.values.map((v) => JSON.stringify(v)))}`;
-    case 'unrecognized_keys': {
-      const keys = issue.keys.map((k) => JSON.stringify(k));
-      return issue.path?.length
-        ? `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`
-        : `unknown top-level key ${keys.join(', ')}`;
-    }
-    case 'invalid_key':
-      return `invalid peer name; ${PEER_NAME_RULE}`;
-    case 'too_small':
-      return 'must not be empty';
-    default:
-      return undefined;
-  }
 }
 
 function alternatives(values: string[]): string {
