@@ -13,7 +13,7 @@ import { serveAgent } from '../../protocol/server.js';
 import { LocalReplica } from '../../transport/local/local-replica.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 
-interface ServeOptions extends GlobalOptions {
+export interface ServeOptions extends GlobalOptions {
   stdio?: boolean;
   db?: string;
   allowDb?: string;
@@ -35,7 +35,45 @@ export function registerServe(program: Command, setExitCode: (code: ExitCodeValu
     });
 }
 
-async function runServe(options: ServeOptions): Promise<ExitCodeValue> {
+const SERVE_FLAGS: Partial<Record<string, 'stdio' | 'readOnly'>> = { '--stdio': 'stdio', '--read-only': 'readOnly' };
+const SERVE_VALUES: Partial<Record<string, 'db' | 'allowDb' | 'name'>> = { '--db': 'db', '--allow-db': 'allowDb', '--name': 'name' };
+
+/**
+ * The options of `serve` read without commander, for the command lines ssh runs on every sync
+ * (`serve --stdio --db PATH`, ssh-command.ts) and the forced command `authorize` writes: loading and
+ * building commander's commands would cost the agent ~8 % of its start-up. Only the plain form is read
+ * here, which commander reads the same way: the program's `--config FILE`, `-v` and `-q` before
+ * `serve`, then `--stdio`, `--read-only` and each of `--db`, `--allow-db` and `--name` at most once,
+ * with a value that does not start with "-". Anything else (help, `--db=PATH`, an option twice, a
+ * stray word) is undefined, and goes through commander as before, errors and all.
+ */
+export function plainServeOptions(argv: readonly string[]): ServeOptions | undefined {
+  const options: ServeOptions = {};
+  const value = (at: number) => {
+    const next = argv[at + 1];
+    return next === undefined || next.startsWith('-') ? undefined : next;
+  };
+  let at = 0;
+  for (; argv[at] !== 'serve'; at++) {
+    const arg = argv[at];
+    if (arg === undefined) return undefined;
+    if (arg === '-v' || arg === '--verbose') options.verbose = true;
+    else if (arg === '-q' || arg === '--quiet') options.quiet = true;
+    else if (arg === '--config' && options.config === undefined && value(at) !== undefined) options.config = argv[++at];
+    else return undefined;
+  }
+  for (at++; at < argv.length; at++) {
+    const arg = argv[at] as string;
+    const flag = SERVE_FLAGS[arg];
+    const key = SERVE_VALUES[arg];
+    if (flag !== undefined) options[flag] = true;
+    else if (key !== undefined && options[key] === undefined && value(at) !== undefined) options[key] = argv[++at];
+    else return undefined;
+  }
+  return options;
+}
+
+export async function runServe(options: ServeOptions): Promise<ExitCodeValue> {
   if (!options.stdio) throw new SyncError('USAGE', 'serve only speaks the agent protocol on stdin/stdout: pass --stdio');
   if (options.db === undefined && options.allowDb === undefined) throw new SyncError('USAGE', 'serve needs --db PATH (or --allow-db PATH)');
   if (options.name !== undefined && !isNodeName(options.name)) {
