@@ -4,7 +4,7 @@
  * and what to do, with a documented exit code; stack traces only with --verbose.
  */
 import module from 'node:module';
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { ExitCode, asSyncError, type ExitCodeValue } from '../core/errors.js';
 import { writeErrorLine } from './log-line.js';
 import { addHelpExamples } from './help-examples.js';
@@ -112,6 +112,8 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
   if (argv.some((arg) => VERSION_FLAGS.includes(arg)) && argv.every((arg) => [...VERSION_FLAGS, ...VERBOSE_FLAGS].includes(arg))) {
     return printVersion(argv);
   }
+  // Loaded here, not at the top: `--version` above starts without it.
+  const { Command, CommanderError } = await import('commander');
   let exitCode: ExitCodeValue = ExitCode.ok;
   const setExitCode = (code: ExitCodeValue) => {
     exitCode = code;
@@ -138,12 +140,17 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
       // Commander already printed its message (or the help/version text).
       return thrown.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    const error = asSyncError(thrown);
-    const verbose = argv.includes('--verbose') || argv.includes('-v');
-    writeErrorLine(`resonance-sync: ${error.message} [${error.code}]`, argv.includes('--quiet') || argv.includes('-q'));
-    if (verbose) process.stderr.write(`${(error.cause instanceof Error ? error.cause : error).stack ?? ''}\n`);
-    return error.exitCode;
+    return failed(thrown, argv);
   }
+}
+
+/** A command's failure as one line on stderr (with the stack under --verbose), and its exit code. */
+function failed(thrown: unknown, argv: string[]): ExitCodeValue {
+  const error = asSyncError(thrown);
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  writeErrorLine(`resonance-sync: ${error.message} [${error.code}]`, argv.includes('--quiet') || argv.includes('-q'));
+  if (verbose) process.stderr.write(`${(error.cause instanceof Error ? error.cause : error).stack ?? ''}\n`);
+  return error.exitCode;
 }
 
 // Node ≥ 22.1 can keep compiled code between runs; a phone starts faster from the second sync on.

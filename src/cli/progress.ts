@@ -61,7 +61,14 @@ function loadCliProgress(): typeof import('cli-progress') {
   return createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
 }
 
-const number = new Intl.NumberFormat('en-US');
+/** Made when a bar or line is first drawn: an Intl formatter made at load cost every `sync` its set-up before ssh could start. */
+let numberFormat: Intl.NumberFormat | undefined;
+const number = {
+  format(value: number): string {
+    numberFormat ??= new Intl.NumberFormat('en-US');
+    return numberFormat.format(value);
+  },
+};
 const RENDER_EVERY_MS = 125;
 
 function payloadOf(state: DirectionState, now: number) {

@@ -7,7 +7,12 @@
  * an invisible character; the excerpt is quoted, so where it starts and ends is plain too.
  */
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+/** Made on first use, like `visible` below: a strict TextDecoder made at load cost every command and agent start. */
+let strictDecoder: InstanceType<typeof TextDecoder> | undefined;
+function decodeStrict(bytes: Uint8Array): string {
+  strictDecoder ??= new TextDecoder('utf-8', { fatal: true });
+  return strictDecoder.decode(bytes);
+}
 /**
  * Letters, marks, digits, punctuation and symbols: characters that show as themselves. Built on
  * first use: V8 expands these Unicode classes when it first evaluates the literal, about 3 ms that every
@@ -37,7 +42,7 @@ function characterAt(bytes: Uint8Array, at: number): string | undefined {
   const length = sequenceLength(bytes[at] as number);
   if (length === 0 || at + length > bytes.length) return undefined;
   try {
-    return decoder.decode(bytes.subarray(at, at + length));
+    return decodeStrict(bytes.subarray(at, at + length));
   } catch {
     return undefined;
   }

@@ -4,8 +4,11 @@
  * string for the remote shell; callers quote every word they add with shellQuote. A hard deadline
  * stops a remote that accepts the connection and then hangs (a sleeping phone's half-open socket).
  */
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { peerSshOptions, sshBaseCommand, type SshLocation, type SshOutcome } from '../transport/ssh/ssh-command.js';
+
+/** node:child_process, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process');
 
 export const DOCTOR_CONNECT_TIMEOUT_SECONDS = 5;
 const DEADLINE_MS = 20_000;
@@ -37,7 +40,7 @@ export function runRemote(location: SshLocation, remoteCommand: string, env: Nod
   const [file, ...args] = doctorSshArgv(location, remoteCommand, env);
   const startedAt = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(file ?? 'ssh', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(file ?? 'ssh', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let spawnError: NodeJS.ErrnoException | undefined;

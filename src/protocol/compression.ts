@@ -9,21 +9,30 @@
  * when that is smaller.
  */
 import { promisify } from 'node:util';
-import { constants, deflateRaw, inflateRaw } from 'node:zlib';
+import { createRequire } from 'node:module';
+import type { ZlibOptions } from 'node:zlib';
 import { SyncError } from '../core/errors.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, messageName, type Frame } from './protocol.js';
 
 export const COMPRESSED_FLAG = 0x80;
 const MIN_COMPRESSED_BYTES = 1024;
 
-const deflate = promisify(deflateRaw);
-const inflate = promisify(inflateRaw);
+/** node:zlib, loaded with the first compressed frame: an import would load it into the start of every command and of the agent (cli/main.ts). */
+let zlibCalls: { deflate: Codec; inflate: Codec; bestSpeed: number } | undefined;
+type Codec = (payload: Uint8Array, options: ZlibOptions) => Promise<Buffer>;
+function zlib(): { deflate: Codec; inflate: Codec; bestSpeed: number } {
+  if (zlibCalls === undefined) {
+    const module: typeof import('node:zlib') = createRequire(import.meta.url)('node:zlib');
+    zlibCalls = { deflate: promisify(module.deflateRaw), inflate: promisify(module.inflateRaw), bestSpeed: module.constants.Z_BEST_SPEED };
+  }
+  return zlibCalls;
+}
 
 /** The frame as it should go on the wire: deflated when large enough and worth it. */
 export async function compressFrame(frame: Uint8Array): Promise<Uint8Array> {
   const payload = frame.subarray(FRAME_HEADER_BYTES);
   if (payload.byteLength < MIN_COMPRESSED_BYTES) return frame;
-  const deflated = await deflate(payload, { level: constants.Z_BEST_SPEED });
+  const deflated = await zlib().deflate(payload, { level: zlib().bestSpeed });
   if (deflated.byteLength >= payload.byteLength) return frame;
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + deflated.byteLength);
   out.writeUInt32BE(1 + deflated.byteLength, 0);
@@ -37,7 +46,7 @@ export async function decompressFrame(frame: Frame): Promise<Frame> {
   if ((frame.type & COMPRESSED_FLAG) === 0) return frame;
   const type = frame.type & ~COMPRESSED_FLAG;
   try {
-    return { type, payload: await inflate(frame.payload, { maxOutputLength: MAX_FRAME_BYTES }) };
+    return { type, payload: await zlib().inflate(frame.payload, { maxOutputLength: MAX_FRAME_BYTES }) };
   } catch (error) {
     throw new SyncError(
       'PROTOCOL_ERROR',

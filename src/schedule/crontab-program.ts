@@ -5,9 +5,12 @@
  * GIT_SSH_COMMAND, e.g. `crontab -u alice` (tests use a throwaway user this way, so a developer's
  * own crontab is never touched).
  */
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { ExitCode, SyncError } from '../core/errors.js';
 import { schedulerHint } from './scheduler-hints.js';
+
+/** node:child_process, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process');
 
 export const CRONTAB_ENV = 'RESONANCE_SYNC_CRONTAB';
 const TIMEOUT_MS = 15_000;
@@ -38,7 +41,7 @@ interface Outcome {
 function runCrontab(args: string[], input: string | undefined, env: NodeJS.ProcessEnv): Promise<Outcome> {
   const [file, ...prefix] = crontabCommand(env);
   return new Promise((resolve, reject) => {
-    const child = spawn(file ?? 'crontab', [...prefix, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(file ?? 'crontab', [...prefix, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     // Our own deadline, not spawn's `timeout`: that one's timer outlives a spawn failure (ENOENT) and

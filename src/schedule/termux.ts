@@ -8,12 +8,15 @@
  * Which one is used is what exists: cronie with termux-services first, else the job scheduler.
  * Everything here runs the programs by name on PATH, so tests put recording stand-ins there.
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { CRONTAB_ENV } from './crontab-program.js';
 import { isTermux } from './scheduler-hints.js';
+
+/** node:child_process, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process');
 
 export type TermuxScheduler = 'cronie' | 'termux-job-scheduler';
 
@@ -48,7 +51,7 @@ interface Run {
 }
 
 function run(program: string, args: string[], env: NodeJS.ProcessEnv): Run {
-  const result = spawnSync(program, args, { env, encoding: 'utf8', timeout: 15_000 });
+  const result = childProcess().spawnSync(program, args, { env, encoding: 'utf8', timeout: 15_000 });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim();
   return { ok: result.status === 0, output: result.error ? `${program}: ${result.error.message}` : output };
 }

@@ -5,9 +5,8 @@
  * passphrase for unattended runs if none is named, adds the peer, prints the one line that authorizes
  * the key on the phone (a forced command: that database only), and previews the first sync.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline/promises';
+import { createRequire } from 'node:module';
 import type { Command } from 'commander';
 import { renderUnicodeCompact } from 'uqr';
 import { addPeer, saveConfig } from '../../config/config-file.js';
@@ -21,6 +20,11 @@ import { shellQuote } from '../../transport/ssh/ssh-command.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { advertise } from '../pair/advertise.js';
 import { homeRelative, pinHostKeys, reachableHost, syncKey } from '../pair/ssh-setup.js';
+
+/** node:child_process, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process');
+/** node:readline/promises, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const readline = (): typeof import('node:readline/promises') => createRequire(import.meta.url)('node:readline/promises');
 
 interface PairOptions extends GlobalOptions {
   show?: boolean;
@@ -173,7 +177,7 @@ async function join(context: CliContext, token: PairToken, options: PairOptions)
 async function preview(context: CliContext, name: string): Promise<void> {
   const command = `resonance-sync sync ${name} --dry-run`;
   if (process.stdin.isTTY && process.stdout.isTTY) {
-    const prompt = createInterface({ input: process.stdin, output: process.stdout });
+    const prompt = readline().createInterface({ input: process.stdin, output: process.stdout });
     await prompt.question('Press Enter once it ran on the phone, to preview the first sync (Ctrl-C to stop here) ');
     prompt.close();
   }
@@ -195,7 +199,7 @@ function runSelf(args: string[]): Promise<{ code: number | null; stdout: string;
   const script = process.argv[1];
   if (script === undefined) return Promise.resolve({ code: null, stdout: '', stderr: 'cannot find this program to run the preview' });
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(process.execPath, [...process.execArgv, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

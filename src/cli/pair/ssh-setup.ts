@@ -4,14 +4,18 @@
  * pinned in a known-hosts file of resonance-sync's own under the peer's alias. The user's ~/.ssh/config
  * and ~/.ssh/known_hosts are never edited.
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { createRequire } from 'node:module';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { SyncError } from '../../core/errors.js';
 import { toNodeName } from '../../core/node-name.js';
 import { expandHome } from '../../core/peer-url.js';
+
+/** node:child_process, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process');
+/** node:net, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const net = (): typeof import('node:net') => createRequire(import.meta.url)('node:net');
 
 export const DEDICATED_KEY_NAME = 'resonance-sync_ed25519';
 export const KNOWN_HOSTS_NAME = 'resonance-sync_known_hosts';
@@ -24,7 +28,7 @@ export function homeRelative(path: string): string {
 
 function answersTcp(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((done) => {
-    const socket = connect({ host, port });
+    const socket = net().connect({ host, port });
     const finish = (ok: boolean) => {
       socket.destroy();
       done(ok);
@@ -51,7 +55,7 @@ export interface SyncKey {
 }
 
 function runKeygen(args: string[]): { ok: boolean; stderr: string } {
-  const result = spawnSync('ssh-keygen', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  const result = childProcess().spawnSync('ssh-keygen', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
   if (result.error !== undefined) {
     throw new SyncError(
       'CONFIG_INVALID',

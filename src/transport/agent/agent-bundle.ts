@@ -34,7 +34,7 @@ export function agentBundlePath(): string {
   return join(root, 'dist', AGENT_BUNDLE_NAME);
 }
 
-/** The file, its hash and its cache name; read once per process (about 700 KB, a few ms to hash). */
+/** The file, its hash and its cache name; read once per process (about 500 KB, a few ms to hash). */
 export function agentBundle(): AgentBundle {
   if (cached) return cached;
   const path = agentBundlePath();

@@ -79,7 +79,7 @@ export function launcherScript(o: LauncherOptions): string {
     '  how=uploaded',
     'fi',
     // Node keeps the agent's compiled code there (Node >= 22.1 reads NODE_COMPILE_CACHE): from the
-    // second sync on, the agent starts without compiling its 0.9 MB again.
+    // second sync on, the agent starts without compiling its 0.5 MB again.
     `if [ "$A" = serve ]; then say exec "$how" "$f"; NODE_COMPILE_CACHE=$d/compile-cache; export NODE_COMPILE_CACHE; exec node "$f" ${serve}; fi`,
     'say ready "$how" "$f"',
   ];

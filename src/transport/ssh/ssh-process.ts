@@ -3,9 +3,13 @@
  * and we can finish the batch in flight before closing the connection), with its stderr kept for
  * diagnosis, closed gently (EOF, then SIGTERM, then SIGKILL) and never left behind when we exit.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { SshOutcome } from './ssh-command.js';
 import { trace, traceEnabled } from '../../core/trace.js';
+
+/** node:child_process, loaded on first use: an import would load it into the start of every command and of the agent (cli/main.ts). */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process');
 
 const STDERR_KEEP = 16 * 1024;
 /** After EOF the agent closes its database and exits; ssh follows. This is generous for a slow phone. */
@@ -36,7 +40,7 @@ export class SshProcess {
   constructor(argv: readonly string[], env: NodeJS.ProcessEnv) {
     const [file, ...args] = argv;
     installExitHook();
-    this.child = spawn(file ?? 'ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    this.child = childProcess().spawn(file ?? 'ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     live.add(this);
     trace('ssh spawned');
     this.child.once('exit', () => trace('ssh exited'));
