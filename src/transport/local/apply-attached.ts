@@ -21,10 +21,11 @@
  * - what arrived: core/arrivals.ts, from the rows just stored.
  */
 import type { AppliedBatch, ApplyResult, FeedRequest } from '../../core/replica.js';
-import { tallyArrivals, type ArrivedEntry } from '../../core/arrivals.js';
+import { ArrivalTally, arrivalTime } from '../../core/arrivals.js';
 import { attributeRefusals, nullInRequired } from '../../core/refusals.js';
 import { SYNC_NOTE_SOURCE } from '../../core/sync-note.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
+import type { SqlValue } from '../../core/sql-value.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
 import { BatchBookkeeping } from '../../store/batch-bookkeeping.js';
 import { batchTransaction } from '../../store/batch-transaction.js';
@@ -50,6 +51,8 @@ const PEER = 'resonance_sync_peer';
 const STAGE = 'resonance_sync_stage';
 /** The SQL function that hands a batch's rows to its BatchBudget (registered on the receiver's connection). */
 const BUDGET = 'resonance_sync_batch_budget';
+/** The SQL function giving arrivalTime() of a received entry's timestamp (registered on the receiver's connection). */
+const ARRIVAL_TIME = 'resonance_sync_arrival_time';
 
 /**
  * Which feed rows one batch takes, told each row's rowid and size in the order the feed reads them:
@@ -173,13 +176,31 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
   );
   const duplicates = db.prepare(DUPLICATES_SQL);
   const resetDuplicates = db.prepare(RESET_DUPLICATES_SQL);
-  // What arrived, read back from the rows just stored. The text is read only of the rare rows that
-  // may be sync notes, never of the notes themselves.
+  // What arrived, read back from the rows just stored, in one pass that makes no JavaScript value of
+  // a row: SQL keeps the newest arrivalTime() (the function, called with the timestamp alone) of the
+  // rows that cannot be sync notes and whose timestamp no binding cuts (node:sqlite ends a TEXT
+  // argument at U+0000). The others, rare, are read whole and tallied entry by entry; of those the
+  // text is read only of the rows that may be sync notes without a context. `IS NOT … COLLATE BINARY`
+  // matches every value isSyncNote could take for ours, under any collation of the column.
   const context = columnOrNull(shape, 'context');
-  const arrived = db.prepare(
-    `SELECT timestamp AS t, ${context} AS c, source AS s, CASE WHEN source = ? AND ${context} IS NULL THEN content END AS p
+  db.defineFunction(ARRIVAL_TIME, (timestamp) => arrivalTime(timestamp, receiver.naive) ?? null);
+  const plain = `(source IS NOT ? COLLATE BINARY AND coalesce(instr(timestamp, char(0)), 0) = 0)`;
+  const arrivedPlain = db.prepare(
+    `SELECT max(CASE WHEN ${plain} THEN ${ARRIVAL_TIME}(timestamp) END) AS newest, sum(NOT ${plain}) AS others
      FROM main.${NOTES_TABLE} WHERE rowid > ?`,
   );
+  const arrivedOthers = db.prepare(
+    `SELECT timestamp AS t, ${context} AS c, source AS s, CASE WHEN source = ? AND ${context} IS NULL THEN content END AS p
+     FROM main.${NOTES_TABLE} WHERE rowid > ? AND NOT ${plain}`,
+  );
+  const arrivalsAfter = (before: SqlValue) => {
+    const tally = new ArrivalTally(receiver.naive);
+    const row = arrivedPlain.get(SYNC_NOTE_SOURCE, SYNC_NOTE_SOURCE, before);
+    tally.addTime(row?.newest === null || row?.newest === undefined ? undefined : Number(row.newest));
+    if (Number(row?.others ?? 0) > 0)
+      for (const [t, c, s, p] of arrivedOthers.iterateArrays(SYNC_NOTE_SOURCE, before, SYNC_NOTE_SOURCE)) tally.add(t, c, s, p);
+    return tally.result();
+  };
   const bookkeeping = new BatchBookkeeping(db, selfId);
   // Read only when a batch had refusals: which NOT NULL columns each sent entry leaves NULL.
   const nulls = db.prepare(`SELECT ${required.length ? required.map((_, i) => `n${i}`).join(', ') : '0'} FROM temp.${STAGE}`);
@@ -219,8 +240,7 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
         resetDuplicates.run();
         const inserted = sent === 0 ? 0 : insert.run().changes;
         const duplicateCount = Number(duplicates.get()?.n ?? 0);
-        const arrivals =
-          inserted > 0 ? tallyArrivals(arrived.iterateArrays(SYNC_NOTE_SOURCE, before) as Iterable<ArrivedEntry>, receiver.naive) : {};
+        const arrivals = inserted > 0 ? arrivalsAfter(before) : {};
         const rejected = sent - inserted - duplicateCount;
         const result: ApplyResult = {
           received: inserted,
