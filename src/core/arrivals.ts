@@ -15,14 +15,41 @@ import { parseTimestamp, type NaiveTimestamps } from './timestamps.js';
  */
 export type ArrivedEntry = readonly [timestamp: SqlValue, context: SqlValue, source: SqlValue, content: SqlValue];
 
-export function tallyArrivals(entries: Iterable<ArrivedEntry>, naive: NaiveTimestamps): Pick<ApplyResult, 'syncNotes' | 'newestTimestamp'> {
-  let syncNotes = 0;
-  let newest = -Infinity;
-  for (const [timestamp, context, source, content] of entries) {
-    if (isSyncNote(context, source, content)) syncNotes++;
-    const millis = parseTimestamp(timestamp, naive);
-    if (millis !== undefined && millis > newest) newest = millis;
+export type Arrivals = Pick<ApplyResult, 'syncNotes' | 'newestTimestamp'>;
+
+/** The tally of one batch, entry by entry, or in part from a reader that found the newest time itself. */
+export class ArrivalTally {
+  private syncNotes = 0;
+  private newest = -Infinity;
+
+  constructor(private readonly naive: NaiveTimestamps) {}
+
+  add(timestamp: SqlValue, context: SqlValue, source: SqlValue, content: SqlValue): void {
+    if (isSyncNote(context, source, content)) this.syncNotes++;
+    this.addTime(arrivalTime(timestamp, this.naive));
   }
-  // Normalized once per batch, not per entry: this is the hot path.
-  return { syncNotes, newestTimestamp: newest > -Infinity ? new Date(newest).toISOString() : undefined };
+
+  /**
+   * The newest arrivalTime() among entries that are no sync notes, found by the reader (say an SQL
+   * max over arrivalTime, which spares one JavaScript value per entry); undefined: none had a time.
+   */
+  addTime(millis: number | undefined): void {
+    if (millis !== undefined && millis > this.newest) this.newest = millis;
+  }
+
+  result(): Arrivals {
+    // Normalized once per batch, not per entry: this is the hot path.
+    return { syncNotes: this.syncNotes, newestTimestamp: this.newest > -Infinity ? new Date(this.newest).toISOString() : undefined };
+  }
+}
+
+/** An entry's time as the tally reads it: milliseconds since the epoch, or undefined for no recognisable time. */
+export function arrivalTime(timestamp: SqlValue, naive: NaiveTimestamps): number | undefined {
+  return parseTimestamp(timestamp, naive);
+}
+
+export function tallyArrivals(entries: Iterable<ArrivedEntry>, naive: NaiveTimestamps): Arrivals {
+  const tally = new ArrivalTally(naive);
+  for (const [timestamp, context, source, content] of entries) tally.add(timestamp, context, source, content);
+  return tally.result();
 }

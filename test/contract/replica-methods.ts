@@ -40,7 +40,8 @@ import {
 import { UnattachableReplica } from '../support/unattachable-replica.js';
 import { openThrough, type PeerTransport, type TransportSession } from './transport.js';
 
-type ReceivePath = 'direct' | 'general';
+/** `direct` with the sender in its rollback journal (the batch staged by a read of its own), and in WAL mode (read by the write itself). */
+type ReceivePath = 'direct' | 'direct, WAL sender' | 'general';
 
 /** What each case gets: a fresh folder, and replicas that are closed (and the folder removed) when it ends. */
 interface Case {
@@ -106,7 +107,13 @@ function receiveRequest(sender: NodeIdentity, feedRequest: Partial<FeedRequest> 
  * readFeed goes to apply with its cursor, and rewound goes with the first batch only.
  */
 async function* receive(path: ReceivePath, receiver: Replica, sender: Replica, request: DirectReceiveRequest): AsyncIterable<AppliedBatch> {
-  if (path === 'direct') {
+  if (path !== 'general') {
+    const source = sender.attachable?.();
+    assert.ok(source, 'the sender is on this machine');
+    const mode = withDb(source.path, (db) =>
+      String(db.prepare(`PRAGMA journal_mode${path === 'direct' ? '' : ' = WAL'}`).get()?.journal_mode),
+    );
+    assert.equal(mode, path === 'direct' ? 'delete' : 'wal');
     const direct = receiver.receiveDirect(sender, request);
     assert.ok(direct, 'a receiver on this machine reads a sender on this machine itself');
     yield* direct;
@@ -262,7 +269,7 @@ function writeFiltered(path: string, prefix: string, receiverId: string): void {
 const LEO_NOT_BOT: Route = { ...EVERYTHING, includeContext: ['leo_*'], excludeSource: ['bot'] };
 
 export function replicaMethods(transport: PeerTransport): void {
-  const paths: ReceivePath[] = transport.receivesDirect ? ['direct', 'general'] : ['general'];
+  const paths: ReceivePath[] = transport.receivesDirect ? ['direct', 'direct, WAL sender', 'general'] : ['general'];
 
   test(`[${transport.name}] the seam, method by method`, async (t) => {
     const session = await transport.start(t);
