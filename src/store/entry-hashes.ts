@@ -105,8 +105,10 @@ export class EntryHasher {
         eval: true,
         workerData: { port: port2 },
         transferList: [port2],
-        // Slices travel outside the heap: hashing needs little of its own.
-        resourceLimits: { maxOldGenerationSizeMb: 64 },
+        // Slices and hashes travel outside the heap: hashing needs little of its own, and V8's default
+        // heap sizes cost the process 15 MB more at 300k notes. Should it run out, it exits, and what
+        // it held is read again and hashed here.
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 1 },
       });
       worker.unref();
       // An error ends the worker, and its exit is what is waited for.
