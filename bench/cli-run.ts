@@ -20,6 +20,8 @@ export interface CliRun {
   /** The command's --json output, parsed (undefined when it printed none). */
   json: unknown;
   status: number;
+  /** What the command wrote to stderr (its RESONANCE_SYNC_TRACE marks, when asked for). */
+  stderr: string;
 }
 
 export function cliAvailable(): boolean {
@@ -47,7 +49,7 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
   } catch {
     json = undefined;
   }
-  return { seconds, maxRssMb: kib / 1024, json, status };
+  return { seconds, maxRssMb: kib / 1024, json, status, stderr: result.stderr };
 }
 
 /** Entries received over all peers and directions of a `sync --json` report. */

@@ -20,12 +20,12 @@
  * strings in sets took 441 MB), sorts them and hashes the same bytes.
  */
 import { columnOrNull, feedRow } from './feed-filter.js';
-import { createHash, hash as oneShotHash } from 'node:crypto';
+import { EntryHasher, type KeySlice, entryHash, sha3 } from './entry-hashes.js';
 import type { FeedRow } from '../core/replica.js';
 import { routePredicate, type Route } from '../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
 import type { SqlValue } from '../core/sql-value.js';
-import { rowidRange, walkRowidWindows } from './rowid-steps.js';
+import { type RowidRange, rowidRange, walkRowidWindows } from './rowid-steps.js';
 import type { Database, PrepareOptions } from './sqlite/driver.js';
 
 /** Hex characters of a bucket's name: the entry hash's first byte (256 buckets). */
@@ -36,7 +36,7 @@ export const ENTRY_HASH_BYTES = 8;
 export const ENTRY_HASH_CHARS = ENTRY_HASH_BYTES * 2;
 /** Hex characters kept of a bucket's digest: 128 bits are plenty, and halve what travels. */
 const BUCKET_DIGEST_CHARS = 32;
-/** Rowids per slice of a window whose identity keys cross into JavaScript as one BLOB (forEachRoutedKey). */
+/** Rowids per slice of a window whose identity keys cross into JavaScript as one BLOB (readRoutedKeys). */
 const KEY_SLICE = 1_000;
 /** The table the CLI keeps a digest's distinct entry hashes in (temp schema, dropped after). */
 export const HASH_TABLE = 'rs_entry_hashes';
@@ -55,17 +55,6 @@ function canonicalSql(expression: string): string {
 /** The identity key as an SQL BLOB, the same bytes for every binding and for the sqlite3 CLI. */
 export function identityKeySql(shape: NotesTableShape): string {
   return `CAST(${canonicalSql('timestamp')} || ',' || ${canonicalSql('content')} || ',' || ${canonicalSql(columnOrNull(shape, 'source'))} AS BLOB)`;
-}
-
-/** SHA3-256 in one call where Node has crypto.hash (20.12+: no Hash object per entry), else through createHash. */
-const sha3 =
-  typeof oneShotHash === 'function'
-    ? (bytes: Uint8Array | string): Buffer => oneShotHash('sha3-256', bytes, 'buffer')
-    : (bytes: Uint8Array | string): Buffer => createHash('sha3-256').update(bytes).digest();
-
-/** An entry's hash, as a 64-bit integer (its first byte is its bucket). */
-export function entryHash(identityKey: Uint8Array): bigint {
-  return sha3(identityKey).readBigUInt64BE(0);
 }
 
 /** An entry hash as it travels. */
@@ -158,41 +147,45 @@ function forEachRoutedRow(
   );
 }
 
+/** Rowids a table must span before a second thread helps hash its keys (starting one costs ~30 ms). */
+const HELPER_FROM_ROWIDS = 20 * KEY_SLICE;
+
 /**
- * Hands `use` the identity key of every row within the route, possibly more than once (see below). In a UTF-8 database each rowid window
- * comes as one BLOB of the keys concatenated and a list of their lengths: one value crossing into
- * JavaScript per window instead of one Buffer per row, which cost more time than SQLite's reading and
- * kept tens of MB of garbage alive between collections. (In UTF-16, concatenating BLOBs as text is
- * not byte-exact, so there each key comes on its own.)
+ * Hands `hasher` the identity key of every row within the route, possibly more than once (see
+ * below). In a UTF-8 database each slice of rowids comes as one BLOB of the keys concatenated and a
+ * list of their lengths: one value crossing into JavaScript per slice instead of one Buffer per row,
+ * which cost more time than SQLite's reading and kept tens of MB of garbage alive between
+ * collections. (In UTF-16, concatenating BLOBs as text is not byte-exact, so there each key comes on
+ * its own.)
  */
-function forEachRoutedKey(db: Database, shape: NotesTableShape, route: Route, use: (key: Uint8Array) => void): void {
+function readRoutedKeys(db: Database, shape: NotesTableShape, route: Route, range: RowidRange, hasher: EntryHasher): void {
   if (String(db.prepare('PRAGMA encoding').get()?.encoding) !== 'UTF-8') {
-    forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => use(key as Uint8Array));
+    forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => hasher.addKey(key as Uint8Array));
     return;
   }
   const predicate = routed(shape, route);
+  // The inner ORDER BY keeps SQLite from flattening the subquery into the aggregate, which would
+  // build each key twice (once for its length, once for the BLOB): read as a co-routine, each key is
+  // built once (a third of the scan's time at 300k notes).
   const statement = db.prepare(
     `SELECT group_concat(length(k)), CAST(group_concat(k, '') AS BLOB) FROM (
-       SELECT ${identityKeySql(shape)} AS k FROM ${NOTES_TABLE} WHERE rowid > ? AND rowid <= ? AND (${predicate.sql}))`,
+       SELECT ${identityKeySql(shape)} AS k FROM ${NOTES_TABLE} WHERE rowid > ? AND rowid <= ? AND (${predicate.sql}) ORDER BY rowid)`,
   );
-  const readKeys = (after: number, through: number) => {
+  const readSlice = (after: number, through: number): KeySlice | undefined => {
     const [lengths, keys] = [...statement.iterateArrays(after, through, ...predicate.params)][0] ?? [null, null];
-    if (lengths === null || !(keys instanceof Uint8Array)) return;
-    let at = 0;
-    for (const length of String(lengths).split(',')) {
-      const end = at + Number(length);
-      use(keys.subarray(at, end));
-      at = end;
-    }
-    if (at !== keys.length) throw new Error(`identity keys of ${keys.length} bytes, but their lengths add up to ${at}`);
+    return lengths === null || !(keys instanceof Uint8Array) ? undefined : { keys, lengths: String(lengths) };
   };
-  // A window is read in slices of KEY_SLICE rowids, each used as soon as read, so what is held at
-  // once is one slice's keys (about 600 KB), not a window's (tens of MB once windows have grown).
-  // Should a window meet a writer's commit and be read again, its keys are handed out twice: the
+  const readKeys = (after: number, through: number) => {
+    const slice = readSlice(after, through);
+    if (slice) hasher.addSlice(slice, () => readSlice(after, through));
+  };
+  // A window is read in slices of KEY_SLICE rowids, each handed on as soon as read, so what is held
+  // at once is a few slices' keys (about 600 KB each), not a window's (tens of MB once windows have
+  // grown). Should a window meet a writer's commit and be read again, its keys are hashed twice: the
   // digest keeps distinct hashes, so that changes nothing.
   walkRowidWindows(
     db,
-    rowidRange(db, NOTES_TABLE),
+    range,
     (after, through) => {
       for (let from = after; from < through; from += KEY_SLICE) readKeys(from, Math.min(from + KEY_SLICE, through));
     },
@@ -216,17 +209,21 @@ function withSmallCache<T>(db: Database, scan: () => T): T {
   }
 }
 
-/** The distinct entry hashes within the route, sorted, by bucket; only the buckets `wanted` picks. */
-function hashesByBucket(
+/**
+ * The distinct entry hashes within the route, sorted, by bucket; only the buckets `wanted` picks.
+ * The table is read in one synchronous walk (hashed meanwhile, partly by a worker thread); only the
+ * worker's last answers are waited for.
+ */
+async function hashesByBucket(
   db: Database,
   shape: NotesTableShape,
   route: Route,
   wanted: (bucket: number) => boolean,
-): Map<number, BigUint64Array> {
+): Promise<Map<number, BigUint64Array>> {
   const lists = new Map<number, HashList>();
-  withSmallCache(db, () =>
-    forEachRoutedKey(db, shape, route, (key) => {
-      const hash = entryHash(key);
+  const range = rowidRange(db, NOTES_TABLE);
+  const hasher = new EntryHasher(
+    (hash) => {
       const bucket = bucketOf(hash);
       if (!wanted(bucket)) return;
       let list = lists.get(bucket);
@@ -235,14 +232,21 @@ function hashesByBucket(
         lists.set(bucket, list);
       }
       list.add(hash);
-    }),
+    },
+    range.through - range.after >= HELPER_FROM_ROWIDS,
   );
+  try {
+    withSmallCache(db, () => readRoutedKeys(db, shape, route, range, hasher));
+    await hasher.finish();
+  } finally {
+    hasher.close();
+  }
   return new Map([...lists].sort(([a], [b]) => a - b).map(([bucket, list]) => [bucket, list.distinctSorted()]));
 }
 
 /** One digest per non-empty bucket, in bucket order (bucketDigest). */
-export function bucketDigests(db: Database, shape: NotesTableShape, route: Route): BucketDigest[] {
-  return [...hashesByBucket(db, shape, route, () => true)].map(([bucket, hashes]) => ({
+export async function bucketDigests(db: Database, shape: NotesTableShape, route: Route): Promise<BucketDigest[]> {
+  return [...(await hashesByBucket(db, shape, route, () => true))].map(([bucket, hashes]) => ({
     bucket: bucketName(bucket),
     count: hashes.length,
     digest: bucketDigest(bucket, hashes),
@@ -250,10 +254,12 @@ export function bucketDigests(db: Database, shape: NotesTableShape, route: Route
 }
 
 /** The entry hashes in the given buckets (names from the peer: any that is not a bucket's name matches nothing). */
-export function entryHashes(db: Database, shape: NotesTableShape, route: Route, buckets: string[]): string[] {
+export async function entryHashes(db: Database, shape: NotesTableShape, route: Route, buckets: string[]): Promise<string[]> {
   const wanted = new Set(buckets.filter((name) => /^[0-9a-f]{2}$/.test(name)).map((name) => Number.parseInt(name, 16)));
   if (wanted.size === 0) return [];
-  return [...hashesByBucket(db, shape, route, (bucket) => wanted.has(bucket)).values()].flatMap((hashes) => [...hashes].map(entryHashHex));
+  return [...(await hashesByBucket(db, shape, route, (bucket) => wanted.has(bucket))).values()].flatMap((hashes) =>
+    [...hashes].map(entryHashHex),
+  );
 }
 
 /** The entries whose hashes are given, as feed rows (origin filled in), for a repair. */

@@ -218,11 +218,14 @@ export class LocalReplica implements LoggedReplica {
   }
 
   async digest(request: DigestRequest): Promise<DigestResult> {
-    return this.guard('computing digests', () =>
-      request.buckets === undefined
-        ? { buckets: bucketDigests(this.db, this.shape, request.route), hashes: [] }
-        : { buckets: [], hashes: entryHashes(this.db, this.shape, request.route, request.buckets) },
-    );
+    const { buckets } = request;
+    try {
+      return buckets === undefined
+        ? { buckets: await bucketDigests(this.db, this.shape, request.route), hashes: [] }
+        : { buckets: [], hashes: await entryHashes(this.db, this.shape, request.route, buckets) };
+    } catch (error) {
+      throw databaseError(error, this.path, 'computing digests');
+    }
   }
 
   async rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {

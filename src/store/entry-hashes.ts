@@ -1,0 +1,216 @@
+/**
+ * Entry hashes of identity keys (digest.ts), many at a time, with a second thread helping.
+ *
+ * An entry hash is the first 8 bytes of the SHA3-256 digest of the entry's identity key, read as a
+ * big-endian 64-bit integer: the sqlite3 CLI's sha3() computes the same for an agentless peer. The
+ * keys come a slice at a time (one BLOB of keys and their lengths, as digest.ts reads them). Hashing
+ * takes as long as SQLite's reading of them (each key is one call into OpenSSL, ~2 µs before the
+ * first byte is hashed), so while this thread reads the next slices a worker thread hashes earlier
+ * ones: a local verify hashes both databases, and an agent on a phone has cores to spare too.
+ *
+ * Nothing waits on the worker while there is reading to do: a slice goes to it only while fewer
+ * than IN_FLIGHT are queued there, else this thread hashes it itself, so the two share the work
+ * whatever their speeds, and what is held is a few slices. Answers are taken in between reads
+ * (receiveMessageOnPort), so the table is still read in one synchronous walk; only the last answers
+ * are awaited. Should the worker fail or exit, what it was given is hashed here.
+ */
+import * as crypto from 'node:crypto';
+import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+
+type Digest = (bytes: Uint8Array) => Buffer;
+
+/** SHA3-256 in one call where Node has crypto.hash (20.12+: no Hash object per entry), else through createHash. */
+function sha3Of(node: typeof crypto): Digest {
+  return typeof node.hash === 'function'
+    ? (bytes) => node.hash('sha3-256', bytes, 'buffer')
+    : (bytes) => node.createHash('sha3-256').update(bytes).digest();
+}
+
+/**
+ * The entry hashes of one slice: `keys` holds the keys back to back, `lengths` their byte lengths
+ * ("12,7,…"). Written once for both threads: the worker runs this very function's text, so it may
+ * use nothing from outside it but its arguments.
+ */
+function hashSlice(sha3: Digest, keys: Uint8Array, lengths: string): BigUint64Array {
+  const parts = lengths.split(',');
+  const hashes = new BigUint64Array(parts.length);
+  let at = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const end = at + Number(parts[i]);
+    hashes[i] = sha3(keys.subarray(at, end)).readBigUInt64BE(0);
+    at = end;
+  }
+  if (at !== keys.length) throw new Error(`identity keys of ${keys.length} bytes, but their lengths add up to ${at}`);
+  return hashes;
+}
+
+export const sha3 = sha3Of(crypto);
+
+/** An entry's hash, as a 64-bit integer (its first byte is its bucket). */
+export function entryHash(identityKey: Uint8Array): bigint {
+  return sha3(identityKey).readBigUInt64BE(0);
+}
+
+/** One slice's keys (their bytes back to back) and their lengths ("12,7,…"), as digest.ts reads them. */
+export interface KeySlice {
+  keys: Uint8Array;
+  lengths: string;
+}
+
+/** Slices queued at the worker at most: enough that it never waits for the next, few enough to hold little. */
+const IN_FLIGHT = 3;
+
+interface Answer {
+  id: number;
+  hashes?: BigUint64Array;
+  error?: string;
+}
+
+/** The worker's program: hashSlice on every slice it is sent. */
+const WORKER_SOURCE = `'use strict';
+const { workerData } = require('node:worker_threads');
+const sha3 = (${sha3Of.toString()})(require('node:crypto'));
+const hashSlice = ${hashSlice.toString()};
+workerData.port.on('message', ({ id, keys, lengths }) => {
+  try {
+    const hashes = hashSlice(sha3, keys, lengths);
+    workerData.port.postMessage({ id, hashes }, [hashes.buffer]);
+  } catch (error) {
+    workerData.port.postMessage({ id, error: String((error && error.message) || error) });
+  }
+});`;
+
+/**
+ * Hands `use` the entry hash of every key it is given, in no particular order; all of them once
+ * `finish` has resolved. With `helper` false (a small table: starting a thread would cost more than
+ * it saves) every key is hashed in this thread.
+ */
+export class EntryHasher {
+  private worker: Worker | undefined;
+  private port: MessagePort | undefined;
+  /** Settles when the worker has exited (for whatever reason: its queue is then hashed here). */
+  private exited: Promise<void> = Promise.resolve();
+  /** The slices at the worker, by id: how to read each again, should the worker never answer. */
+  private readonly queued = new Map<number, () => KeySlice | undefined>();
+  private nextId = 0;
+
+  constructor(
+    private readonly use: (hash: bigint) => void,
+    helper: boolean,
+  ) {
+    if (!helper) return;
+    try {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { port: port2 },
+        transferList: [port2],
+        // Slices and hashes travel outside the heap: hashing needs little of its own, and V8's default
+        // heap sizes cost the process 15 MB more at 300k notes. Should it run out, it exits, and what
+        // it held is read again and hashed here.
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 1 },
+      });
+      worker.unref();
+      // An error ends the worker, and its exit is what is waited for.
+      worker.on('error', () => undefined);
+      this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+      this.worker = worker;
+      this.port = port1;
+    } catch {
+      this.close();
+    }
+  }
+
+  /** One key, hashed here (keys that come one by one are not worth a message each). */
+  addKey(key: Uint8Array): void {
+    this.use(entryHash(key));
+  }
+
+  /**
+   * One slice, and how to read it again: a slice sent to the worker goes there itself (moved, not
+   * copied: copies lingered until a collection, 45 MB at 300k notes), so should the worker fail, it
+   * is read again.
+   */
+  addSlice({ keys, lengths }: KeySlice, readAgain: () => KeySlice | undefined): void {
+    this.collect();
+    if (this.port && this.queued.size < IN_FLIGHT) {
+      const id = this.nextId++;
+      this.queued.set(id, readAgain);
+      // A view of part of a larger buffer (not what the bindings return) travels as a copy.
+      const whole = keys.buffer instanceof ArrayBuffer && keys.byteOffset === 0 && keys.byteLength === keys.buffer.byteLength;
+      const owned = whole ? keys : new Uint8Array(keys);
+      this.port.postMessage({ id, keys: owned, lengths }, [owned.buffer as ArrayBuffer]);
+      return;
+    }
+    this.hashHere({ keys, lengths });
+  }
+
+  /** Waits for the worker's last answers (what it never answers, because it exited, is hashed here), then ends it. */
+  async finish(): Promise<void> {
+    const port = this.port;
+    if (port && this.queued.size > 0) {
+      let exited = false;
+      await new Promise<void>((resolve, reject) => {
+        const settle = () => {
+          try {
+            this.collect();
+            if (this.queued.size === 0 || exited) resolve();
+          } catch (error) {
+            reject(error);
+          }
+        };
+        port.on('message', (answer: Answer) => {
+          try {
+            this.take(answer);
+          } catch (error) {
+            reject(error);
+            return;
+          }
+          settle();
+        });
+        void this.exited.then(() => {
+          exited = true;
+          settle();
+        });
+        settle();
+      });
+      this.hashLeftHere();
+    }
+    this.close();
+  }
+
+  /** Ends the worker, at once: after finish, or when the scan failed (whatever it still holds is dropped). */
+  close(): void {
+    this.port?.close();
+    this.port = undefined;
+    void this.worker?.terminate();
+    this.worker = undefined;
+    this.queued.clear();
+  }
+
+  /** Takes in the worker's answers that have come so far, without waiting. */
+  private collect(): void {
+    if (!this.port) return;
+    for (let message = receiveMessageOnPort(this.port); message; message = receiveMessageOnPort(this.port))
+      this.take(message.message as Answer);
+  }
+
+  private take(answer: Answer): void {
+    const readAgain = this.queued.get(answer.id);
+    if (!readAgain) return;
+    this.queued.delete(answer.id);
+    if (answer.hashes) for (const hash of answer.hashes) this.use(hash);
+    else this.hashHere(readAgain()); // throws here, as it would have without a worker
+  }
+
+  /** The slices the worker was given and never answered (it exited), read again and hashed here. */
+  private hashLeftHere(): void {
+    const left = [...this.queued.values()];
+    this.queued.clear();
+    for (const readAgain of left) this.hashHere(readAgain());
+  }
+
+  private hashHere(slice: KeySlice | undefined): void {
+    if (slice) for (const hash of hashSlice(sha3, slice.keys, slice.lengths)) this.use(hash);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * EntryHasher (src/store/entry-hashes.ts): with a worker thread helping, every key's entry hash is
+ * handed out exactly once, the same hashes as hashing each key alone here; slices the worker cannot
+ * hash fail as they would here.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { EntryHasher, type KeySlice, entryHash } from '../../src/store/entry-hashes.js';
+
+/** A slice as the digest reads it: the keys back to back in a buffer of its own, and their lengths. */
+function sliceOf(keys: Uint8Array[]): KeySlice {
+  const bytes = new Uint8Array(keys.reduce((sum, key) => sum + key.length, 0));
+  let at = 0;
+  for (const key of keys) {
+    bytes.set(key, at);
+    at += key.length;
+  }
+  return { keys: bytes, lengths: keys.map((key) => key.length).join(',') };
+}
+
+async function hashAll(slices: Uint8Array[][], helper: boolean): Promise<bigint[]> {
+  const hashes: bigint[] = [];
+  const hasher = new EntryHasher((hash) => hashes.push(hash), helper);
+  try {
+    for (const keys of slices) hasher.addSlice(sliceOf(keys), () => sliceOf(keys));
+    await hasher.finish();
+  } finally {
+    hasher.close();
+  }
+  return hashes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const expected = (slices: Uint8Array[][]) =>
+  slices
+    .flat()
+    .map(entryHash)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+test('with and without the worker: each key hashed exactly once, the same hashes as one by one', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 40 }), { maxLength: 30 }),
+      async (slices) => {
+        const want = expected(slices);
+        assert.deepEqual(await hashAll(slices, true), want);
+        assert.deepEqual(await hashAll(slices, false), want);
+      },
+    ),
+    { numRuns: 25 },
+  );
+});
+
+test('many slices: the worker and this thread share them, and every hash comes once', async () => {
+  const slices = Array.from({ length: 200 }, (_, s) =>
+    Array.from({ length: 100 }, (_, k) => new TextEncoder().encode(`t5:slice${s},t${String(k).length}:${k},n`)),
+  );
+  assert.deepEqual(await hashAll(slices, true), expected(slices));
+});
+
+test('a slice whose lengths do not add up fails with the same error, at the worker or here', async () => {
+  for (const helper of [true, false]) {
+    const hasher = new EntryHasher(() => undefined, helper);
+    const broken: KeySlice = { keys: new Uint8Array(10), lengths: '4,4' };
+    await assert.rejects(
+      (async () => {
+        hasher.addSlice({ keys: new Uint8Array(10), lengths: '4,4' }, () => broken);
+        await hasher.finish();
+      })(),
+      /identity keys of 10 bytes, but their lengths add up to 8/,
+    );
+    hasher.close();
+  }
+});
