@@ -82,10 +82,13 @@ function emptyReceiver(path: string): void {
   createBenchDb(path, 'b', 0);
 }
 
-/** A sender of `count` notes, prepared as its owner's first `init` would (not timed). */
+/**
+ * A sender of `count` notes, prepared as its owner's first `init` would (not timed): with
+ * --build-index, the owner's explicit choice, as `init` builds no index past 128 MB without it.
+ */
 function preparedSender(path: string, count: number, firstSerial: number): void {
   createBenchDb(path, 'b', count, firstSerial);
-  runCli(['init', '--db', path, '--node', 'bench-sender', '--config', join(work, 'sender-config.toml')], {}, work);
+  runCli(['init', '--db', path, '--node', 'bench-sender', '--build-index', '--config', join(work, 'sender-config.toml')], {}, work);
 }
 
 function append(path: string, count: number, firstSerial: number): void {
@@ -319,7 +322,7 @@ async function scaleTenMillion(): Promise<void> {
     growBenchDb(sender, N_SCALE_BASE, N_SCALE);
     const generation = (performance.now() - started) / 1000;
     phase(`${N_SCALE}: init`);
-    const init = runCli(['init', '--db', sender, '--node', 'bench-sender', '--config', join(work, 'sender-config.toml')], {}, work);
+    const init = runCli(['init', '--db', sender, '--node', 'bench-sender', '--build-index', '--config', join(work, 'sender-config.toml')], {}, work);
     out.generation = { seconds: generation, init, senderBytes: fileBytes(sender) };
     rows.push([
       `${N_SCALE} sender: generated, init`,

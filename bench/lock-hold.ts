@@ -62,7 +62,7 @@ async function main() {
       sizeMb: Math.round(fileMb),
       notes,
       refusedSync: await measured(big, () => runCli(sync)), // unindexed: refused at once over 128 MB, else it prepares (and indexes)
-      initBuildingIndex: await measured(big, () => runCli(['init', '--db', big, '--node', 'big', '--config', config])),
+      initBuildingIndex: await measured(big, () => runCli(['init', '--db', big, '--node', 'big', '--build-index', '--config', config])),
       initAgain: await measured(big, () => runCli(['init', '--db', big, '--config', config])),
       sync10k: await measured(big, () => runCli(sync)),
     };
