@@ -322,7 +322,11 @@ async function scaleTenMillion(): Promise<void> {
     growBenchDb(sender, N_SCALE_BASE, N_SCALE);
     const generation = (performance.now() - started) / 1000;
     phase(`${N_SCALE}: init`);
-    const init = runCli(['init', '--db', sender, '--node', 'bench-sender', '--build-index', '--config', join(work, 'sender-config.toml')], {}, work);
+    const init = runCli(
+      ['init', '--db', sender, '--node', 'bench-sender', '--build-index', '--config', join(work, 'sender-config.toml')],
+      {},
+      work,
+    );
     out.generation = { seconds: generation, init, senderBytes: fileBytes(sender) };
     rows.push([
       `${N_SCALE} sender: generated, init`,
