@@ -37,8 +37,13 @@ export interface DownloadLimits {
   scanRowids: number;
 }
 
-/** Many engine batches per round trip, bounded so the remote temp file and ours stay modest. */
-export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxRows: 20_000, maxBytes: 64 * 1024 * 1024, scanRowids: 500_000 };
+/**
+ * Many engine batches per round trip (the next download is fetched while this one is read, so a
+ * larger one saves no time), bounded so the remote temp file and ours stay modest, and this process
+ * too: an initial agentless pull of 100k notes peaked at 167 MB RSS with 20,000 rows / 64 MB per
+ * download, at 142 MB with 5,000 / 16 MB, in the same wall time.
+ */
+export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxRows: 5_000, maxBytes: 16 * 1024 * 1024, scanRowids: 500_000 };
 
 /** How long to wait for another sync's lock: long enough for a session that just ended to let go. */
 const LOCK_WAIT_MS = 2_000;
