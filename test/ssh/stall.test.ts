@@ -136,7 +136,7 @@ for (const mode of ['agent', 'sqlite3'] as const) {
       const s = await setup(t, mode);
       if (!s) return;
       const [from, to] = direction === 'pull' ? [s.phone, s.main] : [s.main, s.phone];
-      // An agentless pull downloads 20,000 rows per round trip, one ahead: three downloads make sure
+      // An agentless pull downloads 5,000 rows per round trip, one ahead: nine downloads make sure
       // the client still has to ask the remote for more after the stop.
       const total = mode === 'sqlite3' && direction === 'pull' ? 45_000 : 20_000;
       insertNotes(from, notes(direction, total));
