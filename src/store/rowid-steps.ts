@@ -1,6 +1,6 @@
 /**
  * Reading a whole table without keeping its other writers waiting: in small rowid windows, each one
- * short statement (its own read transaction), so writers commit between two windows.
+ * short read transaction, so writers commit between two windows.
  *
  * Why: in SQLite's default rollback journal a read holds a SHARED lock for as long as it runs, and
  * a writer's commit waits until every SHARED lock is gone. One statement over a multi-gigabyte table
@@ -15,6 +15,7 @@
  */
 import type { Database } from './sqlite/driver.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, sqliteCodeOf } from './sqlite/open-database.js';
+import { inTransaction } from './sqlite/transaction.js';
 import { quoteIdentifier } from './sql.js';
 
 /** How long one window's read should take: far below the 2 s an agent may wait, and a few of a writer's busy-handler sleeps. */
@@ -45,13 +46,21 @@ const RETRY_MS = 2;
 
 /**
  * Calls `readWindow(after, through)` for consecutive windows `after < rowid <= through` covering the
- * range, each meant to be one short statement. The caller must not hold a transaction open across
- * the calls, or the windows share one long read after all.
+ * range, each in a transaction of its own, however many statements it runs. The caller must not
+ * hold a transaction open across the calls, or the windows share one long read after all.
+ *
+ * One transaction per window, not per statement: a window of several statements (a digest reads
+ * one per slice of keys) would otherwise release its read lock between them, and a writer that
+ * began to commit there holds its PENDING lock, so the next statement fails and the whole window
+ * is tried again. Beside four agents on a loaded machine, windows then failed one after another
+ * for the whole busy timeout, and verify gave up. Holding the window's read lock, a writer waits
+ * for the rest of this window (STEP_TARGET_MS), as it would behind one statement.
  *
  * A window that meets another connection's commit is tried again every RETRY_MS, with SQLite's busy
  * handler off meanwhile: while agents write, a walk meets a commit at nearly every window, and the
  * busy handler sleeps up to 100 ms each time (1, 2, 5, … 100 ms): a walk that took 10 s alone took
- * 100 s beside three agents. A window that meets the lock fails before reading its first row, so
+ * 100 s beside three agents. A window meets the lock only in its first statement, before reading
+ * its first row (later ones read under the lock it took), and a failed one is rolled back, so
  * trying it again is exact.
  */
 export function walkRowidWindows<T>(
@@ -68,7 +77,7 @@ export function walkRowidWindows<T>(
       const through = Math.min(range.through, after + span);
       let read: T | undefined;
       const took = withRetries(() => {
-        read = readWindow(after, through);
+        read = inTransaction(db, 'DEFERRED', () => readWindow(after, through));
       });
       use(read as T);
       after = through;
