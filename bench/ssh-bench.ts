@@ -23,6 +23,15 @@ import { startSshd, sshdAvailable, type SshServer } from '../test/support/sshd.j
 /** In agent mode the remote runs this checkout's single-file build with this Node, as an installed agent. */
 const AGENT_COMMAND = `${process.execPath} ${COMMAND}`;
 
+/**
+ * What each mode starts on the remote, doing nothing: with `node -e 0` here, the processes a sync in
+ * that mode cannot do without (this Node, ssh, and the remote's program), the floor under its small syncs.
+ */
+export const REMOTE_START: Record<'agent' | 'sqlite3', { words: string[]; label: string }> = {
+  agent: { words: [process.execPath, '-e', '0'], label: 'node -e 0' },
+  sqlite3: { words: ['sqlite3', ':memory:', '.quit'], label: 'sqlite3 :memory: .quit' },
+};
+
 /** What ssh reported for all sessions of one run, or why the count is unknown (never a silent 0). */
 export type Wire =
   | { kind: 'counted'; bytes: number; sent: number; received: number; sessions: number }
@@ -111,13 +120,16 @@ export class SshBench {
     return { wire, tail };
   }
 
-  /** `ssh HOST true`, the floor under any sync over ssh (median of five), and the bytes of its handshake. */
-  roundTrip(): { seconds: number; wire: Wire } {
+  /**
+   * `ssh HOST true`, the floor under any sync over ssh (median of five), and the bytes of its
+   * handshake; or, given another remote command (words the remote shell joins), the same for it.
+   */
+  roundTrip(remoteCommand: string[] = ['true']): { seconds: number; wire: Wire } {
     const runs = Array.from({ length: 5 }, () => {
       const log = this.newLog('round-trip');
       const [ssh, ...args] = this.sshWords(log);
       const started = performance.now();
-      execFileSync(ssh as string, [...args, '127.0.0.1', 'true']);
+      execFileSync(ssh as string, [...args, '127.0.0.1', ...remoteCommand]);
       const seconds = (performance.now() - started) / 1000;
       return { seconds, wire: this.finish(log).wire };
     }).sort((a, b) => a.seconds - b.seconds);
