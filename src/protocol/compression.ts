@@ -28,11 +28,27 @@ function zlib(): { deflate: Codec; inflate: Codec; bestSpeed: number } {
   return zlibCalls;
 }
 
+/** zlib's own output chunk (16 KiB), and the largest we ask for. */
+const MIN_CHUNK_BYTES = 16 * 1024;
+const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+/** What a deflated byte of notes inflates to, rounded up (a batch of notes deflates to about a fifth). */
+const INFLATED_PER_DEFLATED_BYTE = 8;
+
+/**
+ * zlib's output chunk for an expected output size: the whole output in one chunk where it fits.
+ * zlib hands each chunk back across the thread pool and the result is copied together from them,
+ * so a 600 KB batch inflated in 16 KiB chunks took 40 such trips (7 ms, against 1 ms in one). The
+ * output itself stays bounded by maxOutputLength; a chunk only sizes the buffer it is written in.
+ */
+function chunkSizeFor(expectedBytes: number): number {
+  return Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, Math.ceil(expectedBytes)));
+}
+
 /** The frame as it should go on the wire: deflated when large enough and worth it. */
 export async function compressFrame(frame: Uint8Array): Promise<Uint8Array> {
   const payload = frame.subarray(FRAME_HEADER_BYTES);
   if (payload.byteLength < MIN_COMPRESSED_BYTES) return frame;
-  const deflated = await zlib().deflate(payload, { level: zlib().bestSpeed });
+  const deflated = await zlib().deflate(payload, { level: zlib().bestSpeed, chunkSize: chunkSizeFor(payload.byteLength / 2) });
   if (deflated.byteLength >= payload.byteLength) return frame;
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + deflated.byteLength);
   out.writeUInt32BE(1 + deflated.byteLength, 0);
@@ -46,7 +62,8 @@ export async function decompressFrame(frame: Frame): Promise<Frame> {
   if ((frame.type & COMPRESSED_FLAG) === 0) return frame;
   const type = frame.type & ~COMPRESSED_FLAG;
   try {
-    return { type, payload: await zlib().inflate(frame.payload, { maxOutputLength: MAX_FRAME_BYTES }) };
+    const chunkSize = chunkSizeFor(frame.payload.byteLength * INFLATED_PER_DEFLATED_BYTE);
+    return { type, payload: await zlib().inflate(frame.payload, { maxOutputLength: MAX_FRAME_BYTES, chunkSize }) };
   } catch (error) {
     throw new SyncError(
       'PROTOCOL_ERROR',

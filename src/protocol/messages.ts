@@ -104,7 +104,7 @@ export function writeRows(w: Writer, rows: readonly FeedRow[]): void {
   let previous = 0;
   for (const row of rows) {
     if (row.values.length !== width) throw new SyncError('INTERNAL', `feed rows of different widths (${row.values.length} and ${width})`);
-    w.sint(BigInt(row.rowid - previous)).uint(origins.get(row.origin) as number);
+    w.sintNumber(row.rowid - previous).uint(origins.get(row.origin) as number);
     previous = row.rowid;
     for (const value of row.values) w.value(value);
   }
@@ -127,7 +127,7 @@ export function readRows(r: Reader, expect?: RowsExpectation, from = 'the other 
   const rows: FeedRow[] = [];
   let rowid = 0;
   for (let i = 0; i < count; i++) {
-    rowid += Number(r.sint());
+    rowid += r.sintNumber();
     const origin = origins[r.uint()];
     if (origin === undefined || !Number.isSafeInteger(rowid))
       throw new SyncError('PROTOCOL_ERROR', 'malformed agent message (bad row header)');

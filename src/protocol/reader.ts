@@ -64,7 +64,32 @@ export class Reader {
     return value;
   }
 
+  /**
+   * A zigzag LEB128 of at most 7 bytes (49 bits, exact in a double) as a number; undefined, with
+   * nothing read, when it is longer. Most values are small: this spares them bigint arithmetic per byte.
+   */
+  private smallSint(): number | undefined {
+    const start = this.offset;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
+      const byte = this.u8();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+      scale *= 0x80;
+    }
+    this.offset = start;
+    return undefined;
+  }
+
+  /** sint() as a number (a rowid delta; beyond 2^53 it is inexact, as Number() of the bigint is). */
+  sintNumber(): number {
+    return this.smallSint() ?? Number(this.sint());
+  }
+
   sint(): bigint {
+    const small = this.smallSint();
+    if (small !== undefined) return BigInt(small);
     let value = 0n;
     let shift = 0n;
     for (;;) {

@@ -251,12 +251,14 @@ class AgentSession {
     }
     feed.credit--;
     const batch = next.value;
+    trace(`serve: feed batch read (${batch.rows.length} entries)`);
     // Not awaited at once: the next batch is read while this one is compressed and sent (writeFrame
     // keeps frames in order). One write in flight at a time keeps memory at a couple of batches.
     const written = writeFrame(
       this.options.output,
       m.frameOf(MessageType.FEED_BATCH, (w) => m.writeBatch(w, batch), m.batchSizeHint(batch.bytes, batch.rows.length)),
     );
+    trace('serve: feed batch encoded');
     written.catch(() => undefined); // awaited below, on the next batch
     const previous = this.feedWrite;
     this.feedWrite = written;

@@ -19,6 +19,7 @@ import { describeRoute, keptHomeRoute, routeKey, type Route } from '../core/rout
 import { laterOf } from '../core/timestamps.js';
 import { describeRefusal, mergeRefusals, refusalFix, type Refusal } from '../core/refusals.js';
 import { FeedCheck, checkedApplyResult, checkedCursor, checkedInfo } from '../core/feed-checks.js';
+import { trace } from '../core/trace.js';
 
 export interface BatchLimits {
   maxRows: number;
@@ -164,6 +165,7 @@ async function runDirection(
   route: Route,
   options: SyncOptions,
 ): Promise<DirectionSummary> {
+  trace(`engine: ${direction} begins`);
   const logId = options.dryRun ? undefined : local.syncLog.start(options.peerName, direction);
   const summary: DirectionSummary = {
     direction,
@@ -184,6 +186,7 @@ async function runDirection(
   };
   try {
     const through = await transfer(ends, route, options, summary);
+    trace(`engine: ${direction} transferred`);
     if (!options.dryRun) {
       await ends.to.finishReceiving({
         sender: ends.fromInfo.node,
@@ -351,6 +354,7 @@ async function* movedBatches(
   for await (const batch of ends.from.readFeed(feed, options.signal)) {
     options.signal?.throwIfAborted();
     await check.batch(batch);
+    trace('engine: batch checked');
     const applied = await ends.to.apply({
       ...receipt,
       columns: feed.columns,
@@ -360,6 +364,7 @@ async function* movedBatches(
       dryRun: options.dryRun,
     });
     const result = checkedApplyResult(batch.rows.length, applied, ends.toInfo.location);
+    trace(`engine: batch stored (${batch.rows.length} entries)`);
     rewound = false;
     yield { sent: batch.rows.length, bytes: batch.bytes, throughRowid: batch.throughRowid, result };
   }

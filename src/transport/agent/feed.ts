@@ -35,7 +35,9 @@ export async function* readAgentFeed(
         `${peer} sent a feed batch beyond the ${FEED_CREDIT} it was given room for (flow control); refused`,
       );
     credit--;
+    trace('agent: feed batch arrived');
     inbox.push(m.decode(item.payload, (r) => m.readBatch(r, expect, peer)));
+    trace('agent: feed batch decoded');
   });
   let ended = false;
   try {
@@ -47,6 +49,7 @@ export async function* readAgentFeed(
       const item = await connection.awaitRemote(inbox.next(), 'reading new entries');
       if (!('type' in item)) {
         yield item;
+        trace('agent: feed batch stored');
         // Counted before it is sent: the agent may answer with a batch before send() returns.
         credit++;
         await connection.send(MessageType.FEED_CREDIT, (w) => w.uint(1));
