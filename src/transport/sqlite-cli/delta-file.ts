@@ -11,7 +11,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SyncError } from '../../core/errors.js';
+import { isSyncError, SyncError } from '../../core/errors.js';
 import { quoted } from '../../core/feed-checks.js';
 import type { FeedRow } from '../../core/replica.js';
 import type { Database } from '../../store/sqlite/driver.js';
@@ -20,6 +20,11 @@ import { databaseError, openDatabase } from '../../store/sqlite/open-database.js
 import { MAX_FRAME_BYTES } from '../../protocol/protocol.js';
 import { feedRow } from '../../store/feed-filter.js';
 import { quoteIdentifier } from '../../store/sql.js';
+import { NOTES_TABLE, ORIGIN_COLUMN } from '../../core/notes-table.js';
+import { isNodeId } from '../../core/node-name.js';
+
+/** core/node-name.ts isNodeId as a GLOB (with the length checked beside it: GLOB stops at a NUL). */
+const NODE_ID_GLOB = [8, 4, 4, 4, 12].map((n) => '[0-9a-f]'.repeat(n)).join('-');
 
 /** The largest entry a download may hold: what the agent protocol can carry, so both transports carry the same. */
 export const MAX_ENTRY_BYTES = MAX_FRAME_BYTES;
@@ -137,9 +142,21 @@ export interface DownloadMeta {
   cut: boolean;
 }
 
-/** What a download must be: a feed's (with a `meta` table) or a hash lookup's, and its `rows` table's columns in order. */
+/**
+ * The columns of a feed download's table, in order: the origin, then the requested ones by name. The
+ * table is named like the notes table and each row sits under its remote rowid, so the download can
+ * be read exactly like a sender's notes table: through the JavaScript reader below, or ATTACHed by a
+ * receiver here that moves its rows in SQL (transport/local/apply-attached.ts).
+ */
+export const feedDownloadColumns = (columns: readonly string[]): string[] => [ORIGIN_COLUMN, ...columns];
+
+/** Names that would stand for a table's rowid in SQL: a column so named would hide it. */
+const ROWID_NAMES = new Set(['rowid', '_rowid_', 'oid']);
+
+/** What a download must be: a feed's (with a `meta` table) or a hash lookup's, and its table's columns in order. */
 export interface DownloadShape {
   kind: 'feed' | 'hashes';
+  /** Declared columns: feedDownloadColumns for a feed; `__h, __rowid, __origin, c0…` for hashes. */
   columns: readonly string[];
   /** The remote, for messages. */
   from: string;
@@ -154,12 +171,18 @@ export interface FeedWindow {
 /** A downloaded delta database, open for reading; `close()` also deletes the file. */
 export class Download {
   private readonly db: Database;
+  /** The table holding the rows, and how its rowid is read. */
+  private readonly table: string;
+  private readonly rowidColumn: string;
 
   constructor(
-    private readonly path: string,
+    readonly path: string,
     private readonly shape: DownloadShape,
   ) {
-    this.db = onScratch(path, 'reading downloaded entries', () => openDatabase(path, { readOnly: true }));
+    const feed = shape.kind === 'feed';
+    this.table = feed ? NOTES_TABLE : 'rows';
+    this.rowidColumn = feed ? 'rowid' : '__rowid';
+    this.db = this.read(() => openDatabase(path, { readOnly: true }));
     try {
       this.checkTables();
     } catch (error) {
@@ -175,7 +198,20 @@ export class Download {
     );
   }
 
+  /**
+   * The file holds exactly the tables the remote was asked to build (no view, trigger or index: a
+   * view named like the table would be run by whoever reads it), with exactly the columns asked for.
+   */
   private checkTables(): void {
+    const objects = this.read(() =>
+      this.db
+        .prepare(`SELECT type, name FROM sqlite_schema ORDER BY name`)
+        .all()
+        .map((row) => `${String(row.type)} ${String(row.name)}`),
+    );
+    const expected = (this.shape.kind === 'feed' ? [`table meta`, `table ${this.table}`] : [`table ${this.table}`]).sort();
+    if (objects.join('\u0000') !== expected.join('\u0000'))
+      throw this.refused(`the objects ${objects.slice(0, 5).map(quoted).join(', ')} where ${expected.join(', ')} were asked`);
     const columnsOf = (table: string) =>
       this.read(() =>
         this.db
@@ -183,11 +219,15 @@ export class Download {
           .all(table)
           .map((row) => String(row.name)),
       );
-    const rows = columnsOf('rows');
+    const rows = columnsOf(this.table);
     if (rows.join('\u0000') !== this.shape.columns.join('\u0000')) {
-      throw this.refused(`rows(${rows.map(quoted).join(', ')}) where rows(${this.shape.columns.join(', ')}) was asked`);
+      throw this.refused(`${this.table}(${rows.map(quoted).join(', ')}) where ${this.table}(${this.shape.columns.join(', ')}) was asked`);
     }
-    if (this.shape.kind === 'feed' && columnsOf('meta').join(',') !== 'high,window_end,cut') throw this.refused('no proper meta table');
+    if (this.shape.kind === 'feed') {
+      const hiding = rows.find((name) => ROWID_NAMES.has(name.toLowerCase()));
+      if (hiding !== undefined) throw this.refused(`a column named ${quoted(hiding)}, which would hide its rowids`);
+      if (columnsOf('meta').join(',') !== 'high,window_end,cut') throw this.refused('no proper meta table');
+    }
   }
 
   /** The download's meta row: integers, one row, the window within the snapshot. */
@@ -216,7 +256,7 @@ export class Download {
       .map((name) => `coalesce(octet_length(${quoteIdentifier(name)}), 0)`);
     const row = this.read(() =>
       this.db
-        .prepare(`SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM rows)`, {
+        .prepare(`SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM ${this.table})`, {
           exactIntegers: true,
         })
         .get(),
@@ -235,21 +275,81 @@ export class Download {
   feedWindow(after: number, maxRows: number): FeedWindow {
     this.checkSize(maxRows);
     const meta = this.meta();
-    const last = this.lastRowid();
+    const [first, last] = this.rowidRange();
     if (meta.windowEnd < after && meta.windowEnd < meta.high)
       throw this.refused(`a scan window ending at ${meta.windowEnd}, before its start ${after}`);
-    if (last !== undefined && (last <= after || last > meta.windowEnd))
-      throw this.refused(`a row ${last} outside its window (${after}, ${meta.windowEnd}]`);
+    for (const rowid of [first, last]) {
+      if (rowid !== undefined && (rowid <= after || rowid > meta.windowEnd))
+        throw this.refused(`a row ${rowid} outside its window (${after}, ${meta.windowEnd}]`);
+    }
     const through = meta.cut && last !== undefined ? last : Math.max(meta.windowEnd, after);
     const more = meta.cut || meta.windowEnd < meta.high;
     if (more && through <= after) throw this.refused(`no progress past ${after}`);
     return { through, more };
   }
 
-  /** The highest rowid in the download, if it holds any row. */
-  lastRowid(): number | undefined {
-    const row = this.read(() => this.db.prepare('SELECT max(__rowid) AS m FROM rows', { exactIntegers: true }).get());
-    return row?.m === null || row?.m === undefined ? undefined : this.rowid(row.m);
+  /** The lowest and the highest rowid in the download, if it holds any row. */
+  private rowidRange(): [number | undefined, number | undefined] {
+    const row = this.read(() =>
+      this.db
+        .prepare(`SELECT min(${this.rowidColumn}) AS a, max(${this.rowidColumn}) AS z FROM ${this.table}`, { exactIntegers: true })
+        .get(),
+    );
+    const rowid = (value: SqlValue | undefined) => (value === null || value === undefined ? undefined : this.rowid(value));
+    return [rowid(row?.a), rowid(row?.z)];
+  }
+
+  /**
+   * A feed download's origins, all of them, in SQL (for a receiver that moves the rows without
+   * reading them: what FeedCheck and feedRow check of each row read out): NULL or empty (written on
+   * the sender), or text that is a node id and not the receiver's own (`receiverId`, unless '').
+   * The first offending row is read to say what is wrong with it.
+   */
+  checkOrigins(receiverId: string): void {
+    const origin = quoteIdentifier(ORIGIN_COLUMN);
+    const bad = `NOT (${origin} IS NULL OR (typeof(${origin}) = 'text' AND (${origin} = '' OR (length(CAST(${origin} AS BLOB)) = 36
+      AND ${origin} GLOB '${NODE_ID_GLOB}' AND ${origin} <> ?))))`;
+    const row = this.read(() =>
+      this.db
+        .prepare(`SELECT rowid AS r, ${origin} AS o FROM ${NOTES_TABLE} WHERE ${bad} ORDER BY rowid LIMIT 1`, { exactIntegers: true })
+        .get(receiverId),
+    );
+    if (!row) return;
+    // The same checks, on the one row, give the message the rows read out would have given.
+    const entry = this.feedRow([row.r ?? null, row.o ?? null], '');
+    if (!isNodeId(entry.origin)) throw this.refused(`an entry whose origin ${quoted(entry.origin)} is not a node id`);
+    throw this.refused("an entry of this node's own, which it asked not to get back");
+  }
+
+  /** The file's text encoding: a receiver can ATTACH it only if its own database has the same. */
+  encoding(): string {
+    return String(this.read(() => this.db.prepare('SELECT encoding AS e FROM pragma_encoding').get())?.e ?? '');
+  }
+
+  /** The remote's file is damaged: refused, as anything else wrong with it. */
+  private damagedError(cause: unknown): SyncError {
+    const detail = cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause);
+    return new SyncError(
+      'PROTOCOL_ERROR',
+      `${this.shape.from} sent a damaged delta file (${this.path}: ${detail}); refused, nothing of it was kept (is its sqlite3 the real one?)`,
+      { cause },
+    );
+  }
+
+  /**
+   * What to report when moving this download's rows elsewhere (a receiver that ATTACHed it) failed
+   * with `error`: the remote's damaged file if SQLite finds it so (PRAGMA quick_check, asked only
+   * then: it reads the whole file), otherwise the error itself.
+   */
+  failure(error: unknown): unknown {
+    let damaged: boolean;
+    try {
+      const rows = this.db.prepare('PRAGMA quick_check').all();
+      damaged = !(rows.length === 1 && String(Object.values(rows[0] ?? {})[0]) === 'ok');
+    } catch {
+      damaged = true;
+    }
+    return damaged ? this.damagedError(error) : error;
   }
 
   /**
@@ -264,10 +364,13 @@ export class Download {
     return Number(value);
   }
 
-  /** `rows` in rowid order: [__rowid, __origin, values…] (plus a leading `__h` for hash downloads). */
+  /** The rows in rowid order: [rowid, origin, values…] (plus a leading `__h` for hash downloads). */
   *rows(): Generator<SqlValue[]> {
-    const columns = this.shape.columns.map(quoteIdentifier).join(', ');
-    const rows = this.read(() => this.db.prepare(`SELECT ${columns} FROM rows ORDER BY __rowid`, { exactIntegers: true }).iterateArrays());
+    const declared = this.shape.columns.map(quoteIdentifier);
+    const columns = (this.shape.kind === 'feed' ? ['rowid', ...declared] : declared).join(', ');
+    const rows = this.read(() =>
+      this.db.prepare(`SELECT ${columns} FROM ${this.table} ORDER BY ${this.rowidColumn}`, { exactIntegers: true }).iterateArrays(),
+    );
     try {
       for (;;) {
         const next = this.read(() => rows.next());
@@ -294,7 +397,12 @@ export class Download {
   }
 
   private read<T>(work: () => T): T {
-    return onScratch(this.path, 'reading downloaded entries', work);
+    try {
+      return onScratch(this.path, 'reading downloaded entries', work);
+    } catch (error) {
+      // Not this machine's database: a file the remote sent damaged (or never a database) is its fault.
+      throw isSyncError(error) && (error.code === 'DB_CORRUPT' || error.code === 'DB_NOT_SQLITE') ? this.damagedError(error) : error;
+    }
   }
 
   close(): void {

@@ -62,6 +62,8 @@ export class RemoteState {
   readonly limits: DownloadLimits;
   /** Where the session's PRAGMA data_version stood once connected: other writers' commits move it. */
   readonly connectedDataVersion: number | undefined;
+  /** The remote database's text encoding (it never changes once the database has content). */
+  readonly encoding: string | undefined;
   /**
    * Set when the remote was never prepared and a dry run previews it (under a provisional identity):
    * what preparing it would add to its tables (no index, view or identity), replayed inside each
@@ -83,6 +85,7 @@ export class RemoteState {
     this.fresh = info;
     this.cursors = info.cursors;
     this.connectedDataVersion = info.dataVersion;
+    this.encoding = info.encoding;
     this.limits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.download };
   }
 
