@@ -17,7 +17,7 @@ import { test, type TestContext } from 'node:test';
 import { isSyncError, SyncError } from '../../src/core/errors.js';
 import { EVERYTHING } from '../../src/core/route.js';
 import { syncReplicas } from '../../src/sync/engine.js';
-import { Download, MAX_ENTRY_BYTES } from '../../src/transport/sqlite-cli/delta-file.js';
+import { Download, MAX_ENTRY_BYTES, META_COLUMNS, downloadTableDefinition } from '../../src/transport/sqlite-cli/delta-file.js';
 import { DEFAULT_DOWNLOAD_LIMITS, type DownloadLimits } from '../../src/transport/sqlite-cli/remote-state.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
 import { runCli } from '../support/cli.js';
@@ -136,7 +136,7 @@ test('rows a column short: exit 7 from the CLI, nothing stored', async (t) => {
   assert.equal(result.code, 7, result.stderr);
   assert.match(
     result.stderr,
-    /sent a delta file .* with resonance_notes\("sync_origin", "timestamp", "content", "context"\) where resonance_notes\(sync_origin, timestamp, content, context, source\) was asked.*\[PROTOCOL_ERROR\]/,
+    /sent a delta file .* with resonance_notes declared as "CREATE TABLE \\"resonance_notes\\" \(sync_origin, timestamp, content, context\)" where CREATE TABLE resonance_notes \("sync_origin", "timestamp", "content", "context", "source"\) was asked.*\[PROTOCOL_ERROR\]/,
   );
   assert.deepEqual(allRows(s.local), s.before);
 });
@@ -148,7 +148,7 @@ test('rows a column long: refused, nothing stored', async (t) => {
     refusedIntact(
       s,
       await pull(s, "ALTER TABLE resonance_notes ADD COLUMN c4; UPDATE resonance_notes SET c4 = 'extra';", path),
-      /with resonance_notes\(.*"c4"\) where resonance_notes\(sync_origin, timestamp, content, context, source\) was asked/,
+      /with resonance_notes declared as "CREATE TABLE resonance_notes \(.*\\"source\\", c4\)" where CREATE TABLE resonance_notes \("sync_origin", "timestamp", "content", "context", "source"\) was asked/,
     );
   }
 });
@@ -221,6 +221,36 @@ test('a view, an index or a view in place of the table in a download is refused 
   );
 });
 
+test('a download whose table declares more than its columns (a type, a collation, a constraint, a generated column) is refused: a receiver ATTACHing it would compare by them', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const columns = ['"sync_origin"', '"timestamp"', '"content"', '"context"', '"source"'];
+  const redeclared = (declarations: string[]) =>
+    `ALTER TABLE resonance_notes RENAME TO t; CREATE TABLE resonance_notes (${declarations.join(', ')});
+     INSERT INTO resonance_notes (rowid, sync_origin, timestamp, content, context, source)
+       SELECT rowid, sync_origin, timestamp, content, context, source FROM t; DROP TABLE t;`;
+  const cases: Array<[string, string[]]> = [
+    ['a collation', columns.map((column) => (column === '"content"' ? `${column} COLLATE NOCASE` : column))],
+    ['a type (NUMERIC affinity)', columns.map((column) => (column === '"timestamp"' ? `${column} NUMERIC` : column))],
+    ['a constraint', columns.map((column) => (column === '"source"' ? `${column} CHECK (1)` : column))],
+    ['a generated column beside them', [...columns, '"x" AS (upper(content))']],
+  ];
+  for (const [what, declarations] of cases) {
+    for (const path of PATHS) {
+      const error = await pull(s, redeclared(declarations), path);
+      refusedIntact(
+        s,
+        error,
+        /with resonance_notes declared as "CREATE TABLE resonance_notes \(.*\)" where CREATE TABLE resonance_notes \("sync_origin", "timestamp", "content", "context", "source"\) was asked/,
+      );
+      assert.ok(
+        error?.message.includes(declarations.find((d) => !columns.includes(d))?.replaceAll('"', '\\"') ?? '?'),
+        `${what}: ${error?.message}`,
+      );
+    }
+  }
+});
+
 test('a damaged download (an overflow page pointing nowhere) is refused with a typed error, nothing kept', async (t) => {
   const s = await setup(t);
   if (!s) return;
@@ -246,7 +276,8 @@ function deltaFile(dir: string, rows: string): string {
   const path = join(dir, 'feed-0.sqlite3');
   const db = openDatabase(path, { create: true });
   db.exec(
-    `CREATE TABLE resonance_notes (sync_origin, a, b); CREATE TABLE meta (high, window_end, cut); INSERT INTO meta VALUES (100, 100, 0); ${rows}`,
+    `CREATE TABLE ${downloadTableDefinition('resonance_notes', shape.columns)}; CREATE TABLE ${downloadTableDefinition('meta', META_COLUMNS)};
+     INSERT INTO meta VALUES (100, 100, 0); ${rows}`,
   );
   db.close();
   return path;
@@ -308,7 +339,10 @@ test('a delta file: rows outside the scanned window, and a window before its sta
 test('a delta file: a column that would stand for the rowid is refused', (t) => {
   const path = join(tempDir(t), 'feed-0.sqlite3');
   const db = openDatabase(path, { create: true });
-  db.exec('CREATE TABLE resonance_notes (sync_origin, OID); CREATE TABLE meta (high, window_end, cut); INSERT INTO meta VALUES (1, 1, 0);');
+  db.exec(
+    `CREATE TABLE ${downloadTableDefinition('resonance_notes', ['sync_origin', 'OID'])}; CREATE TABLE ${downloadTableDefinition('meta', META_COLUMNS)};
+     INSERT INTO meta VALUES (1, 1, 0);`,
+  );
   db.close();
   assert.throws(
     () => new Download(path, { ...shape, columns: ['sync_origin', 'OID'] }),

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSyncError, SyncError } from '../../core/errors.js';
 import { quoted } from '../../core/feed-checks.js';
+import { visibleExcerpt } from '../../core/excerpt.js';
 import type { FeedRow } from '../../core/replica.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import type { SqlValue } from '../../core/sql-value.js';
@@ -150,6 +151,21 @@ export interface DownloadMeta {
  */
 export const feedDownloadColumns = (columns: readonly string[]): string[] => [ORIGIN_COLUMN, ...columns];
 
+/** The columns of a feed download's `meta` table. */
+export const META_COLUMNS: readonly string[] = ['high', 'window_end', 'cut'];
+
+/**
+ * A download table's definition: the remote is asked for `CREATE TABLE rs_dl.` and this, and the file
+ * must then declare exactly `CREATE TABLE ` and this (SQLite keeps the statement as written, without
+ * the schema's name). Columns without a declared type have no affinity, so every value keeps its
+ * exact type and bytes; and a file whose table declares anything more (a type, a collation, a
+ * constraint, a generated column) is refused: a receiver that ATTACHes it would compare and convert
+ * by those declarations.
+ */
+export function downloadTableDefinition(table: string, columns: readonly string[]): string {
+  return `${table} (${columns.map(quoteIdentifier).join(', ')})`;
+}
+
 /** Names that would stand for a table's rowid in SQL: a column so named would hide it. */
 const ROWID_NAMES = new Set(['rowid', '_rowid_', 'oid']);
 
@@ -200,33 +216,25 @@ export class Download {
 
   /**
    * The file holds exactly the tables the remote was asked to build (no view, trigger or index: a
-   * view named like the table would be run by whoever reads it), with exactly the columns asked for.
+   * view named like the table would be run by whoever reads it), each declared exactly as asked
+   * (downloadTableDefinition): its columns, in order, and nothing a receiver would compare by.
    */
   private checkTables(): void {
-    const objects = this.read(() =>
-      this.db
-        .prepare(`SELECT type, name FROM sqlite_schema ORDER BY name`)
-        .all()
-        .map((row) => `${String(row.type)} ${String(row.name)}`),
-    );
-    const expected = (this.shape.kind === 'feed' ? [`table meta`, `table ${this.table}`] : [`table ${this.table}`]).sort();
-    if (objects.join('\u0000') !== expected.join('\u0000'))
-      throw this.refused(`the objects ${objects.slice(0, 5).map(quoted).join(', ')} where ${expected.join(', ')} were asked`);
-    const columnsOf = (table: string) =>
-      this.read(() =>
-        this.db
-          .prepare(`SELECT name FROM pragma_table_info(?)`)
-          .all(table)
-          .map((row) => String(row.name)),
-      );
-    const rows = columnsOf(this.table);
-    if (rows.join('\u0000') !== this.shape.columns.join('\u0000')) {
-      throw this.refused(`${this.table}(${rows.map(quoted).join(', ')}) where ${this.table}(${this.shape.columns.join(', ')}) was asked`);
+    const objects = this.read(() => this.db.prepare(`SELECT type, name, sql FROM sqlite_schema ORDER BY name`).all());
+    const tables = new Map<string, readonly string[]>([[this.table, this.shape.columns]]);
+    if (this.shape.kind === 'feed') tables.set('meta', META_COLUMNS);
+    const found = objects.map((row) => `${String(row.type)} ${String(row.name)}`);
+    const asked = [...tables.keys()].sort().map((name) => `table ${name}`);
+    if (found.join('\u0000') !== asked.join('\u0000'))
+      throw this.refused(`the objects ${found.slice(0, 5).map(quoted).join(', ')} where ${asked.join(', ')} were asked`);
+    for (const { name, sql } of objects) {
+      const wanted = `CREATE TABLE ${downloadTableDefinition(String(name), tables.get(String(name)) ?? [])}`;
+      if (sql !== wanted)
+        throw this.refused(`${String(name)} declared as ${visibleExcerpt(Buffer.from(String(sql)), 200)} where ${wanted} was asked`);
     }
     if (this.shape.kind === 'feed') {
-      const hiding = rows.find((name) => ROWID_NAMES.has(name.toLowerCase()));
+      const hiding = this.shape.columns.find((name) => ROWID_NAMES.has(name.toLowerCase()));
       if (hiding !== undefined) throw this.refused(`a column named ${quoted(hiding)}, which would hide its rowids`);
-      if (columnsOf('meta').join(',') !== 'high,window_end,cut') throw this.refused('no proper meta table');
     }
   }
 

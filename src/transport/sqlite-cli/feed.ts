@@ -15,7 +15,7 @@ import { BUCKET_CHARS, ENTRY_HASH_BYTES, ENTRY_HASH_CHARS, HASH_TABLE, bucketQue
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
 import { columnOrNull, feedFilter, type ArrivalsSchema } from '../../store/feed-filter.js';
 import { quoteIdentifier } from '../../store/sql.js';
-import { feedDownloadColumns, valueColumns } from './delta-file.js';
+import { META_COLUMNS, downloadTableDefinition, feedDownloadColumns, valueColumns } from './delta-file.js';
 import { hexWordLiteral, inlineParams, integerLiteral, textLiteral } from './sql-literals.js';
 
 export const DOWNLOAD_FILE = 'dl.sqlite3';
@@ -25,13 +25,13 @@ export function routeSql(shape: NotesTableShape, route: Route): string {
   return inlineParams(predicate.sql, predicate.params);
 }
 
-const openDownload = (table: string, tableColumns: string[]): string[] => [
+const openDownload = (table: string, tableColumns: readonly string[]): string[] => [
   `ATTACH '${DOWNLOAD_FILE}' AS rs_dl;`,
   // A throwaway file: no journal, no fsync.
   'PRAGMA rs_dl.journal_mode = OFF;',
   'PRAGMA rs_dl.synchronous = OFF;',
   // No declared types: no affinity, so every value keeps its exact type and bytes.
-  `CREATE TABLE rs_dl.${table} (${tableColumns.join(', ')});`,
+  `CREATE TABLE rs_dl.${downloadTableDefinition(table, tableColumns)};`,
 ];
 
 export interface FeedDownload {
@@ -58,8 +58,8 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, a
   const where = inlineParams(filter.sql, filter.params(request.afterRowid, BigInt(request.afterRowid) + BigInt(request.scanRowids)));
   return [
     // Rows keep their remote rowid (the table's own, an integer by the file format itself).
-    ...openDownload(NOTES_TABLE, feedDownloadColumns(request.columns).map(quoteIdentifier)),
-    'CREATE TABLE rs_dl.meta (high, window_end, cut);',
+    ...openDownload(NOTES_TABLE, feedDownloadColumns(request.columns)),
+    `CREATE TABLE rs_dl.${downloadTableDefinition('meta', META_COLUMNS)};`,
     'CREATE TABLE rs_dl.pick (r INTEGER PRIMARY KEY, k, before);',
     'BEGIN;',
     `INSERT INTO rs_dl.meta SELECT m, min(m, ${integerLiteral(request.afterRowid)} + ${integerLiteral(request.scanRowids)}), 0
