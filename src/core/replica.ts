@@ -134,9 +134,24 @@ export interface AttachableSource {
 
 export interface DirectReceiveRequest {
   feed: FeedRequest;
+  /** The sender's info as the engine read it for this sync: what a feed's cursors are checked against. */
+  senderInfo?: ReplicaInfo | undefined;
   /** Everything of an ApplyRequest but the rows and their cursor, which the receiver finds itself. */
   receipt: Pick<ApplyRequest, 'sender' | 'routeKey' | 'rewound' | 'knownNodes'>;
   dryRun: boolean;
+}
+
+/**
+ * One part of a remote sender's feed, downloaded to a file on this machine (agentless: a delta file
+ * shaped like a notes table) and checked, which a receiver here can ATTACH and move in SQL.
+ */
+export interface AttachableFeedPart {
+  source: AttachableSource;
+  /** The part covers the sender's feed in (after, through]: once its rows are moved, the cursor may stand at through. */
+  after: number;
+  through: number;
+  /** What to report when moving its rows failed: the sender's fault when the file turns out damaged, else `error`. */
+  failure(error: unknown): unknown;
 }
 
 /** One committed batch, however it travelled. */
@@ -158,6 +173,16 @@ export interface Replica {
    * Undefined when it cannot; the engine then moves the rows.
    */
   receiveDirect(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined;
+  /**
+   * The feed as parts a receiver on this machine can ATTACH (a remote that downloads it as files),
+   * each checked as readFeed's batches are; undefined when it has none or the receiver's text
+   * encoding is not its own. Optional: only the agentless replica has it.
+   */
+  attachableFeed?(
+    request: FeedRequest,
+    receiver: { encoding: string; senderInfo: ReplicaInfo },
+    signal?: AbortSignal,
+  ): AsyncIterable<AttachableFeedPart> | undefined;
   readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch>;
   /** The receiver-owned cursor: how far into the sender's feed this replica has committed. */
   cursor(senderId: string, routeKey: string): Promise<number>;

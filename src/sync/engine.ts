@@ -291,7 +291,7 @@ async function transfer(ends: Ends, route: Route, options: SyncOptions, summary:
   };
   const receipt = { sender: ends.fromInfo.node, routeKey: key, rewound: summary.rewound, knownNodes: ends.fromInfo.knownNodes };
   const batches =
-    ends.to.receiveDirect(ends.from, { feed, receipt, dryRun: options.dryRun }, options.signal) ??
+    ends.to.receiveDirect(ends.from, { feed, senderInfo: ends.fromInfo, receipt, dryRun: options.dryRun }, options.signal) ??
     movedBatches(ends, feed, receipt, options);
   if (options.dryRun) summary.keptHome = await countKeptHome(ends, feed, options.signal);
   let through = after;

@@ -134,7 +134,7 @@ test('a damaged delta file of the agentless transport is a typed error naming it
   const db = openDatabase(path, { create: true });
   db.exec('CREATE TABLE unrelated (x)');
   db.close();
-  const shape = { kind: 'feed' as const, columns: ['__rowid', '__origin', 'c0'], from: 'x.sqlite3 on phone' };
+  const shape = { kind: 'feed' as const, columns: ['sync_origin', 'c0'], from: 'x.sqlite3 on phone' };
   // Not what was asked for: the remote's doing, refused before anything is read.
   assert.throws(
     () => new Download(path, shape),
@@ -143,6 +143,7 @@ test('a damaged delta file of the agentless transport is a typed error naming it
   writeFileSync(path, 'not a database at all, just text long enough to be read as a header...........................');
   assert.throws(
     () => new Download(path, shape),
-    (error: unknown) => isSyncError(error) && error.code.startsWith('DB_') && error.message.includes(path),
+    // Damaged on the way or by the remote: the remote's file, refused as anything else wrong with it.
+    (error: unknown) => isSyncError(error) && error.code === 'PROTOCOL_ERROR' && error.message.includes(`damaged delta file (${path}`),
   );
 });

@@ -92,6 +92,16 @@ export interface AttachedTransferRequest {
   senderShape: NotesTableShape;
   senderId: string;
   feed: FeedRequest;
+  /**
+   * Where the sender's feed ends for this transfer: a downloaded part's window end (its rows all lie
+   * at or before it). Default: the sender's max rowid, read as the transfer goes.
+   */
+  feedEnd?: number | undefined;
+  /**
+   * A file nobody else reads or writes (a download in our private scratch folder): the write
+   * transaction reads it directly, as a sender in WAL mode, without the stage.
+   */
+  privateSender?: boolean | undefined;
   /** Cursor bookkeeping for every batch; rewound applies to the first one only. */
   receipt: Omit<BatchReceipt, 'throughRowid'>;
   dryRun: boolean;
@@ -181,7 +191,7 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
   // A sender in WAL mode is read by the write transaction itself (its writers never wait for a
   // reader there): one statement moves the batch, with no copy through the stage.
   const senderJournal = db.prepare(`PRAGMA ${PEER}.journal_mode`);
-  const senderInWal = () => String(senderJournal.get()?.journal_mode ?? '').toLowerCase() === 'wal';
+  const senderInWal = () => request.privateSender === true || String(senderJournal.get()?.journal_mode ?? '').toLowerCase() === 'wal';
   const insertDirect = db.prepare(`${insertEntriesInto(columns)} ${batchRows(picked)}`);
   const duplicates = db.prepare(DUPLICATES_SQL);
   const resetDuplicates = db.prepare(RESET_DUPLICATES_SQL);
@@ -205,12 +215,13 @@ function* batches(receiver: Receiver, request: AttachedTransferRequest): Generat
         );
   /** What the budget took, and where the batch ends: at its last row when cut short, otherwise at the window's end. */
   const taken = (windowEnd: number) => ({ sent: budget.sent, bytes: budget.bytes, through: budget.full ? budget.lastRowid : windowEnd });
-  const windowEndAfter = (after: number) => Math.min(Number(senderEnd.get()?.m ?? 0), after + SCAN_ROWIDS_PER_BATCH);
+  const feedEnd = () => request.feedEnd ?? Number(senderEnd.get()?.m ?? 0);
+  const windowEndAfter = (after: number) => Math.min(feedEnd(), after + SCAN_ROWIDS_PER_BATCH);
 
   let after = feed.afterRowid;
   let rewound = request.receipt.rewound;
   // A read outside any write transaction: a sync with nothing new never takes the write lock.
-  while (after < Number(senderEnd.get()?.m ?? 0)) {
+  while (after < feedEnd()) {
     // 1. Unless the sender is in WAL mode, a read of the sender alone: the batch's bounds, and its rows into the stage.
     const staged = senderInWal()
       ? undefined

@@ -17,13 +17,14 @@ import { finishReceivingSql } from '../../store/receive-sql.js';
 import type { SyncLog } from '../../core/sync-log.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { bucketDigests, entryHashes, rowsByHash } from '../../store/digest.js';
-import type { Route } from '../../core/route.js';
+import { EVERYTHING, type Route } from '../../core/route.js';
 import { attachedTransfer } from './apply-attached.js';
 import { PreviewApply } from './preview-apply.js';
 import { WriteLockYielder } from '../../store/write-lock-yield.js';
 import type {
   AppliedBatch,
   ApplyRequest,
+  AttachableFeedPart,
   AttachableSource,
   DirectReceiveRequest,
   ApplyResult,
@@ -39,6 +40,9 @@ import type {
   Replica,
   ReplicaInfo,
 } from '../../core/replica.js';
+
+/** A route that lets every entry through, device-local contexts too: what is left of a route already applied by the sender. */
+const UNFILTERED: Route = { ...EVERYTHING, localContexts: [] };
 
 export interface LocalReplicaOptions {
   /** Prepare the database on first contact, naming the node this if it has no name yet. */
@@ -143,8 +147,51 @@ export class LocalReplica implements LoggedReplica {
 
   receiveDirect(sender: Replica, request: DirectReceiveRequest, signal?: AbortSignal): AsyncIterable<AppliedBatch> | undefined {
     // A previewed receiver only counts, entry by entry (apply), and never takes the write lock.
-    const source = this.preview ? undefined : sender.attachable?.();
-    return source ? this.receiveAttached(source, request, signal) : undefined;
+    if (this.preview) return undefined;
+    const source = sender.attachable?.();
+    if (source) return this.receiveAttached(source, request, signal);
+    const { senderInfo } = request;
+    const encoding = () =>
+      this.guard('reading it', () => String(this.db.prepare('SELECT encoding AS e FROM pragma_encoding').get()?.e ?? ''));
+    const parts = senderInfo ? sender.attachableFeed?.(request.feed, { encoding: encoding(), senderInfo }, signal) : undefined;
+    return parts ? this.receiveParts(parts, request, signal) : undefined;
+  }
+
+  /**
+   * A remote feed downloaded in parts (agentless): each part ATTACHed and moved as a local sender's
+   * rows, from its window's start to its end. The sender's route was applied where the rows were
+   * read (the download holds only the requested columns, which may lack the route's), so it is not
+   * applied again here; the rest of the feed's filter is, harmlessly.
+   */
+  private async *receiveParts(
+    parts: AsyncIterable<AttachableFeedPart>,
+    request: DirectReceiveRequest,
+    signal?: AbortSignal,
+  ): AsyncIterable<AppliedBatch> {
+    let rewound = request.receipt.rewound;
+    for await (const part of parts) {
+      const batches = attachedTransfer(
+        { db: this.db, shape: this.shape, selfId: this.node.id, naive: this.naive, yielder: this.yielder },
+        {
+          senderPath: part.source.path,
+          senderShape: part.source.shape,
+          senderId: part.source.nodeId,
+          feed: { ...request.feed, afterRowid: part.after, route: UNFILTERED },
+          feedEnd: part.through,
+          privateSender: true,
+          receipt: { ...request.receipt, rewound },
+          dryRun: request.dryRun,
+        },
+      );
+      try {
+        for await (const batch of this.paced('receiving new entries', batches, signal)) {
+          rewound = false;
+          yield batch;
+        }
+      } catch (error) {
+        throw part.failure(error);
+      }
+    }
   }
 
   private async *receiveAttached(

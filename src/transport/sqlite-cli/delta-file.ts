@@ -11,8 +11,9 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SyncError } from '../../core/errors.js';
+import { isSyncError, SyncError } from '../../core/errors.js';
 import { quoted } from '../../core/feed-checks.js';
+import { visibleExcerpt } from '../../core/excerpt.js';
 import type { FeedRow } from '../../core/replica.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import type { SqlValue } from '../../core/sql-value.js';
@@ -20,6 +21,11 @@ import { databaseError, openDatabase } from '../../store/sqlite/open-database.js
 import { MAX_FRAME_BYTES } from '../../protocol/protocol.js';
 import { feedRow } from '../../store/feed-filter.js';
 import { quoteIdentifier } from '../../store/sql.js';
+import { NOTES_TABLE, ORIGIN_COLUMN } from '../../core/notes-table.js';
+import { isNodeId } from '../../core/node-name.js';
+
+/** core/node-name.ts isNodeId as a GLOB (with the length checked beside it: GLOB stops at a NUL). */
+const NODE_ID_GLOB = [8, 4, 4, 4, 12].map((n) => '[0-9a-f]'.repeat(n)).join('-');
 
 /** The largest entry a download may hold: what the agent protocol can carry, so both transports carry the same. */
 export const MAX_ENTRY_BYTES = MAX_FRAME_BYTES;
@@ -137,9 +143,36 @@ export interface DownloadMeta {
   cut: boolean;
 }
 
-/** What a download must be: a feed's (with a `meta` table) or a hash lookup's, and its `rows` table's columns in order. */
+/**
+ * The columns of a feed download's table, in order: the origin, then the requested ones by name. The
+ * table is named like the notes table and each row sits under its remote rowid, so the download can
+ * be read exactly like a sender's notes table: through the JavaScript reader below, or ATTACHed by a
+ * receiver here that moves its rows in SQL (transport/local/apply-attached.ts).
+ */
+export const feedDownloadColumns = (columns: readonly string[]): string[] => [ORIGIN_COLUMN, ...columns];
+
+/** The columns of a feed download's `meta` table. */
+export const META_COLUMNS: readonly string[] = ['high', 'window_end', 'cut'];
+
+/**
+ * A download table's definition: the remote is asked for `CREATE TABLE rs_dl.` and this, and the file
+ * must then declare exactly `CREATE TABLE ` and this (SQLite keeps the statement as written, without
+ * the schema's name). Columns without a declared type have no affinity, so every value keeps its
+ * exact type and bytes; and a file whose table declares anything more (a type, a collation, a
+ * constraint, a generated column) is refused: a receiver that ATTACHes it would compare and convert
+ * by those declarations.
+ */
+export function downloadTableDefinition(table: string, columns: readonly string[]): string {
+  return `${table} (${columns.map(quoteIdentifier).join(', ')})`;
+}
+
+/** Names that would stand for a table's rowid in SQL: a column so named would hide it. */
+const ROWID_NAMES = new Set(['rowid', '_rowid_', 'oid']);
+
+/** What a download must be: a feed's (with a `meta` table) or a hash lookup's, and its table's columns in order. */
 export interface DownloadShape {
   kind: 'feed' | 'hashes';
+  /** Declared columns: feedDownloadColumns for a feed; `__h, __rowid, __origin, c0…` for hashes. */
   columns: readonly string[];
   /** The remote, for messages. */
   from: string;
@@ -154,12 +187,18 @@ export interface FeedWindow {
 /** A downloaded delta database, open for reading; `close()` also deletes the file. */
 export class Download {
   private readonly db: Database;
+  /** The table holding the rows, and how its rowid is read. */
+  private readonly table: string;
+  private readonly rowidColumn: string;
 
   constructor(
-    private readonly path: string,
+    readonly path: string,
     private readonly shape: DownloadShape,
   ) {
-    this.db = onScratch(path, 'reading downloaded entries', () => openDatabase(path, { readOnly: true }));
+    const feed = shape.kind === 'feed';
+    this.table = feed ? NOTES_TABLE : 'rows';
+    this.rowidColumn = feed ? 'rowid' : '__rowid';
+    this.db = this.read(() => openDatabase(path, { readOnly: true }));
     try {
       this.checkTables();
     } catch (error) {
@@ -175,19 +214,28 @@ export class Download {
     );
   }
 
+  /**
+   * The file holds exactly the tables the remote was asked to build (no view, trigger or index: a
+   * view named like the table would be run by whoever reads it), each declared exactly as asked
+   * (downloadTableDefinition): its columns, in order, and nothing a receiver would compare by.
+   */
   private checkTables(): void {
-    const columnsOf = (table: string) =>
-      this.read(() =>
-        this.db
-          .prepare(`SELECT name FROM pragma_table_info(?)`)
-          .all(table)
-          .map((row) => String(row.name)),
-      );
-    const rows = columnsOf('rows');
-    if (rows.join('\u0000') !== this.shape.columns.join('\u0000')) {
-      throw this.refused(`rows(${rows.map(quoted).join(', ')}) where rows(${this.shape.columns.join(', ')}) was asked`);
+    const objects = this.read(() => this.db.prepare(`SELECT type, name, sql FROM sqlite_schema ORDER BY name`).all());
+    const tables = new Map<string, readonly string[]>([[this.table, this.shape.columns]]);
+    if (this.shape.kind === 'feed') tables.set('meta', META_COLUMNS);
+    const found = objects.map((row) => `${String(row.type)} ${String(row.name)}`);
+    const asked = [...tables.keys()].sort().map((name) => `table ${name}`);
+    if (found.join('\u0000') !== asked.join('\u0000'))
+      throw this.refused(`the objects ${found.slice(0, 5).map(quoted).join(', ')} where ${asked.join(', ')} were asked`);
+    for (const { name, sql } of objects) {
+      const wanted = `CREATE TABLE ${downloadTableDefinition(String(name), tables.get(String(name)) ?? [])}`;
+      if (sql !== wanted)
+        throw this.refused(`${String(name)} declared as ${visibleExcerpt(Buffer.from(String(sql)), 200)} where ${wanted} was asked`);
     }
-    if (this.shape.kind === 'feed' && columnsOf('meta').join(',') !== 'high,window_end,cut') throw this.refused('no proper meta table');
+    if (this.shape.kind === 'feed') {
+      const hiding = this.shape.columns.find((name) => ROWID_NAMES.has(name.toLowerCase()));
+      if (hiding !== undefined) throw this.refused(`a column named ${quoted(hiding)}, which would hide its rowids`);
+    }
   }
 
   /** The download's meta row: integers, one row, the window within the snapshot. */
@@ -216,7 +264,7 @@ export class Download {
       .map((name) => `coalesce(octet_length(${quoteIdentifier(name)}), 0)`);
     const row = this.read(() =>
       this.db
-        .prepare(`SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM rows)`, {
+        .prepare(`SELECT count(*) AS n, coalesce(max(b), 0) AS widest FROM (SELECT ${sizes.join(' + ') || '0'} AS b FROM ${this.table})`, {
           exactIntegers: true,
         })
         .get(),
@@ -235,21 +283,81 @@ export class Download {
   feedWindow(after: number, maxRows: number): FeedWindow {
     this.checkSize(maxRows);
     const meta = this.meta();
-    const last = this.lastRowid();
+    const [first, last] = this.rowidRange();
     if (meta.windowEnd < after && meta.windowEnd < meta.high)
       throw this.refused(`a scan window ending at ${meta.windowEnd}, before its start ${after}`);
-    if (last !== undefined && (last <= after || last > meta.windowEnd))
-      throw this.refused(`a row ${last} outside its window (${after}, ${meta.windowEnd}]`);
+    for (const rowid of [first, last]) {
+      if (rowid !== undefined && (rowid <= after || rowid > meta.windowEnd))
+        throw this.refused(`a row ${rowid} outside its window (${after}, ${meta.windowEnd}]`);
+    }
     const through = meta.cut && last !== undefined ? last : Math.max(meta.windowEnd, after);
     const more = meta.cut || meta.windowEnd < meta.high;
     if (more && through <= after) throw this.refused(`no progress past ${after}`);
     return { through, more };
   }
 
-  /** The highest rowid in the download, if it holds any row. */
-  lastRowid(): number | undefined {
-    const row = this.read(() => this.db.prepare('SELECT max(__rowid) AS m FROM rows', { exactIntegers: true }).get());
-    return row?.m === null || row?.m === undefined ? undefined : this.rowid(row.m);
+  /** The lowest and the highest rowid in the download, if it holds any row. */
+  private rowidRange(): [number | undefined, number | undefined] {
+    const row = this.read(() =>
+      this.db
+        .prepare(`SELECT min(${this.rowidColumn}) AS a, max(${this.rowidColumn}) AS z FROM ${this.table}`, { exactIntegers: true })
+        .get(),
+    );
+    const rowid = (value: SqlValue | undefined) => (value === null || value === undefined ? undefined : this.rowid(value));
+    return [rowid(row?.a), rowid(row?.z)];
+  }
+
+  /**
+   * A feed download's origins, all of them, in SQL (for a receiver that moves the rows without
+   * reading them: what FeedCheck and feedRow check of each row read out): NULL or empty (written on
+   * the sender), or text that is a node id and not the receiver's own (`receiverId`, unless '').
+   * The first offending row is read to say what is wrong with it.
+   */
+  checkOrigins(receiverId: string): void {
+    const origin = quoteIdentifier(ORIGIN_COLUMN);
+    const bad = `NOT (${origin} IS NULL OR (typeof(${origin}) = 'text' AND (${origin} = '' OR (length(CAST(${origin} AS BLOB)) = 36
+      AND ${origin} GLOB '${NODE_ID_GLOB}' AND ${origin} <> ?))))`;
+    const row = this.read(() =>
+      this.db
+        .prepare(`SELECT rowid AS r, ${origin} AS o FROM ${NOTES_TABLE} WHERE ${bad} ORDER BY rowid LIMIT 1`, { exactIntegers: true })
+        .get(receiverId),
+    );
+    if (!row) return;
+    // The same checks, on the one row, give the message the rows read out would have given.
+    const entry = this.feedRow([row.r ?? null, row.o ?? null], '');
+    if (!isNodeId(entry.origin)) throw this.refused(`an entry whose origin ${quoted(entry.origin)} is not a node id`);
+    throw this.refused("an entry of this node's own, which it asked not to get back");
+  }
+
+  /** The file's text encoding: a receiver can ATTACH it only if its own database has the same. */
+  encoding(): string {
+    return String(this.read(() => this.db.prepare('SELECT encoding AS e FROM pragma_encoding').get())?.e ?? '');
+  }
+
+  /** The remote's file is damaged: refused, as anything else wrong with it. */
+  private damagedError(cause: unknown): SyncError {
+    const detail = cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause);
+    return new SyncError(
+      'PROTOCOL_ERROR',
+      `${this.shape.from} sent a damaged delta file (${this.path}: ${detail}); refused, nothing of it was kept (is its sqlite3 the real one?)`,
+      { cause },
+    );
+  }
+
+  /**
+   * What to report when moving this download's rows elsewhere (a receiver that ATTACHed it) failed
+   * with `error`: the remote's damaged file if SQLite finds it so (PRAGMA quick_check, asked only
+   * then: it reads the whole file), otherwise the error itself.
+   */
+  failure(error: unknown): unknown {
+    let damaged: boolean;
+    try {
+      const rows = this.db.prepare('PRAGMA quick_check').all();
+      damaged = !(rows.length === 1 && String(Object.values(rows[0] ?? {})[0]) === 'ok');
+    } catch {
+      damaged = true;
+    }
+    return damaged ? this.damagedError(error) : error;
   }
 
   /**
@@ -264,10 +372,13 @@ export class Download {
     return Number(value);
   }
 
-  /** `rows` in rowid order: [__rowid, __origin, values…] (plus a leading `__h` for hash downloads). */
+  /** The rows in rowid order: [rowid, origin, values…] (plus a leading `__h` for hash downloads). */
   *rows(): Generator<SqlValue[]> {
-    const columns = this.shape.columns.map(quoteIdentifier).join(', ');
-    const rows = this.read(() => this.db.prepare(`SELECT ${columns} FROM rows ORDER BY __rowid`, { exactIntegers: true }).iterateArrays());
+    const declared = this.shape.columns.map(quoteIdentifier);
+    const columns = (this.shape.kind === 'feed' ? ['rowid', ...declared] : declared).join(', ');
+    const rows = this.read(() =>
+      this.db.prepare(`SELECT ${columns} FROM ${this.table} ORDER BY ${this.rowidColumn}`, { exactIntegers: true }).iterateArrays(),
+    );
     try {
       for (;;) {
         const next = this.read(() => rows.next());
@@ -294,7 +405,12 @@ export class Download {
   }
 
   private read<T>(work: () => T): T {
-    return onScratch(this.path, 'reading downloaded entries', work);
+    try {
+      return onScratch(this.path, 'reading downloaded entries', work);
+    } catch (error) {
+      // Not this machine's database: a file the remote sent damaged (or never a database) is its fault.
+      throw isSyncError(error) && (error.code === 'DB_CORRUPT' || error.code === 'DB_NOT_SQLITE') ? this.damagedError(error) : error;
+    }
   }
 
   close(): void {

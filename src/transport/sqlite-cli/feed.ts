@@ -1,6 +1,9 @@
 /**
  * SQL that reads a remote feed into a delta database in the remote temp dir (`dl.sqlite3`, sent
- * back by the reply helper, which then deletes it). The semantics are local/feed.ts's: rowid order
+ * back by the reply helper, which then deletes it). A feed download is shaped like a notes table
+ * (delta-file.ts feedDownloadColumns: `resonance_notes(sync_origin, <the requested columns>)`, each
+ * row under its remote rowid), so a receiver on this side can ATTACH it and move its rows in SQL as
+ * it moves a local sender's (transport/local/apply-attached.ts). The semantics are local/feed.ts's: rowid order
  * after a cursor, filtered by store/feed-filter.ts (its parameters inlined), one read transaction per
  * download so rows and the snapshot's max rowid agree. A download is bounded in rows, in bytes (by a
  * running sum, always at least one row) and in rowids scanned, and says in its `meta` table whether
@@ -12,7 +15,7 @@ import { BUCKET_CHARS, ENTRY_HASH_BYTES, ENTRY_HASH_CHARS, HASH_TABLE, bucketQue
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
 import { columnOrNull, feedFilter, type ArrivalsSchema } from '../../store/feed-filter.js';
 import { quoteIdentifier } from '../../store/sql.js';
-import { valueColumns } from './delta-file.js';
+import { META_COLUMNS, downloadTableDefinition, feedDownloadColumns, valueColumns } from './delta-file.js';
 import { hexWordLiteral, inlineParams, integerLiteral, textLiteral } from './sql-literals.js';
 
 export const DOWNLOAD_FILE = 'dl.sqlite3';
@@ -22,13 +25,13 @@ export function routeSql(shape: NotesTableShape, route: Route): string {
   return inlineParams(predicate.sql, predicate.params);
 }
 
-const openDownload = (tableColumns: string[]): string[] => [
+const openDownload = (table: string, tableColumns: readonly string[]): string[] => [
   `ATTACH '${DOWNLOAD_FILE}' AS rs_dl;`,
   // A throwaway file: no journal, no fsync.
   'PRAGMA rs_dl.journal_mode = OFF;',
   'PRAGMA rs_dl.synchronous = OFF;',
   // No declared types: no affinity, so every value keeps its exact type and bytes.
-  `CREATE TABLE rs_dl.rows (${tableColumns.join(', ')});`,
+  `CREATE TABLE rs_dl.${downloadTableDefinition(table, tableColumns)};`,
 ];
 
 export interface FeedDownload {
@@ -54,8 +57,9 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, a
   const filter = feedFilter(shape, request, arrivals);
   const where = inlineParams(filter.sql, filter.params(request.afterRowid, BigInt(request.afterRowid) + BigInt(request.scanRowids)));
   return [
-    ...openDownload(['__rowid', '__origin', ...valueColumns(request.columns.length)]),
-    'CREATE TABLE rs_dl.meta (high, window_end, cut);',
+    // Rows keep their remote rowid (the table's own, an integer by the file format itself).
+    ...openDownload(NOTES_TABLE, feedDownloadColumns(request.columns)),
+    `CREATE TABLE rs_dl.${downloadTableDefinition('meta', META_COLUMNS)};`,
     'CREATE TABLE rs_dl.pick (r INTEGER PRIMARY KEY, k, before);',
     'BEGIN;',
     `INSERT INTO rs_dl.meta SELECT m, min(m, ${integerLiteral(request.afterRowid)} + ${integerLiteral(request.scanRowids)}), 0
@@ -68,7 +72,8 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, a
        WINDOW w AS (ORDER BY r ROWS UNBOUNDED PRECEDING);`,
     `UPDATE rs_dl.meta SET cut = EXISTS (SELECT 1 FROM rs_dl.pick WHERE k > ${n} OR (k > 1 AND before >= ${cap}));`,
     `DELETE FROM rs_dl.pick WHERE k > ${n} OR (k > 1 AND before >= ${cap});`,
-    `INSERT INTO rs_dl.rows SELECT n.rowid, ${columnOrNull(shape, ORIGIN_COLUMN, 'n.')}${selected.map((column) => `, ${column}`).join('')}
+    `INSERT INTO rs_dl.${NOTES_TABLE} (rowid, ${feedDownloadColumns(request.columns).map(quoteIdentifier).join(', ')})
+       SELECT n.rowid, ${columnOrNull(shape, ORIGIN_COLUMN, 'n.')}${selected.map((column) => `, ${column}`).join('')}
        FROM rs_dl.pick p JOIN main.${NOTES_TABLE} n ON n.rowid = p.r ORDER BY p.r;`,
     'DROP TABLE rs_dl.pick;',
     'COMMIT;',
@@ -92,7 +97,7 @@ export function hashDownloadSql(shape: NotesTableShape, route: Route, columns: r
   const selected = columns.map((name, i) => `${columnOrNull(shape, name)} AS ${values[i] as string}`);
   const list = hashes.map((hash) => hexWordLiteral(hash, ENTRY_HASH_CHARS)).join(', ');
   return [
-    ...openDownload(['__h', '__rowid', '__origin', ...values]),
+    ...openDownload('rows', ['__h', '__rowid', '__origin', ...values]),
     'BEGIN;',
     `INSERT INTO rs_dl.rows SELECT * FROM (
        SELECT ${entryHashSql(shape)} AS h, rowid AS r, ${ORIGIN_COLUMN} AS o${selected.map((column) => `, ${column}`).join('')}

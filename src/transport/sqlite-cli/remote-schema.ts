@@ -96,7 +96,7 @@ function shapeOf(table: { type: string; sql: string | null } | undefined, info: 
 }
 
 export interface InfoRow {
-  k: 'max' | 'meta' | 'node' | 'cursor' | 'version';
+  k: 'max' | 'meta' | 'node' | 'cursor' | 'version' | 'encoding';
   a: string | null;
   b: string | null;
   c: number | null;
@@ -110,6 +110,8 @@ export interface RemoteInfo {
   cursors: Map<string, number>;
   /** The session's PRAGMA data_version (DATA_VERSION_SQL) when read. */
   dataVersion: number | undefined;
+  /** The database's text encoding (PRAGMA encoding): its downloads have it, and only a receiver with the same can ATTACH them. */
+  encoding: string | undefined;
 }
 
 /** The session connection's PRAGMA data_version: it changes exactly when another connection commits. */
@@ -122,6 +124,7 @@ export function infoQuery(objects: ReadonlyMap<string, unknown>): string {
   const parts = [
     `SELECT 'max' AS k, NULL AS a, NULL AS b, (SELECT coalesce(max(rowid), 0) FROM main.${NOTES_TABLE}) AS c`,
     `SELECT 'version', NULL, NULL, (${DATA_VERSION_SQL})`,
+    `SELECT 'encoding', encoding, NULL, NULL FROM pragma_encoding`,
   ];
   if (objects.has(META_TABLE)) parts.push(`SELECT 'meta', key, value, NULL FROM main.${META_TABLE}`);
   if (objects.has(NODES_TABLE)) parts.push(`SELECT 'node', node_id, name, NULL FROM main.${NODES_TABLE}`);
@@ -130,13 +133,14 @@ export function infoQuery(objects: ReadonlyMap<string, unknown>): string {
 }
 
 export function readInfo(rows: InfoRow[]): RemoteInfo {
-  const info: RemoteInfo = { meta: {}, maxRowid: 0, knownNodes: [], cursors: new Map(), dataVersion: undefined };
+  const info: RemoteInfo = { meta: {}, maxRowid: 0, knownNodes: [], cursors: new Map(), dataVersion: undefined, encoding: undefined };
   for (const row of rows) {
     if (row.k === 'max') info.maxRowid = Number(row.c ?? 0);
     if (row.k === 'meta' && row.a !== null) info.meta[row.a] = String(row.b);
     if (row.k === 'node' && row.a !== null) info.knownNodes.push({ id: row.a, name: String(row.b) });
     if (row.k === 'cursor' && row.a !== null) info.cursors.set(cursorKey(row.a, String(row.b)), Number(row.c ?? 0));
     if (row.k === 'version' && row.c !== null) info.dataVersion = Number(row.c);
+    if (row.k === 'encoding' && row.a !== null) info.encoding = String(row.a);
   }
   return info;
 }

@@ -40,8 +40,10 @@ export interface DownloadLimits {
 /**
  * Many engine batches per round trip (the next download is fetched while this one is read, so a
  * larger one saves no time), bounded so the remote temp file and ours stay modest, and this process
- * too: an initial agentless pull of 100k notes peaked at 167 MB RSS with 20,000 rows / 64 MB per
- * download, at 142 MB with 5,000 / 16 MB, in the same wall time.
+ * too: an initial agentless pull of 100k notes read row by row (readFeed + apply) peaked at 167 MB
+ * RSS with 20,000 rows / 64 MB per download, at 142 MB with 5,000 / 16 MB, in the same wall time.
+ * A receiver here now ATTACHes each download instead (about 100 MB: the rows never become
+ * JavaScript values), but dry runs and previewed receivers still read row by row, so the bound stays.
  */
 export const DEFAULT_DOWNLOAD_LIMITS: DownloadLimits = { maxRows: 5_000, maxBytes: 16 * 1024 * 1024, scanRowids: 500_000 };
 
@@ -62,6 +64,8 @@ export class RemoteState {
   readonly limits: DownloadLimits;
   /** Where the session's PRAGMA data_version stood once connected: other writers' commits move it. */
   readonly connectedDataVersion: number | undefined;
+  /** The remote database's text encoding (it never changes once the database has content). */
+  readonly encoding: string | undefined;
   /**
    * Set when the remote was never prepared and a dry run previews it (under a provisional identity):
    * what preparing it would add to its tables (no index, view or identity), replayed inside each
@@ -83,6 +87,7 @@ export class RemoteState {
     this.fresh = info;
     this.cursors = info.cursors;
     this.connectedDataVersion = info.dataVersion;
+    this.encoding = info.encoding;
     this.limits = { ...DEFAULT_DOWNLOAD_LIMITS, ...options.download };
   }
 

@@ -22,7 +22,7 @@ import { cursorSql } from '../../store/receive-sql.js';
 import { WriteLockYieldPolicy } from '../../store/write-lock-yield.js';
 import type { SshLocation } from '../ssh/ssh-command.js';
 import { applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
-import { Download, ScratchDir, buildUpload, valueColumns } from './delta-file.js';
+import { Download, ScratchDir, buildUpload, feedDownloadColumns, valueColumns } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
 import { DATA_VERSION_SQL } from './remote-schema.js';
@@ -30,8 +30,12 @@ import { RemoteState, type DownloadLimits } from './remote-state.js';
 import { CliSession } from './session.js';
 import { exchangeLogSql } from '../../store/tracking.js';
 import { inlineParams } from './sql-literals.js';
+import { FeedCheck } from '../../core/feed-checks.js';
+import { trace } from '../../core/trace.js';
+import type { NotesTableShape } from '../../core/notes-table.js';
 import type {
   ApplyRequest,
+  AttachableFeedPart,
   ApplyResult,
   DigestRequest,
   DigestResult,
@@ -61,6 +65,19 @@ export interface SqliteCliConnectOptions {
   stallTimeoutMs?: number | undefined;
   /** Locking the remote database waits for this (ssh connects meanwhile); a rejection ends the session. */
   ready?: Promise<void> | undefined;
+}
+
+/** A feed download's table as a sender's notes table (delta-file.ts feedDownloadColumns): what a receiver ATTACHing it reads. */
+function downloadedNotesShape(columns: readonly string[]): NotesTableShape {
+  return {
+    allColumns: feedDownloadColumns(columns),
+    rowidAlias: undefined,
+    userColumns: [...columns],
+    hasSource: columns.includes('source'),
+    hasOrigin: true,
+    hasContext: columns.includes('context'),
+    requiredColumns: [],
+  };
 }
 
 export class SqliteCliReplica implements Replica {
@@ -170,6 +187,72 @@ export class SqliteCliReplica implements Replica {
     }
   }
 
+  /**
+   * The feed as downloaded files a receiver here ATTACHes (see Replica.attachableFeed): the same
+   * downloads as readFeed's, one fetched ahead, each checked in SQL before it is handed out for
+   * everything readFeed's consumer checks row by row (FeedCheck, feedRow): its tables and columns,
+   * its size, its window and rowids, its origins, and the cursor it lets the receiver commit
+   * against the end of the remote's feed (read again when beyond it). Only for a receiver whose
+   * database has the remote's text encoding: ATTACH needs the same.
+   */
+  attachableFeed(
+    request: FeedRequest,
+    receiver: { encoding: string; senderInfo: ReplicaInfo },
+    signal?: AbortSignal,
+  ): AsyncIterable<AttachableFeedPart> | undefined {
+    if (this.state.encoding === undefined || this.state.encoding !== receiver.encoding) return undefined;
+    return this.downloadedParts(request, receiver.senderInfo, signal);
+  }
+
+  private async *downloadedParts(request: FeedRequest, senderInfo: ReplicaInfo, signal?: AbortSignal): AsyncIterable<AttachableFeedPart> {
+    this.state.forgetInfo();
+    const check = new FeedCheck(request, senderInfo, () => this.info());
+    const shape = downloadedNotesShape(request.columns);
+    let after = request.afterRowid;
+    let coming = this.download(request, after);
+    let next: Promise<Download> | undefined = coming;
+    try {
+      for (;;) {
+        const current = await coming;
+        next = undefined;
+        try {
+          const { through, more } = current.feedWindow(after, this.state.limits.maxRows);
+          current.checkOrigins(request.receiverId);
+          const encoding = current.encoding();
+          if (encoding !== this.state.encoding)
+            throw new SyncError(
+              'PROTOCOL_ERROR',
+              `${this.where} sent a delta file in ${quoted(encoding)} where its database is in ${quoted(this.state.encoding)}; refused, nothing of it was kept`,
+            );
+          // As readFeed's last batch of the download would be checked (it has none when the window did not move).
+          if (through > after) await check.batch({ rows: [], throughRowid: through, bytes: 0 });
+          if (more) next = coming = this.download(request, through);
+          signal?.throwIfAborted();
+          if (through > after) {
+            trace(`sqlite3: download after ${after} handed to the receiver`);
+            yield {
+              source: { path: current.path, shape, nodeId: this.state.node.id },
+              after,
+              through,
+              failure: (error) => current.failure(error),
+            };
+          }
+          trace(`sqlite3: download after ${after} moved`);
+          after = through;
+          if (!more) return;
+        } finally {
+          current.close();
+        }
+      }
+    } finally {
+      if (next)
+        await next.then(
+          (download) => download.close(),
+          () => undefined,
+        );
+    }
+  }
+
   private *batches(download: Download, request: FeedRequest, after: number, through: number): Generator<FeedBatch> {
     let rows: FeedRow[] = [];
     let bytes = 0;
@@ -194,11 +277,7 @@ export class SqliteCliReplica implements Replica {
     const download = { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids };
     const before = feedDownloadSql(this.state.shape, download, this.state.hasArrivals ? 'main' : undefined);
     await this.session.download('reading new entries', { before: [before], remoteFile: DOWNLOAD_FILE, localPath });
-    return new Download(localPath, {
-      kind: 'feed',
-      columns: ['__rowid', '__origin', ...valueColumns(request.columns.length)],
-      from: this.where,
-    });
+    return new Download(localPath, { kind: 'feed', columns: feedDownloadColumns(request.columns), from: this.where });
   }
 
   /** The remote database, for messages. */
