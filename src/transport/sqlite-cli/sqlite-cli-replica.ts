@@ -156,34 +156,11 @@ export class SqliteCliReplica implements Replica {
    * this one is consumed) and hands them out in the engine's batch sizes from the file on disk.
    */
   async *readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch> {
-    this.state.forgetInfo();
-    let after = request.afterRowid;
-    let coming = this.download(request, after);
-    let next: Promise<Download> | undefined = coming;
-    try {
-      for (;;) {
-        const current = await coming;
-        next = undefined;
-        try {
-          const { through, more } = current.feedWindow(after, this.state.limits.maxRows);
-          if (more) next = coming = this.download(request, through);
-          for (const batch of this.batches(current, request, after, through)) {
-            signal?.throwIfAborted();
-            yield batch;
-          }
-          after = through;
-          if (!more) return;
-        } finally {
-          current.close();
-        }
+    for await (const { download, after, through } of this.downloads(request)) {
+      for (const batch of this.batches(download, request, after, through)) {
+        signal?.throwIfAborted();
+        yield batch;
       }
-    } finally {
-      // The consumer stopped early: let a download already under way finish, and drop it.
-      if (next)
-        await next.then(
-          (download) => download.close(),
-          () => undefined,
-        );
     }
   }
 
@@ -205,9 +182,43 @@ export class SqliteCliReplica implements Replica {
   }
 
   private async *downloadedParts(request: FeedRequest, senderInfo: ReplicaInfo, signal?: AbortSignal): AsyncIterable<AttachableFeedPart> {
-    this.state.forgetInfo();
     const check = new FeedCheck(request, senderInfo, () => this.info());
     const shape = downloadedNotesShape(request.columns);
+    const checked = async (download: Download, after: number, through: number) => {
+      download.checkOrigins(request.receiverId);
+      const encoding = download.encoding();
+      if (encoding !== this.state.encoding)
+        throw new SyncError(
+          'PROTOCOL_ERROR',
+          `${this.where} sent a delta file in ${quoted(encoding)} where its database is in ${quoted(this.state.encoding)}; refused, nothing of it was kept`,
+        );
+      // As readFeed's last batch of the download would be checked (it has none when the window did not move).
+      if (through > after) await check.batch({ rows: [], throughRowid: through, bytes: 0 });
+    };
+    for await (const { download, after, through } of this.downloads(request, checked)) {
+      signal?.throwIfAborted();
+      if (through <= after) continue;
+      trace(`sqlite3: download after ${after} handed to the receiver`);
+      yield {
+        source: { path: download.path, shape, nodeId: this.state.node.id },
+        after,
+        through,
+        failure: (error) => download.failure(error),
+      };
+      trace(`sqlite3: download after ${after} moved`);
+    }
+  }
+
+  /**
+   * The feed's downloads in order, each with the window (after, through] it covers: the next one is
+   * asked for once this one passed `check`, and arrives while this one is used; each is closed (its
+   * file deleted) when the consumer moves on.
+   */
+  private async *downloads(
+    request: FeedRequest,
+    check: (download: Download, after: number, through: number) => Promise<void> | void = () => undefined,
+  ): AsyncIterable<{ download: Download; after: number; through: number }> {
+    this.state.forgetInfo();
     let after = request.afterRowid;
     let coming = this.download(request, after);
     let next: Promise<Download> | undefined = coming;
@@ -217,27 +228,9 @@ export class SqliteCliReplica implements Replica {
         next = undefined;
         try {
           const { through, more } = current.feedWindow(after, this.state.limits.maxRows);
-          current.checkOrigins(request.receiverId);
-          const encoding = current.encoding();
-          if (encoding !== this.state.encoding)
-            throw new SyncError(
-              'PROTOCOL_ERROR',
-              `${this.where} sent a delta file in ${quoted(encoding)} where its database is in ${quoted(this.state.encoding)}; refused, nothing of it was kept`,
-            );
-          // As readFeed's last batch of the download would be checked (it has none when the window did not move).
-          if (through > after) await check.batch({ rows: [], throughRowid: through, bytes: 0 });
+          await check(current, after, through);
           if (more) next = coming = this.download(request, through);
-          signal?.throwIfAborted();
-          if (through > after) {
-            trace(`sqlite3: download after ${after} handed to the receiver`);
-            yield {
-              source: { path: current.path, shape, nodeId: this.state.node.id },
-              after,
-              through,
-              failure: (error) => current.failure(error),
-            };
-          }
-          trace(`sqlite3: download after ${after} moved`);
+          yield { download: current, after, through };
           after = through;
           if (!more) return;
         } finally {
@@ -245,6 +238,7 @@ export class SqliteCliReplica implements Replica {
         }
       }
     } finally {
+      // The consumer stopped early, or a check failed: let a download already under way finish, and drop it.
       if (next)
         await next.then(
           (download) => download.close(),
