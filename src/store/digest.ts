@@ -26,6 +26,7 @@ import { routePredicate, type Route } from '../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
 import type { SqlValue } from '../core/sql-value.js';
 import { type RowidRange, rowidRange, walkRowidWindows } from './rowid-steps.js';
+import { databaseEncoding } from './schema.js';
 import type { Database, PrepareOptions } from './sqlite/driver.js';
 
 /** Hex characters of a bucket's name: the entry hash's first byte (256 buckets). */
@@ -159,7 +160,7 @@ const HELPER_FROM_ROWIDS = 20 * KEY_SLICE;
  * its own.)
  */
 function readRoutedKeys(db: Database, shape: NotesTableShape, route: Route, range: RowidRange, hasher: EntryHasher): void {
-  if (String(db.prepare('PRAGMA encoding').get()?.encoding) !== 'UTF-8') {
+  if (databaseEncoding(db) !== 'UTF-8') {
     forEachRoutedRow(db, shape, route, `${identityKeySql(shape)} AS k`, ([key]) => hasher.addKey(key as Uint8Array));
     return;
   }

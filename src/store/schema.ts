@@ -27,6 +27,14 @@ export function arrivalsSchema(db: Database, schema = 'main'): string | undefine
   return tableExists(db, ARRIVALS_TABLE, schema) ? schema : undefined;
 }
 
+/**
+ * The database's text encoding ('UTF-8', 'UTF-16le' or 'UTF-16be'): concatenating BLOBs as text is
+ * byte-exact only in UTF-8, and two files can be ATTACHed and compared only if they share it.
+ */
+export function databaseEncoding(db: Database): string {
+  return String(db.prepare('SELECT encoding AS e FROM pragma_encoding').get()?.e ?? '');
+}
+
 export function indexExists(db: Database, name: string): boolean {
   return db.prepare(`SELECT 1 AS x FROM sqlite_schema WHERE type = 'index' AND name = ?`).get(name) !== undefined;
 }

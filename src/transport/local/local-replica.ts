@@ -7,7 +7,7 @@ import { BatchWriter, readCursor } from './apply.js';
 import { FeedReader, maxRowid } from './feed.js';
 import { readMeta } from '../../store/meta.js';
 import { isPrepared, isUpToDate, prepareDatabase, SYNC_INDEX_BUILD_LIMIT_BYTES, type DedupeMode } from '../../store/prepare.js';
-import { probeNotesTable } from '../../store/schema.js';
+import { databaseEncoding, probeNotesTable } from '../../store/schema.js';
 import { NODES_TABLE, type NotesTableShape } from '../../core/notes-table.js';
 import type { Database } from '../../store/sqlite/driver.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
@@ -151,8 +151,7 @@ export class LocalReplica implements LoggedReplica {
     const source = sender.attachable?.();
     if (source) return this.receiveAttached(source, request, signal);
     const { senderInfo } = request;
-    const encoding = () =>
-      this.guard('reading it', () => String(this.db.prepare('SELECT encoding AS e FROM pragma_encoding').get()?.e ?? ''));
+    const encoding = () => this.guard('reading it', () => databaseEncoding(this.db));
     const parts = senderInfo ? sender.attachableFeed?.(request.feed, { encoding: encoding(), senderInfo }, signal) : undefined;
     return parts ? this.receiveParts(parts, request, signal) : undefined;
   }

@@ -20,6 +20,7 @@ import type { SqlValue } from '../../core/sql-value.js';
 import { databaseError, openDatabase } from '../../store/sqlite/open-database.js';
 import { MAX_FRAME_BYTES } from '../../protocol/protocol.js';
 import { feedRow } from '../../store/feed-filter.js';
+import { databaseEncoding } from '../../store/schema.js';
 import { quoteIdentifier } from '../../store/sql.js';
 import { NOTES_TABLE, ORIGIN_COLUMN } from '../../core/notes-table.js';
 import { isNodeId } from '../../core/node-name.js';
@@ -331,7 +332,7 @@ export class Download {
 
   /** The file's text encoding: a receiver can ATTACH it only if its own database has the same. */
   encoding(): string {
-    return String(this.read(() => this.db.prepare('SELECT encoding AS e FROM pragma_encoding').get())?.e ?? '');
+    return this.read(() => databaseEncoding(this.db));
   }
 
   /** The remote's file is damaged: refused, as anything else wrong with it. */
