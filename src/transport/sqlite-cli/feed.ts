@@ -123,7 +123,10 @@ export function bucketDigestsSql(shape: NotesTableShape, route: Route): { before
     before: [
       drop,
       `CREATE TEMP TABLE ${HASH_TABLE} (h BLOB PRIMARY KEY) WITHOUT ROWID;`,
-      `INSERT OR IGNORE INTO temp.${HASH_TABLE} SELECT ${entryHashBlobSql(shape)} FROM main.${NOTES_TABLE} WHERE ${routeSql(shape, route)};`,
+      // Sorted before it is inserted: the table's B-tree then only grows at its end. Inserted in the
+      // notes' order (random keys), 300k hashes took 0.9 s of the remote's 2.5 s, each insert a seek
+      // into pages the cache no longer held; sorting first made them almost free.
+      `INSERT OR IGNORE INTO temp.${HASH_TABLE} SELECT ${entryHashBlobSql(shape)} AS h FROM main.${NOTES_TABLE} WHERE ${routeSql(shape, route)} ORDER BY h;`,
     ],
     query: `SELECT bucket, count, digest FROM (
       SELECT lower(hex(substr(h, 1, 1))) AS bucket, count(*) AS count FROM temp.${HASH_TABLE} GROUP BY substr(h, 1, 1)) AS c
