@@ -20,7 +20,7 @@
  * strings in sets took 441 MB), sorts them and hashes the same bytes.
  */
 import { columnOrNull, feedRow } from './feed-filter.js';
-import { EntryHasher, type KeySlice, entryHash, sha3 } from './entry-hashes.js';
+import { EntryHasher, HIGH_WORD, type KeySlice, entryHash, sha3 } from './entry-hashes.js';
 import type { FeedRow } from '../core/replica.js';
 import { routePredicate, type Route } from '../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
@@ -63,7 +63,6 @@ export function entryHashHex(hash: bigint): string {
   return hash.toString(16).padStart(ENTRY_HASH_CHARS, '0');
 }
 
-const bucketOf = (hash: bigint) => Number(hash >> 56n);
 const bucketName = (bucket: number) => bucket.toString(16).padStart(BUCKET_CHARS, '0');
 
 /**
@@ -83,33 +82,53 @@ function bucketDigest(bucket: number, sorted: BigUint64Array): string {
   const ROW = 4 + ENTRY_HASH_BYTES;
   const bytes = Buffer.alloc(head.length + sorted.length * ROW);
   head.copy(bytes);
-  sorted.forEach((hash, i) => {
+  const words = wordsOf(sorted);
+  for (let i = 0; i < sorted.length; i++) {
     const at = head.length + i * ROW;
     bytes.write('RB8:', at, 'latin1');
-    bytes.writeBigUInt64BE(hash, at + 4);
-  });
+    bytes.writeUInt32BE(words[2 * i + HIGH_WORD] as number, at + 4);
+    bytes.writeUInt32BE(words[2 * i + 1 - HIGH_WORD] as number, at + 8);
+  }
   return sha3(bytes).toString('hex').slice(0, BUCKET_DIGEST_CHARS);
 }
+
+/** A BigUint64Array's elements as pairs of 32-bit words (HIGH_WORD says which is which): read and copied without a BigInt each. */
+const wordsOf = (hashes: BigUint64Array) => new Uint32Array(hashes.buffer, hashes.byteOffset, hashes.length * 2);
+
+/** An entry hash's bucket: its first byte. */
+const bucketAt = (words: Uint32Array, i: number) => (words[2 * i + HIGH_WORD] as number) >>> 24;
 
 /** A bucket's hashes, appended to a typed array that grows (8 bytes an entry, no object per entry). */
 class HashList {
   private values = new BigUint64Array(16);
+  private words = wordsOf(this.values);
   private length = 0;
 
-  add(hash: bigint): void {
+  /** The hash at index `i` of `from` (the words of a BigUint64Array). */
+  add(from: Uint32Array, i: number): void {
     if (this.length === this.values.length) {
       const grown = new BigUint64Array(this.values.length * 2);
       grown.set(this.values);
       this.values = grown;
+      this.words = wordsOf(grown);
     }
-    this.values[this.length++] = hash;
+    this.words[2 * this.length] = from[2 * i] as number;
+    this.words[2 * this.length + 1] = from[2 * i + 1] as number;
+    this.length++;
   }
 
   /** The distinct hashes, sorted (duplicate entries in one database count once, as dedupe treats them). */
   distinctSorted(): BigUint64Array {
     const sorted = this.values.subarray(0, this.length).sort();
+    const words = wordsOf(sorted);
     let kept = 0;
-    for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[kept - 1]) sorted[kept++] = sorted[i] as bigint;
+    for (let i = 0; i < sorted.length; i++) {
+      const same = kept > 0 && words[2 * i] === words[2 * kept - 2] && words[2 * i + 1] === words[2 * kept - 1];
+      if (same) continue;
+      words[2 * kept] = words[2 * i] as number;
+      words[2 * kept + 1] = words[2 * i + 1] as number;
+      kept++;
+    }
     return sorted.subarray(0, kept);
   }
 }
@@ -224,15 +243,18 @@ async function hashesByBucket(
   const lists = new Map<number, HashList>();
   const range = rowidRange(db, NOTES_TABLE);
   const hasher = new EntryHasher(
-    (hash) => {
-      const bucket = bucketOf(hash);
-      if (!wanted(bucket)) return;
-      let list = lists.get(bucket);
-      if (!list) {
-        list = new HashList();
-        lists.set(bucket, list);
+    (hashes) => {
+      const words = wordsOf(hashes);
+      for (let i = 0; i < hashes.length; i++) {
+        const bucket = bucketAt(words, i);
+        if (!wanted(bucket)) continue;
+        let list = lists.get(bucket);
+        if (!list) {
+          list = new HashList();
+          lists.set(bucket, list);
+        }
+        list.add(words, i);
       }
-      list.add(hash);
     },
     range.through - range.after >= HELPER_FROM_ROWIDS,
   );

@@ -21,7 +21,7 @@ function sliceOf(keys: Uint8Array[]): KeySlice {
 
 async function hashAll(slices: Uint8Array[][], helper: boolean): Promise<bigint[]> {
   const hashes: bigint[] = [];
-  const hasher = new EntryHasher((hash) => hashes.push(hash), helper);
+  const hasher = new EntryHasher((slice) => hashes.push(...slice), helper);
   try {
     for (const keys of slices) hasher.addSlice(sliceOf(keys), () => sliceOf(keys));
     await hasher.finish();
