@@ -3,6 +3,8 @@
 // `npm install -g .` and `npm pack` all get it):
 //   dist/resonance-sync.mjs  the CLI and the ssh agent in one file: every runtime dependency bundled,
 //                            only Node built-ins and the optional better-sqlite3 loaded from outside.
+//   dist/resonance-sync-serve.mjs  `serve` alone, the same way: what the installed command runs when ssh
+//                            starts the agent (bin/resonance-sync.mjs); a phone given one file gets the one above.
 //   dist/resonance-sync-mcp.mjs  the MCP server of `resonance-sync mcp` (src/mcp/server.ts, with the MCP SDK
 //                            and its dependencies, 1.3 MB), loaded only by that command: bundled into the
 //                            CLI it would add a third to the start-up of every command, `serve` on a phone too.
@@ -59,6 +61,15 @@ await build({
   // Node compiles the whole file before anything runs, every command and every agent start; its
   // indentation and line breaks are a quarter of it and 20M instructions of that compile (callgrind).
   // Names are kept, so a --verbose stack still says which function failed.
+  minifyWhitespace: true,
+});
+// What the installed command runs for `serve` (ssh starts it on the far side of every sync): the
+// agent's code alone, 0.24 MB, compiled in about half the time of the whole command line.
+await build({
+  ...common,
+  entryPoints: { 'resonance-sync-serve': 'src/cli/serve-main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
   minifyWhitespace: true,
 });
 await build({ ...common, entryPoints: { 'resonance-sync-mcp': 'src/mcp/server.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' } });

@@ -9,6 +9,8 @@ import { toNodeName } from '../core/node-name.js';
 import { peerAddresses, type NodeConfig, type PeerConfig } from '../config/schema.js';
 import { LocalReplica } from '../transport/local/local-replica.js';
 import { openPeer, type OpenPeerOptions, type OpenedPeer } from '../transport/open-peer.js';
+import type { CursorKey } from '../transport/agent/connection.js';
+import { routeKey } from '../core/route.js';
 import type { AgentSource } from '../transport/agent/agent-source.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import { readNodeMemory, rememberDatabase, type PeerContact } from '../store/node-memory.js';
@@ -45,7 +47,12 @@ export interface PeerOutcome {
 }
 
 export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[]> {
-  const early = connectEarly(request);
+  // The engine's first question to an agent (its push cursor) goes with the handshake; it needs this
+  // side's node id, known once the database below is open, which is before anything is sent.
+  let localId: string | undefined;
+  const firstCursor = (peer: PeerConfig): CursorKey | undefined =>
+    localId !== undefined && request.push ? { senderId: localId, routeKey: routeKey(peer.push) } : undefined;
+  const early = connectEarly(request, firstCursor);
   let lock: SyncLock | undefined;
   let local: LocalReplica;
   try {
@@ -59,6 +66,7 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
       naiveTimestamps: request.node.naiveTimestamps,
     });
     trace('sync: local opened');
+    localId = local.node.id;
   } catch (error) {
     lock?.release();
     await early?.cancel(error);
@@ -74,7 +82,7 @@ export async function syncPeers(request: SyncPeersRequest): Promise<PeerOutcome[
         request.signal?.throwIfAborted();
         const connecting: Promise<OpenedPeer> | undefined = peer === early?.peer && !handedOver ? early.opened : undefined;
         handedOver ||= connecting !== undefined;
-        outcomes.push(await syncOnePeer(local, peer, request, connecting, closing));
+        outcomes.push(await syncOnePeer(local, peer, request, connecting, closing, firstCursor));
       }
       return outcomes;
     } finally {
@@ -114,7 +122,7 @@ interface EarlyConnection {
  * that locks or reads the peer's database is sent until go(): two syncs that meet still find each
  * other's locks in the same order as before. Local-file peers are opened in turn, as before.
  */
-function connectEarly(request: SyncPeersRequest): EarlyConnection | undefined {
+function connectEarly(request: SyncPeersRequest, firstCursor: (peer: PeerConfig) => CursorKey | undefined): EarlyConnection | undefined {
   const peer = request.peers[0];
   if (peer === undefined || peerAddresses(peer)[0]?.location.kind !== 'ssh' || request.signal?.aborted) return undefined;
   let go: () => void = () => undefined;
@@ -124,7 +132,7 @@ function connectEarly(request: SyncPeersRequest): EarlyConnection | undefined {
     stop = reject;
   });
   ready.catch(() => undefined); // the connection reports it, or nobody waits any more
-  const opened = openPeer(peer, { ...openOptions(request), ready });
+  const opened = openPeer(peer, { ...openOptions(request), ready, firstCursor: () => firstCursor(peer) });
   opened.catch(() => undefined); // awaited by syncOnePeer, or dropped by cancel
   return {
     peer,
@@ -187,11 +195,12 @@ async function syncOnePeer(
   request: SyncPeersRequest,
   early: Promise<OpenedPeer> | undefined,
   closing: Promise<void>[],
+  firstCursor: (peer: PeerConfig) => CursorKey | undefined,
 ): Promise<PeerOutcome> {
   let transport: TransportKind | undefined;
   let opened: OpenedPeer;
   try {
-    opened = await (early ?? openPeer(peer, openOptions(request)));
+    opened = await (early ?? openPeer(peer, { ...openOptions(request), firstCursor: () => firstCursor(peer) }));
   } catch (thrown) {
     const error = asSyncError(thrown);
     if (!request.dryRun) {

@@ -6,7 +6,7 @@ import { peerAddresses, type PeerConfig } from '../config/schema.js';
 import { isNodeName, toNodeName } from '../core/node-name.js';
 import type { SshLocation } from './ssh/ssh-command.js';
 import { AgentReplica } from './agent/agent-replica.js';
-import { agentStartFailure } from './agent/connection.js';
+import { agentStartFailure, type CursorKey } from './agent/connection.js';
 import type { AgentSource } from './agent/agent-source.js';
 import { acquireSyncLock, type SyncLock } from '../store/lock.js';
 import type { NaiveTimestamps } from '../core/timestamps.js';
@@ -49,6 +49,8 @@ export interface OpenPeerOptions {
    * connection with that error.
    */
   ready?: Promise<void> | undefined;
+  /** For agents: the cursor the sync reads first, asked with the handshake (agent/connection.ts). */
+  firstCursor?: (() => CursorKey | undefined) | undefined;
 }
 
 /**
@@ -125,7 +127,7 @@ async function openSshPeer(peer: PeerConfig, location: SshLocation, options: Ope
   if (peer.mode === 'sqlite3') return agentless();
   const agentUpload = peer.agentUpload ?? options.agentUpload ?? true;
   const connect = (skipInstalled: boolean) =>
-    AgentReplica.connect({ ...common, remoteCommand: peer.remoteCommand, agentUpload, skipInstalled });
+    AgentReplica.connect({ ...common, remoteCommand: peer.remoteCommand, agentUpload, skipInstalled, firstCursor: options.firstCursor });
   let replica: AgentReplica;
   try {
     try {

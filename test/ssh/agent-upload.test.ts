@@ -155,6 +155,36 @@ test('a cached agent that fails its hash is never run: it is deleted and replace
   assert.match(result.stderr, /^resonance-sync: phone: the cached agent .* failed its sha256 check/m);
 });
 
+test("the agent's compile cache never fails a sync: corrupt, then unwritable, the agent starts and syncs as before", async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  assert.equal((await sync(p)).result.code, 0);
+  const compileCache = join(phone.cacheDir, 'compile-cache');
+  const written = readdirSync(compileCache, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+  assert.ok(written.length > 0, 'the first sync wrote the compile cache');
+  // Every cached entry garbled: Node checks what it reads and compiles afresh.
+  for (const entry of written) writeFileSync(join(entry.parentPath, entry.name), 'not a code cache\n');
+  insertNotes(p.main, [{ timestamp: '2025-11-30 23:00:00', content: 'after corruption', context: 'c', source: 's' }]);
+  const corrupt = await sync(p);
+  assert.equal(corrupt.result.code, 0, corrupt.result.stderr);
+  assert.equal(corrupt.peer.transport, 'ssh agent');
+  assert.equal(corrupt.result.stderr, '', 'nothing to say about it');
+  // Unwritable (the phone's own account cannot write there): Node runs without a cache.
+  rmSync(compileCache, { recursive: true, force: true });
+  writeFileSync(compileCache, 'a file where the cache folder would go\n');
+  chmodSync(phone.cacheDir, 0o500);
+  t.after(() => chmodSync(phone.cacheDir, 0o700));
+  insertNotes(p.main, [{ timestamp: '2025-11-30 23:00:01', content: 'cache unwritable', context: 'c', source: 's' }]);
+  const unwritable = await sync(p);
+  assert.equal(unwritable.result.code, 0, unwritable.result.stderr);
+  assert.equal(unwritable.peer.transport, 'ssh agent');
+  assert.equal(unwritable.peer.agent?.uploadedBytes, 0, 'the cached agent itself is still used');
+  assert.equal(unwritable.result.stderr, '');
+  assert.equal(identityCounts(p.phoneDb).size, 4);
+});
+
 test('auto mode on a remote without Node: agentless, with one line saying why', async (t) => {
   const ready = await setup(t);
   if (!ready) return;

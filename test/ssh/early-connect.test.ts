@@ -94,6 +94,9 @@ test('a sync that moves nothing asks the agent for our cursor once and its info 
   // the engine. The push cursor read before the pull serves the push too (the agent holds its
   // database's sync lock).
   assert.deepEqual(requests(noop.stderr, / agent: request (\w+)$/), ['INFO', 'CURSOR', 'LOG', 'FINISH', 'LOG']);
+  // And that cursor is asked right behind INFO, before any answer: the two cost one round trip.
+  const marks = requests(noop.stderr, / agent: (request \w+|answer \w+|welcome received)$/);
+  assert.deepEqual(marks.slice(0, 5), ['request INFO', 'request CURSOR', 'welcome received', 'answer INFO_OK', 'answer CURSOR_OK']);
   assert.doesNotMatch(noop.stderr, / agent: feed opened$/m, 'nothing new either way: no feed is opened');
 });
 

@@ -8,7 +8,7 @@ import { formatPeerUrl } from '../../core/peer-url.js';
 import { SyncError } from '../../core/errors.js';
 import * as m from '../../protocol/messages.js';
 import { MessageType } from '../../protocol/protocol.js';
-import { AgentConnection, type AgentConnectOptions } from './connection.js';
+import { AgentConnection, type AgentConnectOptions, type CursorKey } from './connection.js';
 import { readAgentFeed } from './feed.js';
 import type { Route } from '../../core/route.js';
 import type {
@@ -40,6 +40,9 @@ export class AgentReplica implements Replica {
    */
   private kept: { info: Promise<ReplicaInfo> | undefined; cursors: Map<string, Promise<number>> } = { info: undefined, cursors: new Map() };
 
+  /** The cursor asked with the handshake: answers the first cursor() call for that key, then kept like any other. */
+  private early: { key: CursorKey; answer: Promise<number> } | undefined;
+
   private constructor(
     private readonly connection: AgentConnection,
     private readonly options: AgentConnectOptions,
@@ -48,6 +51,7 @@ export class AgentReplica implements Replica {
   static async connect(options: AgentConnectOptions): Promise<AgentReplica> {
     const replica = new AgentReplica(await AgentConnection.connect(options), options);
     replica.kept.info = replica.connection.takeEarlyInfo();
+    replica.early = replica.connection.takeEarlyCursor();
     return replica;
   }
 
@@ -59,6 +63,7 @@ export class AgentReplica implements Replica {
   /** Something here writes: what was kept may be stale from now on. */
   private forget(): void {
     this.kept = { info: undefined, cursors: new Map() };
+    this.early = undefined;
   }
 
   /** Which agent answered, and where it came from. */
@@ -105,12 +110,9 @@ export class AgentReplica implements Replica {
     const key = JSON.stringify([senderId, routeKey]);
     const kept = this.kept.cursors.get(key);
     if (kept) return kept;
-    const cursor = this.connection.request(
-      MessageType.CURSOR,
-      (w) => m.writeCursorRequest(w, { senderId, routeKey }),
-      MessageType.CURSOR_OK,
-      (r) => r.uint(),
-    );
+    const early = this.early?.key.senderId === senderId && this.early.key.routeKey === routeKey ? this.early.answer : undefined;
+    if (early) this.early = undefined;
+    const cursor = early ?? this.connection.cursor({ senderId, routeKey });
     // Without the agent's lock another sync may move it: asked again each time.
     if (this.locked) this.kept.cursors.set(key, cursor);
     return cursor;

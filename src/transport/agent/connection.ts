@@ -48,6 +48,18 @@ export interface AgentConnectOptions {
    * connection with that error.
    */
   ready?: Promise<void> | undefined;
+  /**
+   * The cursor the sync will ask for first (its push cursor on the agent), known once `ready` settles:
+   * asked right behind the handshake's INFO, so its answer follows at once instead of a round trip
+   * later. Undefined (or returning undefined): nothing is asked ahead.
+   */
+  firstCursor?: (() => CursorKey | undefined) | undefined;
+}
+
+/** Which cursor: the sender's node id and the route's key. */
+export interface CursorKey {
+  senderId: string;
+  routeKey: string;
 }
 
 /** What a request's wait is for, in stall messages. */
@@ -90,7 +102,8 @@ export class AgentConnection {
   private readonly process: SshProcess;
   private readonly stream: FrameStream;
   private readonly watchdog: StallWatchdog;
-  private pending: Pending | undefined;
+  /** Requests written and not yet answered, oldest first. */
+  private readonly pending: Pending[] = [];
   private feedSink: ((frame: Frame | Error) => void) | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: SyncError | undefined;
@@ -106,6 +119,8 @@ export class AgentConnection {
   private unavailable: { reason: string; detail: string } | undefined;
   /** INFO, sent with the handshake; handed out once (takeEarlyInfo). */
   private earlyInfo: Promise<ReplicaInfo> | undefined;
+  /** The cursor asked with the handshake (firstCursor); handed out once (takeEarlyCursor). */
+  private earlyCursor: { key: CursorKey; answer: Promise<number> } | undefined;
   /** Settles when HELLO is on its way: an upload must come after it (the launcher skips it first). */
   private helloWritten: Promise<void>;
   private markHelloWritten: () => void = () => undefined;
@@ -213,6 +228,23 @@ export class AgentConnection {
     return early;
   }
 
+  /** The cursor asked during the handshake and its answer, the first time; undefined after that. */
+  takeEarlyCursor(): { key: CursorKey; answer: Promise<number> } | undefined {
+    const early = this.earlyCursor;
+    this.earlyCursor = undefined;
+    return early;
+  }
+
+  /** The agent's cursor for what it received from `key.senderId` along `key.routeKey`. */
+  cursor(key: CursorKey): Promise<number> {
+    return this.request(
+      MessageType.CURSOR,
+      (w) => m.writeCursorRequest(w, key),
+      MessageType.CURSOR_OK,
+      (r) => r.uint(),
+    );
+  }
+
   /** A cached agent that failed its hash and was deleted (and replaced), if any. */
   get replacedCorrupt(): string | undefined {
     return this.removedCorrupt;
@@ -245,14 +277,22 @@ export class AgentConnection {
       );
     }
     this.started = true;
+    // Opening the database may prepare it on first contact (7 s for 1M notes on a desktop): a wait on
+    // a working remote, so the stall timeout bounds it rather than the connect deadline. Watched before
+    // the requests below, so that a stall here is named for it.
+    const welcome = this.withinDeadline(this.awaitRemote(this.stream.next(), 'opening the database'));
     // The agent runs, so no launcher reads our stdin any more: INFO goes now, and its answer follows
     // WELCOME at once instead of a round trip later (answers come in order; the replica's first
     // info() takes it). Its wait runs under the stall watchdog like the WELCOME's.
     this.earlyInfo = this.request(MessageType.INFO, undefined, MessageType.INFO_OK, m.readInfo);
     this.earlyInfo.catch(() => undefined); // a failed connect rejects it with nobody left to ask
-    // Opening the database may prepare it on first contact (7 s for 1M notes on a desktop): a wait on
-    // a working remote, so the stall timeout bounds it rather than the connect deadline.
-    const first = await this.withinDeadline(this.awaitRemote(this.stream.next(), 'opening the database'));
+    // Likewise the cursor the sync reads first: it travels with INFO, and its answer right behind.
+    const key = this.options.firstCursor?.();
+    if (key) {
+      this.earlyCursor = { key: { senderId: key.senderId, routeKey: key.routeKey }, answer: this.cursor(key) };
+      this.earlyCursor.answer.catch(() => undefined); // likewise
+    }
+    const first = await welcome;
     if (first === undefined) throw await this.failure();
     if (first.type === MessageType.ERROR) throw this.remoteError(first);
     if (first.type !== MessageType.WELCOME)
@@ -308,11 +348,11 @@ export class AgentConnection {
           frame.type === MessageType.FEED_BATCH ||
           frame.type === MessageType.FEED_END ||
           (frame.type === MessageType.ERROR && frame.payload[0] === ErrorScope.feed);
-        const target = forFeed ? this.feedSink : this.pending?.resolve;
+        const target = forFeed ? this.feedSink : this.pending[0]?.resolve;
         // An error nobody asked about is the agent giving up (its last word before exiting).
         if (!target && frame.type === MessageType.ERROR) throw this.remoteError(frame);
         if (!target) throw new SyncError('PROTOCOL_ERROR', `unexpected ${messageName(frame.type)} from the agent on ${this.destination}`);
-        if (!forFeed) this.pending = undefined;
+        if (!forFeed) this.pending.shift();
         target(frame);
       }
       if (!this.closing) await this.breakWith(await this.failure());
@@ -330,8 +370,7 @@ export class AgentConnection {
     if (this.broken) return;
     this.broken = error;
     this.watchdog.stop();
-    this.pending?.reject(error);
-    this.pending = undefined;
+    for (const pending of this.pending.splice(0)) pending.reject(error);
     this.feedSink?.(error);
     if (this.process.running) await this.process.kill();
   }
@@ -369,7 +408,12 @@ export class AgentConnection {
     return this.watchdog.watch(wait, action);
   }
 
-  /** One request and its answer; calls queue up so answers always match their requests. */
+  /**
+   * One request and its answer. Each is written at once, behind those before it, and answers come
+   * back in the order of their requests (the agent handles one frame at a time), so a caller may ask
+   * the next question before the last one is answered: the handshake sends its INFO and first
+   * CURSOR together, and pays one round trip for both.
+   */
   request<T>(
     type: number,
     write: ((w: Writer) => void) | undefined,
@@ -380,22 +424,28 @@ export class AgentConnection {
     const run = async (): Promise<T> => {
       if (this.broken) throw this.broken;
       trace(`agent: request ${messageName(type)}`);
-      const reply = new Promise<Frame>((resolve, reject) => (this.pending = { resolve, reject }));
+      const reply = new Promise<Frame>((resolve, reject) => this.pending.push({ resolve, reject }));
       // If sending fails, the reply is rejected too, with nobody left to await it.
       reply.catch(() => undefined);
       if (options.scansWholeTable) {
         await this.send(type, write);
         return this.answer(await reply, answer, read);
       }
-      // Sending starts a tick later, so this wait is the oldest and names the stall ("writing a batch").
+      // The wait for the answer is watched before the send's own, so it is the oldest and names a
+      // stall ("writing a batch"); the frame itself is handed to the pipe now, in call order.
+      let sent: Promise<void> = Promise.resolve();
       const exchange = Promise.resolve().then(async () => {
-        await this.send(type, write);
+        await sent;
         return reply;
       });
-      return this.answer(await this.awaitRemote(exchange, ACTIONS.get(type) ?? `waiting for ${messageName(answer)}`), answer, read);
+      const watched = this.awaitRemote(exchange, ACTIONS.get(type) ?? `waiting for ${messageName(answer)}`);
+      sent = this.send(type, write);
+      sent.catch(() => undefined); // awaited by the exchange
+      return this.answer(await watched, answer, read);
     };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
+    const result = run();
+    // close() waits for every request asked so far.
+    this.queue = Promise.all([this.queue, result.catch(() => undefined)]);
     return result;
   }
 
