@@ -436,14 +436,18 @@ export function replicaMethods(transport: PeerTransport): void {
           );
         const notes = () => select(`SELECT content, context, source FROM resonance_notes ORDER BY rowid`);
         const tracking = () => select(`SELECT remote_node, last_sync_success, sync_count FROM sync_tracking`);
-        await peer.finishReceiving(report(0, true));
-        await peer.finishReceiving(report(4, false));
+        // A replica that only sends these writes has them done once settled (Replica.settle).
+        const finish = async (...reports: ReceiveReport[]) => {
+          for (const one of reports) await peer.finishReceiving(one);
+          await peer.settle?.();
+        };
+        await finish(report(0, true), report(4, false));
         assert.deepEqual(notes(), [], 'nothing arrived, or no note wanted: no note');
         assert.deepEqual(tracking(), [['main', 1, 2]]);
-        await peer.finishReceiving(report(3, true));
+        await finish(report(3, true));
         assert.deepEqual(notes(), [[syncNoteText(3, SENDER.name), SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE]]);
         // A direction that failed after some batches still says what arrived.
-        await peer.finishReceiving(report(1, true, false));
+        await finish(report(1, true, false));
         assert.deepEqual(notes().at(-1), [syncNoteText(1, SENDER.name), SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE]);
         assert.deepEqual(tracking(), [['main', 0, 4]]);
       });
