@@ -368,6 +368,36 @@ export function replicaMethods(transport: PeerTransport): void {
         },
       );
 
+      await run('apply: a batch without entries moves the cursor (down only when rewound) and records the nodes it names', async (c) => {
+        const path = createNotesDb(c.dir, 'peer');
+        insertNotes(path, [{ timestamp: at(1), content: 'there', context: 'c', source: null }]);
+        const peer = await c.open(path);
+        const empty = await peer.apply(applyRequest([], { throughRowid: 7, knownNodes: [RELAY] }));
+        assert.deepEqual([empty.received, empty.duplicates, empty.rejected, empty.syncNotes], [0, 0, 0, 0]);
+        assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 7]]);
+        await peer.apply(applyRequest([], { throughRowid: 3 }));
+        assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 7]], 'a cursor never goes down unless rewound');
+        await peer.apply(applyRequest([], { throughRowid: 3, rewound: true }));
+        assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 3]]);
+        const nodes = withDb(path, (db) =>
+          db
+            .prepare(`SELECT node_id, name FROM resonance_sync_nodes ORDER BY name`)
+            .all()
+            .map((row) => [String(row.node_id), String(row.name)]),
+        );
+        assert.deepEqual(nodes, [
+          [RELAY.id, RELAY.name],
+          [SENDER.id, SENDER.name],
+        ]);
+        const notes = withDb(path, (db) =>
+          db
+            .prepare('SELECT content FROM resonance_notes')
+            .all()
+            .map((row) => row.content),
+        );
+        assert.deepEqual(notes, ['there'], 'the table is untouched');
+      });
+
       await run('apply: a repair batch (negative throughRowid) stores its entries and moves no cursor', async (c) => {
         const path = createNotesDb(c.dir, 'peer');
         const peer = await c.open(path);

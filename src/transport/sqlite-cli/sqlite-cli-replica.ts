@@ -112,8 +112,8 @@ export class SqliteCliReplica implements Replica {
     probe.catch(() => undefined); // read by load(), after connected() reported a failed start
     let scratch: ScratchDir | undefined;
     try {
+      scratch = new ScratchDir(); // while ssh connects
       await session.connected();
-      scratch = new ScratchDir();
       const nodeName = options.nodeName ?? toNodeName(basename(options.location.path, extname(options.location.path)));
       const state = await RemoteState.load(session, scratch, probe, {
         ...options,
@@ -288,7 +288,7 @@ export class SqliteCliReplica implements Replica {
 
   async apply(request: ApplyRequest): Promise<ApplyResult> {
     const plan = applyPlan(this.state.shape, request);
-    const upload = buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
+    const upload = request.rows.length === 0 ? undefined : buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
     this.state.forgetCursors();
     const [row] = await this.session.json<ApplyResultRow>(
       'writing a batch',
