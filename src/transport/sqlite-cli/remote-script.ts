@@ -57,8 +57,10 @@ export function bootstrapScript(location: SshLocation, sqlite3Command: string | 
       `case $t in /*) l=$t;; *) l="\${l%/*}/$t";; esac; n=$((n + 1)); done; ` +
       `[ $n -le ${MAX_SYMLINKS} ] || ${fail('DB_SYMLINK_LOOP', 66)}; ${fail('DB_NOT_FOUND', 66)}; fi`,
     `[ ! -d "$db" ] || ${fail('DB_IS_DIRECTORY', 66)}`,
-    // The physical directory, so the location we report and the lock file are the real ones.
-    `dir=$(cd "\${db%/*}/" && pwd -P) || ${fail('DB_NOT_FOUND', 66)}`,
+    // The physical directory, so the location we report and the lock file are the real ones (cd -P
+    // sets PWD to it; no subshell: every process the script starts is paid before the HELLO line).
+    `cd -P "\${db%/*}/" || ${fail('DB_NOT_FOUND', 66)}`,
+    'dir=$PWD',
     `db="\${dir%/}/\${db##*/}"`,
     `d=$(mktemp -d "\${TMPDIR:-/tmp}/resonance-sync.XXXXXX" 2>/dev/null) || d=$(mktemp -d "$HOME/.resonance-sync.XXXXXX") || ${fail('TMPDIR_FAILED', 73)}`,
     // Signals become exits so the EXIT trap runs for them too. PIPE: a client that went away before
