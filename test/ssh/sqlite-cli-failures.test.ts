@@ -341,7 +341,11 @@ for (const refused of ['pull', 'push'] as const) {
     const remoteRows = (sql: string) => {
       const db = openDatabase(s.peer);
       try {
-        return db.prepare(sql).all();
+        // Plain objects: node:sqlite's rows have no prototype.
+        return db
+          .prepare(sql)
+          .all()
+          .map((row) => ({ ...row }));
       } finally {
         db.close();
       }
