@@ -23,7 +23,6 @@ export const SCRIPT_VERSION = 1;
 /** Prefix of the script's own failure lines on stderr: `resonance-sync-remote: CODE`. */
 export const FAILURE_PREFIX = 'resonance-sync-remote:';
 /** Names inside the remote temporary directory (never user input). */
-export const REPLY_SCRIPT = 'r';
 export const LOCK_LINK = 'lock';
 /** The oldest sqlite3 CLI with everything used here (-json output, sqlite_schema, window functions). */
 export const MIN_SQLITE_VERSION: readonly [number, number, number] = [3, 33, 0];
@@ -37,13 +36,6 @@ const MAX_SYMLINKS = 40;
 export function remoteDbWord(location: SshLocation): string {
   return location.homeRelative ? `"$HOME"/${shellQuote(location.path)}` : shellQuote(location.path);
 }
-
-/**
- * The reply helper, written into the temp dir: sends one file as a length-prefixed frame on stdout
- * (`@RS <seq> file <bytes>` then the bytes), then removes it and any other files named after it.
- * `$n` unquoted drops the leading blanks some wc(1) print.
- */
-const REPLY_LINES = ['n=$(wc -c <"$2")', `printf '@RS %s file %s\\n' "$1" $n`, 'cat "$2"', 'shift', 'rm -f "$@"'];
 
 export function bootstrapScript(location: SshLocation, sqlite3Command: string | undefined): string {
   const fail = (code: ScriptFailure, status: number) => `{ printf '%s\\n' '${FAILURE_PREFIX} ${code}' >&2; exit ${status}; }`;
@@ -71,7 +63,6 @@ export function bootstrapScript(location: SshLocation, sqlite3Command: string | 
     `trap 'exit 141' PIPE`,
     `trap 'exit 143' TERM`,
     `cd "$d" || exit 73`,
-    `printf '%s\\n' ${REPLY_LINES.map(shellQuote).join(' ')} > ${REPLY_SCRIPT}`,
     // The same lock file the agent and local syncs take (store/lock.ts), reached by a fixed name
     // so that no path ever has to be spliced into SQL.
     `ln -s "$db-sync.lock" ${LOCK_LINK}`,

@@ -3,7 +3,7 @@
  * requests (SQL and dot-commands) on stdin for the whole sync. Replies come back on stdout as frames:
  *   `@RS <seq> json` … lines of `-json` output … `@RS-END <seq>`   (printed by sqlite3 itself, which
  *      flushes before reading each input line, so a reply is complete when the request's last line ran)
- *   `@RS <seq> file <bytes>` then the bytes                          (a delta database, sent by `cat`)
+ *   `@RS <seq> file <bytes>` then the bytes        (a delta database: the header by sqlite3, the bytes by `cat`)
  * sqlite3's own output goes to /dev/null outside a reply, so nothing else can reach stdout.
  * Requests run one at a time, in the order they were written; a request is written without waiting
  * for the replies to earlier ones (pipelined: a caller that sends several before waiting pays one
@@ -23,7 +23,7 @@ import { firstNonBlankLine, visibleExcerpt } from '../../core/excerpt.js';
 import { PREAMBLE_MAGIC } from '../../protocol/protocol.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 import { agentInsteadOfScript, sessionFailure } from './failures.js';
-import { HELLO_WORD, REPLY_SCRIPT, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
+import { HELLO_WORD, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
 import { StreamEnded, StreamReader } from './stream-reader.js';
 import { trace } from '../../core/trace.js';
 
@@ -228,7 +228,19 @@ export class CliSession {
     return this.exchange(
       action,
       request,
-      (seq) => [...request.before, `.system sh ${REPLY_SCRIPT} ${seq} ${request.remoteFile}`],
+      (seq) => [
+        ...request.before,
+        // The frame's header from sqlite3 itself (flushed before it reads the next line), then the
+        // bytes by one `cat`: each process the remote starts per download costs milliseconds.
+        '.output',
+        '.mode list',
+        `SELECT '@RS ${seq} file ' || length(readfile('${request.remoteFile}'));`,
+        '.mode json',
+        '.output /dev/null',
+        `.system cat ${request.remoteFile}`,
+        // Emptied, not removed (sqlite3 removes no file): an empty file ATTACHes as a new database.
+        `SELECT writefile('${request.remoteFile}', x'');`,
+      ],
       async (seq) => {
         const size = await this.header(seq, 'file');
         const fd = openSync(request.localPath, 'w', 0o600);
