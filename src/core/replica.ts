@@ -191,6 +191,13 @@ export interface Replica {
   finishReceiving(report: ReceiveReport): Promise<void>;
   /** Records, on this (passive) end, a direction the other end ran with it; not in dry runs. Optional: test doubles may lack it. */
   recordExchange?(record: ExchangeRecord): Promise<void>;
+  /**
+   * A replica whose finishReceiving and recordExchange only send their writes (the agentless one:
+   * each write runs on the remote as soon as it arrives, but waiting for each would cost a round trip)
+   * waits here for them all and fails with the first one's failure. The engine calls it once a sync's
+   * directions are done. Optional: replicas that wait in those calls have nothing to settle.
+   */
+  settle?(): Promise<void>;
   /** What `verify` needs: digests of what the replica holds (per bucket, or entry hashes in some buckets). */
   digest(request: DigestRequest): Promise<DigestResult>;
   /** Entries by their hash, for `verify --repair`. */

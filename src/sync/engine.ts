@@ -144,6 +144,8 @@ export async function syncReplicas(local: LoggedReplica, remote: Replica, option
     };
     summary.directions.push(await runDirection(local, 'push', ends, options.push, options));
   }
+  // The remote's bookkeeping writes of both directions, confirmed together (Replica.settle).
+  await remote.settle?.();
   return summary;
 }
 

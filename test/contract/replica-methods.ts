@@ -368,6 +368,36 @@ export function replicaMethods(transport: PeerTransport): void {
         },
       );
 
+      await run('apply: a batch without entries moves the cursor (down only when rewound) and records the nodes it names', async (c) => {
+        const path = createNotesDb(c.dir, 'peer');
+        insertNotes(path, [{ timestamp: at(1), content: 'there', context: 'c', source: null }]);
+        const peer = await c.open(path);
+        const empty = await peer.apply(applyRequest([], { throughRowid: 7, knownNodes: [RELAY] }));
+        assert.deepEqual([empty.received, empty.duplicates, empty.rejected, empty.syncNotes], [0, 0, 0, 0]);
+        assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 7]]);
+        await peer.apply(applyRequest([], { throughRowid: 3 }));
+        assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 7]], 'a cursor never goes down unless rewound');
+        await peer.apply(applyRequest([], { throughRowid: 3, rewound: true }));
+        assert.deepEqual(cursorsOf(path), [[SENDER.id, 'r1', 3]]);
+        const nodes = withDb(path, (db) =>
+          db
+            .prepare(`SELECT node_id, name FROM resonance_sync_nodes ORDER BY name`)
+            .all()
+            .map((row) => [String(row.node_id), String(row.name)]),
+        );
+        assert.deepEqual(nodes, [
+          [RELAY.id, RELAY.name],
+          [SENDER.id, SENDER.name],
+        ]);
+        const notes = withDb(path, (db) =>
+          db
+            .prepare('SELECT content FROM resonance_notes')
+            .all()
+            .map((row) => row.content),
+        );
+        assert.deepEqual(notes, ['there'], 'the table is untouched');
+      });
+
       await run('apply: a repair batch (negative throughRowid) stores its entries and moves no cursor', async (c) => {
         const path = createNotesDb(c.dir, 'peer');
         const peer = await c.open(path);
@@ -436,14 +466,18 @@ export function replicaMethods(transport: PeerTransport): void {
           );
         const notes = () => select(`SELECT content, context, source FROM resonance_notes ORDER BY rowid`);
         const tracking = () => select(`SELECT remote_node, last_sync_success, sync_count FROM sync_tracking`);
-        await peer.finishReceiving(report(0, true));
-        await peer.finishReceiving(report(4, false));
+        // A replica that only sends these writes has them done once settled (Replica.settle).
+        const finish = async (...reports: ReceiveReport[]) => {
+          for (const one of reports) await peer.finishReceiving(one);
+          await peer.settle?.();
+        };
+        await finish(report(0, true), report(4, false));
         assert.deepEqual(notes(), [], 'nothing arrived, or no note wanted: no note');
         assert.deepEqual(tracking(), [['main', 1, 2]]);
-        await peer.finishReceiving(report(3, true));
+        await finish(report(3, true));
         assert.deepEqual(notes(), [[syncNoteText(3, SENDER.name), SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE]]);
         // A direction that failed after some batches still says what arrived.
-        await peer.finishReceiving(report(1, true, false));
+        await finish(report(1, true, false));
         assert.deepEqual(notes().at(-1), [syncNoteText(1, SENDER.name), SYNC_NOTE_CONTEXT, SYNC_NOTE_SOURCE]);
         assert.deepEqual(tracking(), [['main', 0, 4]]);
       });

@@ -31,20 +31,30 @@ const sqlite3 = TEST_SQLITE3 ?? 'sqlite3';
 
 /**
  * A remote sqlite3 that runs `tamper` on each feed download (dl.sqlite3) just before it is sent: SQL,
- * or a shell command given the file as "$2".
+ * or a shell command given the file as "$2". Its input passes a filter that puts the tampering right
+ * before the line that announces a download's size (session.ts), so the file sent is the tampered one.
  */
 function tamperingSqlite3(dir: string, tamper: string | { shell: string }): string {
   const sql = join(dir, 'tamper.sql');
   writeFileSync(sql, typeof tamper === 'string' ? tamper : '');
   const command = typeof tamper === 'string' ? `${sqlite3} "$2" < ${sql}` : tamper.shell;
-  // The session's reply helper `r` sits in the current directory when sqlite3 starts: prepend the tampering to it.
+  const script = join(dir, 'tamper.sh');
+  writeFileSync(script, `[ "$2" = dl.sqlite3 ] && { ${command}; }\nexit 0\n`);
+  const filter = join(dir, 'tamper-filter.mjs');
+  writeFileSync(
+    filter,
+    [
+      "import { createInterface } from 'node:readline';",
+      'const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });',
+      'for await (const line of lines) {',
+      `  if (/^SELECT '@RS \\d+ file ' \\|\\| length\\(readfile\\('dl\\.sqlite3'\\)\\);$/.test(line)) process.stdout.write('.system sh ${script} x dl.sqlite3\\n');`,
+      "  process.stdout.write(line + '\\n');",
+      '}',
+    ].join('\n'),
+  );
   return writeExecutable(
     join(dir, 'hostile-sqlite3'),
-    [
-      `if [ "$1" = "--version" ]; then exec ${sqlite3} "$@"; fi`,
-      `if [ -f r ]; then { printf '%s\\n' '[ "$2" = dl.sqlite3 ] && { ${command}; }'; cat r; } > r.new && mv r.new r; fi`,
-      `exec ${sqlite3} "$@"`,
-    ].join('\n'),
+    [`if [ "$1" = "--version" ]; then exec ${sqlite3} "$@"; fi`, `${process.execPath} ${filter} | ${sqlite3} "$@"`].join('\n'),
   );
 }
 

@@ -307,3 +307,94 @@ for (const direction of ['pull', 'push'] as const) {
     assert.deepEqual(await noLeftovers(s.tmp), []);
   });
 }
+
+/**
+ * The remote's bookkeeping writes (its sync_log row for the pull, then sync_tracking and its sync_log
+ * row for the push) are sent without waiting for each (Replica.settle): each still runs in its own
+ * transaction, in order, and one that fails ends the session, so none sent after it runs and the sync
+ * fails naming it. A trigger on the remote's sync_log refuses one of the two rows.
+ */
+for (const refused of ['pull', 'push'] as const) {
+  test(`a remote bookkeeping write that fails (its log of the ${refused}): the sync fails naming it, what ran before it is kept, nothing after it runs`, async (t) => {
+    const s = await setup(t);
+    if (!s) return;
+    const sync = async () => {
+      const local = openReplica(s.local, 'main');
+      try {
+        const remote = await connect(s.server, s.peer);
+        try {
+          return await syncReplicas(local, remote, {
+            peerName: 'phone',
+            pull: EVERYTHING,
+            push: EVERYTHING,
+            dryRun: false,
+            writeSyncNote: false,
+          });
+        } finally {
+          await remote.close().catch(() => undefined);
+        }
+      } finally {
+        await local.close();
+      }
+    };
+    await sync(); // first contact: prepares the remote
+    const remoteRows = (sql: string) => {
+      const db = openDatabase(s.peer);
+      try {
+        // Plain objects: node:sqlite's rows have no prototype.
+        return db
+          .prepare(sql)
+          .all()
+          .map((row) => ({ ...row }));
+      } finally {
+        db.close();
+      }
+    };
+    const remoteLog = () => remoteRows(`SELECT peer, direction, status FROM sync_log ORDER BY id`);
+    const tracking = () => remoteRows(`SELECT remote_node, sync_count FROM sync_tracking`);
+    assert.deepEqual(remoteLog(), [
+      { peer: 'main', direction: 'push', status: 'ok' },
+      { peer: 'main', direction: 'pull', status: 'ok' },
+    ]);
+    // The remote logs our pull as its 'push', our push as its 'pull'.
+    const remoteDirection = refused === 'pull' ? 'push' : 'pull';
+    const db = openDatabase(s.peer);
+    db.exec(
+      `CREATE TRIGGER refuse_log BEFORE INSERT ON sync_log WHEN NEW.direction = '${remoteDirection}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`,
+    );
+    db.close();
+    insertNotes(s.local, notes('main-later', 2));
+    insertNotes(s.peer, notes('phone-later', 2));
+    await assert.rejects(sync(), (error: SyncError) => {
+      assert.match(error.message, /logging the sync/, error.message);
+      assert.match(error.message, /refused by the test/, error.message);
+      return true;
+    });
+    const phoneLater = remoteRows(`SELECT count(*) AS n FROM resonance_notes WHERE content LIKE 'main-later%'`);
+    if (refused === 'pull') {
+      // Our pull's log failed: the push that followed was never applied, nor its bookkeeping.
+      assert.deepEqual(remoteLog().length, 2);
+      assert.deepEqual(phoneLater, [{ n: 0 }], 'no batch ran after the failed write');
+      assert.deepEqual(tracking(), [{ remote_node: 'main', sync_count: 1 }]);
+    } else {
+      // Our push's log failed: the pull's log and the push's rows and tracking, sent before it, are kept.
+      assert.deepEqual(remoteLog().slice(2), [{ peer: 'main', direction: 'push', status: 'ok' }]);
+      assert.deepEqual(phoneLater, [{ n: 2 }]);
+      assert.deepEqual(tracking(), [{ remote_node: 'main', sync_count: 2 }]);
+    }
+    // Without the trigger, the next sync completes: each entry once on both sides.
+    const fix = openDatabase(s.peer);
+    fix.exec('DROP TRIGGER refuse_log');
+    fix.close();
+    await sync();
+    for (const path of [s.local, s.peer]) {
+      const counts = identityCounts(path);
+      assert.equal(counts.size, 10, path);
+      assert.ok(
+        [...counts.values()].every((n) => n === 1),
+        `each entry once in ${path}`,
+      );
+    }
+    assert.deepEqual(await noLeftovers(s.tmp), []);
+  });
+}

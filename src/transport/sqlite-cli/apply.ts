@@ -72,23 +72,45 @@ export function applyRequest(
   selfId: string,
   request: ApplyRequest,
   plan: ApplyPlan,
-  upload: Uint8Array,
+  upload: Uint8Array | undefined,
   relayMarks: boolean,
   previewSetup?: readonly string[],
 ): { before: RequestPart[]; query: string; after: string[] } {
   if (previewSetup && !request.dryRun)
     throw new SyncError('INTERNAL', 'a remote only previewed cannot store entries before it is prepared');
+  // A batch without entries (the sender's feed moved past rows its route or echo filter kept back)
+  // only moves the cursor: no file is sent (uploadFor), and no statement touches the table.
+  const empty = request.rows.length === 0;
+  if (!empty && upload === undefined) throw new SyncError('INTERNAL', 'a batch with entries needs its upload file');
+  const statements = [
+    ...(empty ? [] : [`ATTACH '${UPLOAD_FILE}' AS rs_up;`]),
+    'BEGIN IMMEDIATE;',
+    ...(previewSetup ?? []),
+    'CREATE TEMP TABLE rs_result (locked_at REAL, before INTEGER, inserted INTEGER, duplicates INTEGER, total INTEGER, new_seqs TEXT);',
+    `INSERT INTO temp.rs_result (locked_at, before) SELECT julianday('now'), (${TABLE_END_SQL});`,
+    ...(empty ? ['UPDATE temp.rs_result SET inserted = 0, duplicates = 0, total = 0;'] : entryStatements(selfId, plan)),
+    // The relay mark's statement records nothing when the batch inserted nothing.
+    ...batchBookkeepingSql(selfId, request, relayMarks ? { sql: BEFORE_BATCH } : undefined).map(inlined),
+  ];
+  // The reply is read after COMMIT, so a commit that fails (ending the session) is never reported as
+  // applied; a dry run answers inside the transaction and rolls back.
+  if (!request.dryRun) statements.push('COMMIT;');
+  return {
+    before: upload === undefined || empty ? statements : [`SELECT writefile('${UPLOAD_FILE}', X'`, { hex: upload }, `');`, ...statements],
+    query: `SELECT inserted, duplicates, total, new_seqs, CAST((julianday('now') - locked_at) * 86400000 AS INTEGER) AS held_ms,
+      (${DATA_VERSION_SQL}) AS data_version FROM temp.rs_result`,
+    after: [...(request.dryRun ? ['ROLLBACK;'] : []), 'DROP TABLE IF EXISTS temp.rs_result;', ...(empty ? [] : ['DETACH rs_up;'])],
+  };
+}
+
+/** A non-empty batch's entries: each inserted unless an identical one is there (the dedupe trigger), and counted. */
+function entryStatements(selfId: string, plan: ApplyPlan): string[] {
   const delta = valueColumns(plan.columns.length);
   const at = (name: string) => {
     const index = plan.columns.indexOf(name);
     return index < 0 ? 'NULL' : `u.${delta[index] as string}`;
   };
-  const statements = [
-    `ATTACH '${UPLOAD_FILE}' AS rs_up;`,
-    'BEGIN IMMEDIATE;',
-    ...(previewSetup ?? []),
-    'CREATE TEMP TABLE rs_result (locked_at REAL, before INTEGER, inserted INTEGER, duplicates INTEGER, total INTEGER, new_seqs TEXT);',
-    `INSERT INTO temp.rs_result (locked_at, before) SELECT julianday('now'), (${TABLE_END_SQL});`,
+  return [
     ...DEDUPE_SETUP_SQL.map((sql) => `${sql};`),
     inlined({
       sql: `${insertEntriesInto(plan.columns)} SELECT ${[...delta, receivedOrigin('__origin')].join(', ')} FROM rs_up.rows ORDER BY __seq`,
@@ -99,18 +121,7 @@ export function applyRequest(
        new_seqs = (SELECT group_concat(s) FROM (SELECT min(u.__seq) AS s FROM rs_up.rows u
          JOIN main.${NOTES_TABLE} m ON ${sameEntry('m', at)} AND m.rowid > ${BEFORE_BATCH} GROUP BY m.rowid));`,
     ...DEDUPE_TEARDOWN_SQL.map((sql) => `${sql};`),
-    // The relay mark's statement records nothing when the batch inserted nothing.
-    ...batchBookkeepingSql(selfId, request, relayMarks ? { sql: BEFORE_BATCH } : undefined).map(inlined),
   ];
-  // The reply is read after COMMIT, so a commit that fails (ending the session) is never reported as
-  // applied; a dry run answers inside the transaction and rolls back.
-  if (!request.dryRun) statements.push('COMMIT;');
-  return {
-    before: [`SELECT writefile('${UPLOAD_FILE}', X'`, { hex: upload }, `');`, ...statements],
-    query: `SELECT inserted, duplicates, total, new_seqs, CAST((julianday('now') - locked_at) * 86400000 AS INTEGER) AS held_ms,
-      (${DATA_VERSION_SQL}) AS data_version FROM temp.rs_result`,
-    after: [...(request.dryRun ? ['ROLLBACK;'] : []), 'DROP TABLE IF EXISTS temp.rs_result;', 'DETACH rs_up;'],
-  };
 }
 
 /** After a direction towards the remote ends: sync_tracking, and the sync note when entries arrived. */

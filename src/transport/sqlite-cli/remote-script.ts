@@ -23,7 +23,6 @@ export const SCRIPT_VERSION = 1;
 /** Prefix of the script's own failure lines on stderr: `resonance-sync-remote: CODE`. */
 export const FAILURE_PREFIX = 'resonance-sync-remote:';
 /** Names inside the remote temporary directory (never user input). */
-export const REPLY_SCRIPT = 'r';
 export const LOCK_LINK = 'lock';
 /** The oldest sqlite3 CLI with everything used here (-json output, sqlite_schema, window functions). */
 export const MIN_SQLITE_VERSION: readonly [number, number, number] = [3, 33, 0];
@@ -38,13 +37,6 @@ export function remoteDbWord(location: SshLocation): string {
   return location.homeRelative ? `"$HOME"/${shellQuote(location.path)}` : shellQuote(location.path);
 }
 
-/**
- * The reply helper, written into the temp dir: sends one file as a length-prefixed frame on stdout
- * (`@RS <seq> file <bytes>` then the bytes), then removes it and any other files named after it.
- * `$n` unquoted drops the leading blanks some wc(1) print.
- */
-const REPLY_LINES = ['n=$(wc -c <"$2")', `printf '@RS %s file %s\\n' "$1" $n`, 'cat "$2"', 'shift', 'rm -f "$@"'];
-
 export function bootstrapScript(location: SshLocation, sqlite3Command: string | undefined): string {
   const fail = (code: ScriptFailure, status: number) => `{ printf '%s\\n' '${FAILURE_PREFIX} ${code}' >&2; exit ${status}; }`;
   const lines = [
@@ -57,8 +49,10 @@ export function bootstrapScript(location: SshLocation, sqlite3Command: string | 
       `case $t in /*) l=$t;; *) l="\${l%/*}/$t";; esac; n=$((n + 1)); done; ` +
       `[ $n -le ${MAX_SYMLINKS} ] || ${fail('DB_SYMLINK_LOOP', 66)}; ${fail('DB_NOT_FOUND', 66)}; fi`,
     `[ ! -d "$db" ] || ${fail('DB_IS_DIRECTORY', 66)}`,
-    // The physical directory, so the location we report and the lock file are the real ones.
-    `dir=$(cd "\${db%/*}/" && pwd -P) || ${fail('DB_NOT_FOUND', 66)}`,
+    // The physical directory, so the location we report and the lock file are the real ones (cd -P
+    // sets PWD to it; no subshell: every process the script starts is paid before the HELLO line).
+    `cd -P "\${db%/*}/" || ${fail('DB_NOT_FOUND', 66)}`,
+    'dir=$PWD',
     `db="\${dir%/}/\${db##*/}"`,
     `d=$(mktemp -d "\${TMPDIR:-/tmp}/resonance-sync.XXXXXX" 2>/dev/null) || d=$(mktemp -d "$HOME/.resonance-sync.XXXXXX") || ${fail('TMPDIR_FAILED', 73)}`,
     // Signals become exits so the EXIT trap runs for them too. PIPE: a client that went away before
@@ -69,7 +63,6 @@ export function bootstrapScript(location: SshLocation, sqlite3Command: string | 
     `trap 'exit 141' PIPE`,
     `trap 'exit 143' TERM`,
     `cd "$d" || exit 73`,
-    `printf '%s\\n' ${REPLY_LINES.map(shellQuote).join(' ')} > ${REPLY_SCRIPT}`,
     // The same lock file the agent and local syncs take (store/lock.ts), reached by a fixed name
     // so that no path ever has to be spliced into SQL.
     `ln -s "$db-sync.lock" ${LOCK_LINK}`,

@@ -100,14 +100,29 @@ export class RemoteState {
     return this.probe.objects.has(ARRIVALS_TABLE);
   }
 
-  static async load(session: CliSession, scratch: ScratchDir, options: LoadOptions): Promise<RemoteState> {
+  /**
+   * The first request of a session, the schema probe (probeQuery's rows, read by load()): it only
+   * reads, so it may go before this side is ready, and before the remote even answered.
+   */
+  static probe(session: CliSession): Promise<ProbeRow[]> {
+    return session.json<ProbeRow>('reading its schema', { query: probeQuery() });
+  }
+
+  /** `firstProbe`: probe()'s rows, asked for first of all in this session. */
+  static async load(session: CliSession, scratch: ScratchDir, firstProbe: Promise<ProbeRow[]>, options: LoadOptions): Promise<RemoteState> {
     const where = describeRemoteDb(options.location);
     // Probe first: it is what loads the schema, so a database locked by a writer fails here as
     // DB_BUSY, and "locked" while taking the sync lock can only mean another sync.
-    let probe = await RemoteState.readProbe(session, where);
+    let probe = readProbe(await firstProbe, where);
     await options.ready;
-    if (options.prepare) await RemoteState.lock(session, options.busyTimeoutMs);
-    let info = await RemoteState.readInfo(session, probe);
+    // The lock and the info read under it go together (one round trip): a lock not taken ends the
+    // session (-bail) before the read runs, and then the lock's failure is what both report.
+    const locked = options.prepare ? RemoteState.lock(session, options.busyTimeoutMs) : undefined;
+    locked?.catch(() => undefined);
+    const reading = RemoteState.readInfo(session, probe);
+    reading.catch(() => undefined);
+    await locked;
+    let info = await reading;
     const prepared = isPreparedRemote(probe, info);
     if (!prepared && !options.prepare) {
       // A dry run on first contact: previewed as it is, under a provisional identity never written.

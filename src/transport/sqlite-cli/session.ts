@@ -3,24 +3,27 @@
  * requests (SQL and dot-commands) on stdin for the whole sync. Replies come back on stdout as frames:
  *   `@RS <seq> json` … lines of `-json` output … `@RS-END <seq>`   (printed by sqlite3 itself, which
  *      flushes before reading each input line, so a reply is complete when the request's last line ran)
- *   `@RS <seq> file <bytes>` then the bytes                          (a delta database, sent by `cat`)
+ *   `@RS <seq> file <bytes>` then the bytes        (a delta database: the header by sqlite3, the bytes by `cat`)
  * sqlite3's own output goes to /dev/null outside a reply, so nothing else can reach stdout.
- * Requests run one at a time. `-bail` ends the session at the first error, so a failed request can
- * never run a later statement (a COMMIT); the session is then broken and every call reports why.
+ * Requests run one at a time, in the order they were written; a request is written without waiting
+ * for the replies to earlier ones (pipelined: a caller that sends several before waiting pays one
+ * round trip for all), and replies are read in that same order. `-bail` ends the session at the first
+ * error, so a failed request can never run a later statement (a COMMIT), even one already sent; the
+ * session is then broken and every call reports why (the failed request's action).
  * Every request runs under the stall watchdog (ssh/stall-watchdog.ts), except verify's whole-table
  * scans: sqlite3 prints their answer only when done, after a time that grows faster than the
  * database (measured: 27 s for 200k notes, 590 s for 1M on a desktop), and cannot say "still working".
  */
 import { closeSync, openSync } from 'node:fs';
 import { once } from 'node:events';
-import { SyncError } from '../../core/errors.js';
+import { SyncError, asSyncError } from '../../core/errors.js';
 import { connectTimeoutSeconds, destinationOf, type SshLocation, type SshOutcome } from '../ssh/ssh-command.js';
 import { SshProcess } from '../ssh/ssh-process.js';
 import { firstNonBlankLine, visibleExcerpt } from '../../core/excerpt.js';
 import { PREAMBLE_MAGIC } from '../../protocol/protocol.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 import { agentInsteadOfScript, sessionFailure } from './failures.js';
-import { HELLO_WORD, REPLY_SCRIPT, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
+import { HELLO_WORD, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
 import { StreamEnded, StreamReader } from './stream-reader.js';
 import { trace } from '../../core/trace.js';
 
@@ -68,7 +71,11 @@ export class CliSession {
   private readonly process: SshProcess;
   private readonly reader: StreamReader;
   private readonly watchdog: StallWatchdog;
+  /** Replies are read in the order the requests were written; this is the last one's (swallowed). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Requests are written in call order, each without waiting for earlier replies (pipelined). */
+  private writing: Promise<unknown> = Promise.resolve();
+  private greeted: Promise<void> = Promise.resolve();
   private seq = 0;
   private broken: SyncError | undefined;
   private started = false;
@@ -92,28 +99,38 @@ export class CliSession {
     this.reader = new StreamReader(this.process.child.stdout, () => this.watchdog.progress());
   }
 
-  static async open(options: SessionOptions): Promise<CliSession> {
+  /**
+   * Starts ssh and writes the session's setup at once (ssh buffers it, and sqlite3 reads it when it
+   * starts); requests may follow before the remote answered (say, the schema probe, which only reads),
+   * and their replies are read after its HELLO line. connected() says whether that line came.
+   */
+  static open(options: SessionOptions): CliSession {
     const session = new CliSession(options);
-    try {
-      // Written before the remote answers: ssh buffers it, and sqlite3 reads it when it starts.
-      session.process.child.stdin.write(
-        [
-          '.output /dev/null',
-          '.mode json',
-          '.bail on',
-          `.timeout ${Math.trunc(options.busyTimeoutMs)}`,
-          'PRAGMA foreign_keys = ON;',
-          '',
-        ].join('\n'),
-      );
-      await session.hello();
-      options.signal?.addEventListener('abort', session.onAbort, { once: true });
-      return session;
-    } catch (error) {
+    session.process.child.stdin.write(
+      [
+        '.output /dev/null',
+        '.mode json',
+        '.bail on',
+        `.timeout ${Math.trunc(options.busyTimeoutMs)}`,
+        'PRAGMA foreign_keys = ON;',
+        '',
+      ].join('\n'),
+    );
+    session.greeted = session.hello().catch(async (error: unknown) => {
+      session.broken ??= asSyncError(error);
       session.watchdog.stop();
       await session.process.kill();
-      throw error;
-    }
+      throw session.broken;
+    });
+    session.greeted.catch(() => undefined); // reported by connected(), and by every request
+    session.queue = session.greeted.catch(() => undefined);
+    return session;
+  }
+
+  /** Waits for the remote's HELLO line (and checks its sqlite3); a failure here has ended the session. */
+  async connected(): Promise<void> {
+    await this.greeted;
+    this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   private readonly onAbort = (): void => {
@@ -180,13 +197,17 @@ export class CliSession {
   /**
    * A request whose reply is the JSON rows of `query`, run after `before` and followed by `after`.
    * Only the query's output reaches stdout; nothing in `before`/`after` can print there.
+   * It is written at once, before the replies of earlier requests are read: a caller that does not
+   * wait for one reply before asking again pipelines its requests (each still runs on its own, in order).
    */
   json<T>(
     action: string,
     request: { before?: RequestPart[]; query: string; after?: string[]; locking?: boolean } & ExchangeOptions,
   ): Promise<T[]> {
-    return this.exchange(action, request, async (seq) => {
-      const parts: RequestPart[] = [
+    return this.exchange(
+      action,
+      request,
+      (seq) => [
         ...(request.before ?? []),
         '.output',
         `.print @RS ${seq} json`,
@@ -194,39 +215,74 @@ export class CliSession {
         `.print @RS-END ${seq}`,
         '.output /dev/null',
         ...(request.after ?? []),
-      ];
-      await this.write(parts);
-      await this.header(seq, 'json');
-      return this.readJson<T>(seq);
-    });
+      ],
+      async (seq) => {
+        await this.header(seq, 'json');
+        return this.readJson<T>(seq);
+      },
+    );
   }
 
   /** A request that leaves `remoteFile` in the remote temp dir; its bytes are written to `localPath`. */
   download(action: string, request: { before: RequestPart[]; remoteFile: string; localPath: string } & ExchangeOptions): Promise<number> {
-    return this.exchange(action, request, async (seq) => {
-      await this.write([...request.before, `.system sh ${REPLY_SCRIPT} ${seq} ${request.remoteFile}`]);
-      const size = await this.header(seq, 'file');
-      const fd = openSync(request.localPath, 'w', 0o600);
-      try {
-        await this.reader.copyExact(size, fd);
-      } finally {
-        closeSync(fd);
-      }
-      return size;
-    });
+    return this.exchange(
+      action,
+      request,
+      (seq) => [
+        ...request.before,
+        // The frame's header from sqlite3 itself (flushed before it reads the next line), then the
+        // bytes by one `cat`: each process the remote starts per download costs milliseconds.
+        '.output',
+        '.mode list',
+        `SELECT '@RS ${seq} file ' || length(readfile('${request.remoteFile}'));`,
+        '.mode json',
+        '.output /dev/null',
+        `.system cat ${request.remoteFile}`,
+        // Emptied, not removed (sqlite3 removes no file): an empty file ATTACHes as a new database.
+        `SELECT writefile('${request.remoteFile}', x'');`,
+      ],
+      async (seq) => {
+        const size = await this.header(seq, 'file');
+        const fd = openSync(request.localPath, 'w', 0o600);
+        try {
+          await this.reader.copyExact(size, fd);
+        } finally {
+          closeSync(fd);
+        }
+        return size;
+      },
+    );
   }
 
-  private exchange<T>(action: string, options: { locking?: boolean } & ExchangeOptions, run: (seq: number) => Promise<T>): Promise<T> {
+  /**
+   * Writes request `seq` once the earlier requests are written (not answered), then reads its reply
+   * once the earlier replies are read. A session that failed writes nothing more.
+   */
+  private exchange<T>(
+    action: string,
+    options: { locking?: boolean } & ExchangeOptions,
+    request: (seq: number) => RequestPart[],
+    reply: (seq: number) => Promise<T>,
+  ): Promise<T> {
     const locking = options.locking ?? false;
-    const attempt = async (): Promise<T> => {
+    const seq = ++this.seq;
+    trace(`sqlite3: request ${seq} ${action}`);
+    const written = this.writing.then(() => {
       if (this.broken) throw this.broken;
-      const seq = ++this.seq;
-      trace(`sqlite3: request ${seq} ${action}`);
+      return this.write(request(seq));
+    });
+    written.catch(() => undefined); // reported by the reply's reading below
+    this.writing = written.catch(() => undefined);
+    const earlier = this.queue;
+    const attempt = async (): Promise<T> => {
+      await earlier;
+      if (this.broken) throw this.broken;
       try {
         // Writing the request and reading its reply: the remote must keep taking or giving bytes.
-        const reply = options.scansWholeTable ? await run(seq) : await this.watchdog.watch(run(seq), action);
+        const read = written.then(() => reply(seq));
+        const result = options.scansWholeTable ? await read : await this.watchdog.watch(read, action);
         trace(`sqlite3: reply ${seq}`);
-        return reply;
+        return result;
       } catch (error) {
         // The session ended (explained by how it ended), or a frame we cannot parse, or a local
         // failure (say, a full disk under a download); the stream is mid-reply either way, so it is done.
@@ -244,7 +300,7 @@ export class CliSession {
         throw this.broken;
       }
     };
-    const result = this.queue.then(attempt, attempt);
+    const result = attempt();
     this.queue = result.catch(() => undefined);
     return result;
   }

@@ -85,6 +85,8 @@ export class SqliteCliReplica implements Replica {
   private readonly yieldPolicy = new WriteLockYieldPolicy();
   /** The remote connection's PRAGMA data_version as last seen (first, when connecting). */
   private dataVersion: number | undefined;
+  /** Bookkeeping writes sent and not yet confirmed (post()). */
+  private posted: Promise<unknown>[] = [];
 
   private constructor(
     private readonly session: CliSession,
@@ -97,7 +99,7 @@ export class SqliteCliReplica implements Replica {
   }
 
   static async connect(options: SqliteCliConnectOptions): Promise<SqliteCliReplica> {
-    const session = await CliSession.open({
+    const session = CliSession.open({
       location: options.location,
       sqlite3Command: options.sqlite3Command,
       env: options.env ?? process.env,
@@ -105,10 +107,15 @@ export class SqliteCliReplica implements Replica {
       busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
       stallTimeoutMs: options.stallTimeoutMs,
     });
-    const scratch = new ScratchDir();
+    // Asked for before the remote answers, so that its round trip overlaps the connection's.
+    const probe = RemoteState.probe(session);
+    probe.catch(() => undefined); // read by load(), after connected() reported a failed start
+    let scratch: ScratchDir | undefined;
     try {
+      scratch = new ScratchDir(); // while ssh connects
+      await session.connected();
       const nodeName = options.nodeName ?? toNodeName(basename(options.location.path, extname(options.location.path)));
-      const state = await RemoteState.load(session, scratch, {
+      const state = await RemoteState.load(session, scratch, probe, {
         ...options,
         nodeName,
         busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
@@ -116,7 +123,7 @@ export class SqliteCliReplica implements Replica {
       return new SqliteCliReplica(session, scratch, state, options);
     } catch (error) {
       await session.close().catch(() => undefined);
-      scratch.remove();
+      scratch?.remove();
       throw error;
     }
   }
@@ -281,7 +288,7 @@ export class SqliteCliReplica implements Replica {
 
   async apply(request: ApplyRequest): Promise<ApplyResult> {
     const plan = applyPlan(this.state.shape, request);
-    const upload = buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
+    const upload = request.rows.length === 0 ? undefined : buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
     this.state.forgetCursors();
     const [row] = await this.session.json<ApplyResultRow>(
       'writing a batch',
@@ -348,15 +355,36 @@ export class SqliteCliReplica implements Replica {
     return moved;
   }
 
+  /** Sent, not waited for: see post(). */
   async finishReceiving(report: ReceiveReport): Promise<void> {
     this.state.forgetCursors();
-    await this.session.json('recording the sync', { before: [finishSql(this.state.shape, report)], query: 'SELECT 1 AS ok' });
+    this.post('recording the sync', finishSql(this.state.shape, report));
   }
 
+  /** Sent, not waited for: see post(). */
   async recordExchange(record: ExchangeRecord): Promise<void> {
     if (this.state.previewSetup) return; // never prepared: no sync_log to write
     const { sql, params } = exchangeLogSql(record);
-    await this.session.json('logging the sync', { before: [`${inlineParams(sql, params)};`], query: 'SELECT 1 AS ok' });
+    this.post('logging the sync', `${inlineParams(sql, params)};`);
+  }
+
+  /**
+   * A bookkeeping write (sync_tracking and the sync note, a sync_log row), sent at once and run by
+   * the remote as soon as it arrives, in its own transaction as before, but not waited for: the
+   * bookkeeping of a whole sync costs one round trip (settle()) instead of one per write. A write
+   * that fails ends the session (-bail), so nothing sent after it runs, and the next request, or
+   * settle(), reports that failure with this write's action.
+   */
+  private post(action: string, sql: string): void {
+    const reply = this.session.json(action, { before: [sql], query: 'SELECT 1 AS ok' });
+    reply.catch(() => undefined); // reported by settle(), or by the next request (the session is broken)
+    this.posted.push(reply);
+  }
+
+  async settle(): Promise<void> {
+    const posted = this.posted;
+    this.posted = [];
+    await Promise.all(posted);
   }
 
   async digest(request: DigestRequest): Promise<DigestResult> {
