@@ -5,6 +5,8 @@
 //                            only Node built-ins and the optional better-sqlite3 loaded from outside.
 //   dist/resonance-sync-serve.mjs  `serve` alone, the same way: what the installed command runs when ssh
 //                            starts the agent (bin/resonance-sync.mjs); a phone given one file gets the one above.
+//   dist/resonance-sync-early.mjs  what the installed command loads first for `sync`: starts ssh to the first
+//                            peer, so the login overlaps compiling the file above (src/cli/early-ssh.ts).
 //   dist/resonance-sync-mcp.mjs  the MCP server of `resonance-sync mcp` (src/mcp/server.ts, with the MCP SDK
 //                            and its dependencies, 1.3 MB), loaded only by that command: bundled into the
 //                            CLI it would add a third to the start-up of every command, `serve` on a phone too.
@@ -68,6 +70,16 @@ await build({
 await build({
   ...common,
   entryPoints: { 'resonance-sync-serve': 'src/cli/serve-main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  minifyWhitespace: true,
+});
+// Read by the installed command before the CLI's own file for `sync` (bin/resonance-sync.mjs): the
+// config, the peers and the ssh command line alone, 0.1 MB, so that ssh starts before the 0.57 MB above
+// is compiled.
+await build({
+  ...common,
+  entryPoints: { 'resonance-sync-early': 'src/cli/early-ssh.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   minifyWhitespace: true,

@@ -1,9 +1,7 @@
 /** Opens the Replica a configured peer's URL names, with the lock that keeps two syncs apart. */
 import { existsSync, realpathSync } from 'node:fs';
-import { basename, extname } from 'node:path';
 import { SyncError } from '../core/errors.js';
 import { peerAddresses, type PeerConfig } from '../config/schema.js';
-import { isNodeName, toNodeName } from '../core/node-name.js';
 import type { SshLocation } from './ssh/ssh-command.js';
 import { AgentReplica } from './agent/agent-replica.js';
 import { agentStartFailure, type CursorKey } from './agent/connection.js';
@@ -13,6 +11,7 @@ import type { NaiveTimestamps } from '../core/timestamps.js';
 import { LocalReplica } from './local/local-replica.js';
 import { SqliteCliReplica } from './sqlite-cli/sqlite-cli-replica.js';
 import type { Replica, TransportKind } from '../core/replica.js';
+import { peerNodeName } from './early-ssh.js';
 
 export interface OpenedPeer {
   replica: Replica;
@@ -169,11 +168,6 @@ async function openSshPeer(peer: PeerConfig, location: SshLocation, options: Ope
         : `the cached agent ${replica.replacedCorrupt} failed its sha256 check: deleted unrun, and replaced`,
     close: () => replica.close(),
   };
-}
-
-/** The name a peer's node gets when it is prepared (or previewed) on first contact: the peer's, or its file's. */
-function peerNodeName(peer: PeerConfig, path: string): string {
-  return isNodeName(peer.name) ? peer.name : toNodeName(basename(path, extname(path)));
 }
 
 /**

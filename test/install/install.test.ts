@@ -37,7 +37,7 @@ function pack(into: string): string {
   const [info] = JSON.parse(result.stdout.slice(result.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
   assert.ok(info);
   const allowed =
-    /^(package\.json|README\.md|LICENSE|bin\/resonance-sync\.mjs|dist\/resonance-sync(-mcp|-ui|-serve)?\.mjs|dist\/api\.mjs|dist\/types\/.+\.d\.ts)$/;
+    /^(package\.json|README\.md|LICENSE|bin\/resonance-sync\.mjs|dist\/resonance-sync(-mcp|-ui|-serve|-early)?\.mjs|dist\/api\.mjs|dist\/types\/.+\.d\.ts)$/;
   const extra = info.files.map((file) => file.path).filter((path) => !allowed.test(path));
   assert.deepEqual(extra, [], 'the tarball holds what runs and nothing else');
   return join(into, info.filename);

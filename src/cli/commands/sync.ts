@@ -1,13 +1,12 @@
 /** `resonance-sync sync [PEER]`: pull then push with one peer, or with every configured peer. */
 import type { Command } from 'commander';
-import type { PeerConfig } from '../../config/schema.js';
-import { choosePeers } from '../../config/peer-choice.js';
 import { ExitCode, SyncError, type ExitCodeValue } from '../../core/errors.js';
 import { syncPeers, type PeerOutcome } from '../../sync/sync-peers.js';
 import { writeErrorLine } from '../log-line.js';
 import { CliContext, type GlobalOptions } from '../context.js';
 import { summaryJson, summaryLines } from '../format-summary.js';
 import { interruptSignal } from '../interrupt.js';
+import { peersOfRun } from '../sync-arguments.js';
 import { createProgress, isInteractive } from '../progress.js';
 
 interface SyncOptions extends GlobalOptions {
@@ -50,13 +49,7 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
   const context = new CliContext(options);
   const config = context.config();
   const dbPath = context.databasePath(config, options.db);
-  const { remoteCommand } = options;
-  const mode = parseMode(options.mode);
-  const peers = choosePeers(config, peerArgument === undefined ? undefined : [peerArgument]).map((peer) => ({
-    ...peer,
-    ...(remoteCommand === undefined ? {} : { remoteCommand }),
-    ...(mode === undefined ? {} : { mode }),
-  }));
+  const peers = peersOfRun(config, peerArgument, options);
   if (peers.length === 0) {
     throw new SyncError(
       'PEER_UNKNOWN',
@@ -97,11 +90,6 @@ async function runSync(peerArgument: string | undefined, options: SyncOptions): 
     progress.finish();
     interrupt.dispose();
   }
-}
-
-function parseMode(mode: string | undefined): PeerConfig['mode'] | undefined {
-  if (mode === undefined || mode === 'auto' || mode === 'agent' || mode === 'sqlite3') return mode;
-  throw new SyncError('USAGE', `--mode must be auto, agent or sqlite3, not ${mode}`);
 }
 
 /** One kind of failure: its own code, even if other peers synced; different kinds across peers: "partial". */

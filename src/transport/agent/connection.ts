@@ -8,7 +8,7 @@
  * time that grows with the database (35 s for 1M notes on a desktop, more on a phone), and the protocol
  * has no way to say "still working" meanwhile.
  */
-import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, type Frame, type Hello, type Welcome } from '../../protocol/protocol.js';
+import { ErrorScope, MessageType, PROTOCOL_VERSION, messageName, type Frame, type Welcome } from '../../protocol/protocol.js';
 import { FrameStream, writeFrame } from '../../protocol/channel.js';
 import * as m from '../../protocol/messages.js';
 import type { Reader } from '../../protocol/reader.js';
@@ -16,27 +16,16 @@ import type { Writer } from '../../protocol/writer.js';
 import { packageVersion } from '../../core/version.js';
 import { SyncError, isErrorCode } from '../../core/errors.js';
 import type { ReplicaInfo } from '../../core/replica.js';
-import { connectTimeoutSeconds, destinationOf, serveArgs, sshArgv, sshFailure, stderrTail, type SshLocation } from '../ssh/ssh-command.js';
-import { agentBundle, type AgentBundle } from './agent-bundle.js';
-import { launcherScript } from './launcher.js';
+import { connectTimeoutSeconds, destinationOf, sshFailure, stderrTail } from '../ssh/ssh-command.js';
+import type { AgentBundle } from './agent-bundle.js';
+import { agentCommand, type AgentCommandOptions } from './agent-command.js';
 import { LauncherGate } from './launcher-gate.js';
 import { launcherUnavailable, type AgentSource } from './agent-source.js';
-import { SshProcess } from '../ssh/ssh-process.js';
+import { startSsh, type SshProcess } from '../ssh/ssh-process.js';
 import { trace } from '../../core/trace.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 
-export interface AgentConnectOptions {
-  location: SshLocation;
-  /** The user's own agent command (`remote_command`), run as is; undefined: the launcher finds or uploads one. */
-  remoteCommand: string | undefined;
-  /** Without remote_command: may the single-file agent be uploaded (`agent_upload`, default true)? */
-  agentUpload?: boolean | undefined;
-  /** Without remote_command: skip `resonance-sync` on the remote PATH (it spoke another protocol). */
-  skipInstalled?: boolean | undefined;
-  /** The peer's configured name: names the remote node if it is prepared on first contact. */
-  nodeName: string | undefined;
-  /** False in dry runs: the agent then writes nothing at all. */
-  prepare: boolean;
+export interface AgentConnectOptions extends AgentCommandOptions {
   env?: NodeJS.ProcessEnv;
   /** Aborting closes the connection at once. */
   signal?: AbortSignal | undefined;
@@ -131,28 +120,14 @@ export class AgentConnection {
     this.destination = destinationOf(options.location);
     // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
     const timeoutMs = stallTimeoutMs(env, options.stallTimeoutMs);
-    this.hello = this.helloFrame();
     this.helloWritten = new Promise((resolve) => (this.markHelloWritten = resolve));
-    const { location, remoteCommand } = options;
-    let command: string | undefined;
-    if (remoteCommand === undefined) {
-      this.bundle = agentBundle();
-      command = launcherScript({
-        action: 'serve',
-        serveArgs: serveArgs(location),
-        useInstalled: options.skipInstalled !== true,
-        upload: options.agentUpload !== false,
-        sha256: this.bundle.sha256,
-        cacheName: this.bundle.cacheName,
-        size: this.bundle.bytes.length,
-        helloBytes: this.hello.length,
-      });
-    } else {
-      this.source = { kind: 'configured', path: remoteCommand, version: undefined };
-    }
-    this.process = new SshProcess(sshArgv(location, { remoteCommand, env, ...(command === undefined ? {} : { command }) }), env);
+    const { argv, hello, bundle } = agentCommand(options, env);
+    this.hello = hello;
+    this.bundle = bundle;
+    if (options.remoteCommand !== undefined) this.source = { kind: 'configured', path: options.remoteCommand, version: undefined };
+    this.process = startSsh(argv, env);
     const stdout =
-      command === undefined
+      options.remoteCommand !== undefined
         ? this.process.child.stdout
         : new LauncherGate(this.process.child.stdout, (e) => this.onLauncher(e.event, e.detail)).output;
     this.stream = new FrameStream(stdout, { preamble: true });
@@ -182,20 +157,6 @@ export class AgentConnection {
       }
       throw error;
     }
-  }
-
-  private helloFrame(): Buffer {
-    const { location } = this.options;
-    const hello: Hello = {
-      protocol: PROTOCOL_VERSION,
-      clientVersion: packageVersion(),
-      dbPath: location.path,
-      homeRelative: location.homeRelative,
-      nodeName: this.options.nodeName,
-      prepare: this.options.prepare,
-    };
-    // Never compressed: the launcher skips exactly these bytes before an upload.
-    return m.frameOf(MessageType.HELLO, (w) => m.writeHello(w, hello));
   }
 
   /** A line from the launcher (launcher.ts), before the agent starts. */

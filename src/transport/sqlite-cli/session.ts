@@ -18,7 +18,7 @@ import { closeSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { SyncError, asSyncError } from '../../core/errors.js';
 import { connectTimeoutSeconds, destinationOf, type SshLocation, type SshOutcome } from '../ssh/ssh-command.js';
-import { SshProcess } from '../ssh/ssh-process.js';
+import { startSsh, type SshProcess } from '../ssh/ssh-process.js';
 import { firstNonBlankLine, visibleExcerpt } from '../../core/excerpt.js';
 import { PREAMBLE_MAGIC } from '../../protocol/protocol.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
@@ -86,7 +86,7 @@ export class CliSession {
     this.destination = destinationOf(options.location);
     // Checked before ssh starts: a bad RESONANCE_SYNC_STALL_TIMEOUT must not leave a connection behind.
     const timeoutMs = stallTimeoutMs(options.env, options.stallTimeoutMs);
-    this.process = new SshProcess(sqliteCliSshArgv(options.location, options.sqlite3Command, options.env), options.env);
+    this.process = startSsh(sqliteCliSshArgv(options.location, options.sqlite3Command, options.env), options.env);
     this.watchdog = new StallWatchdog({
       timeoutMs,
       output: this.process.child.stdin,

@@ -29,6 +29,50 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * Where an ssh started ahead waits for its transport: on globalThis, because the installed command
+ * starts it from a small file of its own (cli/early-ssh-main.ts) before the command line's file is
+ * loaded, and each file has its own copy of this module.
+ */
+const EARLY_KEY = Symbol.for('resonance-sync.early-ssh');
+interface EarlySsh {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  process: SshProcess;
+}
+type WithEarlySsh = typeof globalThis & { [EARLY_KEY]?: EarlySsh | undefined };
+
+/**
+ * Starts ssh with `argv` now, for the transport that will ask for exactly that command line (and
+ * environment) a moment later (startSsh): the login then overlaps the loading of the rest of the
+ * program. Nothing is written to it here; a newer one replaces (and ends) an unclaimed one.
+ */
+export function startSshEarly(argv: readonly string[], env: NodeJS.ProcessEnv): void {
+  discardEarlySsh();
+  (globalThis as WithEarlySsh)[EARLY_KEY] = { argv: [...argv], env, process: new SshProcess(argv, env, 'ssh spawned early') };
+}
+
+/** Ends an ssh started ahead that no transport claimed (the command failed first, or wanted another). */
+export function discardEarlySsh(): void {
+  const early = (globalThis as WithEarlySsh)[EARLY_KEY];
+  (globalThis as WithEarlySsh)[EARLY_KEY] = undefined;
+  if (early === undefined) return;
+  trace('early ssh discarded');
+  void early.process.kill();
+}
+
+/** ssh running `argv`: the one started ahead for exactly this command line and environment, else a new one. */
+export function startSsh(argv: readonly string[], env: NodeJS.ProcessEnv): SshProcess {
+  const early = (globalThis as WithEarlySsh)[EARLY_KEY];
+  if (early !== undefined && early.env === env && early.argv.length === argv.length && early.argv.every((word, at) => word === argv[at])) {
+    (globalThis as WithEarlySsh)[EARLY_KEY] = undefined;
+    trace('early ssh taken');
+    return early.process;
+  }
+  discardEarlySsh();
+  return new SshProcess(argv, env);
+}
+
 export class SshProcess {
   readonly child: ChildProcessWithoutNullStreams;
   readonly exited: Promise<SshOutcome>;
@@ -37,12 +81,12 @@ export class SshProcess {
   private spawnError: NodeJS.ErrnoException | undefined;
   private done = false;
 
-  constructor(argv: readonly string[], env: NodeJS.ProcessEnv) {
+  constructor(argv: readonly string[], env: NodeJS.ProcessEnv, mark = 'ssh spawned') {
     const [file, ...args] = argv;
     installExitHook();
     this.child = childProcess().spawn(file ?? 'ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     live.add(this);
-    trace('ssh spawned');
+    trace(mark);
     this.child.once('exit', () => trace('ssh exited'));
     this.child.stdin.on('error', () => undefined); // EPIPE when the remote is gone; the exit status tells why
     this.child.stderr.on('data', (chunk: Buffer) => this.keepStderr(chunk.toString('utf8')));
