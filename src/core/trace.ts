@@ -8,7 +8,8 @@
  * mark costs one boolean test.
  */
 const enabled = typeof process !== 'undefined' && process.env.RESONANCE_SYNC_TRACE === '1';
-let first = true;
+/** Set once the process's first mark is written: on globalThis, since the installed command runs two files (bin/). */
+const STARTED = Symbol.for('resonance-sync.trace-started');
 
 export function traceEnabled(): boolean {
   return enabled;
@@ -16,8 +17,9 @@ export function traceEnabled(): boolean {
 
 export function trace(label: string): void {
   if (!enabled) return;
-  if (first) {
-    first = false;
+  const marks = globalThis as { [STARTED]?: boolean };
+  if (!marks[STARTED]) {
+    marks[STARTED] = true;
     line(performance.timeOrigin, 0, 'node started');
   }
   const since = performance.now();
