@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { NO_SCHEDULER_EXIT } from '../../src/schedule/crontab-program.js';
 import { fakeCrontab, throwawayCrontabUser } from '../fixtures/unattended-support.js';
@@ -107,6 +108,48 @@ test('the installed line, run as cron runs it (empty environment, /bin/sh), sync
     readFileSync(log, 'utf8'),
     /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ resonance-sync: phone: database not found: .*\[DB_NOT_FOUND\]\n$/,
   );
+});
+
+const BIN = fileURLToPath(new URL('../../../bin/resonance-sync.mjs', import.meta.url));
+const SINGLE_FILE = fileURLToPath(new URL('../../../dist/resonance-sync.mjs', import.meta.url));
+
+test('installed by the installed command, or by the single file alone, the entry runs a file that exists, and that run syncs', async (t) => {
+  if (!existsSync(SINGLE_FILE)) {
+    if (process.env.CI) throw new Error(`${SINGLE_FILE} is missing; npm test builds it (npm run build:dist)`);
+    t.skip('the single files are not built (npm run build:dist)');
+    return;
+  }
+  const dir = tempDir(t);
+  const { main, phone, config } = await setUp(dir);
+  const table = join(dir, 'crontab.txt');
+  const env = { ...process.env, RESONANCE_SYNC_CRONTAB: fakeCrontab(dir, table), XDG_STATE_HOME: join(dir, 'state') };
+  // A copy of the single file on its own, as a phone may have it: no package around it.
+  const alone = join(dir, 'lone', 'resonance-sync.mjs');
+  mkdirSync(dirname(alone));
+  copyFileSync(SINGLE_FILE, alone);
+  for (const [program, expected] of [
+    [BIN, BIN],
+    [SINGLE_FILE, BIN],
+    [alone, alone],
+  ] as const) {
+    rmSync(table, { force: true });
+    const installed = spawnSync(process.execPath, [program, 'schedule', 'install', '--config', config], { env, encoding: 'utf8' });
+    assert.equal(installed.status, 0, installed.stderr);
+    const line = readFileSync(table, 'utf8').trimEnd();
+    const command = line.split(' ').slice(5).join(' ').replaceAll('\\%', '%');
+    assert.ok(command.includes(` '${process.execPath}' '${expected}' sync --quiet `), `${program}: ${command}`);
+    // A lone copy has no better-sqlite3 beside it: it runs where Node has node:sqlite (a phone's).
+    if (program === alone) continue;
+    const note = `from main, scheduled by ${program}`;
+    insertNotes(main, [{ timestamp: '2025-12-01 08:00:00', content: note, context: 'c', source: 's' }]);
+    // Run as cron runs it: /bin/sh, almost no environment.
+    const ran = spawnSync('/usr/bin/env', ['-i', `HOME=${dir}`, 'LOGNAME=root', 'SHELL=/bin/sh', '/bin/sh', '-c', command]);
+    assert.equal(ran.status, 0, `${program}: ${readFileSync(join(dir, 'state', 'resonance-sync', 'sync.log'), 'utf8')}`);
+    assert.ok(
+      allRows(phone).some((row) => row.content === note),
+      `${program}: the scheduled run synced`,
+    );
+  }
 });
 
 test('no crontab program: one line saying what to install, exit code 9; Termux gets the Termux recipe', async (t) => {

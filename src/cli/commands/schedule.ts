@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/config-file.js';
+import { runningBundled } from '../../core/version.js';
 import { expandHome } from '../../core/peer-url.js';
 import { buildCommand, buildEntryLine, withEntry, withoutEntry, type EntrySpec } from '../../schedule/cron-entry.js';
 import { readCrontab, SchedulerUnavailable, writeCrontab } from '../../schedule/crontab-program.js';
@@ -28,8 +29,19 @@ interface StatusOptions extends GlobalOptions {
   json?: boolean;
 }
 
-/** The CLI entry point cron must run: this installation's main.js, whatever path it was started by. */
-export const CLI_ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
+/**
+ * The file cron must run, whatever path this run was started by: from the package's single file, the
+ * installed command beside it (bin/resonance-sync.mjs: the compile cache and the early ssh too); that
+ * single file when it runs on its own (say, one copied to a phone); main.js in the tsc build. (The
+ * single file once named `../main.js` here too, a file no package has: every entry installed from the
+ * installed command pointed nowhere.)
+ */
+function scheduledProgram(): string {
+  if (!runningBundled()) return fileURLToPath(new URL('../main.js', import.meta.url));
+  const file = fileURLToPath(import.meta.url);
+  const installed = join(dirname(file), '..', 'bin', 'resonance-sync.mjs');
+  return existsSync(installed) ? installed : file;
+}
 
 /** Environment a scheduled sync needs to behave as it does interactively (only if set now). */
 const CARRIED_ENV = ['RESONANCE_SYNC_SSH', 'RESONANCE_SYNC_CONNECT_TIMEOUT', 'RESONANCE_SYNC_STALL_TIMEOUT', 'RESONANCE_SYNC_SQLITE'];
@@ -77,7 +89,7 @@ async function install(options: InstallOptions): Promise<void> {
   const spec = {
     expression: cron.expression,
     nodePath: process.execPath,
-    cliPath: CLI_ENTRY,
+    cliPath: scheduledProgram(),
     configPath: context.configPath,
     logPath,
     pathEnv: cronPath(process.env.PATH),
