@@ -186,16 +186,22 @@ export interface Replica {
   readFeed(request: FeedRequest, signal?: AbortSignal): AsyncIterable<FeedBatch>;
   /** The receiver-owned cursor: how far into the sender's feed this replica has committed. */
   cursor(senderId: string, routeKey: string): Promise<number>;
+  /**
+   * Stores a batch and moves the cursor with it, in one transaction; resolved once that committed.
+   * A batch without entries (it only moves the cursor) may instead be confirmed by settle(), like
+   * the bookkeeping writes below: its result is known before it runs.
+   */
   apply(request: ApplyRequest): Promise<ApplyResult>;
   /** After a direction ends: sync_tracking, and the sync note when entries arrived. */
   finishReceiving(report: ReceiveReport): Promise<void>;
   /** Records, on this (passive) end, a direction the other end ran with it; not in dry runs. Optional: test doubles may lack it. */
   recordExchange?(record: ExchangeRecord): Promise<void>;
   /**
-   * A replica whose finishReceiving and recordExchange only send their writes (the agentless one:
-   * each write runs on the remote as soon as it arrives, but waiting for each would cost a round trip)
-   * waits here for them all and fails with the first one's failure. The engine calls it once a sync's
-   * directions are done. Optional: replicas that wait in those calls have nothing to settle.
+   * A replica whose finishReceiving and recordExchange (and apply of a batch without entries) only
+   * send their writes (the agentless one: each write runs on the remote as soon as it arrives, but
+   * waiting for each would cost a round trip) waits here for them all and fails with the first one's
+   * failure. The engine calls it once a sync's directions are done. Optional: replicas that wait in
+   * those calls have nothing to settle.
    */
   settle?(): Promise<void>;
   /** What `verify` needs: digests of what the replica holds (per bucket, or entry hashes in some buckets). */

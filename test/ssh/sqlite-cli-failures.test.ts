@@ -21,7 +21,16 @@ import { allRows, createNotesDb, identityCounts, insertNotes, openReplica } from
 import type { SshServer } from '../support/sshd.js';
 import { tempDir } from '../support/temp.js';
 import { failedWith } from './fixtures.js';
-import { TEST_SQLITE3, connect, noLeftovers, privateRemoteTmp, sqliteUrl, sshdFor, writeExecutable } from './sqlite-cli-support.js';
+import {
+  TEST_SQLITE3,
+  connect,
+  noLeftovers,
+  privateRemoteTmp,
+  sqliteUrl,
+  sshdFor,
+  syncOnce,
+  writeExecutable,
+} from './sqlite-cli-support.js';
 
 const notes = (who: string, n: number, size = 10) =>
   Array.from({ length: n }, (_, i) => ({
@@ -308,6 +317,19 @@ for (const direction of ['pull', 'push'] as const) {
   });
 }
 
+/** The rows of `sql` in the database at `path`, as plain objects (node:sqlite's rows have no prototype). */
+function rowsOf(path: string, sql: string): Record<string, unknown>[] {
+  const db = openDatabase(path);
+  try {
+    return db
+      .prepare(sql)
+      .all()
+      .map((row) => ({ ...row }));
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * The remote's bookkeeping writes (its sync_log row for the pull, then sync_tracking and its sync_log
  * row for the push) are sent without waiting for each (Replica.settle): each still runs in its own
@@ -318,38 +340,9 @@ for (const refused of ['pull', 'push'] as const) {
   test(`a remote bookkeeping write that fails (its log of the ${refused}): the sync fails naming it, what ran before it is kept, nothing after it runs`, async (t) => {
     const s = await setup(t);
     if (!s) return;
-    const sync = async () => {
-      const local = openReplica(s.local, 'main');
-      try {
-        const remote = await connect(s.server, s.peer);
-        try {
-          return await syncReplicas(local, remote, {
-            peerName: 'phone',
-            pull: EVERYTHING,
-            push: EVERYTHING,
-            dryRun: false,
-            writeSyncNote: false,
-          });
-        } finally {
-          await remote.close().catch(() => undefined);
-        }
-      } finally {
-        await local.close();
-      }
-    };
+    const sync = async () => syncOnce(await connect(s.server, s.peer), s.local);
     await sync(); // first contact: prepares the remote
-    const remoteRows = (sql: string) => {
-      const db = openDatabase(s.peer);
-      try {
-        // Plain objects: node:sqlite's rows have no prototype.
-        return db
-          .prepare(sql)
-          .all()
-          .map((row) => ({ ...row }));
-      } finally {
-        db.close();
-      }
-    };
+    const remoteRows = (sql: string) => rowsOf(s.peer, sql);
     const remoteLog = () => remoteRows(`SELECT peer, direction, status FROM sync_log ORDER BY id`);
     const tracking = () => remoteRows(`SELECT remote_node, sync_count FROM sync_tracking`);
     assert.deepEqual(remoteLog(), [
@@ -398,3 +391,50 @@ for (const refused of ['pull', 'push'] as const) {
     assert.deepEqual(await noLeftovers(s.tmp), []);
   });
 }
+
+/**
+ * A batch without entries (the push past the echoes of what the pull just brought) only moves the
+ * remote's cursor, so it is sent without waiting, like the bookkeeping writes (Replica.settle). Should
+ * it fail, the sync fails naming it, nothing sent after it runs, and the next sync completes.
+ */
+test('a batch without entries that fails (its cursor refused): the sync fails naming it, nothing after it runs, the next sync completes', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const sync = async () => syncOnce(await connect(s.server, s.peer), s.local);
+  await sync(); // first contact: prepares the remote
+  const db = openDatabase(s.peer);
+  db.exec(`CREATE TRIGGER refuse_cursor_insert BEFORE INSERT ON resonance_sync_cursors BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
+    CREATE TRIGGER refuse_cursor_update BEFORE UPDATE ON resonance_sync_cursors BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;`);
+  db.close();
+  const logged = rowsOf(s.peer, 'SELECT count(*) AS n FROM sync_log');
+  // Only the phone has something new: this side's push then has nothing but echoes to send.
+  insertNotes(s.peer, notes('phone-later', 2));
+  await assert.rejects(sync(), (error: SyncError) => {
+    assert.match(error.message, /writing a batch/, error.message);
+    assert.match(error.message, /refused by the test/, error.message);
+    return true;
+  });
+  // The pull's rows came, and the remote logged that pull; the push's own bookkeeping never ran.
+  assert.equal(identityCounts(s.local).size, 8);
+  assert.deepEqual(rowsOf(s.peer, 'SELECT count(*) AS n FROM sync_log'), [{ n: Number(logged[0]?.n) + 1 }]);
+  const fix = openDatabase(s.peer);
+  fix.exec('DROP TRIGGER refuse_cursor_insert; DROP TRIGGER refuse_cursor_update;');
+  fix.close();
+  const summary = await sync();
+  assert.deepEqual(
+    summary.directions.map((d) => [d.direction, d.received]),
+    [
+      ['pull', 0],
+      ['push', 0],
+    ],
+  );
+  for (const path of [s.local, s.peer]) {
+    const counts = identityCounts(path);
+    assert.equal(counts.size, 8, path);
+    assert.ok(
+      [...counts.values()].every((n) => n === 1),
+      `each entry once in ${path}`,
+    );
+  }
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});

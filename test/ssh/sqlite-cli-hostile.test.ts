@@ -16,7 +16,7 @@ import { EVERYTHING, routeKey, type Route } from '../../src/core/route.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, openReplica, withDb } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
 import { isSyncError } from '../../src/core/errors.js';
-import { TEST_SQLITE3, connect, sshdFor } from './sqlite-cli-support.js';
+import { TEST_SQLITE3, connect, sshdFor, syncOnce } from './sqlite-cli-support.js';
 import { SqliteCliReplica } from '../../src/transport/sqlite-cli/sqlite-cli-replica.js';
 
 const marker = (dir: string) => join(dir, 'pwned');
@@ -172,19 +172,3 @@ test('route patterns, node names and ids with quotes, ";", "--" and $(…) are d
   withDb(local, (db) => assert.equal(db.prepare(`SELECT remote_node FROM sync_tracking`).get()?.remote_node, evil));
   assert.equal(existsSync(m), false, 'no injection ran');
 });
-
-async function syncOnce(remote: SqliteCliReplica, local: string) {
-  const localReplica = openReplica(local, 'main');
-  try {
-    return await syncReplicas(localReplica, remote, {
-      peerName: 'phone',
-      pull: EVERYTHING,
-      push: EVERYTHING,
-      dryRun: false,
-      writeSyncNote: false,
-    });
-  } finally {
-    await remote.close();
-    await localReplica.close();
-  }
-}

@@ -11,6 +11,9 @@ import { formatPeerUrl, parsePeerUrl } from '../../src/core/peer-url.js';
 import { SqliteCliReplica, type SqliteCliConnectOptions } from '../../src/transport/sqlite-cli/sqlite-cli-replica.js';
 import type { SshLocation } from '../../src/transport/ssh/ssh-command.js';
 import type { SshServer } from '../support/sshd.js';
+import { EVERYTHING } from '../../src/core/route.js';
+import { syncReplicas, type SyncSummary } from '../../src/sync/engine.js';
+import { openReplica } from '../support/notes-db.js';
 
 /** Another sqlite3 CLI to test against (e.g. a newer build, like Termux's); unset: the PATH's. */
 export const TEST_SQLITE3 = process.env.RESONANCE_TEST_SQLITE3 || undefined;
@@ -36,6 +39,30 @@ export function connect(server: SshServer, path: string, options: Partial<Sqlite
     env: server.env,
     ...options,
   });
+}
+
+/**
+ * One sync of `local` (as node "main") with `remote` (as peer "phone"), everything both ways and no
+ * sync note; the remote is closed after it (a failure to close counts only when the sync went well).
+ */
+export async function syncOnce(remote: SqliteCliReplica, local: string): Promise<SyncSummary> {
+  const localReplica = openReplica(local, 'main');
+  try {
+    const summary = await syncReplicas(localReplica, remote, {
+      peerName: 'phone',
+      pull: EVERYTHING,
+      push: EVERYTHING,
+      dryRun: false,
+      writeSyncNote: false,
+    });
+    await remote.close();
+    return summary;
+  } catch (error) {
+    await remote.close().catch(() => undefined);
+    throw error;
+  } finally {
+    await localReplica.close();
+  }
 }
 
 /**

@@ -27,7 +27,7 @@ import { describeRemoteDb } from './failures.js';
 import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
 import { DATA_VERSION_SQL } from './remote-schema.js';
 import { RemoteState, type DownloadLimits } from './remote-state.js';
-import { CliSession } from './session.js';
+import { CliSession, type RequestPart } from './session.js';
 import { exchangeLogSql } from '../../store/tracking.js';
 import { inlineParams } from './sql-literals.js';
 import { FeedCheck } from '../../core/feed-checks.js';
@@ -290,10 +290,17 @@ export class SqliteCliReplica implements Replica {
     const plan = applyPlan(this.state.shape, request);
     const upload = request.rows.length === 0 ? undefined : buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
     this.state.forgetCursors();
-    const [row] = await this.session.json<ApplyResultRow>(
-      'writing a batch',
-      applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals, this.state.previewSetup),
-    );
+    const sql = applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals, this.state.previewSetup);
+    if (request.rows.length === 0 && request.throughRowid >= 0) {
+      // A batch of a sync without entries (a push moving past the echoes of what it just received, or
+      // past what its route keeps back) only moves the remote's cursor: what it answers is known
+      // before it runs, so it is sent like the bookkeeping writes and confirmed with them at the sync's
+      // end (post(), settle()), one round trip less. Its transaction is as short as a write can be: no
+      // writer waits on it. (verify's repair batches, throughRowid -1, are waited for as ever.)
+      this.post('writing a batch', sql);
+      return { received: 0, duplicates: 0, rejected: 0, refusals: [], ...tallyArrivals([], this.options.naiveTimestamps ?? 'utc') };
+    }
+    const [row] = await this.session.json<ApplyResultRow>('writing a batch', sql);
     if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
     await this.yieldWriteLock(Number(row.held_ms ?? 0), row.data_version);
     // What arrived, from the values sent: the entries the remote reports as newly stored.
@@ -369,14 +376,14 @@ export class SqliteCliReplica implements Replica {
   }
 
   /**
-   * A bookkeeping write (sync_tracking and the sync note, a sync_log row), sent at once and run by
-   * the remote as soon as it arrives, in its own transaction as before, but not waited for: the
-   * bookkeeping of a whole sync costs one round trip (settle()) instead of one per write. A write
-   * that fails ends the session (-bail), so nothing sent after it runs, and the next request, or
-   * settle(), reports that failure with this write's action.
+   * A bookkeeping write (sync_tracking and the sync note, a sync_log row, a batch without entries),
+   * sent at once and run by the remote as soon as it arrives, in its own transaction as before, but
+   * not waited for: the bookkeeping of a whole sync costs one round trip (settle()) instead of one per
+   * write. A write that fails ends the session (-bail), so nothing sent after it runs, and the next
+   * request, or settle(), reports that failure with this write's action.
    */
-  private post(action: string, sql: string): void {
-    const reply = this.session.json(action, { before: [sql], query: 'SELECT 1 AS ok' });
+  private post(action: string, request: string | { before: RequestPart[]; query: string; after: string[] }): void {
+    const reply = this.session.json(action, typeof request === 'string' ? { before: [request], query: 'SELECT 1 AS ok' } : request);
     reply.catch(() => undefined); // reported by settle(), or by the next request (the session is broken)
     this.posted.push(reply);
   }
