@@ -18,7 +18,7 @@ import { createNotesDb, identityCounts, insertNotes } from '../support/notes-db.
 import { authorizeOnPhone, giveToPhone, phoneDir, requirePhoneAccount, type PhoneAccount } from '../support/phone-account.js';
 import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
 import { tempDir } from '../support/temp.js';
-import { agentCommand, directionCounts, sshUrl, writeConfig } from './fixtures.js';
+import { agentCommand, directionCounts, notesPair, sshUrl, writeConfig } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/resonance-sync.mjs', import.meta.url));
 const EARLY = fileURLToPath(new URL('../../../dist/resonance-sync-early.mjs', import.meta.url));
@@ -155,10 +155,7 @@ for (const mode of ['sqlite3', 'agent'] as const) {
     const sshd = await server(t);
     if (!sshd) return;
     const dir = tempDir(t);
-    const main = createNotesDb(dir, 'main');
-    const phone = createNotesDb(dir, 'phone');
-    insertNotes(main, [{ timestamp: '2025-11-30 22:00:00', content: 'to the phone', context: 'c', source: 'main' }]);
-    insertNotes(phone, [{ timestamp: '2025-11-30 22:00:01', content: 'from the phone', context: 'c', source: 'termux' }]);
+    const { main, phone } = notesPair(dir);
     const peer = mode === 'agent' ? { remoteCommand: agentCommand() } : { extra: 'mode = "sqlite3"' };
     const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(sshd, phone), ...peer }], { syncNote: false });
     const run = await runInstalled(['--config', config, 'sync', '--json'], sshd.env);

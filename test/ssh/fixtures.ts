@@ -9,6 +9,7 @@ import { after, type TestContext } from 'node:test';
 import { formatPeerUrl } from '../../src/core/peer-url.js';
 import { shellQuote } from '../../src/transport/ssh/ssh-command.js';
 import { CLI_PATH, type CliResult } from '../support/cli.js';
+import { createNotesDb, insertNotes } from '../support/notes-db.js';
 import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
 
 let shared: Promise<SshServer> | undefined;
@@ -25,6 +26,15 @@ export async function sshdFor(t: TestContext): Promise<SshServer | undefined> {
 /** A remote_command that runs this checkout's CLI with the given Node (quoted: paths may hold spaces). */
 export function agentCommand(node = process.execPath, prefix = ''): string {
   return `${prefix}${shellQuote(node)} ${shellQuote(CLI_PATH)}`;
+}
+
+/** This node's database `main` and the phone's `phone` in `dir`, each with one note for the other. */
+export function notesPair(dir: string): { main: string; phone: string } {
+  const main = createNotesDb(dir, 'main');
+  const phone = createNotesDb(dir, 'phone');
+  insertNotes(main, [{ timestamp: '2025-11-30 22:00:00', content: 'to the phone', context: 'c', source: 'main' }]);
+  insertNotes(phone, [{ timestamp: '2025-11-30 22:00:01', content: 'from the phone', context: 'c', source: 'termux' }]);
+  return { main, phone };
 }
 
 export function sshUrl(server: SshServer, path: string): string {

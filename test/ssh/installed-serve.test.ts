@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { shellQuote } from '../../src/transport/ssh/ssh-command.js';
 import { runCli } from '../support/cli.js';
-import { createNotesDb, identityCounts, insertNotes } from '../support/notes-db.js';
+import { createNotesDb, identityCounts } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
-import { directionCounts, sshdFor, sshUrl, writeConfig } from './fixtures.js';
+import { directionCounts, notesPair, sshdFor, sshUrl, writeConfig } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/resonance-sync.mjs', import.meta.url));
 const FULL = fileURLToPath(new URL('../../../dist/resonance-sync.mjs', import.meta.url));
@@ -61,10 +61,7 @@ test('a sync whose remote runs the installed command: its serve file moves entri
   const server = await sshdFor(t);
   if (!server) return;
   const dir = tempDir(t);
-  const main = createNotesDb(dir, 'main');
-  const phone = createNotesDb(dir, 'phone');
-  insertNotes(main, [{ timestamp: '2025-11-30 22:00:00', content: 'to the phone', context: 'c', source: 'main' }]);
-  insertNotes(phone, [{ timestamp: '2025-11-30 22:00:01', content: 'from the phone', context: 'c', source: 'termux' }]);
+  const { main, phone } = notesPair(dir);
   const remoteCommand = `${shellQuote(process.execPath)} ${shellQuote(BIN)}`;
   const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(server, phone), remoteCommand }], { syncNote: false });
   const first = await runCli(['sync', 'phone', '--config', config, '--json'], { env: server.env });

@@ -317,6 +317,18 @@ for (const direction of ['pull', 'push'] as const) {
   });
 }
 
+/** Each database holds `entries` distinct entries, each exactly once. */
+function eachEntryOnce(paths: string[], entries: number): void {
+  for (const path of paths) {
+    const counts = identityCounts(path);
+    assert.equal(counts.size, entries, path);
+    assert.ok(
+      [...counts.values()].every((n) => n === 1),
+      `each entry once in ${path}`,
+    );
+  }
+}
+
 /** The rows of `sql` in the database at `path`, as plain objects (node:sqlite's rows have no prototype). */
 function rowsOf(path: string, sql: string): Record<string, unknown>[] {
   const db = openDatabase(path);
@@ -380,14 +392,7 @@ for (const refused of ['pull', 'push'] as const) {
     fix.exec('DROP TRIGGER refuse_log');
     fix.close();
     await sync();
-    for (const path of [s.local, s.peer]) {
-      const counts = identityCounts(path);
-      assert.equal(counts.size, 10, path);
-      assert.ok(
-        [...counts.values()].every((n) => n === 1),
-        `each entry once in ${path}`,
-      );
-    }
+    eachEntryOnce([s.local, s.peer], 10);
     assert.deepEqual(await noLeftovers(s.tmp), []);
   });
 }
@@ -428,13 +433,6 @@ test('a batch without entries that fails (its cursor refused): the sync fails na
       ['push', 0],
     ],
   );
-  for (const path of [s.local, s.peer]) {
-    const counts = identityCounts(path);
-    assert.equal(counts.size, 8, path);
-    assert.ok(
-      [...counts.values()].every((n) => n === 1),
-      `each entry once in ${path}`,
-    );
-  }
+  eachEntryOnce([s.local, s.peer], 8);
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
