@@ -31,7 +31,7 @@ function installExitHook(): void {
 
 /**
  * Where an ssh started ahead waits for its transport: on globalThis, because the installed command
- * starts it from a small file of its own (cli/early-ssh-main.ts) before the command line's file is
+ * starts it from a small file of its own (cli/early-ssh.ts) before the command line's file is
  * loaded, and each file has its own copy of this module.
  */
 const EARLY_KEY = Symbol.for('resonance-sync.early-ssh');
