@@ -90,6 +90,19 @@ export interface ApplyResult {
   newestTimestamp: string | undefined;
 }
 
+/**
+ * What a batch without entries answers, known before it runs: a replica that only sends such a batch
+ * (see Replica.apply) answers this, and its settle() confirms the batch itself.
+ */
+export const NOTHING_APPLIED: Readonly<ApplyResult> = {
+  received: 0,
+  duplicates: 0,
+  rejected: 0,
+  refusals: [],
+  syncNotes: 0,
+  newestTimestamp: undefined,
+};
+
 export interface ReceiveReport {
   sender: NodeIdentity;
   /** The name the receiver files this sync under in sync_tracking (the peer's configured name). */

@@ -76,6 +76,8 @@ export async function adoptPeerReplacement(
       knownNodes: info.knownNodes,
       dryRun: false,
     });
+    // A batch without entries may be confirmed only here (Replica.apply): before this node records it.
+    await remote.settle?.();
   }
   local.syncLog.peerState(peer.name, 'push', {
     peerNodeId: found.currentId,

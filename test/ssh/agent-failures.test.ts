@@ -311,3 +311,37 @@ test('auto: an agent that fails to start falls back to agentless, in one line ca
   );
   assert.equal(JSON.parse(auto.stdout).peers[0].transport, 'ssh sqlite3');
 });
+
+test("the agent's bookkeeping, confirmed at the sync's end: a refused FINISH fails the sync, naming it; the next run completes", async (t) => {
+  const server = await sshdFor(t);
+  if (!server) return;
+  const { main, phone } = pair(t);
+  const first = await sync(server, main, phone);
+  assert.equal(first.code, 0, first.stderr);
+  // FINISH writes the agent's sync_tracking; LOG and a batch without entries are sent with it, unwaited.
+  withDb(phone, (db) =>
+    db.exec(`CREATE TRIGGER refuse_insert BEFORE INSERT ON sync_tracking BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
+      CREATE TRIGGER refuse_update BEFORE UPDATE ON sync_tracking BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;`),
+  );
+  // The phone's new notes come back as echoes in the push: its batch has no entries.
+  insertNotes(phone, [
+    { timestamp: '2025-12-01 08:00:00', content: 'later 1', context: 'c', source: 'termux' },
+    { timestamp: '2025-12-01 08:00:01', content: 'later 2', context: 'c', source: 'termux' },
+  ]);
+  const refused = await sync(server, main, phone);
+  assert.notEqual(refused.code, 0, refused.stdout);
+  assert.match(refused.stderr, /refused by the test/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  assert.equal(allRows(main).length, 4, 'what the pull brought is kept');
+  withDb(phone, (db) => db.exec('DROP TRIGGER refuse_insert; DROP TRIGGER refuse_update;'));
+  const again = await sync(server, main, phone);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(
+    directionCounts(again.stdout).map((d) => [d.direction, d.received]),
+    [
+      ['pull', 0],
+      ['push', 0],
+    ],
+  );
+  assertConverged(main, phone, 4);
+});

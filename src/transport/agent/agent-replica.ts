@@ -24,6 +24,7 @@ import type {
   Replica,
   ReplicaInfo,
 } from '../../core/replica.js';
+import { NOTHING_APPLIED } from '../../core/replica.js';
 
 import type { AgentSource } from './agent-source.js';
 
@@ -31,6 +32,8 @@ export type { AgentConnectOptions } from './connection.js';
 
 export class AgentReplica implements Replica {
   private feedOpen = false;
+  /** Requests sent and not yet confirmed (post()). */
+  private posted: Promise<unknown>[] = [];
   /**
    * Answers kept so that asking twice costs one round trip: the engine reads the push cursor before
    * the pull and again for the push. Info (the INFO sent with the handshake) answers the first info()
@@ -118,9 +121,14 @@ export class AgentReplica implements Replica {
     return cursor;
   }
 
-  apply(request: ApplyRequest): Promise<ApplyResult> {
+  async apply(request: ApplyRequest): Promise<ApplyResult> {
     this.forget();
-    return this.connection.request(MessageType.APPLY, (w) => m.writeApply(w, request), MessageType.APPLY_OK, m.readApplyResult);
+    const applied = this.connection.request(MessageType.APPLY, (w) => m.writeApply(w, request), MessageType.APPLY_OK, m.readApplyResult);
+    // A batch of a sync without entries (the push past the echoes of what the pull brought) only
+    // moves the agent's cursor: its answer is known, so it is confirmed with the bookkeeping (post()).
+    if (request.rows.length > 0 || request.throughRowid < 0) return applied;
+    this.post(applied);
+    return { ...NOTHING_APPLIED };
   }
 
   digest(request: DigestRequest): Promise<DigestResult> {
@@ -146,23 +154,47 @@ export class AgentReplica implements Replica {
     );
   }
 
+  /** Sent, not waited for: see post(). */
   async finishReceiving(report: ReceiveReport): Promise<void> {
     this.forget();
-    await this.connection.request(
-      MessageType.FINISH,
-      (w) => m.writeReport(w, report),
-      MessageType.FINISH_OK,
-      () => undefined,
+    this.post(
+      this.connection.request(
+        MessageType.FINISH,
+        (w) => m.writeReport(w, report),
+        MessageType.FINISH_OK,
+        () => undefined,
+      ),
     );
   }
 
+  /** Sent, not waited for: see post(). */
   async recordExchange(record: ExchangeRecord): Promise<void> {
-    await this.connection.request(
-      MessageType.LOG,
-      (w) => m.writeExchange(w, record),
-      MessageType.LOG_OK,
-      () => undefined,
+    this.post(
+      this.connection.request(
+        MessageType.LOG,
+        (w) => m.writeExchange(w, record),
+        MessageType.LOG_OK,
+        () => undefined,
+      ),
     );
+  }
+
+  /**
+   * A request whose answer is known (the bookkeeping: FINISH, LOG, a batch without entries), sent at
+   * once and answered in order behind the others, but not waited for: a sync's bookkeeping costs the
+   * one round trip of settle() instead of one per write. Its failure is settle()'s (the engine's
+   * last step) and fails the sync. The agent answers each request on its own, so one sent after a
+   * failed one still runs there (its sync_log row of the direction, say).
+   */
+  private post(answer: Promise<unknown>): void {
+    answer.catch(() => undefined); // reported by settle()
+    this.posted.push(answer);
+  }
+
+  async settle(): Promise<void> {
+    const posted = this.posted;
+    this.posted = [];
+    await Promise.all(posted);
   }
 
   /** Streams the remote feed (feed.ts); one feed at a time per connection. */

@@ -47,6 +47,7 @@ import type {
   Replica,
   ReplicaInfo,
 } from '../../core/replica.js';
+import { NOTHING_APPLIED } from '../../core/replica.js';
 
 export interface SqliteCliConnectOptions {
   location: SshLocation;
@@ -298,7 +299,7 @@ export class SqliteCliReplica implements Replica {
       // end (post(), settle()), one round trip less. Its transaction is as short as a write can be: no
       // writer waits on it. (verify's repair batches, throughRowid -1, are waited for as ever.)
       this.post('writing a batch', sql);
-      return { received: 0, duplicates: 0, rejected: 0, refusals: [], ...tallyArrivals([], this.options.naiveTimestamps ?? 'utc') };
+      return { ...NOTHING_APPLIED };
     }
     const [row] = await this.session.json<ApplyResultRow>('writing a batch', sql);
     if (!row) throw new SyncError('PROTOCOL_ERROR', `no result for a batch from ${describeRemoteDb(this.options.location)}`);
