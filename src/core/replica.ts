@@ -91,9 +91,15 @@ export interface ApplyResult {
 }
 
 /**
- * What a batch without entries answers, known before it runs: a replica that only sends such a batch
- * (see Replica.apply) answers this, and its settle() confirms the batch itself.
+ * A batch of a sync that only moves the cursor (no entries; not verify's repair batches, which have
+ * throughRowid -1): its answer, NOTHING_APPLIED, is known before it runs, so a remote replica may
+ * send it and leave its confirmation to settle() (see Replica.apply).
  */
+export function onlyMovesCursor(request: ApplyRequest): boolean {
+  return request.rows.length === 0 && request.throughRowid >= 0;
+}
+
+/** What a batch that only moves the cursor answers (onlyMovesCursor). */
 export const NOTHING_APPLIED: Readonly<ApplyResult> = {
   received: 0,
   duplicates: 0,
@@ -102,6 +108,25 @@ export const NOTHING_APPLIED: Readonly<ApplyResult> = {
   syncNotes: 0,
   newestTimestamp: undefined,
 };
+
+/**
+ * Answers to writes sent and not waited for, for Replica.settle(): each failure is kept for settle()
+ * (never an unhandled rejection), which waits for them all and fails with the first.
+ */
+export class UnconfirmedWrites {
+  private answers: Promise<unknown>[] = [];
+
+  add(answer: Promise<unknown>): void {
+    answer.catch(() => undefined);
+    this.answers.push(answer);
+  }
+
+  async settle(): Promise<void> {
+    const answers = this.answers;
+    this.answers = [];
+    await Promise.all(answers);
+  }
+}
 
 export interface ReceiveReport {
   sender: NodeIdentity;

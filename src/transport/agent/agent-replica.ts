@@ -24,7 +24,7 @@ import type {
   Replica,
   ReplicaInfo,
 } from '../../core/replica.js';
-import { NOTHING_APPLIED } from '../../core/replica.js';
+import { NOTHING_APPLIED, UnconfirmedWrites, onlyMovesCursor } from '../../core/replica.js';
 
 import type { AgentSource } from './agent-source.js';
 
@@ -33,7 +33,7 @@ export type { AgentConnectOptions } from './connection.js';
 export class AgentReplica implements Replica {
   private feedOpen = false;
   /** Requests sent and not yet confirmed (post()). */
-  private posted: Promise<unknown>[] = [];
+  private readonly unconfirmed = new UnconfirmedWrites();
   /**
    * Answers kept so that asking twice costs one round trip: the engine reads the push cursor before
    * the pull and again for the push. Info (the INFO sent with the handshake) answers the first info()
@@ -126,7 +126,7 @@ export class AgentReplica implements Replica {
     const applied = this.connection.request(MessageType.APPLY, (w) => m.writeApply(w, request), MessageType.APPLY_OK, m.readApplyResult);
     // A batch of a sync without entries (the push past the echoes of what the pull brought) only
     // moves the agent's cursor: its answer is known, so it is confirmed with the bookkeeping (post()).
-    if (request.rows.length > 0 || request.throughRowid < 0) return applied;
+    if (!onlyMovesCursor(request)) return applied;
     this.post(applied);
     return { ...NOTHING_APPLIED };
   }
@@ -187,14 +187,11 @@ export class AgentReplica implements Replica {
    * failed one still runs there (its sync_log row of the direction, say).
    */
   private post(answer: Promise<unknown>): void {
-    answer.catch(() => undefined); // reported by settle()
-    this.posted.push(answer);
+    this.unconfirmed.add(answer);
   }
 
-  async settle(): Promise<void> {
-    const posted = this.posted;
-    this.posted = [];
-    await Promise.all(posted);
+  settle(): Promise<void> {
+    return this.unconfirmed.settle();
   }
 
   /** Streams the remote feed (feed.ts); one feed at a time per connection. */

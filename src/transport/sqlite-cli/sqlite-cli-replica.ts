@@ -47,7 +47,7 @@ import type {
   Replica,
   ReplicaInfo,
 } from '../../core/replica.js';
-import { NOTHING_APPLIED } from '../../core/replica.js';
+import { NOTHING_APPLIED, UnconfirmedWrites, onlyMovesCursor } from '../../core/replica.js';
 
 export interface SqliteCliConnectOptions {
   location: SshLocation;
@@ -87,7 +87,7 @@ export class SqliteCliReplica implements Replica {
   /** The remote connection's PRAGMA data_version as last seen (first, when connecting). */
   private dataVersion: number | undefined;
   /** Bookkeeping writes sent and not yet confirmed (post()). */
-  private posted: Promise<unknown>[] = [];
+  private readonly unconfirmed = new UnconfirmedWrites();
 
   private constructor(
     private readonly session: CliSession,
@@ -292,7 +292,7 @@ export class SqliteCliReplica implements Replica {
     const upload = request.rows.length === 0 ? undefined : buildUpload(this.scratch.file('upload.sqlite3'), request.rows, plan.positions);
     this.state.forgetCursors();
     const sql = applyRequest(this.state.node.id, request, plan, upload, this.state.hasArrivals, this.state.previewSetup);
-    if (request.rows.length === 0 && request.throughRowid >= 0) {
+    if (onlyMovesCursor(request)) {
       // A batch of a sync without entries (a push moving past the echoes of what it just received, or
       // past what its route keeps back) only moves the remote's cursor: what it answers is known
       // before it runs, so it is sent like the bookkeeping writes and confirmed with them at the sync's
@@ -384,15 +384,12 @@ export class SqliteCliReplica implements Replica {
    * request, or settle(), reports that failure with this write's action.
    */
   private post(action: string, request: string | { before: RequestPart[]; query: string; after: string[] }): void {
-    const reply = this.session.json(action, typeof request === 'string' ? { before: [request], query: 'SELECT 1 AS ok' } : request);
-    reply.catch(() => undefined); // reported by settle(), or by the next request (the session is broken)
-    this.posted.push(reply);
+    // Reported by settle(), or by the next request (the session is broken).
+    this.unconfirmed.add(this.session.json(action, typeof request === 'string' ? { before: [request], query: 'SELECT 1 AS ok' } : request));
   }
 
-  async settle(): Promise<void> {
-    const posted = this.posted;
-    this.posted = [];
-    await Promise.all(posted);
+  settle(): Promise<void> {
+    return this.unconfirmed.settle();
   }
 
   async digest(request: DigestRequest): Promise<DigestResult> {
