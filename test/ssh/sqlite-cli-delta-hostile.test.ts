@@ -30,7 +30,7 @@ import { TEST_SQLITE3, connect, sqliteUrl, sshdFor, writeExecutable } from './sq
 const sqlite3 = TEST_SQLITE3 ?? 'sqlite3';
 
 /**
- * A remote sqlite3 that runs `tamper` on each feed download (dl.sqlite3) just before it is sent: SQL,
+ * A remote sqlite3 that runs `tamper` on each feed download (…/dl.sqlite3) just before it is sent: SQL,
  * or a shell command given the file as "$2". Its input passes a filter that puts the tampering right
  * before the line that announces a download's size (session.ts), so the file sent is the tampered one.
  */
@@ -39,7 +39,7 @@ function tamperingSqlite3(dir: string, tamper: string | { shell: string }): stri
   writeFileSync(sql, typeof tamper === 'string' ? tamper : '');
   const command = typeof tamper === 'string' ? `${sqlite3} "$2" < ${sql}` : tamper.shell;
   const script = join(dir, 'tamper.sh');
-  writeFileSync(script, `[ "$2" = dl.sqlite3 ] && { ${command}; }\nexit 0\n`);
+  writeFileSync(script, `case "$2" in */dl.sqlite3) ${command};; esac\nexit 0\n`);
   const filter = join(dir, 'tamper-filter.mjs');
   writeFileSync(
     filter,
@@ -47,15 +47,13 @@ function tamperingSqlite3(dir: string, tamper: string | { shell: string }): stri
       "import { createInterface } from 'node:readline';",
       'const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });',
       'for await (const line of lines) {',
-      `  if (/^SELECT '@RS \\d+ file ' \\|\\| length\\(readfile\\('dl\\.sqlite3'\\)\\);$/.test(line)) process.stdout.write('.system sh ${script} x dl.sqlite3\\n');`,
+      `  const file = /^SELECT '@RS \\d+ file ' \\|\\| length\\(readfile\\('([^']*\\/dl\\.sqlite3)'\\)\\);$/.exec(line)?.[1];`,
+      `  if (file) process.stdout.write('.system sh ${script} x ' + file + '\\n');`,
       "  process.stdout.write(line + '\\n');",
       '}',
     ].join('\n'),
   );
-  return writeExecutable(
-    join(dir, 'hostile-sqlite3'),
-    [`if [ "$1" = "--version" ]; then exec ${sqlite3} "$@"; fi`, `${process.execPath} ${filter} | ${sqlite3} "$@"`].join('\n'),
-  );
+  return writeExecutable(join(dir, 'hostile-sqlite3'), `${process.execPath} ${filter} | ${sqlite3} "$@"`);
 }
 
 interface Setup {

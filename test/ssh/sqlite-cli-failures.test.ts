@@ -8,17 +8,18 @@
  * with nothing lost or duplicated. The remote temp dirs are counted in a private TMPDIR each time.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { SyncError } from '../../src/core/errors.js';
 import { acquireSyncLock } from '../../src/store/lock.js';
 import { openDatabase } from '../../src/store/sqlite/open-database.js';
 import { syncReplicas } from '../../src/sync/engine.js';
+import { VERSION_WORD } from '../../src/transport/sqlite-cli/remote-script.js';
 import { EVERYTHING } from '../../src/core/route.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { allRows, createNotesDb, identityCounts, insertNotes, openReplica } from '../support/notes-db.js';
-import type { SshServer } from '../support/sshd.js';
+import { findExecutable, type SshServer } from '../support/sshd.js';
 import { tempDir } from '../support/temp.js';
 import { failedWith } from './fixtures.js';
 import {
@@ -82,13 +83,46 @@ test('sqlite3 missing on the remote: AGENT_MISSING with the install hint, no tem
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
 
-test('a remote sqlite3 older than 3.33 is refused by version, before any SQL runs', async (t) => {
+test('the remote needs only sh and sqlite3 for a sync that downloads nothing; a download gets a private directory, removed after', async (t) => {
+  const sqlite3 = TEST_SQLITE3 ?? findExecutable('sqlite3');
+  assert.ok(sqlite3, 'sqlite3 is installed');
+  // A PATH of sh and sqlite3, plus, for the first two syncs, rm and a cat that notes the mode of the
+  // directory of the download it sends.
+  const bin = (dir: string) => join(dir, 'bin');
+  const s = await setup(t, (dir) => {
+    mkdirSync(bin(dir));
+    symlinkSync('/bin/sh', join(bin(dir), 'sh'));
+    symlinkSync(sqlite3, join(bin(dir), 'sqlite3'));
+    symlinkSync('/bin/rm', join(bin(dir), 'rm'));
+    writeExecutable(join(bin(dir), 'cat'), `/usr/bin/stat -c %a "\${1%/*}" >> '${join(dir, 'modes')}'\nexec /bin/cat "$@"`);
+    return `PATH='${bin(dir)}'; export PATH`;
+  });
+  if (!s) return;
+  // The first sync downloads the phone's notes; the second its echoes of what the first pushed.
+  for (let i = 0; i < 2; i++) {
+    const result = await cliSync(s.server, s.dir, s.local, s.peer);
+    assert.equal(result.code, 0, result.stderr);
+  }
+  assert.deepEqual(identityCounts(s.local), identityCounts(s.peer));
+  const modes = readFileSync(join(s.dir, 'modes'), 'utf8').trim().split('\n');
+  assert.ok(modes.length >= 2 && modes.every((mode) => mode === '700'), `the session directory's modes: ${modes.join(', ')}`);
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+  // Without them, a sync with nothing to download still runs: the script started no other process.
+  for (const tool of ['cat', 'rm']) unlinkSync(join(bin(s.dir), tool));
+  const noop = await cliSync(s.server, s.dir, s.local, s.peer);
+  assert.equal(noop.code, 0, noop.stderr);
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
+test('a remote sqlite3 older than 3.33 is refused by version, before anything is written', async (t) => {
   const s = await setup(t);
   if (!s) return;
+  // The real sqlite3, saying it is 3.31.1 where it answers sqlite_version() (its first line).
   const old = writeExecutable(
     join(s.dir, 'sqlite3-old'),
-    `echo '3.31.1 2020-01-27 19:55:54 3bfa9cc97da10598521b342961df8f5f68c7388fa117345eec516ab8c5ad'`,
+    `${TEST_SQLITE3 ?? 'sqlite3'} "$@" | sed -u 's/^\\(${VERSION_WORD}\\) .*/\\1 3.31.1/'`,
   );
+  const before = readFileSync(s.peer);
   const config = join(s.dir, 'config.toml');
   writeFileSync(
     config,
@@ -101,6 +135,8 @@ test('a remote sqlite3 older than 3.33 is refused by version, before any SQL run
     'PROTOCOL_VERSION',
     /sqlite3 on \w+@127\.0\.0\.1:\d+ is version 3\.31\.1, too old for agentless sync \(needs 3\.33\.0 or newer\)/,
   );
+  assert.deepEqual(readFileSync(s.peer), before, 'the remote database is untouched');
+  assert.equal(existsSync(`${s.peer}-sync.lock`), false, 'not even the sync lock was taken');
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
 

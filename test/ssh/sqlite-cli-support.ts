@@ -85,9 +85,9 @@ export function privateRemoteTmp(t: TestContext, server: SshServer, dir: string,
   return tmp;
 }
 
-/** The remote sessions' temporary directories still present. */
+/** The remote sessions' directories still present (remote-script.ts sessionDir). */
 export function leftovers(tmp: string): string[] {
-  return readdirSync(tmp).filter((name) => name.startsWith('resonance-sync.'));
+  return readdirSync(tmp).filter((name) => name.startsWith('.resonance-sync.'));
 }
 
 /** Waits (bounded) for the remote side of closed sessions to clean up after itself. */

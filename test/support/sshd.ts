@@ -42,7 +42,7 @@ const INSTALL_HINT = 'apt-get install openssh-server openssh-client';
 const READY_DEADLINE_MS = 10_000;
 
 /** Absolute path of an executable; sshd lives in /usr/sbin, which is often not on a non-root PATH. */
-function findExecutable(name: string): string | undefined {
+export function findExecutable(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
   for (const dir of dirs.filter((d) => d.startsWith('/'))) {
     const path = join(dir, name);

@@ -64,14 +64,13 @@ export function sessionFailure(outcome: SshOutcome, context: SessionContext): Sy
     case 'DB_IS_DIRECTORY':
       return directoryError(db);
     case 'TMPDIR_FAILED':
-      return new SyncError(
-        'REMOTE_ERROR',
-        `${where} cannot create a temporary directory under $TMPDIR, /tmp or $HOME; check free space and permissions there`,
-      );
+      return tmpdirFailure(where);
     case undefined:
       break;
   }
   const sqliteError = sqliteErrorLine(outcome.stderr);
+  // sqlite3 making the session's directory (session.ts download()) in the one the script chose.
+  if (sqliteError?.startsWith('failed to create directory: ')) return tmpdirFailure(where);
   if (sqliteError !== undefined) return sqliteFailure(sqliteError, db, context);
   if (!context.started) {
     if (context.junk !== '') {
@@ -100,6 +99,13 @@ export function agentInsteadOfScript(location: SshLocation): SyncError {
     'KEY_RESTRICTED',
     `${destinationOf(location)} started the resonance-sync agent instead of agentless sync: this ssh key is restricted to the agent ` +
       `(a forced command in ~/.ssh/authorized_keys there); set mode = "agent" or "auto" for this peer, or use another key for agentless sync`,
+  );
+}
+
+function tmpdirFailure(where: string): SyncError {
+  return new SyncError(
+    'REMOTE_ERROR',
+    `${where} cannot create a temporary directory under $TMPDIR, /tmp or $HOME; check free space and permissions there`,
   );
 }
 

@@ -1,6 +1,6 @@
 /**
- * SQL that reads a remote feed into a delta database in the remote temp dir (`dl.sqlite3`, sent
- * back by the reply helper, which then deletes it). A feed download is shaped like a notes table
+ * SQL that reads a remote feed into a delta database, the file of the session's remote directory that
+ * session.ts download() names (sent back by it, then emptied). A feed download is shaped like a notes table
  * (delta-file.ts feedDownloadColumns: `resonance_notes(sync_origin, <the requested columns>)`, each
  * row under its remote rowid), so a receiver on this side can ATTACH it and move its rows in SQL as
  * it moves a local sender's (transport/local/apply-attached.ts). The semantics are local/feed.ts's: rowid order
@@ -18,15 +18,14 @@ import { quoteIdentifier } from '../../store/sql.js';
 import { META_COLUMNS, downloadTableDefinition, feedDownloadColumns, valueColumns } from './delta-file.js';
 import { hexWordLiteral, inlineParams, integerLiteral, textLiteral } from './sql-literals.js';
 
-export const DOWNLOAD_FILE = 'dl.sqlite3';
-
 export function routeSql(shape: NotesTableShape, route: Route): string {
   const predicate = routePredicate(route, columnOrNull(shape, 'context'), columnOrNull(shape, 'source'));
   return inlineParams(predicate.sql, predicate.params);
 }
 
-const openDownload = (table: string, tableColumns: readonly string[]): string[] => [
-  `ATTACH '${DOWNLOAD_FILE}' AS rs_dl;`,
+/** `file`: the session's download file, a name of ours (session.ts), never user input. */
+const openDownload = (file: string, table: string, tableColumns: readonly string[]): string[] => [
+  `ATTACH ${textLiteral(file)} AS rs_dl;`,
   // A throwaway file: no journal, no fsync.
   'PRAGMA rs_dl.journal_mode = OFF;',
   'PRAGMA rs_dl.synchronous = OFF;',
@@ -45,7 +44,7 @@ export interface FeedDownload {
   scanRowids: number;
 }
 
-export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, arrivals: ArrivalsSchema): string {
+export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, arrivals: ArrivalsSchema, file: string): string {
   const n = integerLiteral(request.maxRows);
   const cap = integerLiteral(request.maxBytes);
   const selected = request.columns.map((name) => columnOrNull(shape, name, 'n.'));
@@ -58,7 +57,7 @@ export function feedDownloadSql(shape: NotesTableShape, request: FeedDownload, a
   const where = inlineParams(filter.sql, filter.params(request.afterRowid, BigInt(request.afterRowid) + BigInt(request.scanRowids)));
   return [
     // Rows keep their remote rowid (the table's own, an integer by the file format itself).
-    ...openDownload(NOTES_TABLE, feedDownloadColumns(request.columns)),
+    ...openDownload(file, NOTES_TABLE, feedDownloadColumns(request.columns)),
     `CREATE TABLE rs_dl.${downloadTableDefinition('meta', META_COLUMNS)};`,
     'CREATE TABLE rs_dl.pick (r INTEGER PRIMARY KEY, k, before);',
     'BEGIN;',
@@ -92,12 +91,18 @@ export function entryHashSql(shape: NotesTableShape): string {
 }
 
 /** The entries with the given hashes, as a delta download with a leading `__h` column. */
-export function hashDownloadSql(shape: NotesTableShape, route: Route, columns: readonly string[], hashes: readonly string[]): string {
+export function hashDownloadSql(
+  shape: NotesTableShape,
+  route: Route,
+  columns: readonly string[],
+  hashes: readonly string[],
+  file: string,
+): string {
   const values = valueColumns(columns.length);
   const selected = columns.map((name, i) => `${columnOrNull(shape, name)} AS ${values[i] as string}`);
   const list = hashes.map((hash) => hexWordLiteral(hash, ENTRY_HASH_CHARS)).join(', ');
   return [
-    ...openDownload('rows', ['__h', '__rowid', '__origin', ...values]),
+    ...openDownload(file, 'rows', ['__h', '__rowid', '__origin', ...values]),
     'BEGIN;',
     `INSERT INTO rs_dl.rows SELECT * FROM (
        SELECT ${entryHashSql(shape)} AS h, rowid AS r, ${ORIGIN_COLUMN} AS o${selected.map((column) => `, ${column}`).join('')}

@@ -13,7 +13,6 @@ import type { ScratchDir } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
 import { preparePlan } from './prepare-plan.js';
 import { indexBuildRefusal, SYNC_INDEX_BUILD_LIMIT_BYTES } from '../../store/prepare.js';
-import { LOCK_LINK } from './remote-script.js';
 import {
   cursorKey,
   infoQuery,
@@ -165,7 +164,9 @@ export class RemoteState {
     await session.json('taking the sync lock', {
       before: [
         `.timeout ${LOCK_WAIT_MS}`,
-        `ATTACH '${LOCK_LINK}' AS rs_lock;`,
+        // The same lock file the agent and local syncs take (store/lock.ts): beside the database
+        // sqlite3 opened, by the path it opened (so no path is ever spliced into SQL).
+        "ATTACH (SELECT file FROM pragma_database_list WHERE name = 'main') || '-sync.lock' AS rs_lock;",
         // Exclusive locking mode keeps the lock from the first write until sqlite3 exits.
         'PRAGMA rs_lock.locking_mode = EXCLUSIVE;',
         'CREATE TABLE IF NOT EXISTS rs_lock.held (x);',

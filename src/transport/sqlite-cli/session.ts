@@ -14,6 +14,7 @@
  * scans: sqlite3 prints their answer only when done, after a time that grows faster than the
  * database (measured: 27 s for 200k notes, 590 s for 1M on a desktop), and cannot say "still working".
  */
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { SyncError, asSyncError } from '../../core/errors.js';
@@ -23,7 +24,7 @@ import { firstNonBlankLine, visibleExcerpt } from '../../core/excerpt.js';
 import { PREAMBLE_MAGIC } from '../../protocol/protocol.js';
 import { StallWatchdog, stallTimeoutMs, stalledError } from '../ssh/stall-watchdog.js';
 import { agentInsteadOfScript, sessionFailure } from './failures.js';
-import { HELLO_WORD, SCRIPT_VERSION, checkSqliteVersion, sqliteCliSshArgv } from './remote-script.js';
+import { HELLO_WORD, SCRIPT_VERSION, VERSION_WORD, checkSqliteVersion, sessionDir, sqliteCliSshArgv } from './remote-script.js';
 import { StreamEnded, StreamReader } from './stream-reader.js';
 import { trace } from '../../core/trace.js';
 
@@ -54,6 +55,8 @@ const JUNK_LIMIT = 64 * 1024;
 const AGENT_PREAMBLE = Buffer.from(PREAMBLE_MAGIC, 'latin1');
 const LINE_LIMIT = 1024 * 1024;
 const HEX_CHUNK = 1024 * 1024;
+/** A download's file in the session's remote directory. */
+const DOWNLOAD_FILE = 'dl.sqlite3';
 /** How long an interrupted sync may take to reach a batch boundary before the session is cut. */
 const ABORT_GRACE_MS = 10_000;
 
@@ -66,8 +69,12 @@ function endedSession(error: unknown): boolean {
 
 export class CliSession {
   readonly destination: string;
-  /** The remote sqlite3's version, from the HELLO line. */
+  /** The remote sqlite3's version, its first line. */
   version = '';
+  /** The remote script reads it as our first line, and names the session's directory after it (remote-script.ts). */
+  private readonly id = randomBytes(16).toString('hex');
+  /** Whether a request has made the session's directory (its first download). */
+  private dirRequested = false;
   private readonly process: SshProcess;
   private readonly reader: StreamReader;
   private readonly watchdog: StallWatchdog;
@@ -100,14 +107,19 @@ export class CliSession {
   }
 
   /**
-   * Starts ssh and writes the session's setup at once (ssh buffers it, and sqlite3 reads it when it
-   * starts); requests may follow before the remote answered (say, the schema probe, which only reads),
-   * and their replies are read after its HELLO line. connected() says whether that line came.
+   * Starts ssh and writes the session's id and setup at once (ssh buffers them; the script reads the
+   * id, sqlite3 the rest when it starts); requests may follow before the remote answered (say, the
+   * schema probe, which only reads), and their replies are read after its HELLO line and sqlite3's
+   * version. connected() says whether both came.
    */
   static open(options: SessionOptions): CliSession {
     const session = new CliSession(options);
     session.process.child.stdin.write(
       [
+        session.id,
+        // Printed before anything else, in the output mode every sqlite3 starts in: an old one that
+        // cannot run what follows has said which version it is first.
+        `SELECT '${VERSION_WORD} ' || sqlite_version();`,
         '.output /dev/null',
         '.mode json',
         '.bail on',
@@ -127,7 +139,7 @@ export class CliSession {
     return session;
   }
 
-  /** Waits for the remote's HELLO line (and checks its sqlite3); a failure here has ended the session. */
+  /** Waits for the remote's HELLO line and sqlite3's version (and checks it); a failure here has ended the session. */
   async connected(): Promise<void> {
     await this.greeted;
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
@@ -162,11 +174,27 @@ export class CliSession {
       clearTimeout(timer);
       if (onAbort) this.options.signal?.removeEventListener('abort', onAbort);
     }
+    // The script has started sqlite3: from here a silence is a stall, like a request's.
+    this.version = await this.watchdog.watch(this.readVersion(), 'starting sqlite3');
     checkSqliteVersion(this.version, this.destination);
   }
 
+  /** sqlite3's first line: `VERSION_WORD <version>`. */
+  private async readVersion(): Promise<string> {
+    const got = await this.reader.readLine(256);
+    if (got === undefined) throw await this.failure('starting sqlite3', false);
+    const match = got.cut ? null : new RegExp(`^${VERSION_WORD} (\\S+)\\r?$`).exec(got.line.toString('utf8'));
+    if (!match) {
+      throw new SyncError(
+        'PROTOCOL_ERROR',
+        `unexpected output from sqlite3 on ${this.destination}: ${visibleExcerpt(got.line, 120)} (expected its version)`,
+      );
+    }
+    return match[1] as string;
+  }
+
   private async findHello(): Promise<void> {
-    const pattern = new RegExp(`^${HELLO_WORD} (\\d+) (\\S*)\\r?$`);
+    const pattern = new RegExp(`^${HELLO_WORD} (\\d+)\\r?$`);
     let skipped = 0;
     for (;;) {
       const got = await this.reader.readLine(4096);
@@ -176,7 +204,6 @@ export class CliSession {
       if (match) {
         if (Number(match[1]) !== SCRIPT_VERSION)
           throw new SyncError('PROTOCOL_ERROR', `${this.destination} answered with script version ${match[1]}, expected ${SCRIPT_VERSION}`);
-        this.version = match[2] ?? '';
         this.started = true;
         trace('sqlite3: hello received');
         return;
@@ -223,23 +250,35 @@ export class CliSession {
     );
   }
 
-  /** A request that leaves `remoteFile` in the remote temp dir; its bytes are written to `localPath`. */
-  download(action: string, request: { before: RequestPart[]; remoteFile: string; localPath: string } & ExchangeOptions): Promise<number> {
+  /**
+   * A request whose `before` leaves a database in the file it is given (in the session's remote
+   * directory, made by the first download); its bytes are written to `localPath`.
+   */
+  download(
+    action: string,
+    request: { before: (remoteFile: string) => RequestPart[]; localPath: string } & ExchangeOptions,
+  ): Promise<number> {
+    const dir = sessionDir(this.id);
+    const remoteFile = `${dir}/${DOWNLOAD_FILE}`;
+    // fileio's writefile() with a directory's mode makes it (mkdir, 0700 before the umask).
+    const makeDir = this.dirRequested ? [] : [`SELECT writefile('${dir}', NULL, ${0o40700});`];
+    this.dirRequested = true;
     return this.exchange(
       action,
       request,
       (seq) => [
-        ...request.before,
+        ...makeDir,
+        ...request.before(remoteFile),
         // The frame's header from sqlite3 itself (flushed before it reads the next line), then the
         // bytes by one `cat`: each process the remote starts per download costs milliseconds.
         '.output',
         '.mode list',
-        `SELECT '@RS ${seq} file ' || length(readfile('${request.remoteFile}'));`,
+        `SELECT '@RS ${seq} file ' || length(readfile('${remoteFile}'));`,
         '.mode json',
         '.output /dev/null',
-        `.system cat ${request.remoteFile}`,
+        `.system cat ${remoteFile}`,
         // Emptied, not removed (sqlite3 removes no file): an empty file ATTACHes as a new database.
-        `SELECT writefile('${request.remoteFile}', x'');`,
+        `SELECT writefile('${remoteFile}', x'');`,
       ],
       async (seq) => {
         const size = await this.header(seq, 'file');

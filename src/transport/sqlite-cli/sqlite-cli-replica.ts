@@ -24,7 +24,7 @@ import type { SshLocation } from '../ssh/ssh-command.js';
 import { applyPlan, applyRequest, finishSql, type ApplyResultRow } from './apply.js';
 import { Download, ScratchDir, buildUpload, feedDownloadColumns, valueColumns } from './delta-file.js';
 import { describeRemoteDb } from './failures.js';
-import { DOWNLOAD_FILE, bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
+import { bucketDigestsSql, entryHashesSql, feedDownloadSql, hashDownloadSql } from './feed.js';
 import { DATA_VERSION_SQL } from './remote-schema.js';
 import { RemoteState, type DownloadLimits } from './remote-state.js';
 import { CliSession, type RequestPart } from './session.js';
@@ -277,8 +277,11 @@ export class SqliteCliReplica implements Replica {
     const localPath = this.scratch.file(`feed-${after}.sqlite3`);
     const limits = this.state.limits;
     const download = { ...request, afterRowid: after, maxRows: limits.maxRows, maxBytes: limits.maxBytes, scanRowids: limits.scanRowids };
-    const before = feedDownloadSql(this.state.shape, download, this.state.hasArrivals ? 'main' : undefined);
-    await this.session.download('reading new entries', { before: [before], remoteFile: DOWNLOAD_FILE, localPath });
+    const arrivals = this.state.hasArrivals ? 'main' : undefined;
+    await this.session.download('reading new entries', {
+      before: (file) => [feedDownloadSql(this.state.shape, download, arrivals, file)],
+      localPath,
+    });
     return new Download(localPath, { kind: 'feed', columns: feedDownloadColumns(request.columns), from: this.where });
   }
 
@@ -412,8 +415,7 @@ export class SqliteCliReplica implements Replica {
   async rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
     const localPath = this.scratch.file('hashes.sqlite3');
     await this.session.download('reading entries to repair', {
-      before: [hashDownloadSql(this.state.shape, route, columns, hashes)],
-      remoteFile: DOWNLOAD_FILE,
+      before: (file) => [hashDownloadSql(this.state.shape, route, columns, hashes, file)],
       localPath,
       scansWholeTable: true,
     });
