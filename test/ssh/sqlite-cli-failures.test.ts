@@ -114,6 +114,35 @@ test('the remote needs only sh and sqlite3 for a sync that downloads nothing; a 
   assert.deepEqual(await noLeftovers(s.tmp), []);
 });
 
+test('a session directory that sqlite3 cannot make: one line naming the temporary directory, nothing synced', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  // The real sqlite3, asked to make the session's directory where nobody can: under /proc. Its
+  // input passes sed through a FIFO, so that the wrapper ends when sqlite3 does, as sqlite3 would.
+  const cornered = writeExecutable(
+    join(s.dir, 'sqlite3-cornered'),
+    [
+      `f='${join(s.dir, 'fifo')}'.$$; mkfifo "$f"; exec 3<&0`,
+      `sed -u "s|writefile('\\.resonance-sync\\.|writefile('/proc/.resonance-sync.|" <&3 > "$f" &`,
+      `${TEST_SQLITE3 ?? 'sqlite3'} "$@" < "$f"; s=$?; kill $! 2>/dev/null; rm -f "$f"; exit $s`,
+    ].join('\n'),
+  );
+  const config = join(s.dir, 'config.toml');
+  writeFileSync(
+    config,
+    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nsqlite3_command = ${JSON.stringify(cornered)}\n`,
+  );
+  const result = await runCli(['sync', '--config', config, '--pull-only'], { env: s.server.env });
+  failedWith(
+    result,
+    7,
+    'REMOTE_ERROR',
+    /127\.0\.0\.1:\d+ cannot create a temporary directory under \$TMPDIR, \/tmp or \$HOME; check free space and permissions there/,
+  );
+  assert.equal(allRows(s.local).length, 3, 'nothing was synced');
+  assert.deepEqual(await noLeftovers(s.tmp), []);
+});
+
 test('a remote sqlite3 older than 3.33 is refused by version, before anything is written', async (t) => {
   const s = await setup(t);
   if (!s) return;
