@@ -10,7 +10,9 @@
 /** Made on first use, like `visible` below: a strict TextDecoder made at load cost every command and agent start. */
 let strictDecoder: InstanceType<typeof TextDecoder> | undefined;
 function decodeStrict(bytes: Uint8Array): string {
-  strictDecoder ??= new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM: keep U+FEFF, which a decoder otherwise drops at the start (a shell rc file saved with a
+  // BOM prints one), so that it is shown escaped instead of leaving no character at all.
+  strictDecoder ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   return strictDecoder.decode(bytes);
 }
 /**

@@ -77,6 +77,8 @@ test('named cases: NUL first, terminal escapes, invalid UTF-8, bidi override, lo
   assert.equal(visibleExcerpt(Buffer.from('"quoted" \\ path')), '"\\"quoted\\" \\\\ path"');
   assert.equal(visibleExcerpt(Buffer.alloc(100, 0)), `"${'\\x00'.repeat(20)}"...`);
   assert.equal(visibleExcerpt(new Uint8Array(0)), '""');
+  // A byte order mark (EF BB BF), which a TextDecoder drops by default: found by the property above.
+  assert.equal(visibleExcerpt(Buffer.from('\ufeffWelcome')), '"\\ufeffWelcome"');
 });
 
 test('firstNonBlankLine skips blank lines and drops the line break', () => {
