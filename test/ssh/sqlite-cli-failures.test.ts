@@ -41,9 +41,17 @@ const notes = (who: string, n: number, size = 10) =>
     source: i % 3 ? who : null,
   }));
 
-function cliSync(server: SshServer, dir: string, local: string, peer: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** `sync` of `local` with `peer` (agentless), through the remote's `sqlite3` (default: TEST_SQLITE3, else the PATH's). */
+function cliSync(
+  server: SshServer,
+  dir: string,
+  local: string,
+  peer: string,
+  env: NodeJS.ProcessEnv = {},
+  sqlite3 = TEST_SQLITE3,
+): Promise<CliResult> {
   const config = join(dir, 'config.toml');
-  const remote = TEST_SQLITE3 ? `sqlite3_command = ${JSON.stringify(TEST_SQLITE3)}\n` : '';
+  const remote = sqlite3 ? `sqlite3_command = ${JSON.stringify(sqlite3)}\n` : '';
   writeFileSync(
     config,
     `[node]\nname = "main"\ndb = ${JSON.stringify(local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(server, peer))}\nmode = "sqlite3"\n${remote}`,
@@ -127,12 +135,7 @@ test('a session directory that sqlite3 cannot make: one line naming the temporar
       `${TEST_SQLITE3 ?? 'sqlite3'} "$@" < "$f"; s=$?; kill $! 2>/dev/null; rm -f "$f"; exit $s`,
     ].join('\n'),
   );
-  const config = join(s.dir, 'config.toml');
-  writeFileSync(
-    config,
-    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nsqlite3_command = ${JSON.stringify(cornered)}\n`,
-  );
-  const result = await runCli(['sync', '--config', config, '--pull-only'], { env: s.server.env });
+  const result = await cliSync(s.server, s.dir, s.local, s.peer, {}, cornered);
   failedWith(
     result,
     7,
@@ -152,12 +155,7 @@ test('a remote sqlite3 older than 3.33 is refused by version, before anything is
     `${TEST_SQLITE3 ?? 'sqlite3'} "$@" | sed -u 's/^\\(${VERSION_WORD}\\) .*/\\1 3.31.1/'`,
   );
   const before = readFileSync(s.peer);
-  const config = join(s.dir, 'config.toml');
-  writeFileSync(
-    config,
-    `[node]\nname = "main"\ndb = ${JSON.stringify(s.local)}\nsync_note = false\n\n[peers.phone]\nurl = ${JSON.stringify(sqliteUrl(s.server, s.peer))}\nmode = "sqlite3"\nsqlite3_command = ${JSON.stringify(old)}\n`,
-  );
-  const result = await runCli(['sync', '--config', config], { env: s.server.env });
+  const result = await cliSync(s.server, s.dir, s.local, s.peer, {}, old);
   failedWith(
     result,
     7,
