@@ -151,9 +151,25 @@ export interface ExchangeRecord {
   outcome: LogOutcome & { status: 'ok' | 'failed' };
 }
 
+/**
+ * The functions an entry hash (verify's digests, store/digest.ts) can be taken with, each the first 8
+ * bytes of that digest of the entry's identity key. Both ends of one comparison must use the same:
+ * SHA-256 where both ends run Node (it costs 0.4-0.5 µs an entry there against SHA3-256's 1.2, where
+ * the CPU hashes SHA-256 in hardware, as x86 and ARMv8 ones with the crypto extensions do), SHA3-256
+ * with an agentless peer, whose sqlite3 shell has no other hash.
+ */
+export const ENTRY_HASH_NAMES = ['sha256', 'sha3-256'] as const;
+export type EntryHashName = (typeof ENTRY_HASH_NAMES)[number];
+
+export function isEntryHashName(name: string): name is EntryHashName {
+  return (ENTRY_HASH_NAMES as readonly string[]).includes(name);
+}
+
 /** What `verify` needs of a replica: digests of what it holds, and entries by hash for a repair. */
 export interface DigestRequest {
   route: Route;
+  /** The entry hash function: one both replicas compute (Replica.entryHashNames). */
+  hash: EntryHashName;
   /** Undefined: one digest per bucket. Given: the entry hashes in just these buckets. */
   buckets?: string[] | undefined;
 }
@@ -242,10 +258,12 @@ export interface Replica {
    * those calls have nothing to settle.
    */
   settle?(): Promise<void>;
+  /** The entry hash functions its digests can be taken with, the fastest for it first. */
+  readonly entryHashNames: readonly EntryHashName[];
   /** What `verify` needs: digests of what the replica holds (per bucket, or entry hashes in some buckets). */
   digest(request: DigestRequest): Promise<DigestResult>;
-  /** Entries by their hash, for `verify --repair`. */
-  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]>;
+  /** Entries by their hash (taken with `hash`), for `verify --repair`. */
+  rowsByHash(route: Route, columns: string[], hashes: string[], hash: EntryHashName): Promise<FeedRow[]>;
   close(): Promise<void>;
 }
 

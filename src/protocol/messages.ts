@@ -7,6 +7,7 @@ import type {
   ApplyResult,
   DigestRequest,
   DigestResult,
+  EntryHashName,
   FeedBatch,
   FeedRequest,
   FeedRow,
@@ -15,6 +16,7 @@ import type {
   ReceiveReport,
   ReplicaInfo,
 } from '../core/replica.js';
+import { isEntryHashName } from '../core/replica.js';
 import { SyncError } from '../core/errors.js';
 import { checkRowsShape, type RowsExpectation } from '../core/feed-checks.js';
 import { localContextsOf, type Route } from '../core/route.js';
@@ -171,13 +173,15 @@ export function readApply(r: Reader): ApplyRequest {
 
 export function writeDigestRequest(w: Writer, request: DigestRequest): void {
   writeRoute(w, request.route);
+  w.string(request.hash);
   w.bool(request.buckets !== undefined).strings(request.buckets ?? []);
 }
 export function readDigestRequest(r: Reader): DigestRequest {
   const route = readRoute(r);
+  const hash = readEntryHashName(r);
   const hasBuckets = r.bool();
   const buckets = r.strings();
-  return { route, buckets: hasBuckets ? buckets : undefined };
+  return { route, hash, buckets: hasBuckets ? buckets : undefined };
 }
 export function writeDigestResult(w: Writer, result: DigestResult): void {
   w.uint(result.buckets.length);
@@ -188,11 +192,29 @@ export function readDigestResult(r: Reader): DigestResult {
   const buckets = Array.from({ length: r.count(3, 'digest buckets') }, () => ({ bucket: r.string(), count: r.uint(), digest: r.string() }));
   return { buckets, hashes: r.strings() };
 }
-export function writeRowsByHash(w: Writer, request: { route: Route; columns: string[]; hashes: string[] }): void {
-  writeRoute(w, request.route);
-  w.strings(request.columns).strings(request.hashes);
+export interface RowsByHashRequest {
+  route: Route;
+  columns: string[];
+  hashes: string[];
+  hash: EntryHashName;
 }
-export const readRowsByHash = (r: Reader) => ({ route: readRoute(r), columns: r.strings(), hashes: r.strings() });
+export function writeRowsByHash(w: Writer, request: RowsByHashRequest): void {
+  writeRoute(w, request.route);
+  w.string(request.hash).strings(request.columns).strings(request.hashes);
+}
+export function readRowsByHash(r: Reader): RowsByHashRequest {
+  const route = readRoute(r);
+  const hash = readEntryHashName(r);
+  return { route, hash, columns: r.strings(), hashes: r.strings() };
+}
+
+/** An entry hash function's name, one this side knows (the client names one both ends compute). */
+function readEntryHashName(r: Reader): EntryHashName {
+  const name = r.string();
+  if (!isEntryHashName(name))
+    throw new SyncError('PROTOCOL_ERROR', `an entry hash function this agent does not know: ${JSON.stringify(name)}`);
+  return name;
+}
 
 export function writeApplyResult(w: Writer, a: ApplyResult): void {
   w.uint(a.received).uint(a.duplicates).uint(a.rejected).uint(a.syncNotes).optionalString(a.newestTimestamp);

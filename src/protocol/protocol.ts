@@ -42,8 +42,8 @@
  * | 0x12 | CURSOR      | c>s | sender id, route key -> CURSOR_OK 0x13: uint rowid                  |
  * | 0x14 | APPLY       | c>s | ApplyRequest         -> APPLY_OK 0x15: ApplyResult                 |
  * | 0x16 | FINISH      | c>s | ReceiveReport        -> FINISH_OK 0x17: -                          |
- * | 0x18 | DIGEST      | c>s | route, bool has-buckets, buckets -> DIGEST_OK 0x19: bucket digests, entry hashes |
- * | 0x1a | ROWS_BY_HASH| c>s | route, columns, hashes -> ROWS_BY_HASH_OK 0x1b: rows (for verify --repair) |
+ * | 0x18 | DIGEST      | c>s | route, string entry hash function, bool has-buckets, buckets -> DIGEST_OK 0x19: bucket digests, entry hashes |
+ * | 0x1a | ROWS_BY_HASH| c>s | route, string entry hash function, columns, hashes -> ROWS_BY_HASH_OK 0x1b: rows (for verify --repair) |
  * | 0x1c | LOG         | c>s | ExchangeRecord: string peer, string direction, string status, uint received, sent, duplicates, batches, rejected, string? error code, string? message, refusals -> LOG_OK 0x1d: - |
  * | 0x20 | FEED_OPEN   | c>s | FeedRequest, uint credit                                           |
  * | 0x21 | FEED_CREDIT | c>s | uint more batches the client has room for                          |
@@ -70,8 +70,10 @@ is checked by the receiver whatever the transport (src/core/feed-checks.ts).
  * 4: LOG, the agent's own sync_log row for each direction the client ran with it.
  * 5: DIGEST's entry hashes and bucket digests are of the identity keys' bytes, not their hex (store/digest.ts):
  *    same frames, other values, so a protocol-4 agent's digests would differ from every bucket of ours.
+ * 6: DIGEST and ROWS_BY_HASH name the entry hash function (core/replica.ts EntryHashName): SHA-256
+ *    between two Node ends, where 5 always took SHA3-256.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export const PREAMBLE_MAGIC = '\0resonance-sync agent ';
 /** What a shell banner may print before the preamble, at most. */

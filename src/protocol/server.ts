@@ -181,7 +181,7 @@ class AgentSession {
         }
         case MessageType.ROWS_BY_HASH: {
           const request = m.decode(frame.payload, m.readRowsByHash);
-          const rows = await replica.rowsByHash(request.route, request.columns, request.hashes);
+          const rows = await replica.rowsByHash(request.route, request.columns, request.hashes, request.hash);
           return await this.send(MessageType.ROWS_BY_HASH_OK, (w) => m.writeRows(w, rows));
         }
         case MessageType.LOG: {

@@ -9,10 +9,13 @@
  * byte length, ':' and their bytes; INTEGER in decimal; REAL with 15 significant digits), joined by
  * commas. Not quote() (its text stops at a NUL in some bindings, its REALs differ between versions),
  * and not hex(), which doubled the bytes SHA3 had to read and cost SQLite as much as the scan itself.
- * The key is hashed with SHA3-256, so a remote that has only the sqlite3 CLI (whose sha3() is the
- * same function) computes the very same entry hashes in SQL (transport/sqlite-cli/feed.ts).
+ * The key is hashed with the entry hash function both ends of the comparison compute (core/replica.ts
+ * EntryHashName): SHA-256 between two ends running Node, SHA3-256 with a remote that has only the
+ * sqlite3 CLI, whose sha3() is the same function, so it computes the very same entry hashes in SQL
+ * (transport/sqlite-cli/feed.ts).
  *
- * An entry hash is the first 8 bytes of that digest. A bucket's digest is what the CLI's
+ * An entry hash is the first 8 bytes of that digest. A bucket's digest, whatever the entry hash
+ * function, is SHA3-256 of what the CLI's
  * sha3_query() returns for the query BUCKET_QUERY names (its text, then each row: every distinct
  * entry hash of the bucket, in order): the CLI gets the order from ORDER BY, in one pass, where
  * concatenating the hashes in a window function took time quadratic in the bucket. This side keeps
@@ -21,7 +24,7 @@
  */
 import { columnOrNull, feedRow } from './feed-filter.js';
 import { EntryHasher, HIGH_WORD, type KeySlice, entryHash, sha3 } from './entry-hashes.js';
-import type { FeedRow } from '../core/replica.js';
+import type { EntryHashName, FeedRow } from '../core/replica.js';
 import { routePredicate, type Route } from '../core/route.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../core/notes-table.js';
 import type { SqlValue } from '../core/sql-value.js';
@@ -238,6 +241,7 @@ async function hashesByBucket(
   db: Database,
   shape: NotesTableShape,
   route: Route,
+  hash: EntryHashName,
   wanted: (bucket: number) => boolean,
 ): Promise<Map<number, BigUint64Array>> {
   const lists = new Map<number, HashList>();
@@ -257,6 +261,7 @@ async function hashesByBucket(
       }
     },
     range.through - range.after >= HELPER_FROM_ROWIDS,
+    hash,
   );
   try {
     withSmallCache(db, () => readRoutedKeys(db, shape, route, range, hasher));
@@ -267,25 +272,31 @@ async function hashesByBucket(
   return new Map([...lists].sort(([a], [b]) => a - b).map(([bucket, list]) => [bucket, list.distinctSorted()]));
 }
 
-/** One digest per non-empty bucket, in bucket order (bucketDigest). */
-export async function bucketDigests(db: Database, shape: NotesTableShape, route: Route): Promise<BucketDigest[]> {
-  return [...(await hashesByBucket(db, shape, route, () => true))].map(([bucket, hashes]) => ({
+/** One digest per non-empty bucket, in bucket order (bucketDigest), of entry hashes taken with `hash`. */
+export async function bucketDigests(db: Database, shape: NotesTableShape, route: Route, hash: EntryHashName): Promise<BucketDigest[]> {
+  return [...(await hashesByBucket(db, shape, route, hash, () => true))].map(([bucket, hashes]) => ({
     bucket: bucketName(bucket),
     count: hashes.length,
     digest: bucketDigest(bucket, hashes),
   }));
 }
 
-/** The entry hashes in the given buckets (names from the peer: any that is not a bucket's name matches nothing). */
-export async function entryHashes(db: Database, shape: NotesTableShape, route: Route, buckets: string[]): Promise<string[]> {
+/** The entry hashes (taken with `hash`) in the given buckets (names from the peer: any that is not a bucket's name matches nothing). */
+export async function entryHashes(
+  db: Database,
+  shape: NotesTableShape,
+  route: Route,
+  hash: EntryHashName,
+  buckets: string[],
+): Promise<string[]> {
   const wanted = new Set(buckets.filter((name) => /^[0-9a-f]{2}$/.test(name)).map((name) => Number.parseInt(name, 16)));
   if (wanted.size === 0) return [];
-  return [...(await hashesByBucket(db, shape, route, (bucket) => wanted.has(bucket))).values()].flatMap((hashes) =>
+  return [...(await hashesByBucket(db, shape, route, hash, (bucket) => wanted.has(bucket))).values()].flatMap((hashes) =>
     [...hashes].map(entryHashHex),
   );
 }
 
-/** The entries whose hashes are given, as feed rows (origin filled in), for a repair. */
+/** The entries whose hashes (taken with `hash`) are given, as feed rows (origin filled in), for a repair. */
 export function rowsByHash(
   db: Database,
   shape: NotesTableShape,
@@ -293,6 +304,7 @@ export function rowsByHash(
   route: Route,
   columns: string[],
   hashes: Set<string>,
+  hash: EntryHashName,
 ): FeedRow[] {
   const selected = columns.map((name) => columnOrNull(shape, name)).join(', ');
   const rows: FeedRow[] = [];
@@ -303,9 +315,9 @@ export function rowsByHash(
     route,
     `${identityKeySql(shape)} AS k, rowid, ${ORIGIN_COLUMN}, ${selected}`,
     (row) => {
-      const hash = entryHashHex(entryHash(row[0] as Uint8Array));
-      if (!hashes.has(hash) || seen.has(hash)) return;
-      seen.add(hash);
+      const entry = entryHashHex(entryHash(row[0] as Uint8Array, hash));
+      if (!hashes.has(entry) || seen.has(entry)) return;
+      seen.add(entry);
       rows.push(feedRow(row, selfId, 1));
     },
     { exactIntegers: true },

@@ -1,12 +1,13 @@
 /**
  * Entry hashes of identity keys (digest.ts), many at a time, with a second thread helping.
  *
- * An entry hash is the first 8 bytes of the SHA3-256 digest of the entry's identity key, read as a
- * big-endian 64-bit integer: the sqlite3 CLI's sha3() computes the same for an agentless peer. The
- * keys come a slice at a time (one BLOB of keys and their lengths, as digest.ts reads them). Hashing
- * takes as long as SQLite's reading of them (each key is one call into OpenSSL, ~2 µs before the
- * first byte is hashed), so while this thread reads the next slices a worker thread hashes earlier
- * ones: a local verify hashes both databases, and an agent on a phone has cores to spare too.
+ * An entry hash is the first 8 bytes of a digest of the entry's identity key (SHA-256 or SHA3-256,
+ * core/replica.ts EntryHashName), read as a big-endian 64-bit integer: for an agentless peer the
+ * sqlite3 shell's sha3() computes the same. The keys come a slice at a time (one BLOB of keys and
+ * their lengths, as digest.ts reads them). Hashing takes about as long as SQLite's reading of them
+ * (each key is one call into OpenSSL, ~0.5 µs before the first byte is hashed), so while this thread
+ * reads the next slices a worker thread hashes earlier ones: a local verify hashes both databases,
+ * and an agent on a phone has cores to spare too.
  *
  * Nothing waits on the worker while there is reading to do: a slice goes to it only while fewer
  * than IN_FLIGHT are queued there, else this thread hashes it itself, so the two share the work
@@ -16,27 +17,28 @@
  */
 import * as crypto from 'node:crypto';
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import type { EntryHashName } from '../core/replica.js';
 
 type Digest = (bytes: Uint8Array) => Buffer;
-/** A SHA3-256 digest as a string of 32 latin1 characters, one per byte ('binary' is Node's name for latin1). */
+/** A digest as a string of latin1 characters, one per byte ('binary' is Node's name for latin1). */
 type DigestText = (bytes: Uint8Array) => string;
 
-/** SHA3-256 in one call where Node has crypto.hash (20.12+: no Hash object per entry), else through createHash. */
-function sha3Of(node: typeof crypto): Digest {
+/** The digest `name` in one call where Node has crypto.hash (20.12+: no Hash object per entry), else through createHash. */
+function digestOf(node: typeof crypto, name: string): Digest {
   return typeof node.hash === 'function'
-    ? (bytes) => node.hash('sha3-256', bytes, 'buffer')
-    : (bytes) => node.createHash('sha3-256').update(bytes).digest();
+    ? (bytes) => node.hash(name, bytes, 'buffer')
+    : (bytes) => node.createHash(name).update(bytes).digest();
 }
 
 /**
- * sha3Of, the digest as latin1 text: for one call per entry. A Buffer per digest cost more than
+ * digestOf, the digest as latin1 text: for one call per entry. A Buffer per digest cost more than
  * hashing a 400-byte key (measured at 300k keys: 3.7-6.9 µs an entry with a Buffer, 2.4-4.4 µs
  * with text), its memory being a separate allocation the collector must free.
  */
-function sha3TextOf(node: typeof crypto): DigestText {
+function digestTextOf(node: typeof crypto, name: string): DigestText {
   return typeof node.hash === 'function'
-    ? (bytes) => node.hash('sha3-256', bytes, 'binary')
-    : (bytes) => node.createHash('sha3-256').update(bytes).digest('binary');
+    ? (bytes) => node.hash(name, bytes, 'binary')
+    : (bytes) => node.createHash(name).update(bytes).digest('binary');
 }
 
 /**
@@ -45,7 +47,7 @@ function sha3TextOf(node: typeof crypto): DigestText {
  * platform's byte order), so no BigInt is made per entry. Written once for both threads: the worker
  * runs this very function's text, so it may use nothing from outside it but its arguments.
  */
-function hashSlice(sha3: DigestText, keys: Uint8Array, lengths: string): BigUint64Array {
+function hashSlice(digest: DigestText, keys: Uint8Array, lengths: string): BigUint64Array {
   const parts = lengths.split(',');
   const hashes = new BigUint64Array(parts.length);
   const words = new Uint32Array(hashes.buffer);
@@ -53,7 +55,7 @@ function hashSlice(sha3: DigestText, keys: Uint8Array, lengths: string): BigUint
   let at = 0;
   for (let i = 0; i < parts.length; i++) {
     const end = at + Number(parts[i]);
-    const d = sha3(keys.subarray(at, end));
+    const d = digest(keys.subarray(at, end));
     words[2 * i + high] = (d.charCodeAt(0) << 24) | (d.charCodeAt(1) << 16) | (d.charCodeAt(2) << 8) | d.charCodeAt(3);
     words[2 * i + 1 - high] = (d.charCodeAt(4) << 24) | (d.charCodeAt(5) << 16) | (d.charCodeAt(6) << 8) | d.charCodeAt(7);
     at = end;
@@ -62,18 +64,28 @@ function hashSlice(sha3: DigestText, keys: Uint8Array, lengths: string): BigUint
   return hashes;
 }
 
-export const sha3 = sha3Of(crypto);
+/** SHA3-256, whole: what a bucket's digest is taken with (the shell's sha3_query(), digest.ts). */
+export const sha3 = digestOf(crypto, 'sha3-256');
 /**
  * Which of the two Uint32Array words of a BigUint64Array element holds its high 32 bits (1 on a
  * little-endian machine), for code that reads entry hashes without making a BigInt of each.
  * (hashSlice finds the same by itself: the worker runs its text alone.)
  */
 export const HIGH_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0;
-const sha3Text = sha3TextOf(crypto);
+const digestTexts = new Map<EntryHashName, DigestText>();
+/** The entry hash function `name`, made once. */
+function digestText(name: EntryHashName): DigestText {
+  let made = digestTexts.get(name);
+  if (!made) {
+    made = digestTextOf(crypto, name);
+    digestTexts.set(name, made);
+  }
+  return made;
+}
 
-/** An entry's hash, as a 64-bit integer (its first byte is its bucket). */
-export function entryHash(identityKey: Uint8Array): bigint {
-  return sha3(identityKey).readBigUInt64BE(0);
+/** An entry's hash taken with `name`, as a 64-bit integer (its first byte is its bucket). */
+export function entryHash(identityKey: Uint8Array, name: EntryHashName): bigint {
+  return digestOf(crypto, name)(identityKey).readBigUInt64BE(0);
 }
 
 /** One slice's keys (their bytes back to back) and their lengths ("12,7,…"), as digest.ts reads them. */
@@ -91,14 +103,14 @@ interface Answer {
   error?: string;
 }
 
-/** The worker's program: hashSlice on every slice it is sent. */
+/** The worker's program: hashSlice, with the digest it was started for, on every slice it is sent. */
 const WORKER_SOURCE = `'use strict';
 const { workerData } = require('node:worker_threads');
-const sha3 = (${sha3TextOf.toString()})(require('node:crypto'));
+const digest = (${digestTextOf.toString()})(require('node:crypto'), workerData.name);
 const hashSlice = ${hashSlice.toString()};
 workerData.port.on('message', ({ id, keys, lengths }) => {
   try {
-    const hashes = hashSlice(sha3, keys, lengths);
+    const hashes = hashSlice(digest, keys, lengths);
     workerData.port.postMessage({ id, hashes }, [hashes.buffer]);
   } catch (error) {
     workerData.port.postMessage({ id, error: String((error && error.message) || error) });
@@ -106,9 +118,9 @@ workerData.port.on('message', ({ id, keys, lengths }) => {
 });`;
 
 /**
- * Hands `use` the entry hashes of every key it is given, a slice's at a time, in no particular order;
- * all of them once `finish` has resolved. With `helper` false (a small table: starting a thread
- * would cost more than it saves) every key is hashed in this thread.
+ * Hands `use` the entry hashes (taken with `name`) of every key it is given, a slice's at a time, in
+ * no particular order; all of them once `finish` has resolved. With `helper` false (a small table:
+ * starting a thread would cost more than it saves) every key is hashed in this thread.
  */
 export class EntryHasher {
   private worker: Worker | undefined;
@@ -119,16 +131,20 @@ export class EntryHasher {
   private readonly queued = new Map<number, () => KeySlice | undefined>();
   private nextId = 0;
 
+  private readonly digest: DigestText;
+
   constructor(
     private readonly use: (hashes: BigUint64Array) => void,
     helper: boolean,
+    private readonly name: EntryHashName,
   ) {
+    this.digest = digestText(name);
     if (!helper) return;
     try {
       const { port1, port2 } = new MessageChannel();
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { port: port2 },
+        workerData: { port: port2, name },
         transferList: [port2],
         // Slices and hashes travel outside the heap: hashing needs little of its own, and V8's default
         // heap sizes cost the process 15 MB more at 300k notes. Should it run out, it exits, and what
@@ -148,7 +164,7 @@ export class EntryHasher {
 
   /** One key, hashed here (keys that come one by one are not worth a message each). */
   addKey(key: Uint8Array): void {
-    this.use(BigUint64Array.of(entryHash(key)));
+    this.use(BigUint64Array.of(entryHash(key, this.name)));
   }
 
   /**
@@ -236,6 +252,6 @@ export class EntryHasher {
   }
 
   private hashHere(slice: KeySlice | undefined): void {
-    if (slice) this.use(hashSlice(sha3Text, slice.keys, slice.lengths));
+    if (slice) this.use(hashSlice(this.digest, slice.keys, slice.lengths));
   }
 }

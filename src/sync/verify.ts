@@ -5,7 +5,8 @@
  * hashes, and `--repair` sends just the missing entries, each way, through the normal apply (dedupe
  * included) without moving any cursor. Nothing is ever deleted.
  */
-import type { DigestRequest, DigestResult, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
+import type { DigestRequest, DigestResult, EntryHashName, NodeIdentity, Replica, ReplicaInfo } from '../core/replica.js';
+import { SyncError } from '../core/errors.js';
 import { routeKey, type Route } from '../core/route.js';
 import { checkRepairRows, checkedApplyResult, checkedInfo } from '../core/feed-checks.js';
 
@@ -41,6 +42,13 @@ export interface VerifyReport {
 
 const bytesOf = (value: DigestResult) => JSON.stringify(value).length;
 
+/** The entry hash function both replicas compute, the one `a` computes fastest among them. */
+export function commonEntryHash(a: Replica, b: Replica): EntryHashName {
+  const common = a.entryHashNames.find((name) => b.entryHashNames.includes(name));
+  if (common === undefined) throw new SyncError('INTERNAL', 'the two replicas share no entry hash function');
+  return common;
+}
+
 export async function verifyReplicas(local: Replica, remote: Replica, options: VerifyOptions): Promise<VerifyReport> {
   const [localInfo, remoteInfo] = [checkedInfo(await local.info()), checkedInfo(await remote.info())];
   const report: VerifyReport = {
@@ -52,6 +60,7 @@ export async function verifyReplicas(local: Replica, remote: Replica, options: V
     directions: [],
     equalAfterRepair: undefined,
   };
+  const hash = commonEntryHash(remote, local);
   const push = {
     from: local,
     fromInfo: localInfo,
@@ -60,6 +69,7 @@ export async function verifyReplicas(local: Replica, remote: Replica, options: V
     route: options.push,
     direction: 'push' as const,
     remote,
+    hash,
   };
   const pull = {
     from: remote,
@@ -69,6 +79,7 @@ export async function verifyReplicas(local: Replica, remote: Replica, options: V
     route: options.pull,
     direction: 'pull' as const,
     remote,
+    hash,
   };
   // With one route both ways (the common case), one exchange of digests answers both directions.
   const differences =
@@ -99,6 +110,8 @@ interface Side {
   direction: 'push' | 'pull';
   /** Which of from and to is the peer (asked first, so both ends compute at once). */
   remote: Replica;
+  /** The entry hash function of every digest (commonEntryHash). */
+  hash: EntryHashName;
 }
 
 interface Difference {
@@ -107,13 +120,13 @@ interface Difference {
 }
 
 async function compareBoth(push: Side, pull: Side, report: VerifyReport): Promise<Difference[]> {
-  const [mine, theirs] = await digestsOf(push, { route: push.route });
+  const [mine, theirs] = await digestsOf(push, { route: push.route, hash: push.hash });
   report.bytesExchanged += bytesOf(mine) + bytesOf(theirs);
   const differing = differingBuckets(mine, theirs, report);
   let onlyMine: string[] = [];
   let onlyTheirs: string[] = [];
   if (differing.length > 0) {
-    const [myHashes, theirHashes] = await digestsOf(push, { route: push.route, buckets: differing });
+    const [myHashes, theirHashes] = await digestsOf(push, { route: push.route, hash: push.hash, buckets: differing });
     report.bytesExchanged += bytesOf(myHashes) + bytesOf(theirHashes);
     const [mySet, theirSet] = [new Set(myHashes.hashes), new Set(theirHashes.hashes)];
     onlyMine = myHashes.hashes.filter((hash) => !theirSet.has(hash));
@@ -163,12 +176,12 @@ function difference(side: Side, hashes: string[]): Difference {
 }
 
 async function compare(side: Side, report: VerifyReport): Promise<Difference> {
-  const [mine, theirs] = await digestsOf(side, { route: side.route });
+  const [mine, theirs] = await digestsOf(side, { route: side.route, hash: side.hash });
   report.bytesExchanged += bytesOf(mine) + bytesOf(theirs);
   const differing = differingBuckets(mine, theirs, report);
   let missing: string[] = [];
   if (differing.length > 0) {
-    const [fromHashes, toHashes] = await digestsOf(side, { route: side.route, buckets: differing });
+    const [fromHashes, toHashes] = await digestsOf(side, { route: side.route, hash: side.hash, buckets: differing });
     report.bytesExchanged += bytesOf(fromHashes) + bytesOf(toHashes);
     const present = new Set(toHashes.hashes);
     missing = fromHashes.hashes.filter((hash) => !present.has(hash));
@@ -180,7 +193,7 @@ async function repair(side: Side, difference: Difference, batchRows: number): Pr
   const columns = side.fromInfo.columns.filter((name) => side.toInfo.columns.includes(name));
   for (let start = 0; start < difference.hashes.length; start += batchRows) {
     const hashes = difference.hashes.slice(start, start + batchRows);
-    const rows = await side.from.rowsByHash(side.route, columns, hashes);
+    const rows = await side.from.rowsByHash(side.route, columns, hashes, side.hash);
     checkRepairRows({ maxRows: hashes.length, width: columns.length }, rows, side.fromInfo.location);
     const applied = await side.to.apply({
       sender: side.fromInfo.node,

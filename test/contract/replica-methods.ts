@@ -17,7 +17,9 @@ import { test } from 'node:test';
 import type {
   AppliedBatch,
   ApplyRequest,
+  DigestResult,
   DirectReceiveRequest,
+  EntryHashName,
   FeedRequest,
   FeedRow,
   NodeIdentity,
@@ -507,42 +509,52 @@ export function replicaMethods(transport: PeerTransport): void {
         insertNotes(twinPath, [...entries].reverse());
         const peer = await c.open(path);
         const twin = c.local(twinPath, 'twin');
-        const whole = await peer.digest({ route: EVERYTHING });
-        assert.deepEqual(whole, await twin.digest({ route: EVERYTHING }));
-        assert.equal(
-          whole.buckets.reduce((n, b) => n + b.count, 0),
-          entries.length,
-        );
-        assert.ok(
-          whole.buckets.some((b) => b.count > 1),
-          'some bucket holds several entries',
-        );
-        const buckets = whole.buckets.map((b) => b.bucket);
-        // The entry hashes are a set: their order is the database's.
-        const hashesIn = async (replica: Replica) => {
-          const result = await replica.digest({ route: EVERYTHING, buckets });
-          return { ...result, hashes: [...result.hashes].sort() };
-        };
-        const hashes = await hashesIn(peer);
-        assert.deepEqual(hashes, await hashesIn(twin));
-        assert.equal(hashes.hashes.length, entries.length);
-        // Routes and rows depend on more than the identity (context, origin): the same file, read locally.
         const reference = c.local(path, 'peer');
-        const route: Route = { ...EVERYTHING, includeContext: ['leo_*'] };
-        const routed = await peer.digest({ route });
-        assert.deepEqual(routed, await reference.digest({ route }));
-        assert.equal(
-          routed.buckets.reduce((n, b) => n + b.count, 0),
-          3,
-        );
-        // A BLOB may come as a Buffer or as a plain Uint8Array, depending on the binding or the wire.
-        const plain = (rows: FeedRow[]) =>
-          rows.map((row) => ({ ...row, values: row.values.map((v) => (v instanceof Uint8Array ? new Uint8Array(v) : v)) }));
-        for (const r of [EVERYTHING, route]) {
-          const rows = plain(await peer.rowsByHash(r, COLUMNS, hashes.hashes));
-          assert.deepEqual(rows, plain(await reference.rowsByHash(r, COLUMNS, hashes.hashes)));
-          assert.equal(rows.length, r === route ? 3 : entries.length);
+        // Every entry hash function the peer computes (a local file and an agent: SHA-256 and
+        // SHA3-256; an agentless peer: SHA3-256), each the same as the local reader's.
+        assert.ok(peer.entryHashNames.includes('sha3-256'), 'every replica computes SHA3-256');
+        const wholes = new Map<EntryHashName, DigestResult>();
+        for (const hash of peer.entryHashNames) {
+          const whole = await peer.digest({ route: EVERYTHING, hash });
+          wholes.set(hash, whole);
+          assert.deepEqual(whole, await twin.digest({ route: EVERYTHING, hash }));
+          assert.equal(
+            whole.buckets.reduce((n, b) => n + b.count, 0),
+            entries.length,
+          );
+          assert.ok(
+            whole.buckets.some((b) => b.count > 1),
+            'some bucket holds several entries',
+          );
+          const buckets = whole.buckets.map((b) => b.bucket);
+          // The entry hashes are a set: their order is the database's.
+          const hashesIn = async (replica: Replica) => {
+            const result = await replica.digest({ route: EVERYTHING, hash, buckets });
+            return { ...result, hashes: [...result.hashes].sort() };
+          };
+          const hashes = await hashesIn(peer);
+          assert.deepEqual(hashes, await hashesIn(twin));
+          assert.equal(hashes.hashes.length, entries.length);
+          // Routes and rows depend on more than the identity (context, origin): the same file, read locally.
+          const route: Route = { ...EVERYTHING, includeContext: ['leo_*'] };
+          const routed = await peer.digest({ route, hash });
+          assert.deepEqual(routed, await reference.digest({ route, hash }));
+          assert.equal(
+            routed.buckets.reduce((n, b) => n + b.count, 0),
+            3,
+          );
+          // A BLOB may come as a Buffer or as a plain Uint8Array, depending on the binding or the wire.
+          const plain = (rows: FeedRow[]) =>
+            rows.map((row) => ({ ...row, values: row.values.map((v) => (v instanceof Uint8Array ? new Uint8Array(v) : v)) }));
+          for (const r of [EVERYTHING, route]) {
+            const rows = plain(await peer.rowsByHash(r, COLUMNS, hashes.hashes, hash));
+            assert.deepEqual(rows, plain(await reference.rowsByHash(r, COLUMNS, hashes.hashes, hash)));
+            assert.equal(rows.length, r === route ? 3 : entries.length);
+          }
         }
+        // The functions differ (each digest above is of the function asked for, not of one alone).
+        const [sha256, sha3] = [wholes.get('sha256'), wholes.get('sha3-256')];
+        if (sha256 && sha3) assert.notDeepEqual(sha256.buckets, sha3.buckets);
       });
 
       for (const path of paths) {

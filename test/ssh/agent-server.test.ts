@@ -13,6 +13,7 @@ import * as m from '../../src/protocol/messages.js';
 import { MessageType, PROTOCOL_VERSION, type Frame } from '../../src/protocol/protocol.js';
 import { serveAgent, type ServeOptions } from '../../src/protocol/server.js';
 import { EVERYTHING } from '../../src/core/route.js';
+import type { EntryHashName } from '../../src/core/replica.js';
 import { LocalReplica } from '../../src/transport/local/local-replica.js';
 import { createNotesDb, insertNotes, openReplica } from '../support/notes-db.js';
 import { tempDir } from '../support/temp.js';
@@ -133,6 +134,42 @@ test('errors travel as typed ERROR frames and the session goes on; --read-only r
   session.send(MessageType.INFO);
   assert.equal((await session.next()).type, MessageType.INFO_OK, 'still serving after a refused request');
   assert.equal(await session.end(), 0);
+});
+
+test('DIGEST and ROWS_BY_HASH name their entry hash function: each known one is answered; another is a protocol error', async (t) => {
+  const db = seededDb(t, 40);
+  await openReplica(db, 'phone').close();
+  const local = LocalReplica.open(db);
+  t.after(() => local.close());
+  const session = startSession({ db });
+  session.send(MessageType.HELLO, hello(db));
+  assert.equal((await session.next()).type, MessageType.WELCOME);
+  for (const hash of ['sha256', 'sha3-256'] as const) {
+    session.send(MessageType.DIGEST, (w) => m.writeDigestRequest(w, { route: EVERYTHING, hash }));
+    const answer = await session.next();
+    assert.equal(answer.type, MessageType.DIGEST_OK);
+    assert.deepEqual(m.decode(answer.payload, m.readDigestResult), await local.digest({ route: EVERYTHING, hash }));
+  }
+  assert.equal(await session.end(), 0);
+  // A name it does not know means a client it cannot understand: one ERROR, then the session ends.
+  const unknown = 'md5' as EntryHashName;
+  const refusals: Array<[number, (w: Writer) => void]> = [
+    [MessageType.DIGEST, (w) => m.writeDigestRequest(w, { route: EVERYTHING, hash: unknown })],
+    [
+      MessageType.ROWS_BY_HASH,
+      (w) => m.writeRowsByHash(w, { route: EVERYTHING, hash: unknown, columns: ['timestamp', 'content'], hashes: [] }),
+    ],
+  ];
+  for (const [type, write] of refusals) {
+    const refusing = startSession({ db });
+    refusing.send(MessageType.HELLO, hello(db));
+    assert.equal((await refusing.next()).type, MessageType.WELCOME);
+    refusing.send(type, write);
+    const refused = errorOf(await refusing.next());
+    assert.equal(refused.code, 'PROTOCOL_ERROR');
+    assert.match(refused.message, /entry hash function this agent does not know: "md5"/);
+    assert.notEqual(await refusing.end(), 0);
+  }
 });
 
 test('handshake refusals: other protocol version, unknown database, database not allowed', async (t) => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { LocalReplica } from '../../src/transport/local/local-replica.js';
-import type { DigestResult } from '../../src/core/replica.js';
+import type { DigestResult, EntryHashName } from '../../src/core/replica.js';
 import type { SqliteCliReplica } from '../../src/transport/sqlite-cli/sqlite-cli-replica.js';
 import { bucketQuery, identityKeySql } from '../../src/store/digest.js';
 import { probeNotesTable } from '../../src/store/schema.js';
@@ -89,25 +89,26 @@ async function pair(t: TestContext, values: SqlValue[]) {
 }
 
 async function assertSameDigests(local: LocalReplica, remote: SqliteCliReplica, route: Route): Promise<void> {
-  const mine = await local.digest({ route });
-  const theirs = await remote.digest({ route });
+  const hash = 'sha3-256';
+  const mine = await local.digest({ route, hash });
+  const theirs = await remote.digest({ route, hash });
   assert.ok(mine.buckets.length > 100, 'many buckets in use');
   assert.deepEqual(theirs, mine);
   const buckets = mine.buckets.slice(0, 40).map((b) => b.bucket);
-  const [a, b] = [await local.digest({ route, buckets }), await remote.digest({ route, buckets })];
+  const [a, b] = [await local.digest({ route, hash, buckets }), await remote.digest({ route, hash, buckets })];
   assert.deepEqual([...b.hashes].sort(), [...a.hashes].sort());
   const columns = ['timestamp', 'content', 'context', 'source'];
   const wanted = a.hashes.slice(0, 60);
-  assert.deepEqual(await remote.rowsByHash(route, columns, wanted), await local.rowsByHash(route, columns, wanted));
+  assert.deepEqual(await remote.rowsByHash(route, columns, wanted, hash), await local.rowsByHash(route, columns, wanted, hash));
 }
 
 /**
- * digest.ts's algorithm, restated: entry hash = the first 8 bytes of SHA3-256 of the identity key's
- * bytes; bucket = its first byte; a bucket's digest = SHA3-256 of what the CLI's sha3_query() hashes
- * for bucketQuery(bucket): "S<length>:<query text>", then "RB8:" and the 8 bytes of each distinct
- * hash, in order.
+ * digest.ts's algorithm, restated: entry hash = the first 8 bytes of `hash` (SHA3-256 or SHA-256) of
+ * the identity key's bytes; bucket = its first byte; a bucket's digest = SHA3-256 of what the CLI's
+ * sha3_query() hashes for bucketQuery(bucket): "S<length>:<query text>", then "RB8:" and the 8 bytes
+ * of each distinct hash, in order.
  */
-function referenceDigests(path: string, route: Route): DigestResult['buckets'] {
+function referenceDigests(path: string, route: Route, hash: EntryHashName): DigestResult['buckets'] {
   const db = openDatabase(path, { readOnly: true });
   try {
     const shape = probeNotesTable(db, path);
@@ -117,15 +118,15 @@ function referenceDigests(path: string, route: Route): DigestResult['buckets'] {
       .prepare(`SELECT ${identityKeySql(shape)} FROM resonance_notes WHERE ${where.sql}`)
       .iterateArrays(...where.params)) {
       assert.ok(key instanceof Uint8Array, 'the identity key is a BLOB');
-      const hash = createHash('sha3-256').update(key).digest('hex').slice(0, 16);
-      const set = byBucket.get(hash.slice(0, 2)) ?? new Set<string>();
-      byBucket.set(hash.slice(0, 2), set.add(hash));
+      const entry = createHash(hash).update(key).digest('hex').slice(0, 16);
+      const set = byBucket.get(entry.slice(0, 2)) ?? new Set<string>();
+      byBucket.set(entry.slice(0, 2), set.add(entry));
     }
     return [...byBucket]
       .map(([bucket, hashes]) => {
         const query = bucketQuery(Number.parseInt(bucket, 16));
         const digest = createHash('sha3-256').update(`S${Buffer.byteLength(query)}:${query}`);
-        for (const hash of [...hashes].sort()) digest.update('RB8:').update(Buffer.from(hash, 'hex'));
+        for (const entry of [...hashes].sort()) digest.update('RB8:').update(Buffer.from(entry, 'hex'));
         return { bucket, count: hashes.size, digest: digest.digest('hex').slice(0, 32) };
       })
       .sort((a, b) => a.bucket.localeCompare(b.bucket));
@@ -134,14 +135,19 @@ function referenceDigests(path: string, route: Route): DigestResult['buckets'] {
   }
 }
 
-test("the remote sqlite3 computes digest.ts's digests, whatever binding runs here", async (t) => {
+test("the remote sqlite3 computes digest.ts's digests, whatever binding runs here; here, SHA-256 ones too", async (t) => {
   const s = await pair(t, []);
   if (!s) return;
   for (const route of [EVERYTHING, { ...EVERYTHING, includeSource: ['src*'], excludeContext: ["it'*"] }]) {
-    const expected = referenceDigests(s.path, route);
+    const expected = referenceDigests(s.path, route, 'sha3-256');
     assert.ok(expected.length > 100, 'many buckets in use');
-    assert.deepEqual((await s.remote.digest({ route })).buckets, expected);
+    assert.deepEqual((await s.remote.digest({ route, hash: 'sha3-256' })).buckets, expected);
+    // What two ends running Node compare (a local file, an agent): the same, with SHA-256 entry hashes.
+    const sha256 = referenceDigests(s.path, route, 'sha256');
+    assert.deepEqual((await s.local.digest({ route, hash: 'sha256' })).buckets, sha256);
+    assert.notDeepEqual(sha256, expected);
   }
+  await assert.rejects(s.remote.digest({ route: EVERYTHING, hash: 'sha256' }), /cannot take entry hashes with sha256/);
 });
 
 test('the remote sqlite3 computes exactly the JS digests, entry hashes and repair rows', async (t) => {
@@ -156,7 +162,8 @@ test('the remote sqlite3 computes exactly the JS digests, entry hashes and repai
 test('long reals give the same digests whatever SQLite version quotes them', async (t) => {
   const s = await pair(t, [1 / 3, 0.30000000000000004, 1764540000.123456]);
   if (!s) return;
-  assert.deepEqual(await s.remote.digest({ route: EVERYTHING }), await s.local.digest({ route: EVERYTHING }));
+  const request = { route: EVERYTHING, hash: 'sha3-256' } as const;
+  assert.deepEqual(await s.remote.digest(request), await s.local.digest(request));
 });
 
 test('verify --repair through the CLI finds entries below the cursors and sends just those', async (t) => {

@@ -6,6 +6,7 @@ import type {
   AttachableSource,
   DigestRequest,
   DigestResult,
+  EntryHashName,
   DirectReceiveRequest,
   FeedRow,
   FeedBatch,
@@ -83,8 +84,11 @@ export class FaultReplica implements Replica {
   digest(request: DigestRequest): Promise<DigestResult> {
     return this.inner.digest(request);
   }
-  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
-    return this.inner.rowsByHash(route, columns, hashes);
+  get entryHashNames(): readonly EntryHashName[] {
+    return this.inner.entryHashNames;
+  }
+  rowsByHash(route: Route, columns: string[], hashes: string[], hash: EntryHashName): Promise<FeedRow[]> {
+    return this.inner.rowsByHash(route, columns, hashes, hash);
   }
   finishReceiving(report: ReceiveReport): Promise<void> {
     return this.inner.finishReceiving(report);

@@ -9,6 +9,7 @@ import type {
   ApplyResult,
   DigestRequest,
   DigestResult,
+  EntryHashName,
   FeedBatch,
   FeedRequest,
   FeedRow,
@@ -44,8 +45,11 @@ export class UnattachableReplica implements Replica {
   digest(request: DigestRequest): Promise<DigestResult> {
     return this.inner.digest(request);
   }
-  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
-    return this.inner.rowsByHash(route, columns, hashes);
+  get entryHashNames(): readonly EntryHashName[] {
+    return this.inner.entryHashNames;
+  }
+  rowsByHash(route: Route, columns: string[], hashes: string[], hash: EntryHashName): Promise<FeedRow[]> {
+    return this.inner.rowsByHash(route, columns, hashes, hash);
   }
   close(): Promise<void> {
     return this.inner.close();

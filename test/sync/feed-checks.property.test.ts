@@ -47,6 +47,7 @@ class ScriptedSender implements Replica {
     throw new Error('the scripted sender only sends');
   }
   async finishReceiving(): Promise<void> {}
+  readonly entryHashNames = [];
   digest(): never {
     throw new Error('not used');
   }

@@ -16,6 +16,7 @@ import type {
   ApplyResult,
   DigestRequest,
   DigestResult,
+  EntryHashName,
   FeedBatch,
   FeedRequest,
   FeedRow,
@@ -24,13 +25,15 @@ import type {
   Replica,
   ReplicaInfo,
 } from '../../core/replica.js';
-import { NOTHING_APPLIED, UnconfirmedWrites, onlyMovesCursor } from '../../core/replica.js';
+import { ENTRY_HASH_NAMES, NOTHING_APPLIED, UnconfirmedWrites, onlyMovesCursor } from '../../core/replica.js';
 
 import type { AgentSource } from './agent-source.js';
 
 export type { AgentConnectOptions } from './connection.js';
 
 export class AgentReplica implements Replica {
+  /** The agent runs Node: it computes every entry hash function (since agent protocol 6, which names it). */
+  readonly entryHashNames = ENTRY_HASH_NAMES;
   private feedOpen = false;
   /** Requests sent and not yet confirmed (post()). */
   private readonly unconfirmed = new UnconfirmedWrites();
@@ -139,13 +142,13 @@ export class AgentReplica implements Replica {
     });
   }
 
-  rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
+  rowsByHash(route: Route, columns: string[], hashes: string[], hash: EntryHashName): Promise<FeedRow[]> {
     this.forget();
     // No more entries than hashes asked for, each as wide as the columns: checked before any is built.
     const expect = { maxRows: hashes.length, width: columns.length };
     return this.connection.request(
       MessageType.ROWS_BY_HASH,
-      (w) => m.writeRowsByHash(w, { route, columns, hashes }),
+      (w) => m.writeRowsByHash(w, { route, columns, hashes, hash }),
       MessageType.ROWS_BY_HASH_OK,
       (r) => m.readRows(r, expect, this.peer),
       {

@@ -18,6 +18,7 @@ import type { SyncLog } from '../../core/sync-log.js';
 import type { NaiveTimestamps } from '../../core/timestamps.js';
 import { bucketDigests, entryHashes, rowsByHash } from '../../store/digest.js';
 import { EVERYTHING, type Route } from '../../core/route.js';
+import { ENTRY_HASH_NAMES } from '../../core/replica.js';
 import { attachedTransfer } from './apply-attached.js';
 import { PreviewApply } from './preview-apply.js';
 import { WriteLockYielder } from '../../store/write-lock-yield.js';
@@ -30,6 +31,7 @@ import type {
   ApplyResult,
   DigestRequest,
   DigestResult,
+  EntryHashName,
   ExchangeRecord,
   FeedBatch,
   FeedRequest,
@@ -63,6 +65,8 @@ export class LocalReplica implements LoggedReplica {
   readonly node: NodeIdentity;
   readonly shape: NotesTableShape;
   readonly continuedBelow: number | undefined;
+  /** Node computes every entry hash function. */
+  readonly entryHashNames = ENTRY_HASH_NAMES;
   private readonly naive: NaiveTimestamps;
   private writer: BatchWriter | undefined;
   /** Set when the database is not prepared and is only being previewed (LocalReplicaOptions.previewAs). */
@@ -267,15 +271,17 @@ export class LocalReplica implements LoggedReplica {
     const { buckets } = request;
     try {
       return buckets === undefined
-        ? { buckets: await bucketDigests(this.db, this.shape, request.route), hashes: [] }
-        : { buckets: [], hashes: await entryHashes(this.db, this.shape, request.route, buckets) };
+        ? { buckets: await bucketDigests(this.db, this.shape, request.route, request.hash), hashes: [] }
+        : { buckets: [], hashes: await entryHashes(this.db, this.shape, request.route, request.hash, buckets) };
     } catch (error) {
       throw databaseError(error, this.path, 'computing digests');
     }
   }
 
-  async rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
-    return this.guard('reading entries to repair', () => rowsByHash(this.db, this.shape, this.node.id, route, columns, new Set(hashes)));
+  async rowsByHash(route: Route, columns: string[], hashes: string[], hash: EntryHashName): Promise<FeedRow[]> {
+    return this.guard('reading entries to repair', () =>
+      rowsByHash(this.db, this.shape, this.node.id, route, columns, new Set(hashes), hash),
+    );
   }
 
   async close(): Promise<void> {

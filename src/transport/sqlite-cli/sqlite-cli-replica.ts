@@ -39,6 +39,7 @@ import type {
   ApplyResult,
   DigestRequest,
   DigestResult,
+  EntryHashName,
   FeedBatch,
   FeedRequest,
   FeedRow,
@@ -82,6 +83,8 @@ function downloadedNotesShape(columns: readonly string[]): NotesTableShape {
 }
 
 export class SqliteCliReplica implements Replica {
+  /** The shell's only hash is sha3() (its SQL computes the entry hashes: feed.ts). */
+  readonly entryHashNames: readonly EntryHashName[] = ['sha3-256'];
   /** Fairness towards the remote's own writers, which share its write lock with our batches. */
   private readonly yieldPolicy = new WriteLockYieldPolicy();
   /** The remote connection's PRAGMA data_version as last seen (first, when connecting). */
@@ -395,7 +398,13 @@ export class SqliteCliReplica implements Replica {
     return this.unconfirmed.settle();
   }
 
+  /** verify asks only for an entry hash function both ends compute (entryHashNames). */
+  private checkHashName(hash: EntryHashName): void {
+    if (!this.entryHashNames.includes(hash)) throw new SyncError('INTERNAL', `the sqlite3 shell cannot take entry hashes with ${hash}`);
+  }
+
   async digest(request: DigestRequest): Promise<DigestResult> {
+    this.checkHashName(request.hash);
     const shape = this.state.shape;
     if (request.buckets === undefined) {
       // Whole-table scans that answer only when done: no stall timeout (session.ts).
@@ -412,7 +421,8 @@ export class SqliteCliReplica implements Replica {
     return { buckets: [], hashes: rows.map((r) => String(r.h)) };
   }
 
-  async rowsByHash(route: Route, columns: string[], hashes: string[]): Promise<FeedRow[]> {
+  async rowsByHash(route: Route, columns: string[], hashes: string[], hash: EntryHashName): Promise<FeedRow[]> {
+    this.checkHashName(hash);
     const localPath = this.scratch.file('hashes.sqlite3');
     await this.session.download('reading entries to repair', {
       before: (file) => [hashDownloadSql(this.state.shape, route, columns, hashes, file)],
