@@ -5,8 +5,8 @@
 //                            only Node built-ins and the optional better-sqlite3 loaded from outside.
 //   dist/resonance-sync-serve.mjs  `serve` alone, the same way: what the installed command runs when ssh
 //                            starts the agent (bin/resonance-sync.mjs); a phone given one file gets the one above.
-//   dist/resonance-sync-early.mjs  what the installed command loads first for `sync`: starts ssh to the first
-//                            peer, so the login overlaps compiling the file above (src/cli/early-ssh.ts).
+//   dist/resonance-sync-early.mjs  what the installed command loads first for `sync` and `verify`: starts ssh to
+//                            the (first) peer, so the login overlaps compiling the file above (src/cli/early-ssh.ts).
 //   dist/resonance-sync-mcp.mjs  the MCP server of `resonance-sync mcp` (src/mcp/server.ts, with the MCP SDK
 //                            and its dependencies, 1.3 MB), loaded only by that command: bundled into the
 //                            CLI it would add a third to the start-up of every command, `serve` on a phone too.

@@ -1,5 +1,5 @@
 /**
- * The installed command starts a sync's ssh before it loads the command line (cli/early-ssh.ts,
+ * The installed command starts a sync's or a verify's ssh before it loads the command line (cli/early-ssh.ts,
  * bin/resonance-sync.mjs), so that the login overlaps that loading. These tests run the installed
  * command over a real sshd and read its trace marks (core/trace.ts): the ssh started ahead is the one
  * the sync uses, in each mode, and one the command does not use is ended, never left behind or waited
@@ -11,7 +11,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test, type TestContext } from 'node:test';
-import { readSyncArguments } from '../../src/cli/early-ssh.js';
+import { readCommandArguments } from '../../src/cli/early-ssh.js';
 import { formatPeerUrl } from '../../src/core/peer-url.js';
 import { discardEarlySsh, startSsh, startSshEarly } from '../../src/transport/ssh/ssh-process.js';
 import { createNotesDb, identityCounts, insertNotes } from '../support/notes-db.js';
@@ -83,17 +83,27 @@ function runInstalled(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
 
 const sshMarks = (run: Run) => run.marks.filter((mark) => /ssh/.test(mark) && mark !== 'ssh exited');
 
-test('sync arguments are read as commander reads them, and anything else starts nothing ahead', () => {
-  assert.deepEqual(readSyncArguments(['--config', 'c.toml', 'sync', 'phone', '--json']), {
+test('sync and verify arguments are read as commander reads them, and anything else starts nothing ahead', () => {
+  assert.deepEqual(readCommandArguments(['--config', 'c.toml', 'sync', 'phone', '--json']), {
+    command: 'sync',
     peer: 'phone',
     options: new Map([['--config', 'c.toml']]),
     flags: new Set(['--json']),
   });
-  assert.deepEqual(readSyncArguments(['sync', '--mode=sqlite3', '--dry-run', '-q']), {
+  assert.deepEqual(readCommandArguments(['sync', '--mode=sqlite3', '--dry-run', '-q']), {
+    command: 'sync',
     peer: undefined,
     options: new Map([['--mode', 'sqlite3']]),
     flags: new Set(['--dry-run', '-q']),
   });
+  assert.deepEqual(readCommandArguments(['verify', '--db=main.sqlite3', 'phone', '--repair']), {
+    command: 'verify',
+    peer: 'phone',
+    options: new Map([['--db', 'main.sqlite3']]),
+    flags: new Set(['--repair']),
+  });
+  // A peer named like a command is still a peer.
+  assert.equal(readCommandArguments(['verify', 'sync'])?.peer, 'sync');
   for (const argv of [
     [],
     ['status'],
@@ -103,9 +113,13 @@ test('sync arguments are read as commander reads them, and anything else starts 
     ['-vq', 'sync'],
     ['sync', '--db'],
     ['sync', '--mode', 'agent', '--mode', 'sqlite3'],
-    ['verify', 'sync'],
+    ['verify'],
+    ['verify', 'a', 'b'],
+    ['verify', 'phone', '--mode', 'agent'],
+    ['verify', 'phone', '--dry-run'],
+    ['sync', '--repair'],
   ]) {
-    assert.equal(readSyncArguments(argv), undefined, argv.join(' '));
+    assert.equal(readCommandArguments(argv), undefined, argv.join(' '));
   }
 });
 
@@ -182,6 +196,32 @@ for (const mode of ['sqlite3', 'agent'] as const) {
     assert.deepEqual(sshMarks(switched), ['ssh spawned early', 'early ssh taken'], switched.stderr);
     assert.equal(identityCounts(main).size, 2);
     assert.equal(identityCounts(phone).size, 2);
+  });
+}
+
+for (const mode of ['sqlite3', 'agent'] as const) {
+  test(`the installed command's ${mode} verify uses the ssh it started ahead, with --repair too`, async (t) => {
+    if (!built(t)) return;
+    const sshd = await server(t);
+    if (!sshd) return;
+    const dir = tempDir(t);
+    const { main, phone } = notesPair(dir);
+    const peer = mode === 'agent' ? { remoteCommand: agentCommand() } : { extra: 'mode = "sqlite3"' };
+    const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(sshd, phone), ...peer }], { syncNote: false });
+    const synced = await runInstalled(['sync', '--config', config], sshd.env);
+    assert.equal(synced.code, 0, synced.stderr);
+    // Then each gets an entry the other lacks: verify says so (exit 1), then --repair sends them.
+    insertNotes(main, [{ timestamp: '2025-12-01 08:00:00', content: 'main, later', context: 'c', source: 'main' }]);
+    insertNotes(phone, [{ timestamp: '2025-12-01 08:00:01', content: 'phone, later', context: 'c', source: 'termux' }]);
+    const differ = await runInstalled(['verify', 'phone', '--config', config, '--json'], sshd.env);
+    assert.equal(differ.code, 1, differ.stderr);
+    assert.deepEqual(sshMarks(differ), ['ssh spawned early', 'early ssh taken'], differ.stderr);
+    // A repair prepares the peer (an agent is told so in its HELLO): the ssh started ahead says so too.
+    const repair = await runInstalled(['--config', config, 'verify', 'phone', '--repair'], sshd.env);
+    assert.equal(repair.code, 0, repair.stderr);
+    assert.deepEqual(sshMarks(repair), ['ssh spawned early', 'early ssh taken'], repair.stderr);
+    assert.equal(identityCounts(main).size, 4);
+    assert.equal(identityCounts(phone).size, 4);
   });
 }
 
