@@ -71,7 +71,8 @@ is checked by the receiver whatever the transport (src/core/feed-checks.ts).
  * 5: DIGEST's entry hashes and bucket digests are of the identity keys' bytes, not their hex (store/digest.ts):
  *    same frames, other values, so a protocol-4 agent's digests would differ from every bucket of ours.
  * 6: DIGEST and ROWS_BY_HASH name the entry hash function (core/replica.ts EntryHashName): SHA-256
- *    between two Node ends, where 5 always took SHA3-256.
+ *    between two Node ends, where 5 always took SHA3-256; and the identity key puts content last,
+ *    without its length (store/digest.ts identityKeySql).
  */
 export const PROTOCOL_VERSION = 6;
 
