@@ -412,7 +412,9 @@ export class SqliteCliReplica implements Replica {
         ...bucketDigestsSql(shape, request.route),
         scansWholeTable: true,
       });
-      return { buckets: rows.map((r) => ({ bucket: String(r.bucket), count: Number(r.count), digest: String(r.digest) })), hashes: [] };
+      const buckets = rows.map((r) => ({ bucket: String(r.bucket), count: Number(r.count), digest: String(r.digest) }));
+      // Only the buckets that hold entries, as digest.ts lists them.
+      return { buckets: buckets.filter((b) => b.count > 0), hashes: [] };
     }
     const rows = await this.session.json<{ h: string }>('computing digests', {
       query: entryHashesSql(shape, request.route, request.buckets),
