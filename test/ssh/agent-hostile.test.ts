@@ -16,7 +16,7 @@ import type { ApplyRequest, FeedBatch, FeedRow } from '../../src/core/replica.js
 import { FrameStream } from '../../src/protocol/channel.js';
 import { COMPRESSED_FLAG } from '../../src/protocol/compression.js';
 import * as m from '../../src/protocol/messages.js';
-import { MessageType, PROTOCOL_VERSION, type Frame } from '../../src/protocol/protocol.js';
+import { FEED_CREDIT, MessageType, PROTOCOL_VERSION, type Frame } from '../../src/protocol/protocol.js';
 import type { Reader } from '../../src/protocol/reader.js';
 import { serveAgent } from '../../src/protocol/server.js';
 import { LocalReplica } from '../../src/transport/local/local-replica.js';
@@ -194,7 +194,10 @@ test('valid batches sent beyond the credit granted: refused as a flow-control vi
     },
   });
   const { path, before } = receiver(t);
-  refused(await pullFromAgent(path, agent, { maxRows: 100, maxBytes: 4 << 20 }), /beyond the 2 it was given room for \(flow control\)/);
+  refused(
+    await pullFromAgent(path, agent, { maxRows: 100, maxBytes: 4 << 20 }),
+    new RegExp(`beyond the ${FEED_CREDIT} it was given room for \\(flow control\\)`),
+  );
   const cursor = cursorOf(path);
   assert.ok(cursor < 3000 && cursor % 100 === 0, `cursor ${cursor} is a batch boundary short of the end`);
   holds(path, before, feed.slice(0, cursor));
