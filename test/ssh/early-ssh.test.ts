@@ -163,18 +163,29 @@ test('an ssh started ahead is handed over only for the same command line and env
   assert.equal(await waitGone(`early-ssh-test-${process.pid}-`), '');
 });
 
+/** The early ssh's marks when the command took it over. */
+const TAKEN = ['ssh spawned early', 'early ssh taken'];
+
+/** A main and a phone database, one entry each, and a config naming the phone as `phone`, reached in `mode`. */
+async function configuredPair(t: TestContext, mode: 'sqlite3' | 'agent') {
+  if (!built(t)) return undefined;
+  const sshd = await server(t);
+  if (!sshd) return undefined;
+  const dir = tempDir(t);
+  const { main, phone } = notesPair(dir);
+  const peer = mode === 'agent' ? { remoteCommand: agentCommand() } : { extra: 'mode = "sqlite3"' };
+  const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(sshd, phone), ...peer }], { syncNote: false });
+  return { sshd, main, phone, config };
+}
+
 for (const mode of ['sqlite3', 'agent'] as const) {
   test(`the installed command's ${mode} sync uses the ssh it started ahead, and only that one`, async (t) => {
-    if (!built(t)) return;
-    const sshd = await server(t);
-    if (!sshd) return;
-    const dir = tempDir(t);
-    const { main, phone } = notesPair(dir);
-    const peer = mode === 'agent' ? { remoteCommand: agentCommand() } : { extra: 'mode = "sqlite3"' };
-    const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(sshd, phone), ...peer }], { syncNote: false });
+    const pair = await configuredPair(t, mode);
+    if (!pair) return;
+    const { sshd, main, phone, config } = pair;
     const run = await runInstalled(['--config', config, 'sync', '--json'], sshd.env);
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(sshMarks(run), ['ssh spawned early', 'early ssh taken'], run.stderr);
+    assert.deepEqual(sshMarks(run), TAKEN, run.stderr);
     assert.deepEqual(
       directionCounts(run.stdout).map((d) => [d.direction, d.received]),
       [
@@ -185,7 +196,7 @@ for (const mode of ['sqlite3', 'agent'] as const) {
     // A dry run's agent is told to write nothing (its HELLO differs): the early ssh says so too.
     const dry = await runInstalled(['sync', 'phone', '--dry-run', '--config', config], sshd.env);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.deepEqual(sshMarks(dry), ['ssh spawned early', 'early ssh taken'], dry.stderr);
+    assert.deepEqual(sshMarks(dry), TAKEN, dry.stderr);
     // --mode on the command line is the peer's mode for this run, ahead as well.
     const other = mode === 'agent' ? 'sqlite3' : 'agent';
     const switched = await runInstalled(
@@ -193,7 +204,7 @@ for (const mode of ['sqlite3', 'agent'] as const) {
       sshd.env,
     );
     assert.equal(switched.code, 0, switched.stderr);
-    assert.deepEqual(sshMarks(switched), ['ssh spawned early', 'early ssh taken'], switched.stderr);
+    assert.deepEqual(sshMarks(switched), TAKEN, switched.stderr);
     assert.equal(identityCounts(main).size, 2);
     assert.equal(identityCounts(phone).size, 2);
   });
@@ -201,13 +212,9 @@ for (const mode of ['sqlite3', 'agent'] as const) {
 
 for (const mode of ['sqlite3', 'agent'] as const) {
   test(`the installed command's ${mode} verify uses the ssh it started ahead, with --repair too`, async (t) => {
-    if (!built(t)) return;
-    const sshd = await server(t);
-    if (!sshd) return;
-    const dir = tempDir(t);
-    const { main, phone } = notesPair(dir);
-    const peer = mode === 'agent' ? { remoteCommand: agentCommand() } : { extra: 'mode = "sqlite3"' };
-    const config = writeConfig(dir, main, 'main_device', [{ name: 'phone', url: sshUrl(sshd, phone), ...peer }], { syncNote: false });
+    const pair = await configuredPair(t, mode);
+    if (!pair) return;
+    const { sshd, main, phone, config } = pair;
     const synced = await runInstalled(['sync', '--config', config], sshd.env);
     assert.equal(synced.code, 0, synced.stderr);
     // Then each gets an entry the other lacks: verify says so (exit 1), then --repair sends them.
@@ -215,11 +222,11 @@ for (const mode of ['sqlite3', 'agent'] as const) {
     insertNotes(phone, [{ timestamp: '2025-12-01 08:00:01', content: 'phone, later', context: 'c', source: 'termux' }]);
     const differ = await runInstalled(['verify', 'phone', '--config', config, '--json'], sshd.env);
     assert.equal(differ.code, 1, differ.stderr);
-    assert.deepEqual(sshMarks(differ), ['ssh spawned early', 'early ssh taken'], differ.stderr);
+    assert.deepEqual(sshMarks(differ), TAKEN, differ.stderr);
     // A repair prepares the peer (an agent is told so in its HELLO): the ssh started ahead says so too.
     const repair = await runInstalled(['--config', config, 'verify', 'phone', '--repair'], sshd.env);
     assert.equal(repair.code, 0, repair.stderr);
-    assert.deepEqual(sshMarks(repair), ['ssh spawned early', 'early ssh taken'], repair.stderr);
+    assert.deepEqual(sshMarks(repair), TAKEN, repair.stderr);
     assert.equal(identityCounts(main).size, 4);
     assert.equal(identityCounts(phone).size, 4);
   });
@@ -246,7 +253,7 @@ test('the launcher (no remote_command) is started ahead too: the agent uploaded 
   for (const time of ['first', 'second']) {
     const run = await runInstalled(['sync', '--config', config, '--json'], sshd.env);
     assert.equal(run.code, 0, `${time}: ${run.stderr}`);
-    assert.deepEqual(sshMarks(run), ['ssh spawned early', 'early ssh taken'], `${time}: ${run.stderr}`);
+    assert.deepEqual(sshMarks(run), TAKEN, `${time}: ${run.stderr}`);
     const report = JSON.parse(run.stdout) as { peers: Array<{ transport: string; agent: { source: string; uploadedBytes: number } }> };
     assert.equal(report.peers[0]?.transport, 'ssh agent');
     assert.equal(report.peers[0]?.agent.source, 'uploaded');
