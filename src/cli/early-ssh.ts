@@ -2,10 +2,10 @@
  * The installed command's first file for a `sync` or a `verify` (bin/resonance-sync.mjs loads it,
  * then the command line's own file): reads the arguments and the config, and starts ssh to the
  * (first) peer at once (transport/early-ssh.ts). Node then compiles and runs the whole command line
- * (0.57 MB), its commands and the config while ssh logs in, instead of before it (~0.06–0.08 s). It decides nothing: the
- * command parses the same arguments with commander, reads the same config, reports every mistake, and
- * uses this ssh only if it would have started exactly the same one. So anything unusual here means no
- * early ssh, never an error.
+ * (0.57 MB), its commands and the config while ssh logs in, instead of before it (~0.06–0.08 s). It
+ * decides nothing: the command parses the same arguments with commander, reads the same config,
+ * reports every mistake, and uses this ssh only if it would have started exactly the same one. So
+ * anything unusual here means no early ssh, never an error.
  */
 import { CliContext } from './context.js';
 import { peersOfRun } from './sync-arguments.js';

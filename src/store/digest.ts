@@ -19,10 +19,10 @@
  * An entry hash is the first 8 bytes of that digest. A bucket's digest, whatever the entry hash
  * function, is SHA3-256 of what the CLI's sha3_query() returns for the query bucketQuery names (its
  * text, then each row: every distinct entry hash of the bucket, in order): the CLI gets the order
- * from ORDER BY, in one pass, where
- * concatenating the hashes in a window function took time quadratic in the bucket. This side keeps
- * each bucket's hashes as 64-bit integers (8 bytes an entry: 8 MB for a million notes, where hex
- * strings in sets took 441 MB), sorts them and hashes the same bytes.
+ * from ORDER BY, in one pass, where concatenating the hashes in a window function took time
+ * quadratic in the bucket. This side keeps each bucket's hashes as 64-bit integers (8 bytes an entry:
+ * 8 MB for a million notes, where hex strings in sets took 441 MB), sorts them and hashes the same
+ * bytes.
  */
 import { columnOrNull, feedRow } from './feed-filter.js';
 import { EntryHasher, HIGH_WORD, type KeySlice, entryHash, sha3 } from './entry-hashes.js';
@@ -78,7 +78,8 @@ export function entryHashHex(hash: bigint): string {
   return hash.toString(16).padStart(ENTRY_HASH_CHARS, '0');
 }
 
-const bucketName = (bucket: number) => bucket.toString(16).padStart(BUCKET_CHARS, '0');
+/** A bucket's name: its byte in hex. */
+export const bucketName = (bucket: number) => bucket.toString(16).padStart(BUCKET_CHARS, '0');
 
 /**
  * The query whose sha3_query() is bucket `bucket`'s digest, in the sqlite3 CLI: the distinct entry

@@ -43,7 +43,7 @@ export interface VerifyReport {
 const bytesOf = (value: DigestResult) => JSON.stringify(value).length;
 
 /** The entry hash function both replicas compute, the one `a` computes fastest among them. */
-export function commonEntryHash(a: Replica, b: Replica): EntryHashName {
+function commonEntryHash(a: Replica, b: Replica): EntryHashName {
   const common = a.entryHashNames.find((name) => b.entryHashNames.includes(name));
   if (common === undefined) throw new SyncError('INTERNAL', 'the two replicas share no entry hash function');
   return common;

@@ -11,7 +11,15 @@
  */
 import type { Route } from '../../core/route.js';
 import { routePredicate } from '../../core/route.js';
-import { BUCKET_CHARS, ENTRY_HASH_BYTES, ENTRY_HASH_CHARS, HASH_TABLE, bucketQuery, identityKeySql } from '../../store/digest.js';
+import {
+  BUCKET_CHARS,
+  ENTRY_HASH_BYTES,
+  ENTRY_HASH_CHARS,
+  HASH_TABLE,
+  bucketName,
+  bucketQuery,
+  identityKeySql,
+} from '../../store/digest.js';
 import { NOTES_TABLE, ORIGIN_COLUMN, type NotesTableShape } from '../../core/notes-table.js';
 import { columnOrNull, feedFilter, type ArrivalsSchema } from '../../store/feed-filter.js';
 import { quoteIdentifier } from '../../store/sql.js';
@@ -116,20 +124,18 @@ export function hashDownloadSql(
 /** Helper threads the remote's sorter may use for a digest (SQLite caps them at its compile-time maximum, 8 by default). */
 const SORT_THREADS = 4;
 
-/** A bucket's name as a hex byte. */
-const bucketHex = (bucket: number) => bucket.toString(16).padStart(BUCKET_CHARS, '0');
-
 /**
- * One row per bucket (its count 0 when empty), as digest.ts bucketDigests computes them in JS. The distinct entry
- * hashes go into a temp table keyed by the hash (one pass over the notes); each bucket's digest is
- * sha3_query() of an ordered range of it. `after` drops the table. (A window function concatenating
- * each bucket's hashes gave the order too, but copied the growing text once per row: quadratic.)
+ * One row per bucket (its count 0 when empty), as digest.ts bucketDigests computes them in JS. The
+ * distinct entry hashes go into a temp table keyed by the hash (one pass over the notes); each
+ * bucket's digest is sha3_query() of an ordered range of it. `after` drops the table. (A window
+ * function concatenating each bucket's hashes gave the order too, but copied the growing text once
+ * per row: quadratic.)
  */
 export function bucketDigestsSql(shape: NotesTableShape, route: Route): { before: string[]; query: string; after: string[] } {
   const drop = `DROP TABLE IF EXISTS temp.${HASH_TABLE};`;
   // Each bucket with the bounds of its range of the table (the last one's upper bound is above
   // every 8-byte hash) and the query its digest is of.
-  const bound = (bucket: number) => (bucket === 256 ? `x'${'ff'.repeat(ENTRY_HASH_BYTES + 1)}'` : `x'${bucketHex(bucket)}'`);
+  const bound = (bucket: number) => (bucket === 256 ? `x'${'ff'.repeat(ENTRY_HASH_BYTES + 1)}'` : `x'${bucketName(bucket)}'`);
   const buckets = Array.from(
     { length: 256 },
     (_, bucket) => `SELECT ${bucket} AS b, ${bound(bucket)} AS lo, ${bound(bucket + 1)} AS hi, ${textLiteral(bucketQuery(bucket))} AS q`,
@@ -138,7 +144,8 @@ export function bucketDigestsSql(shape: NotesTableShape, route: Route): { before
     before: [
       drop,
       // The sort of the entry hashes below may use helper threads (none by default): 5-10 % of the
-      // digest on 2 cores. A shell built without threads ignores this; `after` sets it back.
+      // digest alone on 2 idle cores, nothing measurable while a local verify's own digest shares
+      // them. A shell built without threads ignores this; `after` sets it back.
       `PRAGMA threads = ${SORT_THREADS};`,
       `CREATE TEMP TABLE ${HASH_TABLE} (h BLOB PRIMARY KEY) WITHOUT ROWID;`,
       // Sorted before it is inserted: the table's B-tree then only grows at its end. Inserted in the
