@@ -17,6 +17,7 @@ import { authorizeOnPhone, giveToPhone, phoneDir, requirePhoneAccount, runAsPhon
 import { requireSshdOrSkip, startSshd, type SshServer } from '../support/sshd.js';
 import { tempDir } from '../support/temp.js';
 import { formatPeerUrl } from '../../src/core/peer-url.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/protocol.js';
 import type { StatusReport } from '../../src/api/contract.js';
 
 let shared: Promise<{ server: SshServer; phone: PhoneAccount }> | undefined;
@@ -258,6 +259,28 @@ test('the user own resonance-sync on the remote PATH is used, and never overwrit
   assert.equal(peer.agent?.path, own);
   assert.equal(peer.agent?.uploadedBytes, 0);
   assert.equal(existsSync(phone.cacheDir), false);
+  assert.equal(readFileSync(own, 'utf8'), before);
+});
+
+test('an own resonance-sync on the remote PATH that speaks an older protocol: ours is uploaded and used, theirs left alone', async (t) => {
+  const ready = await setup(t);
+  if (!ready) return;
+  const { server, phone } = ready;
+  const p = pair(t, server, phone);
+  // What a phone upgraded later than this machine has: its install answers with the previous
+  // protocol's preamble (the preamble never changes between versions), then waits for the client.
+  const own = join(phone.bin, 'resonance-sync');
+  writeFileSync(own, `#!/bin/sh\nprintf '\\000resonance-sync agent ${PROTOCOL_VERSION - 1} 0.0.9\\n'\nexec cat > /dev/null\n`, {
+    mode: 0o755,
+  });
+  t.after(() => rmSync(own, { force: true }));
+  const before = readFileSync(own, 'utf8');
+  const { result, peer } = await sync(p);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(peer.agent?.source, 'uploaded');
+  assert.ok((peer.agent?.uploadedBytes ?? 0) > 0, 'our agent was uploaded');
+  assert.equal(identityCounts(p.phoneDb).size, 2);
+  assert.equal(identityCounts(p.main).size, 2);
   assert.equal(readFileSync(own, 'utf8'), before);
 });
 
