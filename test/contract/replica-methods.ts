@@ -514,6 +514,11 @@ export function replicaMethods(transport: PeerTransport): void {
         // SHA3-256; an agentless peer: SHA3-256), each the same as the local reader's.
         assert.ok(peer.entryHashNames.includes('sha3-256'), 'every replica computes SHA3-256');
         const wholes = new Map<EntryHashName, DigestResult>();
+        // Routes and rows depend on more than the identity (context, origin): the same file, read locally.
+        const route: Route = { ...EVERYTHING, includeContext: ['leo_*'] };
+        // A BLOB may come as a Buffer or as a plain Uint8Array, depending on the binding or the wire.
+        const plain = (rows: FeedRow[]) =>
+          rows.map((row) => ({ ...row, values: row.values.map((v) => (v instanceof Uint8Array ? new Uint8Array(v) : v)) }));
         for (const hash of peer.entryHashNames) {
           const whole = await peer.digest({ route: EVERYTHING, hash });
           wholes.set(hash, whole);
@@ -535,17 +540,12 @@ export function replicaMethods(transport: PeerTransport): void {
           const hashes = await hashesIn(peer);
           assert.deepEqual(hashes, await hashesIn(twin));
           assert.equal(hashes.hashes.length, entries.length);
-          // Routes and rows depend on more than the identity (context, origin): the same file, read locally.
-          const route: Route = { ...EVERYTHING, includeContext: ['leo_*'] };
           const routed = await peer.digest({ route, hash });
           assert.deepEqual(routed, await reference.digest({ route, hash }));
           assert.equal(
             routed.buckets.reduce((n, b) => n + b.count, 0),
             3,
           );
-          // A BLOB may come as a Buffer or as a plain Uint8Array, depending on the binding or the wire.
-          const plain = (rows: FeedRow[]) =>
-            rows.map((row) => ({ ...row, values: row.values.map((v) => (v instanceof Uint8Array ? new Uint8Array(v) : v)) }));
           for (const r of [EVERYTHING, route]) {
             const rows = plain(await peer.rowsByHash(r, COLUMNS, hashes.hashes, hash));
             assert.deepEqual(rows, plain(await reference.rowsByHash(r, COLUMNS, hashes.hashes, hash)));
