@@ -8,10 +8,21 @@
  *   source) of both databases once: what any comparison of two databases must at least do.
  * - ssh floor (in ssh-bench.ts): `scp` of the whole file, then the SQL floor on the copy.
  * Without the sqlite3 CLI the same SQL runs through the binding in this process (said in the row).
+ *
+ * And two references that are not floors the issue names, but what a figure cannot go below, so that
+ * a missed target shows in every run how much of it is ours:
+ * - the SQL floor in a bare Node process: Node started, the SQLite binding loaded, the same script,
+ *   and nothing else (what any Node program moving these rows pays);
+ * - the agentless remote's digest alone: the very script verify sends to a peer's sqlite3 shell, run
+ *   by a local sqlite3 process on the same file.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { findPeer, loadConfig } from '../src/config/config-file.js';
+import { probeNotesTable } from '../src/store/schema.js';
 import { openDatabase } from '../src/store/sqlite/open-database.js';
+import { bucketDigestsSql } from '../src/transport/sqlite-cli/feed.js';
 
 export type FloorHow = 'sqlite3 process' | 'in-process (no sqlite3 CLI)';
 
@@ -44,10 +55,9 @@ export function runScript(db: string, script: string): { seconds: number; how: F
   return { seconds: (performance.now() - started) / 1000, how: 'in-process (no sqlite3 CLI)' };
 }
 
-/** The SQL floor of receiving everything `sender` holds into a new database at `target`. */
-export function sqlFloor(sender: string, target: string): { seconds: number; how: FloorHow } {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
-  const script = `PRAGMA journal_mode = WAL;
+/** The script of the SQL floor: everything `sender` holds into the database it runs on, new. */
+function sqlFloorScript(sender: string): string {
+  return `PRAGMA journal_mode = WAL;
 ${TABLE}
 ATTACH ${sqlString(sender)} AS sender;
 BEGIN IMMEDIATE;
@@ -58,9 +68,49 @@ INSERT INTO main.resonance_notes (timestamp, content, context, source, sync_orig
   ORDER BY s.rowid;
 COMMIT;
 `;
-  const measured = runScript(target, script);
+}
+
+/** The SQL floor of receiving everything `sender` holds into a new database at `target`. */
+export function sqlFloor(sender: string, target: string): { seconds: number; how: FloorHow } {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
+  const measured = runScript(target, sqlFloorScript(sender));
   if (!existsSync(target)) throw new Error('the SQL floor wrote no database');
   return measured;
+}
+
+/** The child that runs a script in a bare Node process (sql-child.ts). */
+const SQL_CHILD = fileURLToPath(new URL('./sql-child.js', import.meta.url));
+
+/** The SQL floor's script run by a bare Node process through this runtime's SQLite binding, timed from outside. */
+export function nodeSqlFloor(sender: string, target: string): { seconds: number } {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
+  const scriptFile = `${target}.sql`;
+  writeFileSync(scriptFile, sqlFloorScript(sender));
+  const started = performance.now();
+  const result = spawnSync(process.execPath, [SQL_CHILD, target, scriptFile], { encoding: 'utf8' });
+  const seconds = (performance.now() - started) / 1000;
+  rmSync(scriptFile, { force: true });
+  if (result.status !== 0) throw new Error(`the SQL floor in a bare Node process failed: ${result.stderr}`);
+  if (!existsSync(target)) throw new Error('the SQL floor in a bare Node process wrote no database');
+  return { seconds };
+}
+
+/**
+ * The digest verify asks of an agentless peer (transport/sqlite-cli/feed.ts bucketDigestsSql), for
+ * the route this node sends `peer` by `configPath` (the first digest verify asks for), run by a
+ * sqlite3 process on `db` alone.
+ */
+export function agentlessDigestAlone(db: string, configPath: string, peer: string): { seconds: number; how: FloorHow } {
+  const handle = openDatabase(db);
+  let shape: ReturnType<typeof probeNotesTable>;
+  try {
+    shape = probeNotesTable(handle, db);
+  } finally {
+    handle.close();
+  }
+  const route = findPeer(loadConfig(configPath, { mustExist: true }), peer).push;
+  const digest = bucketDigestsSql(shape, route);
+  return runScript(db, [...digest.before, `${digest.query};`, ...digest.after].join('\n'));
 }
 
 /** One full scan of the identities of both databases (what verify must at least read). */
