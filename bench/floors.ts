@@ -17,9 +17,10 @@
  *   by a local sqlite3 process on the same file.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { findPeer, loadConfig } from '../src/config/config-file.js';
+import type { NotesTableShape } from '../src/core/notes-table.js';
 import { probeNotesTable } from '../src/store/schema.js';
 import { openDatabase } from '../src/store/sqlite/open-database.js';
 import { bucketDigestsSql } from '../src/transport/sqlite-cli/feed.js';
@@ -84,12 +85,9 @@ const SQL_CHILD = fileURLToPath(new URL('./sql-child.js', import.meta.url));
 /** The SQL floor's script run by a bare Node process through this runtime's SQLite binding, timed from outside. */
 export function nodeSqlFloor(sender: string, target: string): { seconds: number } {
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
-  const scriptFile = `${target}.sql`;
-  writeFileSync(scriptFile, sqlFloorScript(sender));
   const started = performance.now();
-  const result = spawnSync(process.execPath, [SQL_CHILD, target, scriptFile], { encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [SQL_CHILD, target], { input: sqlFloorScript(sender), encoding: 'utf8' });
   const seconds = (performance.now() - started) / 1000;
-  rmSync(scriptFile, { force: true });
   if (result.status !== 0) throw new Error(`the SQL floor in a bare Node process failed: ${result.stderr}`);
   if (!existsSync(target)) throw new Error('the SQL floor in a bare Node process wrote no database');
   return { seconds };
@@ -101,16 +99,18 @@ export function nodeSqlFloor(sender: string, target: string): { seconds: number 
  * sqlite3 process on `db` alone.
  */
 export function agentlessDigestAlone(db: string, configPath: string, peer: string): { seconds: number; how: FloorHow } {
+  const route = findPeer(loadConfig(configPath, { mustExist: true }), peer).push;
+  const digest = bucketDigestsSql(notesShapeOf(db), route);
+  return runScript(db, [...digest.before, `${digest.query};`, ...digest.after].join('\n'));
+}
+
+function notesShapeOf(db: string): NotesTableShape {
   const handle = openDatabase(db);
-  let shape: ReturnType<typeof probeNotesTable>;
   try {
-    shape = probeNotesTable(handle, db);
+    return probeNotesTable(handle, db);
   } finally {
     handle.close();
   }
-  const route = findPeer(loadConfig(configPath, { mustExist: true }), peer).push;
-  const digest = bucketDigestsSql(shape, route);
-  return runScript(db, [...digest.before, `${digest.query};`, ...digest.after].join('\n'));
 }
 
 /** One full scan of the identities of both databases (what verify must at least read). */
