@@ -27,7 +27,7 @@ import { syncReplicas } from '../src/sync/engine.js';
 import { EVERYTHING } from '../src/core/route.js';
 import { appendNotes, createBenchDb, growBenchDb } from './generate.js';
 import { cliAvailable, receivedOf, runCli, type CliRun } from './cli-run.js';
-import { agentlessDigestAlone, identityScanFloor, nodeSqlFloor, sqlFloor, sqlite3Available } from './floors.js';
+import { agentlessDigestAlone, identityScanFloor, nodeSqlFloor, removeDatabaseFiles, sqlFloor, sqlite3Available } from './floors.js';
 import { measureStartTimes } from './start-time.js';
 import { REMOTE_START, SshBench, formatWire, rsyncAvailable, type Wire } from './ssh-bench.js';
 
@@ -78,7 +78,7 @@ function noteRss(what: string, run: CliRun): void {
 
 /** A fresh empty receiver (variant b, like the sender) at `path`. */
 function emptyReceiver(path: string): void {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+  removeDatabaseFiles(path);
   createBenchDb(path, 'b', 0);
 }
 

@@ -56,6 +56,11 @@ export function runScript(db: string, script: string): { seconds: number; how: F
   return { seconds: (performance.now() - started) / 1000, how: 'in-process (no sqlite3 CLI)' };
 }
 
+/** Removes a database file and its WAL files, so that the next script starts from no database. */
+export function removeDatabaseFiles(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+}
+
 /** The script of the SQL floor: everything `sender` holds into the database it runs on, new. */
 function sqlFloorScript(sender: string): string {
   return `PRAGMA journal_mode = WAL;
@@ -73,7 +78,7 @@ COMMIT;
 
 /** The SQL floor of receiving everything `sender` holds into a new database at `target`. */
 export function sqlFloor(sender: string, target: string): { seconds: number; how: FloorHow } {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
+  removeDatabaseFiles(target);
   const measured = runScript(target, sqlFloorScript(sender));
   if (!existsSync(target)) throw new Error('the SQL floor wrote no database');
   return measured;
@@ -84,7 +89,7 @@ const SQL_CHILD = fileURLToPath(new URL('./sql-child.js', import.meta.url));
 
 /** The SQL floor's script run by a bare Node process through this runtime's SQLite binding, timed from outside. */
 export function nodeSqlFloor(sender: string, target: string): { seconds: number } {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
+  removeDatabaseFiles(target);
   const started = performance.now();
   const result = spawnSync(process.execPath, [SQL_CHILD, target], { input: sqlFloorScript(sender), encoding: 'utf8' });
   const seconds = (performance.now() - started) / 1000;
